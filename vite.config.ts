@@ -1,0 +1,19 @@
+/// <reference types="vitest/config" />
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+export default defineConfig({
+  plugins: [react()],
+  server: { host: 'localhost', port: 5173, strictPort: true },
+  preview: { host: 'localhost', port: 4173, strictPort: true },
+  worker: { format: 'es' },
+  test: {
+    include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
+    environment: 'node',
+    // Dawn (the `webgpu` package) is a native addon: one process per test file, not worker threads.
+    pool: 'forks',
+    setupFiles: ['src/gpu/node-env.ts'],
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+  },
+});
