@@ -7,5 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
 npm ci --no-audit --no-fund --loglevel=error
 npx tsc -p .
-npx vitest run
-npx playwright test
+rm -rf test-reports && mkdir -p test-reports
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-reports/vitest.json || status=1
+PLAYWRIGHT_JSON_OUTPUT_FILE=test-reports/playwright.json npx playwright test --reporter=list,json || status=1
+node scripts/test-summary.mjs
+exit $status
