@@ -1,0 +1,308 @@
+// Node-only image file decoding: PNG (pngjs) and JPEG (jpeg-js) to 8-bit RGBA, EXIF orientation applied.
+// The format comes from the file's magic bytes, never from its name.
+//
+// Conversions (chosen to match what PIL's Image.open(...).convert('RGB') sees, alpha aside):
+// - PNG palette / grey / grey+alpha / RGB / RGBA, bit depths 1-16, interlaced or not -> RGBA 8-bit;
+//   16-bit samples keep their high byte (PIL's ";16B" raw modes); 1/2/4-bit grey is scaled to 0..255;
+//   a tRNS colour key makes those pixels' alpha 0 but keeps their colour (pngjs would zero it).
+// - JPEG grey / YCbCr / Adobe RGB / CMYK via jpeg-js (its IDCT and chroma upsampling are not libjpeg's: a
+//   few levels of difference from PIL are expected).
+// - EXIF orientation 2-8 (JPEG APP1 "Exif", PNG eXIf chunk) is applied, as PIL's ImageOps.exif_transpose.
+
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import jpeg from 'jpeg-js';
+import pngjs from 'pngjs';
+
+export interface DecodedImage {
+  width: number;
+  height: number;
+  /** RGBA, 8 bits per channel, row-major, width * height * 4 bytes. */
+  data: Uint8ClampedArray;
+}
+
+export interface DecodeImageOptions {
+  /** Largest accepted width * height. Default DEFAULT_MAX_PIXELS (64 megapixels). */
+  maxPixels?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 64_000_000;
+
+export type ImageFileErrorKind = 'unreadable' | 'not-an-image' | 'corrupt' | 'too-large';
+
+/** One-line, user-facing error; `kind` tells the cases apart. */
+export class ImageFileError extends Error {
+  readonly kind: ImageFileErrorKind;
+  constructor(kind: ImageFileErrorKind, message: string) {
+    super(message);
+    this.name = 'ImageFileError';
+    this.kind = kind;
+  }
+}
+
+export type ImageFormat = 'png' | 'jpeg';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The format from the magic bytes, or null. */
+export function detectImageFormat(bytes: Uint8Array): ImageFormat | null {
+  if (bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return 'png';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  return null;
+}
+
+/** Read and decode a PNG or JPEG file to RGBA, EXIF orientation applied. Errors are ImageFileError. */
+export async function decodeImageFile(path: string, opts: DecodeImageOptions = {}): Promise<DecodedImage> {
+  const name = basename(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new ImageFileError('unreadable', `cannot read ${name}: ${why}`);
+  }
+  return decodeImageBytes(bytes, name, opts);
+}
+
+/** Decode PNG or JPEG bytes; `name` is only used in error messages. */
+export function decodeImageBytes(bytes: Uint8Array, name: string, opts: DecodeImageOptions = {}): DecodedImage {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (bytes.length === 0) throw new ImageFileError('not-an-image', `${name} is empty, not a PNG or JPEG image`);
+  const format = detectImageFormat(bytes);
+  if (format === null) throw new ImageFileError('not-an-image', `${name} is not a PNG or JPEG image`);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const img = format === 'png' ? decodePng(buf, name, maxPixels) : decodeJpeg(buf, name, maxPixels);
+  const orientation = format === 'png' ? pngExifOrientation(bytes) : jpegExifOrientation(bytes);
+  return applyExifOrientation(img, orientation);
+}
+
+// ---------------------------------------------------------------------------------------------- limits
+
+function checkSize(name: string, width: number, height: number, maxPixels: number): void {
+  const pixels = width * height;
+  if (pixels > maxPixels) {
+    const mp = (n: number): string =>
+      n >= 1e6 ? `${(n / 1e6).toFixed(1).replace(/\.0$/, '')} megapixels` : `${n} pixels`;
+    throw new ImageFileError('too-large', `${name} is ${width}x${height} (${mp(pixels)}), over the limit of ${mp(maxPixels)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- PNG
+
+interface PngParsed {
+  width: number;
+  height: number;
+  depth: number;
+  colorType: number;
+  transColor?: number[];
+  data: Uint8Array | Uint16Array;
+}
+
+function u32be(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+function decodePng(buf: Buffer, name: string, maxPixels: number): DecodedImage {
+  const corrupt = (why: string): ImageFileError => new ImageFileError('corrupt', `${name} is a corrupt or truncated PNG (${why})`);
+  if (buf.length < 33 || buf.toString('latin1', 12, 16) !== 'IHDR') throw corrupt('no IHDR header');
+  const w = u32be(buf, 16);
+  const h = u32be(buf, 20);
+  if (w === 0 || h === 0) throw corrupt(`size ${w}x${h}`);
+  checkSize(name, w, h, maxPixels);
+
+  let png: PngParsed;
+  try {
+    png = pngjs.PNG.sync.read(buf, { skipRescale: true }) as unknown as PngParsed;
+  } catch (e) {
+    const msg = oneLine(e);
+    // pngjs' wording for data that stops early / fails its checksum
+    throw corrupt(/read requests|end of input/i.test(msg) ? 'the data ends early' : /crc/i.test(msg) ? 'checksum mismatch' : msg);
+  }
+  const { width, height, depth, colorType } = png;
+  const n = width * height * 4;
+  if (!png.data || png.data.length < n) throw corrupt('pixel data too short');
+
+  const out = new Uint8ClampedArray(n);
+  const src = png.data;
+  if (colorType === 3 || depth === 8) {
+    out.set(src.subarray(0, n));
+  } else if (depth === 16) {
+    for (let i = 0; i < n; i++) out[i] = src[i] >>> 8;
+  } else {
+    const scale = 255 / ((1 << depth) - 1); // 1-, 2-, 4-bit grey: 255, 85, 17
+    for (let i = 0; i < n; i++) out[i] = src[i] * scale;
+  }
+  // pngjs sets tRNS colour-keyed pixels to (0,0,0,0); put their colour back (alpha stays 0).
+  if (png.transColor && (colorType === 0 || colorType === 2)) {
+    const to8 = (v: number): number => (depth === 16 ? v >>> 8 : depth === 8 ? v : v * (255 / ((1 << depth) - 1)));
+    const t = png.transColor.map(to8);
+    const [r, g, b] = t.length === 1 ? [t[0], t[0], t[0]] : t;
+    for (let i = 0; i < n; i += 4) {
+      if (out[i + 3] === 0) {
+        out[i] = r;
+        out[i + 1] = g;
+        out[i + 2] = b;
+      }
+    }
+  }
+  return { width, height, data: out };
+}
+
+// ---------------------------------------------------------------------------------------------- JPEG
+
+interface JpegSegment {
+  marker: number;
+  /** Offset of the segment's payload (after the 2-byte length). */
+  start: number;
+  /** Payload length. */
+  length: number;
+}
+
+/** The marker segments before the first SOS (inclusive), or an error string. */
+function jpegSegments(b: Uint8Array): { segments: JpegSegment[]; sosEnd: number } | string {
+  const segments: JpegSegment[] = [];
+  let o = 2;
+  for (;;) {
+    if (o >= b.length) return 'ends before the image data';
+    if (b[o] !== 0xff) return `no marker at byte ${o}`;
+    while (o < b.length && b[o] === 0xff) o++; // fill bytes
+    if (o >= b.length) return 'ends before the image data';
+    const marker = b[o++];
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue; // standalone markers
+    if (marker === 0xd9) return 'ends before the image data';
+    if (o + 2 > b.length) return 'ends inside a marker segment';
+    const length = ((b[o] << 8) | b[o + 1]) - 2;
+    if (length < 0 || o + 2 + length > b.length) return 'ends inside a marker segment';
+    segments.push({ marker, start: o + 2, length });
+    o += 2 + length;
+    if (marker === 0xda) return { segments, sosEnd: o };
+  }
+}
+
+const isSof = (m: number): boolean => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+
+function decodeJpeg(buf: Buffer, name: string, maxPixels: number): DecodedImage {
+  const corrupt = (why: string): ImageFileError => new ImageFileError('corrupt', `${name} is a corrupt or truncated JPEG (${why})`);
+  const parsed = jpegSegments(buf);
+  if (typeof parsed === 'string') throw corrupt(parsed);
+  const sof = parsed.segments.find((s) => isSof(s.marker));
+  if (!sof || sof.length < 6) throw corrupt('no frame header');
+  const h = (buf[sof.start + 1] << 8) | buf[sof.start + 2];
+  const w = (buf[sof.start + 3] << 8) | buf[sof.start + 4];
+  if (w === 0 || h === 0) throw corrupt(`size ${w}x${h}`);
+  checkSize(name, w, h, maxPixels);
+  // jpeg-js silently fills a truncated scan with grey: require the end-of-image marker after the scan data
+  // (entropy-coded data never contains FF D9; trailing bytes after it are allowed).
+  if (buf.indexOf(Buffer.from([0xff, 0xd9]), parsed.sosEnd) < 0) throw corrupt('no end-of-image marker');
+
+  let img: { width: number; height: number; data: Uint8Array };
+  try {
+    img = jpeg.decode(buf, {
+      useTArray: true,
+      formatAsRGBA: true,
+      tolerantDecoding: true,
+      maxResolutionInMP: maxPixels / 1e6,
+      maxMemoryUsageInMB: Math.max(512, Math.ceil((maxPixels * 12) / 2 ** 20)),
+    });
+  } catch (e) {
+    throw corrupt(oneLine(e));
+  }
+  if (img.width !== w || img.height !== h || img.data.length !== w * h * 4) throw corrupt('decoded size mismatch');
+  return { width: w, height: h, data: new Uint8ClampedArray(img.data.buffer, img.data.byteOffset, img.data.length) };
+}
+
+// ---------------------------------------------------------------------------------------------- EXIF
+
+/** Orientation (1-8) from a TIFF/EXIF block (as in APP1 after "Exif\0\0", or a PNG eXIf chunk); 1 if absent. */
+export function exifOrientationFromTiff(t: Uint8Array): number {
+  if (t.length < 8) return 1;
+  const le = t[0] === 0x49 && t[1] === 0x49; // "II"
+  const be = t[0] === 0x4d && t[1] === 0x4d; // "MM"
+  if (!le && !be) return 1;
+  const u16 = (o: number): number => (le ? t[o] | (t[o + 1] << 8) : (t[o] << 8) | t[o + 1]);
+  const u32 = (o: number): number => (le ? (t[o] | (t[o + 1] << 8) | (t[o + 2] << 16) | (t[o + 3] << 24)) >>> 0 : u32be(t, o));
+  if (u16(2) !== 42) return 1;
+  const ifd = u32(4);
+  if (ifd + 2 > t.length) return 1;
+  const count = u16(ifd);
+  for (let i = 0; i < count; i++) {
+    const e = ifd + 2 + i * 12;
+    if (e + 12 > t.length) return 1;
+    if (u16(e) !== 0x0112) continue;
+    const type = u16(e + 2);
+    // SHORT (3) as written by everyone; tolerate LONG (4) too.
+    const v = type === 3 ? u16(e + 8) : type === 4 ? u32(e + 8) : 0;
+    return v >= 1 && v <= 8 ? v : 1;
+  }
+  return 1;
+}
+
+/** EXIF orientation of a JPEG (1 when there is none or it is unreadable). */
+export function jpegExifOrientation(bytes: Uint8Array): number {
+  const parsed = jpegSegments(bytes);
+  if (typeof parsed === 'string') return 1;
+  for (const s of parsed.segments) {
+    if (s.marker !== 0xe1 || s.length < 14) continue;
+    const id = String.fromCharCode(...bytes.subarray(s.start, s.start + 6));
+    if (id !== 'Exif\0\0') continue;
+    return exifOrientationFromTiff(bytes.subarray(s.start + 6, s.start + s.length));
+  }
+  return 1;
+}
+
+/** EXIF orientation of a PNG from its eXIf chunk (1 when there is none). */
+export function pngExifOrientation(bytes: Uint8Array): number {
+  let o = 8;
+  while (o + 8 <= bytes.length) {
+    const len = u32be(bytes, o);
+    const type = String.fromCharCode(bytes[o + 4], bytes[o + 5], bytes[o + 6], bytes[o + 7]);
+    if (o + 12 + len > bytes.length) return 1;
+    if (type === 'eXIf') return exifOrientationFromTiff(bytes.subarray(o + 8, o + 8 + len));
+    if (type === 'IEND') return 1;
+    o += 12 + len;
+  }
+  return 1;
+}
+
+/**
+ * Apply an EXIF orientation (1-8) so that the result is upright, as PIL's ImageOps.exif_transpose:
+ * 2 mirror, 3 rotate 180, 4 flip vertically, 5 transpose, 6 rotate 90 clockwise, 7 transverse,
+ * 8 rotate 90 counter-clockwise. 5-8 swap width and height. 1 (or anything else) returns the image as is.
+ */
+export function applyExifOrientation(img: DecodedImage, orientation: number): DecodedImage {
+  if (!Number.isInteger(orientation) || orientation < 2 || orientation > 8) return img;
+  const { width: w, height: h } = img;
+  const swap = orientation >= 5;
+  const W = swap ? h : w;
+  const H = swap ? w : h;
+  const d = img.data;
+  const src =
+    d.byteOffset % 4 === 0
+      ? new Uint32Array(d.buffer, d.byteOffset, w * h)
+      : new Uint32Array(d.buffer.slice(d.byteOffset, d.byteOffset + w * h * 4));
+  const dst = new Uint32Array(w * h);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      let sx: number;
+      let sy: number;
+      switch (orientation) {
+        case 2: sx = w - 1 - x; sy = y; break;
+        case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+        case 4: sx = x; sy = h - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = h - 1 - x; break;
+        case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+        default: sx = w - 1 - y; sy = x; break; // 8
+      }
+      dst[y * W + x] = src[sy * w + sx];
+    }
+  }
+  return { width: W, height: H, data: new Uint8ClampedArray(dst.buffer) };
+}
+
+function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0].trim() || 'unknown error';
+}
