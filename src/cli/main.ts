@@ -1,0 +1,33 @@
+// `npm run cli -- <command> …`: a thin Node shell over the engine core. Every failure ends with one clear
+// line on stderr and a non-zero exit.
+import { runReference, REFERENCE_USAGE } from './reference-command.ts';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
+  reference: { run: runReference, usage: REFERENCE_USAGE },
+};
+
+const USAGE = `Usage: npm run cli -- <command> [options]\n\nCommands:\n${Object.values(COMMANDS)
+  .map((c) => c.usage)
+  .join('\n\n')}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`error: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    await command.run(rest);
+    return 0;
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
