@@ -12,7 +12,7 @@ export default defineConfig({
     environment: 'node',
     // Dawn (the `webgpu` package) is a native addon: one process per test file, not worker threads.
     pool: 'forks',
-    setupFiles: ['src/gpu/node-env.ts'],
+    setupFiles: ['src/node/node-env.ts'],
     testTimeout: 600_000,
     hookTimeout: 600_000,
   },

@@ -1,0 +1,76 @@
+// The app shell in Chromium: GPU panel, the WGSL self-test running in the page, and the no-WebGPU message.
+import { expect, test } from '@playwright/test';
+
+const SHOTS = 'e2e/screenshots';
+
+test('shows the WebGPU adapter (SwiftShader here) with its features and limits', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(/LLaVA-Mini — runs on your GPU, in your browser/);
+  const summary = page.getByTestId('adapter-summary');
+  await expect(summary).toBeVisible();
+  await expect(page.getByTestId('adapter-vendor')).toContainText(/google/i);
+  await expect(page.getByTestId('adapter-architecture')).toContainText(/swiftshader/i);
+  await expect(page.getByTestId('adapter-shader-f16')).toContainText('no');
+  await expect(page.getByTestId('adapter-subgroups')).toContainText('yes');
+  await expect(page.getByTestId('adapter-maxBufferSize')).toContainText(/\d+(\.\d)? (MiB|GiB)/);
+  await expect(page.getByTestId('adapter-maxStorageBufferBindingSize')).toContainText(/\d+(\.\d)? (MiB|GiB)/);
+  await expect(page.getByTestId('adapter-maxComputeWorkgroupStorageSize')).toContainText('32 KiB');
+  await expect(page.getByTestId('adapter-maxComputeInvocationsPerWorkgroup')).toContainText(/\d+/);
+  await expect(page.getByRole('button', { name: 'Run GPU self-test' })).toBeEnabled();
+  await page.screenshot({ path: `${SHOTS}/gpu-panel.png`, fullPage: true });
+});
+
+test('the GPU self-test runs the matmul WGSL in the page and passes against the CPU reference', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  await page.goto('/');
+  const button = page.getByRole('button', { name: 'Run GPU self-test' });
+  await expect(button).toBeEnabled();
+  await button.click();
+
+  const f32 = page.getByTestId('selftest-linear-f32');
+  await expect(f32).toHaveAttribute('data-status', 'pass');
+  await expect(f32.getByText('PASS', { exact: true })).toBeVisible();
+  const maxAbs = Number(await page.getByTestId('selftest-linear-f32-maxabs').innerText());
+  expect(maxAbs).toBeLessThan(1e-4);
+  // SwiftShader has no shader-f16: the f16-weight case is reported as skipped, not failed.
+  const f16 = page.getByTestId('selftest-linear-f16w');
+  await expect(f16).toHaveAttribute('data-status', 'skipped');
+  await expect(f16).toContainText('this GPU has no shader-f16');
+  await expect(page.getByTestId('selftest-summary')).toHaveText('1 passed, 0 failed, 1 skipped');
+  expect(errors).toEqual([]);
+  await page.screenshot({ path: `${SHOTS}/selftest-pass.png`, fullPage: true });
+});
+
+test('without WebGPU the page says so and what to do', async ({ page }) => {
+  await page.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'gpu', { value: undefined, configurable: true });
+    Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true });
+  });
+  await page.goto('/');
+  const alert = page.getByTestId('gpu-unavailable');
+  await expect(alert).toBeVisible();
+  await expect(alert).toHaveAttribute('role', 'alert');
+  await expect(alert.getByRole('heading')).toHaveText('WebGPU is not available in this browser');
+  await expect(alert).toContainText('Chrome or Edge (version 113 or later)');
+  await expect(alert).toContainText('chrome://flags/#enable-unsafe-webgpu');
+  await expect(alert).toContainText('http://localhost');
+  await expect(page.getByRole('button', { name: 'Run GPU self-test' })).toBeDisabled();
+  await page.screenshot({ path: `${SHOTS}/no-webgpu.png`, fullPage: true });
+});
+
+test('narrow window and dark mode stay usable', async ({ page }) => {
+  await page.setViewportSize({ width: 380, height: 900 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto('/');
+  await expect(page.getByTestId('adapter-summary')).toBeVisible();
+  await page.getByRole('button', { name: 'Run GPU self-test' }).click();
+  await expect(page.getByTestId('selftest-linear-f32')).toHaveAttribute('data-status', 'pass');
+  // nothing wider than the viewport
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: `${SHOTS}/narrow-dark.png`, fullPage: true });
+});

@@ -1,0 +1,65 @@
+// Adapter/device setup and summaries (Node/Dawn; SwiftShader without a GPU).
+import { describe, expect, it, vi } from 'vitest';
+import { createNodeGpu } from '../node/gpu.ts';
+import { formatAdapterSummary, formatBytes, GpuUnavailableError, requestGpuDevice } from './device.ts';
+
+describe('requestGpuDevice', () => {
+  it('creates a device with the adapter maxima and summarises the adapter', async () => {
+    const ctx = await createNodeGpu();
+    try {
+      const s = ctx.summary;
+      expect(s.vendor).toBeTruthy();
+      expect(s.features).toEqual([...s.features].sort());
+      expect(s.shaderF16).toBe(ctx.adapter.features.has('shader-f16'));
+      expect(ctx.features.has('shader-f16')).toBe(s.shaderF16);
+      for (const k of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup'] as const) {
+        expect(ctx.device.limits[k], k).toBe(ctx.adapter.limits[k]);
+        expect(s.limits[k]).toBe(ctx.adapter.limits[k]);
+      }
+      const text = formatAdapterSummary(s);
+      expect(text).toContain(`shader-f16: ${s.shaderF16 ? 'yes' : 'no'}`);
+      expect(text).toContain('maxStorageBufferBindingSize');
+      if (process.env.VK_ICD_FILENAMES?.includes('swiftshader')) {
+        expect(s.vendor).toBe('google');
+        expect(s.architecture).toBe('swiftshader');
+        expect(s.shaderF16).toBe(false);
+        expect(s.limits.maxComputeWorkgroupStorageSize).toBe(32768);
+      }
+    } finally {
+      ctx.device.destroy();
+    }
+  });
+
+  it('reports destroy() as reason "destroyed" without calling onLost', async () => {
+    const onLost = vi.fn();
+    const ctx = await createNodeGpu({ onLost });
+    ctx.device.destroy();
+    const report = await ctx.lost;
+    expect(report.reason).toBe('destroyed');
+    expect(report.text).toBe('The GPU device was released.');
+    expect(onLost).not.toHaveBeenCalled();
+  });
+
+  it('throws GpuUnavailableError with help when WebGPU or an adapter is missing', async () => {
+    const noGpu = await requestGpuDevice(undefined).catch((e: unknown) => e);
+    expect(noGpu).toBeInstanceOf(GpuUnavailableError);
+    expect((noGpu as GpuUnavailableError).kind).toBe('no-webgpu');
+    expect((noGpu as GpuUnavailableError).message).toBe('WebGPU is not available in this browser.');
+    expect((noGpu as GpuUnavailableError).help.join(' ')).toMatch(/113.*enable-unsafe-webgpu.*localhost/s);
+
+    const fakeGpu = { requestAdapter: async () => null } as unknown as GPU;
+    const noAdapter = await requestGpuDevice(fakeGpu).catch((e: unknown) => e);
+    expect(noAdapter).toBeInstanceOf(GpuUnavailableError);
+    expect((noAdapter as GpuUnavailableError).kind).toBe('no-adapter');
+  });
+});
+
+describe('formatBytes', () => {
+  it('uses binary units', () => {
+    expect(formatBytes(1073741824)).toBe('1 GiB');
+    expect(formatBytes(32768)).toBe('32 KiB');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(100)).toBe('100 B');
+    expect(formatBytes(4294967292)).toBe('4.0 GiB');
+  });
+});

@@ -1,0 +1,45 @@
+// The f16-weight linear variant cannot run here (SwiftShader has no shader-f16), but Dawn's Null backend has
+// the feature and validates WGSL and pipelines like a real device: this checks that the f16 source compiles,
+// its pipelines build, and a dispatch records without validation errors. Results are checked on GPUs with
+// shader-f16 by linear.test.ts ('matches the reference on f16-rounded weights').
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createValidationOnlyGpu } from '../../node/gpu.ts';
+import { createStorageBuffer } from '../buffers.ts';
+import type { GpuContext } from '../device.ts';
+import { ShaderError } from '../pipeline.ts';
+import { LinearKernel, linearShaderSource } from './linear.ts';
+
+let ctx: GpuContext;
+beforeAll(async () => {
+  ctx = await createValidationOnlyGpu();
+});
+afterAll(() => ctx?.device.destroy());
+
+describe('f16-weight linear on a validating (Null) device', () => {
+  it('has shader-f16 on that device', () => {
+    expect(ctx.device.features.has('shader-f16')).toBe(true);
+  });
+
+  it('the f16 shader compiles and its pipelines build; a dispatch validates', async () => {
+    const kernel = await LinearKernel.create(ctx.device, { weights: 'f16' });
+    const [M, K, N] = [7, 33, 51]; // odd N*K: the f16 weight buffer is padded to 4 bytes
+    const x = createStorageBuffer(ctx.device, M * K * 4);
+    const w = createStorageBuffer(ctx.device, N * K * 2);
+    const b = createStorageBuffer(ctx.device, N * 4);
+    const y = createStorageBuffer(ctx.device, M * N * 4);
+    ctx.device.pushErrorScope('validation');
+    kernel.run(ctx.device, x, w, b, y, M, K, N);
+    kernel.run(ctx.device, x, w, null, y, M, K, N);
+    const error = await ctx.device.popErrorScope();
+    expect(error?.message ?? null).toBeNull();
+    kernel.destroy();
+  });
+
+  it('the f32 shader also builds there, and a broken f16 edit is caught with its line', async () => {
+    await expect(LinearKernel.create(ctx.device, { weights: 'f32' })).resolves.toBeTruthy();
+    const broken = linearShaderSource('f16').replace('wv[i] = f32(w[(c + i) * K + k]);', 'wv[i] = w[(c + i) * K + k];');
+    const err = await LinearKernel.create(ctx.device, { weights: 'f16', shader: { name: 'matmul.wgsl (f16, broken)', code: broken } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShaderError);
+    expect((err as Error).message).toMatch(/matmul\.wgsl \(f16, broken\).*\n.*line \d+:\d+: error/);
+  });
+});

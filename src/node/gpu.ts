@@ -1,0 +1,56 @@
+// Node-only: a WebGPU device through Dawn (the `webgpu` npm package). On a machine without a GPU, Dawn's
+// Vulkan backend runs on Chromium's SwiftShader (src/node/node-env.ts points VK_ICD_FILENAMES at it).
+import './node-env.ts';
+import { create, globals } from 'webgpu';
+import { GpuUnavailableError, requestGpuDevice, type GpuContext, type RequestDeviceOptions } from '../gpu/device.ts';
+import { SWIFTSHADER_ICD } from './node-env.ts';
+
+const instances = new Map<string, GPU>();
+
+/**
+ * Dawn's GPU object for the given Dawn flags (default none: the real driver), created once per process and
+ * flag set; also installs the WebGPU globals (GPUBufferUsage, ...).
+ */
+export function nodeGpu(dawnFlags: readonly string[] = []): GPU {
+  const key = dawnFlags.join(' ');
+  let gpu = instances.get(key);
+  if (!gpu) {
+    Object.assign(globalThis, globals);
+    gpu = create([...dawnFlags]);
+    instances.set(key, gpu);
+  }
+  return gpu;
+}
+
+/**
+ * A device on Dawn's Null backend: it compiles and validates WGSL and pipelines exactly like the real one and
+ * has every feature (shader-f16 included) but executes nothing (buffers read back unchanged). For checking that
+ * f16 shaders build on a machine whose GPU (or SwiftShader) lacks shader-f16; never for results.
+ */
+export function createValidationOnlyGpu(opts: RequestDeviceOptions = {}): Promise<GpuContext> {
+  return requestGpuDevice(nodeGpu(['backend=null']), opts);
+}
+
+/**
+ * Adapter + device in Node (same GpuContext as the browser). Throws GpuUnavailableError with setup hints when
+ * Dawn finds no adapter. Call `ctx.device.destroy()` when done so the process can exit promptly.
+ */
+export async function createNodeGpu(opts: RequestDeviceOptions = {}): Promise<GpuContext> {
+  try {
+    return await requestGpuDevice(nodeGpu(), opts);
+  } catch (e) {
+    if (e instanceof GpuUnavailableError && e.kind === 'no-adapter') {
+      const icd = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
+      throw new GpuUnavailableError(
+        'no-adapter',
+        `Dawn (npm package "webgpu") found no GPU adapter${icd ? ` (VK_ICD_FILENAMES=${icd})` : ' (VK_ICD_FILENAMES is not set)'}.`,
+        [
+          'Install the Vulkan loader and a Vulkan driver: on Debian/Ubuntu `apt-get install libvulkan1 chromium` (Chromium ships SwiftShader, a CPU Vulkan driver; scripts/install-system-deps.sh does this).',
+          `Without a GPU, set VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (done automatically when that file exists and the variable is unset). Mesa's lavapipe is refused by Dawn.`,
+          'With a GPU, leave VK_ICD_FILENAMES unset (or point it at the GPU vendor\'s ICD json) and install the vendor Vulkan driver.',
+        ],
+      );
+    }
+    throw e;
+  }
+}

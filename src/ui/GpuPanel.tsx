@@ -1,0 +1,86 @@
+import { formatBytes } from '../gpu/device.ts';
+import { useAppStore } from './store.ts';
+
+function yesNo(b: boolean): string {
+  return b ? 'yes' : 'no';
+}
+
+export function GpuPanel() {
+  const gpu = useAppStore((s) => s.gpu);
+  return (
+    <section className="panel" aria-labelledby="gpu-heading" data-testid="gpu-panel">
+      <h2 id="gpu-heading">GPU</h2>
+      {(gpu.kind === 'idle' || gpu.kind === 'requesting') && (
+        <p className="muted" role="status">
+          Looking for a WebGPU adapter…
+        </p>
+      )}
+      {gpu.kind === 'ready' && <AdapterDetails />}
+      {(gpu.kind === 'unavailable' || gpu.kind === 'failed') && (
+        <div className="notice notice-error" role="alert" data-testid="gpu-unavailable">
+          {gpu.kind === 'unavailable' && gpu.reason === 'no-webgpu' ? (
+            <>
+              <h3>WebGPU is not available in this browser</h3>
+              <p>LLaVA-Mini runs its neural network on your GPU through WebGPU, and this browser does not offer it (navigator.gpu is missing).</p>
+            </>
+          ) : (
+            <>
+              <h3>The GPU could not be started</h3>
+              <p>{gpu.message}</p>
+            </>
+          )}
+          <p className="notice-sub">What to do:</p>
+          <ul>
+            {gpu.help.map((h) => (
+              <li key={h}>{h}</li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {gpu.kind === 'lost' && (
+        <div className="notice notice-error" role="alert" data-testid="gpu-lost">
+          <h3>The GPU device was lost</h3>
+          <p>{gpu.message}</p>
+          <button type="button" className="button" onClick={() => window.location.reload()}>
+            Reload the page
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function AdapterDetails() {
+  const gpu = useAppStore((s) => s.gpu);
+  if (gpu.kind !== 'ready') return null;
+  const s = gpu.summary;
+  const rows: [string, string, string][] = [
+    ['vendor', 'Vendor', s.vendor || 'unknown'],
+    ['architecture', 'Architecture', s.architecture || 'unknown'],
+    ['device', 'Device', s.device || '—'],
+    ['description', 'Description', s.description || '—'],
+    ['shader-f16', 'shader-f16', yesNo(s.shaderF16)],
+    ['subgroups', 'Subgroups', s.subgroups ? `yes${s.subgroupMinSize ? ` (size ${s.subgroupMinSize}–${s.subgroupMaxSize})` : ''}` : 'no'],
+    ['maxBufferSize', 'maxBufferSize', formatBytes(s.limits.maxBufferSize)],
+    ['maxStorageBufferBindingSize', 'maxStorageBufferBindingSize', formatBytes(s.limits.maxStorageBufferBindingSize)],
+    ['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupStorageSize', formatBytes(s.limits.maxComputeWorkgroupStorageSize)],
+    ['maxComputeInvocationsPerWorkgroup', 'maxComputeInvocationsPerWorkgroup', String(s.limits.maxComputeInvocationsPerWorkgroup)],
+  ];
+  return (
+    <>
+      <p className="adapter-title">
+        <span className="badge badge-ok">WebGPU ready</span>{' '}
+        <strong>{[s.vendor, s.architecture].filter(Boolean).join(' · ') || 'GPU adapter'}</strong>
+        {s.isFallbackAdapter && <span className="muted"> (software fallback adapter: expect it to be slow)</span>}
+      </p>
+      <dl className="kv" data-testid="adapter-summary">
+        {rows.map(([id, label, value]) => (
+          <div className="kv-row" key={id} data-testid={`adapter-${id}`}>
+            <dt>{label}</dt>
+            <dd>{value}</dd>
+          </div>
+        ))}
+      </dl>
+    </>
+  );
+}
