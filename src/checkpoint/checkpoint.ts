@@ -95,14 +95,19 @@ export interface OpenCheckpointOptions {
   clipFiles?: CheckpointFiles;
 }
 
-async function readOptionalJson(files: CheckpointFiles, name: string): Promise<unknown | null> {
+async function readOptionalJson(files: CheckpointFiles, name: string): Promise<object | null> {
   if (!(await files.exists(name))) return null;
-  return parseJson(await files.readText(name), name);
+  return jsonObject(parseJson(await files.readText(name), name), name);
 }
 
-async function readRequiredJson(files: CheckpointFiles, name: string, label: string): Promise<unknown> {
+async function readRequiredJson(files: CheckpointFiles, name: string, label: string): Promise<object> {
   if (!(await files.exists(name))) throw new Error(`${label}: missing ${name}`);
-  return parseJson(await files.readText(name), name);
+  return jsonObject(parseJson(await files.readText(name), name), name);
+}
+
+function jsonObject(value: unknown, name: string): object {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${name}: expected a JSON object`);
+  return value;
 }
 
 /** The CLIP vision config of a separate CLIP folder's config.json (CLIPConfig or CLIPVisionConfig), or null. */
@@ -129,11 +134,11 @@ export class Checkpoint implements WeightSource {
   constructor(
     readonly config: LlavaMiniConfig,
     /** The raw parsed config.json. */
-    readonly configJson: unknown,
-    readonly tokenizerJson: unknown,
-    readonly tokenizerConfigJson: unknown,
+    readonly configJson: object,
+    readonly tokenizerJson: object,
+    readonly tokenizerConfigJson: object,
     /** generation_config.json, or null when the folder has none. */
-    readonly generationConfig: unknown | null,
+    readonly generationConfig: object | null,
     private readonly tensors: Map<string, TensorLocation>,
     readonly files: CheckpointFiles,
   ) {}
