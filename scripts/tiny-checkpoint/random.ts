@@ -1,5 +1,6 @@
 // Small deterministic PRNG (mulberry32) + Box-Muller normals. Same seed -> same numbers on every platform
 // running V8 (Math.log/sqrt/sin/cos are deterministic there).
+import { mulberry32 } from '../../src/util/seeded-random.ts';
 
 /** FNV-1a over a string, mixed with a seed: an independent stream per tensor name. */
 export function hashSeed(seed: number, name: string): number {
@@ -18,17 +19,10 @@ export function hashSeed(seed: number, name: string): number {
 }
 
 export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
   /** Uniform in [0, 1), 32 bits. */
-  uniform(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly uniform: () => number;
+  constructor(seed: number) {
+    this.uniform = mulberry32(seed);
   }
 
   /** Fill `out` with mean + std * N(0, 1). */

@@ -5,7 +5,7 @@ import { linear } from '../reference/linear.ts';
 import { compareArrays, formatComparison, type Comparison, type Tolerance } from './compare.ts';
 import { LinearKernel, roundToF16, toF16Weights } from './kernels/linear.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from './buffers.ts';
-import { randomF32, seededRandom } from './random.ts';
+import { mulberry32 as seededRandom, randomF32 } from '../util/seeded-random.ts';
 
 export interface SelfTestContext {
   device: GPUDevice;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bicubicResizePosEmbed, compressor, sincos2d, torchBicubicTaps, torchCubicCoeffs } from './compressor.ts';
+import { sincos2dPosEmbed as sincos2d } from '../checkpoint/sincos.ts';
+import { bicubicResizePosEmbed, compressor, torchBicubicTaps, torchCubicCoeffs } from './compressor.ts';
 import { linear } from './linear.ts';
 import { layerNorm } from './ops.ts';
 import { randomUniform, randomWeights, tinyConfig } from './testing/random-weights.ts';

@@ -13,34 +13,6 @@ import { readTensor } from './weights.ts';
 /** nn.LayerNorm default eps (ln_q, ln_kv). */
 export const COMPRESSOR_LN_EPS = 1e-5;
 
-/**
- * get_2d_sincos_pos_embed(dim, grid) (MAE), with numpy float32 rounding at each step.
- * [grid*grid, dim]; w_k = 10000^(-k/(dim/4)), k < dim/4; token m = i*grid + j (row i, column j) is
- * [sin(j w), cos(j w), sin(i w), cos(i w)] (numpy meshgrid puts the column coordinate first).
- */
-export function sincos2d(dim: number, grid: number): Float32Array {
-  if (!Number.isInteger(dim) || dim <= 0 || dim % 4 !== 0) throw new Error(`sincos2d: dim ${dim} must be a positive multiple of 4`);
-  const f = Math.fround;
-  const q = dim / 4;
-  const omega = new Float32Array(q);
-  for (let k = 0; k < q; k++) omega[k] = f(1 / f(Math.pow(10000, f(k / q))));
-  const out = new Float32Array(grid * grid * dim);
-  for (let i = 0; i < grid; i++) {
-    for (let j = 0; j < grid; j++) {
-      const o = (i * grid + j) * dim;
-      for (let k = 0; k < q; k++) {
-        const aj = f(j * omega[k]!);
-        const ai = f(i * omega[k]!);
-        out[o + k] = Math.sin(aj);
-        out[o + q + k] = Math.cos(aj);
-        out[o + 2 * q + k] = Math.sin(ai);
-        out[o + 3 * q + k] = Math.cos(ai);
-      }
-    }
-  }
-  return out;
-}
-
 /** PyTorch's cubic convolution weights for fractional offset t (A = -0.75), taps at floor-1 .. floor+2. */
 export function torchCubicCoeffs(t: number, A = -0.75): [number, number, number, number] {
   const cc1 = (x: number): number => ((A + 2) * x - (A + 3)) * x * x + 1; // |x| <= 1

@@ -14,7 +14,7 @@ import {
   toPixelValues,
   type RgbImage,
 } from './preprocess.ts';
-import { mulberry32 } from './testing/random-weights.ts';
+import { mulberry32 } from '../util/seeded-random.ts';
 
 function rgb(width: number, height: number, data: number[]): RgbImage {
   return { width, height, data: Uint8Array.from(data) };

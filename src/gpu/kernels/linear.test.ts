@@ -7,7 +7,7 @@ import { linear } from '../../reference/linear.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
 import type { GpuContext } from '../device.ts';
-import { randomF32, seededRandom } from '../random.ts';
+import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { LinearKernel, linearOnGpu, linearShaderSource, roundToF16, toF16Weights } from './linear.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };

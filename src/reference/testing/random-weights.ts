@@ -3,20 +3,9 @@
 // reader. The compressor's pos_embed holds the fixed sin-cos table, as in the real model.
 import type { DType, LlavaMiniConfig, TensorInfo, WeightSource } from '../../checkpoint/types.ts';
 import { CLIP_PREFIX, clipLayerPrefix } from '../clip.ts';
-import { sincos2d } from '../compressor.ts';
+import { sincos2dPosEmbed } from '../../checkpoint/sincos.ts';
+import { mulberry32 } from '../../util/seeded-random.ts';
 import { llmLayerPrefix, prefusionLayerPrefix } from '../llama.ts';
-
-/** mulberry32: a small deterministic PRNG with uniform output in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Seeded uniform values in [lo, hi). */
 export function randomUniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -204,7 +193,7 @@ export function randomWeights(config: LlavaMiniConfig, seed = 1): InMemoryWeight
   // compressor
   const C = config.compressorSize;
   uni('model.compressor.query', [C * C, mm], -1, 1);
-  w.set('model.compressor.pos_embed', [C * C, mm], sincos2d(mm, C));
+  w.set('model.compressor.pos_embed', [C * C, mm], sincos2dPosEmbed(mm, C));
   mat('model.compressor.attn.in_proj_weight', 3 * mm, mm);
   bias('model.compressor.attn.in_proj_bias', 3 * mm);
   mat('model.compressor.attn.out_proj.weight', mm, mm);

@@ -1,7 +1,8 @@
-// Seeded pseudo-random data for GPU tests and self-tests (mulberry32: fast, reproducible, good enough).
+// Seeded pseudo-random numbers (mulberry32: tiny, fast, identical on every platform) for generated test
+// models, self-tests and tests.
 
 /** Uniform numbers in [0, 1) from a 32-bit seed. */
-export function seededRandom(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
