@@ -39,7 +39,7 @@ export default defineConfig({
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
   webServer: {
-    command: `npx vite build && npx vite preview --host localhost --port ${PORT} --strictPort`,
+    command: `node --import tsx scripts/prepare-demo-model.ts && npx vite build && npx vite preview --host localhost --port ${PORT} --strictPort`,
     url: `http://localhost:${PORT}`,
     reuseExistingServer: !process.env.CI,
     timeout: 180_000,

@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { Diagnostics } from './Diagnostics.tsx';
 import { GpuPanel } from './GpuPanel.tsx';
+import { ModelPanel } from './ModelPanel.tsx';
 import { useAppStore } from './store.ts';
 
 export function App() {
@@ -22,6 +23,7 @@ export function App() {
       </header>
       <main className="app-main">
         <GpuPanel />
+        <ModelPanel />
         <Diagnostics />
       </main>
       <footer className="app-footer">
