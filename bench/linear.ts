@@ -1,15 +1,15 @@
 // Benchmark of the tiled linear kernel against a naive one-invocation-per-output baseline, measured in the
 // same run on the same device (Node/Dawn; SwiftShader on machines without a GPU):
-//   node --import ./scripts/node-register.mjs src/gpu/kernels/linear.bench.ts [M K N] [--naive] [--reps R] [--candidate FILE.wgsl]
+//   node --import ./scripts/node-register.mjs bench/linear.ts [M K N] [--naive] [--reps R] [--candidate FILE.wgsl]
 // --candidate times another tiled shader (same bindings, Dims and 64x64 tile grid) against the current one.
 // Prints GFLOP/s (2*M*K*N flops per run, wall time from submit to completion, best of R after a warm-up).
 import { readFileSync } from 'node:fs';
-import naiveWgsl from '../../../shaders/matmul-naive.wgsl?raw';
-import { createNodeGpu } from '../../node/gpu.ts';
-import { formatAdapterSummary } from '../device.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays } from '../compare.ts';
-import { LinearKernel } from './linear.ts';
+import naiveWgsl from '../shaders/matmul-naive.wgsl?raw';
+import { createNodeGpu } from '../src/node/gpu.ts';
+import { formatAdapterSummary } from '../src/gpu/device.ts';
+import { createStorageBuffer, readF32, storageBufferFrom } from '../src/gpu/buffers.ts';
+import { compareArrays } from '../src/gpu/compare.ts';
+import { LinearKernel } from '../src/gpu/kernels/linear.ts';
 
 const args = process.argv.slice(2);
 const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);

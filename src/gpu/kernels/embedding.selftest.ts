@@ -1,0 +1,183 @@
+// In-app self-tests of the embedding family (token gather in every table format, CLIP patch embedding), plus
+// the small MLC q4 packer / dequantizer they and embedding.test.ts use as the CPU side (test-only: the engine's
+// own q4 code lives elsewhere).
+import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
+import type { ClipVisionConfig } from '../../checkpoint/types.ts';
+import { clipEmbeddingsWith, type ClipEmbeddingWeights } from '../../reference/clip.ts';
+import { embedRows } from '../../reference/llama.ts';
+import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
+import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { compareArrays } from '../compare.ts';
+import type { SelfTestCase, SelfTestMeasurement } from '../selftest.ts';
+import { ClipEmbeddingKernel, createEmbeddingTable, destroyEmbeddingTable, EmbeddingKernel, type EmbeddingFormat, type EmbeddingTableData } from './embedding.ts';
+import { roundToF16, toF16Weights } from './linear.ts';
+
+/**
+ * MLC q4 packing of rows [rows, H] (H a multiple of 32): per group of 32 along a row, scale = max|w| / 7,
+ * q = clamp(round(w / scale + 7), 0, 14) (half away from zero), element j*8 + r in bits 4r..4r+3 of word j.
+ * All-zero groups get scale 0 (q = 7). Scales are stored as f32 values or f16 bits; q is computed from the
+ * stored scale, so dequantization reproduces the stored values exactly.
+ */
+export function quantizeQ4Rows(w: Float32Array, rows: number, H: number, scales: 'f32' | 'f16'): { qWeight: Uint32Array; qScale: Float32Array | Uint16Array } {
+  if (H % 32 !== 0) throw new Error(`quantizeQ4Rows: H = ${H} is not a multiple of 32`);
+  if (w.length !== rows * H) throw new Error(`quantizeQ4Rows: ${w.length} values, expected ${rows}x${H}`);
+  const groups = rows * (H / 32);
+  const raw = new Float32Array(groups);
+  for (let g = 0; g < groups; g++) {
+    let m = 0;
+    for (let i = 0; i < 32; i++) m = Math.max(m, Math.abs(w[g * 32 + i]!));
+    raw[g] = m / 7;
+  }
+  const stored = scales === 'f16' ? roundToF16(raw) : raw;
+  const qWeight = new Uint32Array((rows * H) / 8);
+  for (let g = 0; g < groups; g++) {
+    const s = stored[g]!;
+    for (let i = 0; i < 32; i++) {
+      const e = g * 32 + i;
+      const t = s === 0 ? 7 : w[e]! / s + 7;
+      const q = Math.min(14, Math.max(0, Math.sign(t) * Math.round(Math.abs(t))));
+      qWeight[e >> 3] = (qWeight[e >> 3]! | (q << (4 * (e & 7)))) >>> 0;
+    }
+  }
+  return { qWeight, qScale: scales === 'f16' ? toF16Weights(raw) : stored };
+}
+
+/** (q - 7) * scale as f32, for q4 rows packed as above (scales as f32 values or f16 bits). */
+export function dequantizeQ4Rows(qWeight: Uint32Array, qScale: Float32Array | Uint16Array, rows: number, H: number): Float32Array {
+  const scale = qScale instanceof Uint16Array ? f16BytesToF32(new Uint8Array(qScale.buffer, qScale.byteOffset, qScale.byteLength)) : qScale;
+  const out = new Float32Array(rows * H);
+  for (let e = 0; e < rows * H; e++) {
+    const q = (qWeight[e >> 3]! >>> (4 * (e & 7))) & 15;
+    out[e] = (q - 7) * scale[e >> 5]!;
+  }
+  return out;
+}
+
+async function timed<T>(device: GPUDevice, f: () => void, read: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  f();
+  await device.queue.onSubmittedWorkDone();
+  const ms = performance.now() - t0;
+  return [await read(), ms];
+}
+
+/** Table data in `format` for f32 values, and the f32 values the GPU should return. */
+export function embeddingTableFor(format: EmbeddingFormat, values: Float32Array, vocab: number, H: number): { data: EmbeddingTableData; expected: Float32Array } {
+  switch (format) {
+    case 'f32':
+      return { data: values, expected: values };
+    case 'f16':
+      return { data: toF16Weights(values), expected: roundToF16(values) };
+    case 'q4f32':
+    case 'q4f16': {
+      const q = quantizeQ4Rows(values, vocab, H, format === 'q4f16' ? 'f16' : 'f32');
+      return { data: q, expected: dequantizeQ4Rows(q.qWeight, q.qScale, vocab, H) };
+    }
+  }
+}
+
+function embeddingCase(format: EmbeddingFormat, seed: number): SelfTestCase {
+  const [vocab, H, blockRows] = [300, 128, 64]; // 5 row blocks: exercises the split-table path
+  const ids = Int32Array.from([5, -200, 0, 299, 64, 63, 128, 200, 1, 299, 17]);
+  return {
+    id: `embedding-${format}`,
+    name: `Token embedding (${format} table)`,
+    description: `gather ${ids.length} rows (one -200 image slot) from a [${vocab}×${H}] ${format} table in ${Math.ceil(vocab / blockRows)} row blocks`,
+    requires: format === 'f16' || format === 'q4f16' ? ['shader-f16'] : [],
+    async run({ device }): Promise<SelfTestMeasurement> {
+      const values = randomF32(vocab * H, seededRandom(seed), 1);
+      const { data, expected: table } = embeddingTableFor(format, values, vocab, H);
+      const expected = embedRows(table, vocab, H, Array.from(ids, (i) => Math.max(i, 0)));
+      const kernel = await EmbeddingKernel.create(device, format);
+      const t = createEmbeddingTable(device, format, vocab, H, data, { maxBlockRows: blockRows });
+      const idsBuf = storageBufferFrom(device, ids, 'selftest ids');
+      const out = createStorageBuffer(device, ids.length * H * 4, 'selftest embedding');
+      try {
+        const [y, gpuMs] = await timed(
+          device,
+          () => kernel.run(device, idsBuf, t, out, ids.length),
+          () => readF32(device, out, ids.length * H),
+        );
+        // A gather copies (or dequantizes exactly, (q - 7) * scale in f32): bit-exact.
+        return { comparison: compareArrays(y, expected, { atol: 0, rtol: 0 }), shape: [ids.length, H], gpuMs };
+      } finally {
+        destroyEmbeddingTable(t);
+        idsBuf.destroy();
+        out.destroy();
+        kernel.destroy();
+      }
+    },
+  };
+}
+
+/** A small CLIP vision config (only the embedding fields matter). */
+export function smallClipConfig(imageSize: number, patchSize: number, hiddenSize: number): ClipVisionConfig {
+  return { hiddenSize, intermediateSize: 4 * hiddenSize, numLayers: 1, numHeads: 1, imageSize, patchSize, numChannels: 3, layerNormEps: 1e-5, hiddenAct: 'quick_gelu' };
+}
+
+/** Random CLIP embedding weights (conv weight scaled 1/sqrt(K), like the linear tests). */
+export function randomClipEmbeddingWeights(v: ClipVisionConfig, seed: number): ClipEmbeddingWeights {
+  const rng = seededRandom(seed);
+  const D = v.hiddenSize;
+  const K = v.numChannels * v.patchSize * v.patchSize;
+  const N = (v.imageSize / v.patchSize) ** 2;
+  return {
+    patch: randomF32(D * K, rng, 1 / Math.sqrt(K)),
+    cls: randomF32(D, rng, 1),
+    pos: randomF32((N + 1) * D, rng, 0.5),
+    preW: randomF32(D, rng, 1.5),
+    preB: randomF32(D, rng, 0.5),
+  };
+}
+
+/** CLIP hidden_states[0] on the GPU for f32 weights; returns [N+1, D]. */
+export async function clipEmbeddingsOnGpu(device: GPUDevice, w: ClipEmbeddingWeights, v: ClipVisionConfig, pixels: Float32Array): Promise<[Float32Array, number]> {
+  const N = (v.imageSize / v.patchSize) ** 2;
+  const D = v.hiddenSize;
+  const kernel = await ClipEmbeddingKernel.create(device);
+  const gw = {
+    patch: storageBufferFrom(device, w.patch, 'clip patch w'),
+    cls: storageBufferFrom(device, w.cls, 'clip cls'),
+    pos: storageBufferFrom(device, w.pos, 'clip pos'),
+    preW: storageBufferFrom(device, w.preW, 'clip pre w'),
+    preB: storageBufferFrom(device, w.preB, 'clip pre b'),
+  };
+  const px = storageBufferFrom(device, pixels, 'clip pixels');
+  const out = createStorageBuffer(device, (N + 1) * D * 4, 'clip embeddings');
+  try {
+    return await timed(
+      device,
+      () => kernel.run(device, px, gw, out, v),
+      () => readF32(device, out, (N + 1) * D),
+    );
+  } finally {
+    for (const b of [...Object.values(gw), px, out]) b.destroy();
+    kernel.destroy();
+  }
+}
+
+function clipCase(): SelfTestCase {
+  const v = smallClipConfig(56, 14, 64);
+  const N = 16;
+  return {
+    id: 'clip-embedding',
+    name: 'CLIP patch embedding',
+    description: `patchify 3×56×56 (P = 14) → linear [${N}×588]·[64×588]ᵀ → class + position embeddings → pre_layrnorm`,
+    async run({ device }) {
+      const w = randomClipEmbeddingWeights(v, 11);
+      const pixels = randomF32(3 * 56 * 56, seededRandom(12), 2);
+      const expected = clipEmbeddingsWith(w, v, pixels);
+      const [y, gpuMs] = await clipEmbeddingsOnGpu(device, w, v, pixels);
+      // f32 matmul over K = 588 (atol/rtol 1e-4 like the linear case), then a LayerNorm that rescales by ~1/std.
+      return { comparison: compareArrays(y, expected, { atol: 1e-4, rtol: 1e-4 }), shape: [N + 1, 64], gpuMs, flops: 2 * N * 588 * 64 };
+    },
+  };
+}
+
+export const EMBEDDING_SELF_TEST_CASES: SelfTestCase[] = [
+  embeddingCase('f32', 21),
+  embeddingCase('f16', 22),
+  embeddingCase('q4f32', 23),
+  embeddingCase('q4f16', 24),
+  clipCase(),
+];

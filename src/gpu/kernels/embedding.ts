@@ -1,0 +1,574 @@
+// Embeddings on the GPU (shaders/embedding.wgsl):
+//   EmbeddingKernel      token rows gathered from a table: f32, f16 (shader-f16), or MLC int4 (q4f32_1 / q4f16_1),
+//                        the table split into row blocks when it exceeds one storage binding (128256 x 4096 f16
+//                        is 1 GiB); ids < 0 read row 0 (the reference's embed(max(ids, 0))) or give zeros.
+//   PatchifyKernel       CLIP pixel_values [C, S, S] -> patches [N, C*P*P] in (c, ky, kx) order, so the 14x14
+//                        stride-14 conv is a LinearKernel (no bias) with the conv weight seen as [D, C*P*P].
+//   ClipAssembleKernel   emb[0] = class_embedding + pos[0]; emb[1 + i] = patch_proj[i] + pos[1 + i].
+//   ClipEmbeddingKernel  the whole CLIP hidden_states[0]: patchify -> linear -> assemble -> pre_layrnorm.
+import embeddingWgsl from '../../../shaders/embedding.wgsl?raw';
+import type { ClipVisionConfig } from '../../checkpoint/types.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
+import { LinearKernel, type GpuTarget, type WeightDType } from './linear.ts';
+import { checkBinding, foldGrid, nonNegativeInt, NormKernel, positiveInt, recordCompute } from './norm.ts';
+
+/** Storage formats of an embedding table. q4*: MLC q4f32_1 / q4f16_1 (int4, groups of 32, f32 / f16 scales). */
+export type EmbeddingFormat = 'f32' | 'f16' | 'q4f32' | 'q4f16';
+
+/** Invocations per workgroup in embedding.wgsl. */
+export const EMBEDDING_WORKGROUP = 256;
+
+const FLAG_NEG_ZERO = 1;
+const FLAG_WRITE_INVALID = 2;
+
+function isQ4(format: EmbeddingFormat): boolean {
+  return format === 'q4f32' || format === 'q4f16';
+}
+
+function needsF16(format: EmbeddingFormat): boolean {
+  return format === 'f16' || format === 'q4f16';
+}
+
+/**
+ * The WGSL text for a format: embedding.wgsl as is for f32 / q4f32 (and the CLIP kernels); `alias TT = f16;`
+ * for an f16 table; `alias ST = f16;` for q4f16 scales (both with `enable f16;`).
+ */
+export function embeddingShaderSource(format: EmbeddingFormat = 'f32'): string {
+  if (format === 'f16') return specializeWgsl(embeddingWgsl, { enable: ['f16'], aliases: { TT: 'f16' } });
+  if (format === 'q4f16') return specializeWgsl(embeddingWgsl, { enable: ['f16'], aliases: { ST: 'f16' } });
+  return embeddingWgsl;
+}
+
+/** One row block of a dense table: rows [start, start + rows) of the whole table, as [rows, H]. */
+export interface DenseEmbeddingBlock {
+  rows: number;
+  table: GPUBuffer;
+}
+
+/** One row block of an MLC q4 table: q_weight [rows, H/8] u32, q_scale [rows, H/32] f32 or f16. */
+export interface Q4EmbeddingBlock {
+  rows: number;
+  qWeight: GPUBuffer;
+  qScale: GPUBuffer;
+}
+
+/** A [vocab, hidden] table on the GPU, as consecutive row blocks (block b starts after blocks 0..b-1). */
+export interface EmbeddingTable {
+  format: EmbeddingFormat;
+  vocab: number;
+  hidden: number;
+  blocks: (DenseEmbeddingBlock | Q4EmbeddingBlock)[];
+}
+
+/** Bytes per table row in each buffer of a block of this format (what the binding limit applies to). */
+export function embeddingRowBytes(format: EmbeddingFormat, hidden: number): { main: number; scale: number } {
+  switch (format) {
+    case 'f32':
+      return { main: hidden * 4, scale: 0 };
+    case 'f16':
+      return { main: hidden * 2, scale: 0 };
+    case 'q4f32':
+      return { main: hidden / 2, scale: (hidden / 32) * 4 };
+    case 'q4f16':
+      return { main: hidden / 2, scale: (hidden / 32) * 2 };
+  }
+}
+
+/** The most table rows one block may hold so that each of its buffers fits in `maxBindingBytes`. */
+export function embeddingBlockRows(format: EmbeddingFormat, hidden: number, maxBindingBytes: number): number {
+  const { main, scale } = embeddingRowBytes(format, hidden);
+  // align4 of the binding: an f16 block with an odd rows * hidden rounds up by 2 bytes.
+  const rows = Math.floor((maxBindingBytes - 4) / Math.max(main, scale));
+  if (rows < 1) throw new Error(`embedding: one ${format} row of ${hidden} values does not fit in ${maxBindingBytes} bytes`);
+  return rows;
+}
+
+/** Host data of a table: f32 values, f16 bits, or MLC q4 words and scales (f32 values or f16 bits). */
+export type EmbeddingTableData = Float32Array | Uint16Array | { qWeight: Uint32Array; qScale: Float32Array | Uint16Array };
+
+function checkTableShape(format: EmbeddingFormat, vocab: number, hidden: number): void {
+  positiveInt('EmbeddingTable', 'vocab', vocab);
+  positiveInt('EmbeddingTable', 'hidden', hidden);
+  if (isQ4(format) && hidden % 32 !== 0) throw new Error(`EmbeddingTable: ${format} needs hidden to be a multiple of 32, got ${hidden}`);
+}
+
+/**
+ * Uploads a [vocab, hidden] table, split into row blocks that each fit the device's maxStorageBufferBindingSize
+ * (or at most `maxBlockRows` rows, to test or to bound single allocations). Free with destroyEmbeddingTable().
+ */
+export function createEmbeddingTable(
+  device: GPUDevice,
+  format: EmbeddingFormat,
+  vocab: number,
+  hidden: number,
+  data: EmbeddingTableData,
+  opts: { maxBlockRows?: number; label?: string } = {},
+): EmbeddingTable {
+  checkTableShape(format, vocab, hidden);
+  const label = opts.label ?? 'embedding';
+  const perBlock = Math.min(opts.maxBlockRows ?? Infinity, embeddingBlockRows(format, hidden, device.limits.maxStorageBufferBindingSize));
+  const blocks: EmbeddingTable['blocks'] = [];
+  if (isQ4(format)) {
+    if (data instanceof Float32Array || data instanceof Uint16Array) throw new Error(`createEmbeddingTable: ${format} needs { qWeight, qScale }`);
+    const words = hidden / 8;
+    const groups = hidden / 32;
+    if (data.qWeight.length !== vocab * words) throw new Error(`createEmbeddingTable: qWeight has ${data.qWeight.length} words, expected ${vocab}x${words}`);
+    if (data.qScale.length !== vocab * groups) throw new Error(`createEmbeddingTable: qScale has ${data.qScale.length} values, expected ${vocab}x${groups}`);
+    const wantScale = format === 'q4f16' ? Uint16Array : Float32Array;
+    if (!(data.qScale instanceof wantScale)) throw new Error(`createEmbeddingTable: ${format} scales must be a ${wantScale.name}`);
+    for (let r0 = 0; r0 < vocab; r0 += perBlock) {
+      const rows = Math.min(perBlock, vocab - r0);
+      blocks.push({
+        rows,
+        qWeight: storageBufferFrom(device, data.qWeight.subarray(r0 * words, (r0 + rows) * words), `${label} q_weight rows ${r0}+${rows}`),
+        qScale: storageBufferFrom(device, data.qScale.subarray(r0 * groups, (r0 + rows) * groups), `${label} q_scale rows ${r0}+${rows}`),
+      });
+    }
+  } else {
+    const want = format === 'f16' ? Uint16Array : Float32Array;
+    if (!(data instanceof want)) throw new Error(`createEmbeddingTable: a ${format} table must be a ${want.name}`);
+    if (data.length !== vocab * hidden) throw new Error(`createEmbeddingTable: table has ${data.length} values, expected ${vocab}x${hidden}`);
+    for (let r0 = 0; r0 < vocab; r0 += perBlock) {
+      const rows = Math.min(perBlock, vocab - r0);
+      blocks.push({ rows, table: storageBufferFrom(device, data.subarray(r0 * hidden, (r0 + rows) * hidden), `${label} rows ${r0}+${rows}`) });
+    }
+  }
+  return { format, vocab, hidden, blocks };
+}
+
+export function destroyEmbeddingTable(table: EmbeddingTable): void {
+  for (const b of table.blocks) {
+    if ('table' in b) b.table.destroy();
+    else {
+      b.qWeight.destroy();
+      b.qScale.destroy();
+    }
+  }
+}
+
+export interface EmbeddingKernelOptions {
+  /** Lower the dispatch limit (tests use it to exercise the 2D fold); default: the device limit. */
+  maxWorkgroupsPerDimension?: number;
+}
+
+export interface EmbeddingRunOptions {
+  /** Element offset of the first id in the ids buffer. Default 0. */
+  idsOffset?: number;
+  /** First output row to write (e.g. the text rows after the vision rows of a fused sequence). Default 0. */
+  outRowOffset?: number;
+  /**
+   * Ids < 0 (the -200 <image> slot): 'clamp' (default) reads row 0, exactly the reference's
+   * embed_tokens(max(ids, 0)); 'zero' writes a zero row. Ids >= vocab always give a zero row.
+   */
+  negativeIds?: 'clamp' | 'zero';
+}
+
+/** out[r, :] = table[id(r), :] as f32, for one table format. */
+export class EmbeddingKernel {
+  private program: ComputeProgram | null = null;
+  private initPromise: Promise<this> | null = null;
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly maxWg: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly format: EmbeddingFormat,
+    opts: EmbeddingKernelOptions = {},
+  ) {
+    if (needsF16(format) && !device.features.has('shader-f16')) {
+      throw new Error(`EmbeddingKernel: the ${format} format needs the WebGPU feature "shader-f16", which this device does not have; use ${isQ4(format) ? 'q4f32' : 'f32'}.`);
+    }
+    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+  }
+
+  init(): Promise<this> {
+    if (!this.initPromise) {
+      const q4 = isQ4(this.format);
+      const bindings: readonly BindingKind[] = q4 ? ['uniform', 'read', 'read', 'read', 'storage'] : ['uniform', 'read', 'read', 'storage'];
+      this.initPromise = computeProgram(this.device, {
+        name: `embedding.wgsl (${this.format} gather)`,
+        code: embeddingShaderSource(this.format),
+        entryPoint: q4 ? 'gather_q4' : 'gather',
+        bindings,
+      }).then(
+        (p) => {
+          this.program = p;
+          return this;
+        },
+        (e: unknown) => {
+          this.initPromise = null;
+          throw e;
+        },
+      );
+    }
+    return this.initPromise;
+  }
+
+  static create(device: GPUDevice, format: EmbeddingFormat, opts?: EmbeddingKernelOptions): Promise<EmbeddingKernel> {
+    return new EmbeddingKernel(device, format, opts).init();
+  }
+
+  dispatchSize(rows: number): [number, number] {
+    return foldGrid(rows, this.maxWg, 'EmbeddingKernel');
+  }
+
+  /**
+   * Records out[outRowOffset + r, :] = table[id, :] for r < rows, id = ids[idsOffset + r] (i32). One dispatch
+   * per table block; every output row is written exactly once (zeros for invalid ids).
+   */
+  run(target: GpuTarget, ids: GPUBuffer, table: EmbeddingTable, out: GPUBuffer, rows: number, opts: EmbeddingRunOptions = {}): void {
+    const who = `EmbeddingKernel(${this.format})`;
+    if (!this.program) throw new Error(`${who}.run: call \`await kernel.init()\` (or EmbeddingKernel.create) first`);
+    if (table.format !== this.format) throw new Error(`${who}: the table is ${table.format}`);
+    checkTableShape(table.format, table.vocab, table.hidden);
+    positiveInt(who, 'rows', rows);
+    const idsOff = opts.idsOffset ?? 0;
+    const outRow = opts.outRowOffset ?? 0;
+    nonNegativeInt(who, 'idsOffset', idsOff);
+    nonNegativeInt(who, 'outRowOffset', outRow);
+    const H = table.hidden;
+    const total = table.blocks.reduce((s, b) => s + b.rows, 0);
+    if (total !== table.vocab) throw new Error(`${who}: the table's blocks hold ${total} rows, vocab is ${table.vocab}`);
+    const { main, scale } = embeddingRowBytes(this.format, H);
+    const hint = '; split the table into more row blocks (embeddingBlockRows)';
+    checkBinding(this.device, who, 'ids', ids, (idsOff + rows) * 4, `${rows} i32 from ${idsOff}`);
+    checkBinding(this.device, who, 'out', out, (outRow + rows) * H * 4, `[${rows}, ${H}] f32 from row ${outRow}`);
+    const resources: GPUBufferBinding[][] = table.blocks.map((b, i) => {
+      if (!(b.rows >= 1 && Number.isInteger(b.rows))) throw new Error(`${who}: block ${i} has ${b.rows} rows`);
+      if ('table' in b) {
+        if (isQ4(this.format)) throw new Error(`${who}: block ${i} is dense, the table is ${this.format}`);
+        checkBinding(this.device, who, `block ${i}`, b.table, b.rows * main, `[${b.rows}, ${H}] ${this.format}`, hint);
+        return [{ buffer: b.table, size: align4(b.rows * main) }];
+      }
+      if (!isQ4(this.format)) throw new Error(`${who}: block ${i} is q4, the table is ${this.format}`);
+      checkBinding(this.device, who, `block ${i} q_weight`, b.qWeight, b.rows * main, `[${b.rows}, ${H / 8}] u32`, hint);
+      checkBinding(this.device, who, `block ${i} q_scale`, b.qScale, b.rows * scale, `[${b.rows}, ${H / 32}] ${this.format === 'q4f16' ? 'f16' : 'f32'}`, hint);
+      return [
+        { buffer: b.qWeight, size: b.rows * main },
+        { buffer: b.qScale, size: align4(b.rows * scale) },
+      ];
+    });
+    const program = this.program;
+    const [gx, gy] = this.dispatchSize(rows);
+    const negZero = opts.negativeIds === 'zero' ? FLAG_NEG_ZERO : 0;
+    const idsBinding: GPUBufferBinding = { buffer: ids, size: (idsOff + rows) * 4 };
+    const outBinding: GPUBufferBinding = { buffer: out, size: (outRow + rows) * H * 4 };
+    let start = 0;
+    const groups = table.blocks.map((b, i) => {
+      const flags = negZero | (i === 0 ? FLAG_WRITE_INVALID : 0);
+      const dims = this.dims([rows, H, start, b.rows, table.vocab, idsOff, outRow * H, flags]);
+      start += b.rows;
+      return bindBuffers(this.device, program.layout, [dims, idsBinding, ...resources[i]!, outBinding], `embedding block ${i}`);
+    });
+    recordCompute(target, 'embedding', (pass) => {
+      pass.setPipeline(program.pipeline);
+      for (const g of groups) {
+        pass.setBindGroup(0, g);
+        pass.dispatchWorkgroups(gx, gy);
+      }
+    });
+  }
+
+  destroy(): void {
+    for (const u of this.uniforms.values()) u.destroy();
+    this.uniforms.clear();
+  }
+
+  private dims(values: number[]): GPUBuffer {
+    const key = values.join(',');
+    let u = this.uniforms.get(key);
+    if (!u) {
+      if (this.uniforms.size >= 256) this.uniforms.clear(); // forget, not destroy: a recorded run may still use them
+      u = uniformBufferFrom(this.device, new Uint32Array(values), `embedding dims ${key}`);
+      this.uniforms.set(key, u);
+    }
+    return u;
+  }
+}
+
+/**
+ * One-shot helper for tests and self-tests: uploads ids and the table (split into blocks of at most
+ * `maxBlockRows` rows), gathers, reads back [ids.length, hidden].
+ */
+export async function embedOnGpu(
+  device: GPUDevice,
+  format: EmbeddingFormat,
+  data: EmbeddingTableData,
+  vocab: number,
+  hidden: number,
+  ids: Int32Array,
+  opts: EmbeddingRunOptions & { maxBlockRows?: number } = {},
+): Promise<Float32Array> {
+  const kernel = await EmbeddingKernel.create(device, format);
+  const table = createEmbeddingTable(device, format, vocab, hidden, data, { maxBlockRows: opts.maxBlockRows });
+  const idsBuf = storageBufferFrom(device, ids, 'ids');
+  const out = createStorageBuffer(device, ids.length * hidden * 4, 'embedding out');
+  try {
+    kernel.run(device, idsBuf, table, out, ids.length, opts);
+    return await readF32(device, out, ids.length * hidden);
+  } finally {
+    destroyEmbeddingTable(table);
+    idsBuf.destroy();
+    out.destroy();
+    kernel.destroy();
+  }
+}
+
+// ---- CLIP patch embedding ----
+
+/** Small base for the flat one-invocation-per-element CLIP kernels (one entry point, uniforms per shape). */
+abstract class FlatKernel {
+  private program: ComputeProgram | null = null;
+  private initPromise: Promise<this> | null = null;
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  protected readonly maxWg: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    private readonly entry: string,
+    private readonly bindings: readonly BindingKind[],
+    opts: EmbeddingKernelOptions = {},
+  ) {
+    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+  }
+
+  init(): Promise<this> {
+    if (!this.initPromise) {
+      this.initPromise = computeProgram(this.device, {
+        name: `embedding.wgsl (${this.entry})`,
+        code: embeddingShaderSource('f32'),
+        entryPoint: this.entry,
+        bindings: this.bindings,
+      }).then(
+        (p) => {
+          this.program = p;
+          return this;
+        },
+        (e: unknown) => {
+          this.initPromise = null;
+          throw e;
+        },
+      );
+    }
+    return this.initPromise;
+  }
+
+  protected dispatch(target: GpuTarget, who: string, n: number, dims: number[], data: GPUBufferBinding[]): void {
+    const program = this.program;
+    if (!program) throw new Error(`${who}.run: call \`await kernel.init()\` (or ${who}.create) first`);
+    const [gx, gy] = foldGrid(Math.ceil(n / EMBEDDING_WORKGROUP), this.maxWg, who);
+    const bindGroup = bindBuffers(this.device, program.layout, [this.dims(dims), ...data], this.entry);
+    recordCompute(target, this.entry, (pass) => {
+      pass.setPipeline(program.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(gx, gy);
+    });
+  }
+
+  destroy(): void {
+    for (const u of this.uniforms.values()) u.destroy();
+    this.uniforms.clear();
+  }
+
+  private dims(values: number[]): GPUBuffer {
+    const key = values.join(',');
+    let u = this.uniforms.get(key);
+    if (!u) {
+      if (this.uniforms.size >= 64) this.uniforms.clear();
+      u = uniformBufferFrom(this.device, new Uint32Array(values), `${this.entry} dims ${key}`);
+      this.uniforms.set(key, u);
+    }
+    return u;
+  }
+}
+
+/** pixel_values [C, S, S] -> patches [(S/P)^2, C*P*P], each patch in (c, ky, kx) order (src/reference/clip.ts patchify). */
+export class PatchifyKernel extends FlatKernel {
+  constructor(device: GPUDevice, opts?: EmbeddingKernelOptions) {
+    super(device, 'patchify', ['uniform', 'read', 'storage'], opts);
+  }
+
+  static create(device: GPUDevice, opts?: EmbeddingKernelOptions): Promise<PatchifyKernel> {
+    return new PatchifyKernel(device, opts).init();
+  }
+
+  run(target: GpuTarget, pixels: GPUBuffer, patches: GPUBuffer, channels: number, size: number, patch: number): void {
+    const who = 'PatchifyKernel';
+    positiveInt(who, 'channels', channels);
+    positiveInt(who, 'size', size);
+    positiveInt(who, 'patch', patch);
+    if (size % patch !== 0) throw new Error(`${who}: image size ${size} is not a multiple of the patch size ${patch}`);
+    const g = size / patch;
+    const K = channels * patch * patch;
+    const total = g * g * K;
+    checkBinding(this.device, who, 'pixels', pixels, channels * size * size * 4, `[${channels}, ${size}, ${size}] f32`);
+    checkBinding(this.device, who, 'patches', patches, total * 4, `[${g * g}, ${K}] f32`);
+    this.dispatch(target, who, total, [channels, size, patch, g, K, total, 0, 0], [
+      { buffer: pixels, size: channels * size * size * 4 },
+      { buffer: patches, size: total * 4 },
+    ]);
+  }
+}
+
+/**
+ * emb [N+1, D]: row 0 = cls + pos[0], row 1 + i = proj[i] + pos[1 + i]. With proj = null the projections are
+ * already in rows 1..N of emb (a LinearKernel run with yColOffset = D) and the kernel adds in place.
+ */
+export class ClipAssembleKernel {
+  private readonly outOfPlace: FlatAssemble;
+  private readonly inPlace: FlatAssemble;
+
+  constructor(
+    readonly device: GPUDevice,
+    opts?: EmbeddingKernelOptions,
+  ) {
+    this.outOfPlace = new FlatAssemble(device, 'clip_assemble', ['uniform', 'read', 'read', 'read', 'storage'], opts);
+    this.inPlace = new FlatAssemble(device, 'clip_assemble_inplace', ['uniform', 'read', 'read', 'storage'], opts);
+  }
+
+  async init(): Promise<this> {
+    await Promise.all([this.outOfPlace.init(), this.inPlace.init()]);
+    return this;
+  }
+
+  static create(device: GPUDevice, opts?: EmbeddingKernelOptions): Promise<ClipAssembleKernel> {
+    return new ClipAssembleKernel(device, opts).init();
+  }
+
+  run(target: GpuTarget, proj: GPUBuffer | null, cls: GPUBuffer, pos: GPUBuffer, emb: GPUBuffer, patches: number, width: number): void {
+    const who = 'ClipAssembleKernel';
+    positiveInt(who, 'patches', patches);
+    positiveInt(who, 'width', width);
+    const total = (patches + 1) * width;
+    if (proj === emb) throw new Error(`${who}: pass proj = null to assemble in place`);
+    checkBinding(this.device, who, 'cls', cls, width * 4, `[${width}] f32`);
+    checkBinding(this.device, who, 'pos', pos, total * 4, `[${patches + 1}, ${width}] f32`);
+    checkBinding(this.device, who, 'emb', emb, total * 4, `[${patches + 1}, ${width}] f32`);
+    const common: GPUBufferBinding[] = [
+      { buffer: cls, size: width * 4 },
+      { buffer: pos, size: total * 4 },
+      { buffer: emb, size: total * 4 },
+    ];
+    if (proj) {
+      checkBinding(this.device, who, 'proj', proj, patches * width * 4, `[${patches}, ${width}] f32`);
+      this.outOfPlace.record(target, who, total, [width, total, 0, 0], [{ buffer: proj, size: patches * width * 4 }, ...common]);
+    } else {
+      this.inPlace.record(target, who, total, [width, total, 0, 0], common);
+    }
+  }
+
+  destroy(): void {
+    this.outOfPlace.destroy();
+    this.inPlace.destroy();
+  }
+}
+
+class FlatAssemble extends FlatKernel {
+  record(target: GpuTarget, who: string, n: number, dims: number[], data: GPUBufferBinding[]): void {
+    this.dispatch(target, who, n, dims, data);
+  }
+}
+
+/** CLIP embedding weights on the GPU (names as in loadClipEmbeddings). */
+export interface ClipEmbeddingGpuWeights {
+  /** Conv weight [D, C, P, P] = [D, C*P*P], f32 (or f16 with `patchWeights: 'f16'`). */
+  patch: GPUBuffer;
+  /** class_embedding [D] f32. */
+  cls: GPUBuffer;
+  /** position_embedding [N+1, D] f32. */
+  pos: GPUBuffer;
+  /** pre_layrnorm weight and bias [D] (f32, or f16 with `normWeights: 'f16'`). */
+  preW: GPUBuffer;
+  preB: GPUBuffer;
+}
+
+export type ClipEmbeddingShape = Pick<ClipVisionConfig, 'numChannels' | 'imageSize' | 'patchSize' | 'hiddenSize' | 'layerNormEps'>;
+
+export interface ClipEmbeddingKernelOptions {
+  patchWeights?: WeightDType;
+  normWeights?: WeightDType;
+}
+
+/**
+ * CLIP hidden_states[0] ([N+1, D], spec section 2): patchify -> patch conv as LinearKernel (no bias), written
+ * straight into rows 1..N of a scratch [N+1, D] -> class token + position embeddings in place -> pre_layrnorm
+ * into `out`. The two scratch buffers (patches [N, C*P*P], pre-norm [N+1, D]) are allocated once per shape and
+ * kept until destroy().
+ */
+export class ClipEmbeddingKernel {
+  private readonly patchify: PatchifyKernel;
+  private readonly linear: LinearKernel;
+  private readonly assemble: ClipAssembleKernel;
+  private readonly norm: NormKernel;
+  private scratch: { key: string; patches: GPUBuffer; pre: GPUBuffer } | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    opts: ClipEmbeddingKernelOptions = {},
+  ) {
+    this.patchify = new PatchifyKernel(device);
+    this.linear = new LinearKernel(device, { weights: opts.patchWeights ?? 'f32' });
+    this.assemble = new ClipAssembleKernel(device);
+    this.norm = new NormKernel(device, 'layernorm', { weights: opts.normWeights ?? 'f32' });
+  }
+
+  async init(): Promise<this> {
+    await Promise.all([this.patchify.init(), this.linear.init(), this.assemble.init(), this.norm.init()]);
+    return this;
+  }
+
+  static create(device: GPUDevice, opts?: ClipEmbeddingKernelOptions): Promise<ClipEmbeddingKernel> {
+    return new ClipEmbeddingKernel(device, opts).init();
+  }
+
+  /** Records out [N+1, D] f32 = hidden_states[0] of CLIP for pixels [C, S, S] f32. */
+  run(target: GpuTarget, pixels: GPUBuffer, w: ClipEmbeddingGpuWeights, out: GPUBuffer, v: ClipEmbeddingShape): void {
+    const { numChannels: C, imageSize: S, patchSize: P, hiddenSize: D } = v;
+    positiveInt('ClipEmbeddingKernel', 'patchSize', P);
+    if (S % P !== 0) throw new Error(`ClipEmbeddingKernel: image size ${S} is not a multiple of the patch size ${P}`);
+    positiveInt('ClipEmbeddingKernel', 'hiddenSize', D);
+    positiveInt('ClipEmbeddingKernel', 'numChannels', C);
+    const N = (S / P) ** 2;
+    const K = C * P * P;
+    // Check every caller buffer before recording anything, so a bad call leaves the caller's pass untouched.
+    const who = 'ClipEmbeddingKernel';
+    const wb = (t: WeightDType) => (t === 'f16' ? 2 : 4);
+    checkBinding(this.device, who, 'pixels', pixels, C * S * S * 4, `[${C}, ${S}, ${S}] f32`);
+    checkBinding(this.device, who, 'patch weight', w.patch, D * K * wb(this.linear.weights), `[${D}, ${K}] ${this.linear.weights}`);
+    checkBinding(this.device, who, 'class embedding', w.cls, D * 4, `[${D}] f32`);
+    checkBinding(this.device, who, 'position embedding', w.pos, (N + 1) * D * 4, `[${N + 1}, ${D}] f32`);
+    checkBinding(this.device, who, 'pre_layrnorm weight', w.preW, D * wb(this.norm.weights), `[${D}] ${this.norm.weights}`);
+    checkBinding(this.device, who, 'pre_layrnorm bias', w.preB, D * wb(this.norm.weights), `[${D}] ${this.norm.weights}`);
+    checkBinding(this.device, who, 'out', out, (N + 1) * D * 4, `[${N + 1}, ${D}] f32`);
+    const key = `${N},${K},${D}`;
+    if (this.scratch?.key !== key) {
+      // A new shape: the previous scratch may still be used by recorded, unsubmitted work, so let GC free it.
+      this.scratch = {
+        key,
+        patches: createStorageBuffer(this.device, N * K * 4, 'clip patches'),
+        pre: createStorageBuffer(this.device, (N + 1) * D * 4, 'clip embeddings (pre-norm)'),
+      };
+    }
+    const { patches, pre } = this.scratch;
+    const body = (pass: GPUComputePassEncoder) => {
+      this.patchify.run(pass, pixels, patches, C, S, P);
+      this.linear.run(pass, patches, w.patch, null, pre, N, K, D, { yColOffset: D, yRowStride: D });
+      this.assemble.run(pass, null, w.cls, w.pos, pre, N, D);
+      this.norm.run(pass, pre, w.preW, w.preB, out, N + 1, D, v.layerNormEps);
+    };
+    recordCompute(target, 'clip embeddings', body);
+  }
+
+  destroy(): void {
+    this.patchify.destroy();
+    this.linear.destroy();
+    this.assemble.destroy();
+    this.norm.destroy();
+    if (this.scratch) {
+      this.scratch.patches.destroy();
+      this.scratch.pre.destroy();
+      this.scratch = null;
+    }
+  }
+}
