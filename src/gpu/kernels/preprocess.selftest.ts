@@ -1,0 +1,60 @@
+// In-app self-test cases for image preprocessing (shaders/preprocess.wgsl): a seeded random image through the
+// GPU kernel vs the CPU reference (src/reference/preprocess.ts). Tolerance 0: the kernel is bit-exact by design.
+import { preprocessImage, preprocessVideoFrame, type RgbaImage } from '../../reference/preprocess.ts';
+import { mulberry32 } from '../../util/seeded-random.ts';
+import { createStorageBuffer, readF32 } from '../buffers.ts';
+import { compareArrays } from '../compare.ts';
+import type { SelfTestCase } from '../selftest.ts';
+import { PreprocessKernel, uploadRgba, type PreprocessRunOptions } from './preprocess.ts';
+
+function seededImage(width: number, height: number, seed: number): RgbaImage {
+  const rng = mulberry32(seed);
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = (y * width + x) * 4;
+      const smooth = 128 + 90 * Math.sin(x / 7) * Math.cos(y / 5);
+      data[p] = smooth + (rng() - 0.5) * 60;
+      data[p + 1] = 255 - smooth + (rng() - 0.5) * 60;
+      data[p + 2] = rng() * 256;
+      data[p + 3] = 255;
+    }
+  }
+  return { width, height, data };
+}
+
+function preprocessCase(opts: { id: string; name: string; width: number; height: number; run: PreprocessRunOptions; seed: number }): SelfTestCase {
+  const { width, height, run } = opts;
+  const S = run.size;
+  const what = run.mode === 'video' ? 'nearest' : `bicubic${run.aspectRatio === 'pad' ? ' + pad' : ''} + center crop`;
+  return {
+    id: opts.id,
+    name: opts.name,
+    description: `RGBA ${width}×${height} → pixel_values [3×${S}×${S}] (${what}), must equal the CPU reference bit for bit`,
+    async run({ device }) {
+      const img = seededImage(width, height, opts.seed);
+      const expected = run.mode === 'video' ? preprocessVideoFrame(img, run) : preprocessImage(img, run);
+      const kernel = await PreprocessKernel.create(device);
+      const src = uploadRgba(device, img, 'selftest image');
+      const out = createStorageBuffer(device, 3 * S * S * 4, 'selftest pixel_values');
+      try {
+        const t0 = performance.now();
+        kernel.preprocessRgba(device, src.buffer, width, height, out, run);
+        await device.queue.onSubmittedWorkDone();
+        const gpuMs = performance.now() - t0;
+        const got = await readF32(device, out, 3 * S * S);
+        return { comparison: compareArrays(got, expected, { atol: 0, rtol: 0 }), shape: [3, S, S], gpuMs };
+      } finally {
+        src.buffer.destroy();
+        out.destroy();
+        kernel.destroy();
+      }
+    },
+  };
+}
+
+export const PREPROCESS_SELF_TEST_CASES: SelfTestCase[] = [
+  preprocessCase({ id: 'preprocess-image', name: 'Preprocess image (bicubic, crop)', width: 131, height: 97, run: { size: 48 }, seed: 1 }),
+  preprocessCase({ id: 'preprocess-pad', name: 'Preprocess image (pad to square)', width: 50, height: 83, run: { size: 40, aspectRatio: 'pad' }, seed: 2 }),
+  preprocessCase({ id: 'preprocess-video', name: 'Preprocess video frame (nearest)', width: 160, height: 90, run: { size: 48, mode: 'video' }, seed: 3 }),
+];

@@ -1,0 +1,532 @@
+// Image preprocessing on the GPU (shaders/preprocess.wgsl): RGBA8 pixels (4 bytes a pixel, packed one u32 a
+// pixel, R in the low byte) -> pixel_values [3, S, S] f32, bit-exact with src/reference/preprocess.ts:
+//   image:  [expand2square with (122,116,104) when aspectRatio === 'pad'] -> Pillow BICUBIC shortest edge -> S
+//           (8-bit fixed point, horizontal then vertical, a same-size pass skipped) -> center crop -> normalize;
+//   video:  Pillow NEAREST straight to S x S -> normalize.
+// The CPU computes every float-dependent quantity with the reference's own code (pillowBicubicCoeffs, the
+// nearest indices, normalizePixel) and uploads them once per input shape (a cached "plan"); the GPU does integer
+// arithmetic only. Only the S x S crop is computed.
+//
+// Inputs: a storage buffer of packed RGBA rows (`rowStride` pixels apart, default `width`), e.g. from
+// uploadRgba() (Node / ImageData) or uploadImageBitmap() (browser: ImageBitmap, canvas, video frame).
+// Large images: a 12000 x 9000 image is 432 MB. The buffer itself must fit in maxBufferSize (checked by the
+// upload helpers); the kernel binds it one band of rows at a time, so it may exceed maxStorageBufferBindingSize
+// (128 MiB on some adapters): the horizontal pass is split into one dispatch per band. Errors name the sizes and
+// the limit when even that cannot work (a single row wider than the binding limit, or a scratch too large).
+import preprocessWgsl from '../../../shaders/preprocess.wgsl?raw';
+import {
+  centerCropOffsets,
+  CLIP_MEAN,
+  CLIP_STD,
+  normalizePixel,
+  PAD_COLOR,
+  pillowBicubicCoeffs,
+  shortestEdgeResizeSize,
+  type RgbaImage,
+} from '../../reference/preprocess.ts';
+import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
+import type { GpuTarget } from './linear.ts';
+
+export type PreprocessOutput = 'f32' | 'f16';
+
+const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'storage', 'storage'];
+const WORKGROUP = 256;
+const PRECISION_BITS = 22;
+const ONE = 1 << PRECISION_BITS;
+
+/** preprocess.wgsl as is for f32 output; for f16 output, `enable f16;` + `alias OT = f16;`. */
+export function preprocessShaderSource(output: PreprocessOutput): string {
+  return output === 'f16' ? specializeWgsl(preprocessWgsl, { enable: ['f16'], aliases: { OT: 'f16' } }) : preprocessWgsl;
+}
+
+/** Packed RGBA pixels in a GPU buffer: pixel (x, y) is the u32 at y * rowStride + x (R in the low byte). */
+export interface PackedRgba {
+  buffer: GPUBuffer;
+  width: number;
+  height: number;
+  rowStride: number;
+}
+
+export interface PreprocessKernelOptions {
+  /** Storage type of pixel_values: 'f32' (default; CLIP runs in f32) or 'f16' (needs shader-f16). */
+  output?: PreprocessOutput;
+  /**
+   * Lower the binding limit used to split the SOURCE image into row bands (tests use this to exercise the banded
+   * horizontal pass on small images). Default: the device's maxStorageBufferBindingSize.
+   */
+  maxSourceBindingBytes?: number;
+  /** Lower the dispatch limit (tests use this to exercise the 2D fold). Default: the device's. */
+  maxWorkgroupsPerDimension?: number;
+}
+
+export interface PreprocessRunOptions {
+  /** Output side S (config.vision.imageSize: 336). */
+  size: number;
+  /** config.imageAspectRatio: 'pad' pads to a square first (image mode only). */
+  aspectRatio?: string;
+  /** 'image' (default): bicubic + crop. 'video': nearest to S x S, no pad, no crop (spec section 7). */
+  mode?: 'image' | 'video';
+  /** Pixels between the starts of two rows in the buffer (default: width). */
+  rowStride?: number;
+  /** Element offset of pixel_values[0, 0, 0] in `out` (e.g. frame t of a batch: t * 3 * S * S). Default 0. */
+  outOffset?: number;
+  mean?: readonly [number, number, number];
+  std?: readonly [number, number, number];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The plan: filter tables for one input shape, computed on the CPU.
+
+interface AxisFilter {
+  /** Per output: first input index, tap count; weights [out * k + t] (fixed point). */
+  min: Int32Array;
+  count: Int32Array;
+  weights: Int32Array;
+  k: number;
+}
+
+/** A pass Pillow skips (same size) or a nearest lookup: one tap of weight 2^22 at `index[o]`. */
+function oneTap(index: ArrayLike<number>): AxisFilter {
+  const n = index.length;
+  return { min: Int32Array.from(index), count: new Int32Array(n).fill(1), weights: new Int32Array(n).fill(ONE), k: 1 };
+}
+
+/** Pillow BICUBIC from inSize to outSize, restricted to outputs [o0, o0 + n); identity when the size is unchanged. */
+function bicubicAxis(inSize: number, outSize: number, o0: number, n: number): AxisFilter {
+  if (inSize === outSize) return oneTap(Array.from({ length: n }, (_, i) => o0 + i));
+  const c = pillowBicubicCoeffs(inSize, outSize);
+  const k = c.ksize;
+  const weights = new Int32Array(n * k);
+  for (let i = 0; i < n; i++) weights.set(c.fixed.subarray((o0 + i) * k, (o0 + i + 1) * k), i * k);
+  return { min: c.xmin.slice(o0, o0 + n), count: c.count.slice(o0, o0 + n), weights, k };
+}
+
+/** Pillow NEAREST source indices (ImagingScaleAffine), the same f64 steps as the reference's resizeNearestPillow. */
+export function nearestIndices(inSize: number, outSize: number): Int32Array {
+  const s = inSize / outSize;
+  const idx = new Int32Array(outSize);
+  let c = 0 + s * 0.5;
+  for (let o = 0; o < outSize; o++) {
+    idx[o] = Math.min(inSize - 1, Math.max(0, Math.trunc(c)));
+    c += s;
+  }
+  return idx;
+}
+
+/**
+ * Throws if an 8-bit accumulation with these weights could leave i32: every partial sum lies between
+ * 2^21 + 255 * (sum of negative weights) and 2^21 + 255 * (sum of positive weights).
+ */
+export function checkI32Range(f: AxisFilter, what: string): { maxPartial: number; minPartial: number } {
+  let maxPartial = 0;
+  let minPartial = 0;
+  for (let o = 0; o < f.min.length; o++) {
+    let pos = 0;
+    let neg = 0;
+    for (let t = 0; t < f.count[o]!; t++) {
+      const w = f.weights[o * f.k + t]!;
+      if (w > 0) pos += w;
+      else neg += w;
+    }
+    maxPartial = Math.max(maxPartial, (1 << 21) + 255 * pos);
+    minPartial = Math.min(minPartial, (1 << 21) + 255 * neg);
+  }
+  if (maxPartial > 2 ** 31 - 1 || minPartial < -(2 ** 31)) {
+    throw new Error(`PreprocessKernel: ${what} filter could overflow i32 (partial sums up to ${maxPartial}, down to ${minPartial})`);
+  }
+  return { maxPartial, minPartial };
+}
+
+interface PlanGeometry {
+  h: AxisFilter;
+  v: AxisFilter; // min relative to mid rows
+  rowSrc: Int32Array; // mid row j -> row in padded coordinates
+  padLeft: number;
+  padTop: number;
+  padColor: number;
+}
+
+/** The filter tables of one preprocessing: image (bicubic, optional pad, crop) or video frame (nearest). */
+export function planGeometry(width: number, height: number, opts: Pick<PreprocessRunOptions, 'size' | 'aspectRatio' | 'mode'>): PlanGeometry {
+  const S = opts.size;
+  const packedPad = PAD_COLOR[0] | (PAD_COLOR[1] << 8) | (PAD_COLOR[2] << 16);
+  if (opts.mode === 'video') {
+    const yin = nearestIndices(height, S);
+    return { h: oneTap(nearestIndices(width, S)), v: oneTap(Array.from({ length: S }, (_, y) => y)), rowSrc: yin, padLeft: 0, padTop: 0, padColor: packedPad };
+  }
+  const pad = opts.aspectRatio === 'pad' && width !== height;
+  const cw = pad ? Math.max(width, height) : width;
+  const ch = pad ? Math.max(width, height) : height;
+  const padLeft = pad ? Math.floor((cw - width) / 2) : 0;
+  const padTop = pad ? Math.floor((ch - height) / 2) : 0;
+  const [rh, rw] = shortestEdgeResizeSize(cw, ch, S);
+  const { top, left } = centerCropOffsets(rw, rh, S, S);
+  const h = bicubicAxis(cw, rw, left, S);
+  const vAbs = bicubicAxis(ch, rh, top, S);
+  let r0 = Infinity;
+  let r1 = -Infinity;
+  for (let y = 0; y < S; y++) {
+    r0 = Math.min(r0, vAbs.min[y]!);
+    r1 = Math.max(r1, vAbs.min[y]! + vAbs.count[y]!);
+  }
+  const rowSrc = Int32Array.from({ length: r1 - r0 }, (_, j) => r0 + j);
+  const v: AxisFilter = { ...vAbs, min: vAbs.min.map((m) => m - r0) };
+  return { h, v, rowSrc, padLeft, padTop, padColor: packedPad };
+}
+
+interface Band {
+  jStart: number;
+  jEnd: number;
+  row0: number;
+  /** Binding range of src (bytes) and the u32 index of pixel (0, row0) in it. */
+  offset: number;
+  size: number;
+  shift: number;
+  uniform: GPUBuffer;
+}
+
+interface Plan {
+  S: number;
+  midRows: number;
+  table: GPUBuffer;
+  mid: GPUBuffer;
+  bands: Band[];
+  vUniform: GPUBuffer;
+  hGroups: number[];
+  srcBytes: number;
+}
+
+export class PreprocessKernel {
+  readonly output: PreprocessOutput;
+  private programs: { h: ComputeProgram; v: ComputeProgram } | null = null;
+  private initPromise: Promise<this> | null = null;
+  private readonly plans = new Map<string, Plan>();
+  private readonly maxWg: number;
+  private readonly maxBinding: number;
+  private readonly maxSrcBinding: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    opts: PreprocessKernelOptions = {},
+  ) {
+    this.output = opts.output ?? 'f32';
+    if (this.output === 'f16' && !device.features.has('shader-f16')) {
+      throw new Error('PreprocessKernel: f16 output needs the WebGPU feature "shader-f16", which this device does not have; use f32 output.');
+    }
+    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    this.maxSrcBinding = Math.min(opts.maxSourceBindingBytes ?? Infinity, this.maxBinding);
+  }
+
+  init(): Promise<this> {
+    if (!this.initPromise) {
+      const name = this.output === 'f16' ? 'preprocess.wgsl (f16 output)' : 'preprocess.wgsl';
+      const code = preprocessShaderSource(this.output);
+      this.initPromise = Promise.all([
+        computeProgram(this.device, { name, code, entryPoint: 'hpass', bindings: BINDINGS }),
+        computeProgram(this.device, { name, code, entryPoint: 'vpass', bindings: BINDINGS }),
+      ]).then(
+        ([h, v]) => {
+          this.programs = { h, v };
+          return this;
+        },
+        (e: unknown) => {
+          this.initPromise = null;
+          throw e;
+        },
+      );
+    }
+    return this.initPromise;
+  }
+
+  static create(device: GPUDevice, opts?: PreprocessKernelOptions): Promise<PreprocessKernel> {
+    return new PreprocessKernel(device, opts).init();
+  }
+
+  /**
+   * Records pixel_values [3, S, S] of the RGBA image in `rgba` (packed, see PackedRgba) into `out` at
+   * opts.outOffset: the reference's preprocessImage (mode 'image', default) or preprocessVideoFrame
+   * (mode 'video'). With a device, encodes and submits at once; with an encoder or pass, only records.
+   */
+  preprocessRgba(target: GpuTarget, rgba: GPUBuffer, width: number, height: number, out: GPUBuffer, opts: PreprocessRunOptions): void {
+    if (!this.programs) throw new Error('PreprocessKernel: call `await kernel.init()` (or PreprocessKernel.create) first');
+    for (const [name, v] of [['width', width], ['height', height], ['size', opts.size]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new Error(`PreprocessKernel: ${name} must be a positive integer, got ${v}`);
+    }
+    const rowStride = opts.rowStride ?? width;
+    const outOffset = opts.outOffset ?? 0;
+    if (!Number.isInteger(rowStride) || rowStride < width) throw new Error(`PreprocessKernel: rowStride ${rowStride} is smaller than the width ${width}`);
+    if (!Number.isInteger(outOffset) || outOffset < 0) throw new Error(`PreprocessKernel: outOffset must be a non-negative integer, got ${outOffset}`);
+    const S = opts.size;
+    const srcBytes = ((height - 1) * rowStride + width) * 4;
+    if (rgba.size < srcBytes) throw new Error(`PreprocessKernel: buffer rgba "${rgba.label}" has ${rgba.size} bytes, needs ${srcBytes} (${width}x${height} RGBA, row stride ${rowStride})`);
+    const outBytes = align4((outOffset + 3 * S * S) * (this.output === 'f16' ? 2 : 4));
+    if (outBytes > this.maxBinding) throw new Error(`PreprocessKernel: out ([3, ${S}, ${S}] ${this.output} at offset ${outOffset}) is ${outBytes} bytes, more than this device's maxStorageBufferBindingSize (${this.maxBinding})`);
+    if (out.size < outBytes) throw new Error(`PreprocessKernel: buffer out "${out.label}" has ${out.size} bytes, needs ${outBytes} ([3, ${S}, ${S}] ${this.output} at offset ${outOffset})`);
+    if (out === rgba) throw new Error('PreprocessKernel: rgba and out must be different buffers');
+
+    const plan = this.planFor(width, height, rowStride, outOffset, opts);
+    const { h, v } = this.programs;
+    const outBinding: GPUBufferBinding = { buffer: out, offset: 0, size: outBytes };
+    const fold = (groups: number): [number, number] => {
+      const x = Math.min(groups, this.maxWg);
+      const y = Math.ceil(groups / x);
+      if (y > this.maxWg) throw new Error(`PreprocessKernel: ${groups} workgroups exceed ${this.maxWg}^2`);
+      return [x, y];
+    };
+    const hGroups = plan.bands.map((b, k) => [b, bindBuffers(this.device, h.layout, [b.uniform, { buffer: rgba, offset: b.offset, size: b.size }, plan.table, plan.mid, outBinding], 'preprocess hpass'), fold(plan.hGroups[k]!)] as const);
+    const first = plan.bands[0]!;
+    const vGroup = bindBuffers(this.device, v.layout, [plan.vUniform, { buffer: rgba, offset: first.offset, size: first.size }, plan.table, plan.mid, outBinding], 'preprocess vpass');
+    const [vx, vy] = fold(Math.ceil((S * S) / WORKGROUP));
+    const record = (pass: GPUComputePassEncoder) => {
+      pass.setPipeline(h.pipeline);
+      for (const [, group, [x, y]] of hGroups) {
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(x, y);
+      }
+      pass.setPipeline(v.pipeline);
+      pass.setBindGroup(0, vGroup);
+      pass.dispatchWorkgroups(vx, vy);
+    };
+    if ('dispatchWorkgroups' in target) {
+      record(target);
+    } else if ('beginComputePass' in target) {
+      const pass = target.beginComputePass({ label: 'preprocess' });
+      record(pass);
+      pass.end();
+    } else {
+      const encoder = target.createCommandEncoder({ label: 'preprocess' });
+      const pass = encoder.beginComputePass({ label: 'preprocess' });
+      record(pass);
+      pass.end();
+      target.queue.submit([encoder.finish()]);
+    }
+  }
+
+  /** The video-frame path: preprocessRgba with mode 'video' (nearest to S x S, no pad, no crop). */
+  preprocessVideoFrame(target: GpuTarget, rgba: GPUBuffer, width: number, height: number, out: GPUBuffer, opts: Omit<PreprocessRunOptions, 'mode' | 'aspectRatio'>): void {
+    this.preprocessRgba(target, rgba, width, height, out, { ...opts, mode: 'video' });
+  }
+
+  /** Number of horizontal-pass dispatches (row bands) an input of this shape needs; for tests and diagnostics. */
+  bandCount(width: number, height: number, opts: PreprocessRunOptions): number {
+    return this.planFor(width, height, opts.rowStride ?? width, opts.outOffset ?? 0, opts).bands.length;
+  }
+
+  destroy(): void {
+    for (const p of this.plans.values()) {
+      p.table.destroy();
+      p.mid.destroy();
+      p.vUniform.destroy();
+      for (const b of p.bands) b.uniform.destroy();
+    }
+    this.plans.clear();
+  }
+
+  private planFor(width: number, height: number, rowStride: number, outOffset: number, opts: PreprocessRunOptions): Plan {
+    const mean = opts.mean ?? CLIP_MEAN;
+    const std = opts.std ?? CLIP_STD;
+    const mode = opts.mode ?? 'image';
+    const key = JSON.stringify([width, height, rowStride, outOffset, opts.size, mode, mode === 'image' && opts.aspectRatio === 'pad', mean, std]);
+    let plan = this.plans.get(key);
+    if (plan) return plan;
+    const S = opts.size;
+    const geo = planGeometry(width, height, { size: S, aspectRatio: opts.aspectRatio, mode });
+    checkI32Range(geo.h, 'horizontal');
+    checkI32Range(geo.v, 'vertical');
+    const midRows = geo.rowSrc.length;
+    const midBytes = midRows * S * 4;
+    if (midBytes > this.maxBinding) {
+      throw new Error(
+        `PreprocessKernel: the intermediate of a ${width}x${height} image (${midRows} rows x ${S} columns, ${midBytes} bytes) is more than this device's maxStorageBufferBindingSize (${this.maxBinding}); the image's aspect ratio is too extreme`,
+      );
+    }
+
+    // Table: hMin, hCount, hW, vMin, vCount, vW, rowSrc, LUT (f32 bits).
+    const sections: ArrayLike<number>[] = [geo.h.min, geo.h.count, geo.h.weights, geo.v.min, geo.v.count, geo.v.weights, geo.rowSrc];
+    const offsets: number[] = [];
+    let words = 0;
+    for (const s of sections) {
+      offsets.push(words);
+      words += s.length;
+    }
+    const offLut = words;
+    words += 768;
+    const tableData = new Uint32Array(words);
+    const asI32 = new Int32Array(tableData.buffer);
+    sections.forEach((s, k) => asI32.set(s, offsets[k]!));
+    const lut = new Float32Array(tableData.buffer, offLut * 4, 768);
+    for (const c of [0, 1, 2] as const) for (let x = 0; x < 256; x++) lut[c * 256 + x] = normalizePixel(x, c, mean, std);
+    if (tableData.byteLength > this.maxBinding) throw new Error(`PreprocessKernel: filter table of ${tableData.byteLength} bytes exceeds this device's maxStorageBufferBindingSize (${this.maxBinding})`);
+
+    // Row bands: consecutive mid rows whose image rows fit in one binding of src.
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    const rowBytes = rowStride * 4;
+    const rowsPerBand = Math.floor((this.maxSrcBinding - align - width * 4) / rowBytes) + 1;
+    if (rowsPerBand < 1) {
+      throw new Error(
+        `PreprocessKernel: one row of a ${width}-pixel-wide image (${width * 4} bytes) does not fit in a storage binding of at most ${this.maxSrcBinding} bytes (maxStorageBufferBindingSize)`,
+      );
+    }
+    const spans: { jStart: number; row0: number; rowMax: number }[] = [];
+    for (let j = 0; j < midRows; j++) {
+      const r = geo.rowSrc[j]! - geo.padTop;
+      if (r < 0 || r >= height) continue; // a pad row: reads no pixel, any band computes it
+      const cur = spans[spans.length - 1];
+      if (!cur || r >= cur.row0 + rowsPerBand) spans.push({ jStart: spans.length === 0 ? 0 : j, row0: r, rowMax: r });
+      else cur.rowMax = Math.max(cur.rowMax, r);
+    }
+    if (spans.length === 0) spans.push({ jStart: 0, row0: 0, rowMax: 0 });
+    const base = (b: { jStart: number; jEnd: number; row0: number; shift: number }) =>
+      new Uint32Array([
+        width, height, rowStride, geo.padColor, geo.padLeft, geo.padTop, S, midRows,
+        b.jStart, b.jEnd, b.row0, b.shift, geo.h.k, geo.v.k, outOffset, 0,
+        ...offsets.slice(0, 7), offLut,
+      ]);
+    const bands: Band[] = spans.map((sp, k) => {
+      const jEnd = k + 1 < spans.length ? spans[k + 1]!.jStart : midRows;
+      const start = sp.row0 * rowBytes;
+      const offset = Math.floor(start / align) * align;
+      const shift = (start - offset) / 4;
+      const size = align4((start - offset) + (sp.rowMax - sp.row0) * rowBytes + width * 4);
+      const b = { jStart: sp.jStart, jEnd, row0: sp.row0, shift };
+      return { ...b, offset, size, uniform: uniformBufferFrom(this.device, base(b), `preprocess band ${k}`) };
+    });
+    const table = storageBufferFrom(this.device, tableData, `preprocess table ${width}x${height}->${S}`);
+    const vUniform = uniformBufferFrom(this.device, base({ jStart: 0, jEnd: 0, row0: 0, shift: 0 }), 'preprocess vpass');
+    const mid = createStorageBuffer(this.device, midBytes, `preprocess mid ${midRows}x${S}`);
+    plan = {
+      S,
+      midRows,
+      table,
+      mid,
+      bands,
+      vUniform,
+      hGroups: bands.map((b) => Math.ceil(((b.jEnd - b.jStart) * S) / WORKGROUP)),
+      srcBytes: ((height - 1) * rowStride + width) * 4,
+    };
+    // Bounded: forget (not destroy: a recorded, unsubmitted run may still use them) and let GC free.
+    if (this.plans.size >= 8) this.plans.clear();
+    this.plans.set(key, plan);
+    return plan;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Uploads
+
+function checkBufferSize(device: GPUDevice, bytes: number, width: number, height: number): void {
+  const max = device.limits.maxBufferSize;
+  if (bytes > max) {
+    throw new Error(`image ${width}x${height} needs a ${bytes}-byte RGBA buffer, more than this device's maxBufferSize (${max}); downscale it before upload`);
+  }
+}
+
+/** RGBA bytes (ImageData, a decoded file) -> a packed GPU buffer (rowStride = width). */
+export function uploadRgba(device: GPUDevice, img: RgbaImage, label = 'rgba image'): PackedRgba {
+  const { width, height, data } = img;
+  if (data.length !== width * height * 4) throw new Error(`uploadRgba: ${data.length} bytes for a ${width}x${height} RGBA image`);
+  checkBufferSize(device, data.length, width, height);
+  return { buffer: storageBufferFrom(device, data, label), width, height, rowStride: width };
+}
+
+/**
+ * Fills a packed RGBA buffer through an rgba8unorm texture, tile by tile (tiles <= maxTextureDimension2D):
+ * `writeTile` puts the image's pixels [x, x + w) x [y, y + h) at the texture's origin, then copyTextureToBuffer
+ * moves the raw bytes (no float conversion: exact) into the buffer. rowStride is a multiple of 64 pixels
+ * (copyTextureToBuffer needs bytesPerRow % 256 == 0).
+ */
+export function uploadThroughTexture(
+  device: GPUDevice,
+  width: number,
+  height: number,
+  writeTile: (texture: GPUTexture, x: number, y: number, w: number, h: number) => void,
+  opts: { maxTile?: number; label?: string } = {},
+): PackedRgba {
+  const rowStride = Math.ceil(width / 64) * 64;
+  const bytes = align4(((height - 1) * rowStride + width) * 4);
+  checkBufferSize(device, bytes, width, height);
+  const tile = Math.min(opts.maxTile ?? Infinity, device.limits.maxTextureDimension2D);
+  const buffer = device.createBuffer({
+    label: opts.label ?? 'rgba image',
+    size: bytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+  });
+  const texture = device.createTexture({
+    label: 'rgba upload tile',
+    size: [Math.min(width, tile), Math.min(height, tile)],
+    format: 'rgba8unorm',
+    usage: GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC | GPUTextureUsage.RENDER_ATTACHMENT,
+  });
+  try {
+    for (let y = 0; y < height; y += tile) {
+      for (let x = 0; x < width; x += tile) {
+        const w = Math.min(tile, width - x);
+        const h = Math.min(tile, height - y);
+        writeTile(texture, x, y, w, h);
+        // Queue order: this copy runs after writeTile's queue operation and before the next tile's.
+        const encoder = device.createCommandEncoder({ label: 'rgba upload' });
+        encoder.copyTextureToBuffer({ texture }, { buffer, offset: (y * rowStride + x) * 4, bytesPerRow: rowStride * 4, rowsPerImage: h }, [w, h]);
+        device.queue.submit([encoder.finish()]);
+      }
+    }
+  } finally {
+    texture.destroy(); // deferred by WebGPU until the submitted copies are done
+  }
+  return { buffer, width, height, rowStride };
+}
+
+/**
+ * Browser: an ImageBitmap (or canvas, video frame, ...) -> packed RGBA buffer, via copyExternalImageToTexture.
+ * The pixels must be the file's raw bytes for bit-exactness with the reference (PIL applies no color management
+ * and drops alpha without compositing): create the bitmap with
+ * `createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' })`.
+ */
+export function uploadImageBitmap(
+  device: GPUDevice,
+  source: ImageBitmap | HTMLCanvasElement | OffscreenCanvas | HTMLVideoElement | VideoFrame | HTMLImageElement | ImageData,
+  opts: { maxTile?: number; label?: string } = {},
+): PackedRgba {
+  const size = sourceSize(source);
+  return uploadThroughTexture(
+    device,
+    size.width,
+    size.height,
+    (texture, x, y, w, h) =>
+      device.queue.copyExternalImageToTexture({ source, origin: { x, y }, flipY: false }, { texture, premultipliedAlpha: false, colorSpace: 'srgb' }, [w, h]),
+    opts,
+  );
+}
+
+function sourceSize(s: object): { width: number; height: number } {
+  const o = s as { displayWidth?: number; displayHeight?: number; videoWidth?: number; videoHeight?: number; naturalWidth?: number; naturalHeight?: number; width?: number; height?: number };
+  const width = o.displayWidth ?? (o.videoWidth || undefined) ?? (o.naturalWidth || undefined) ?? o.width ?? 0;
+  const height = o.displayHeight ?? (o.videoHeight || undefined) ?? (o.naturalHeight || undefined) ?? o.height ?? 0;
+  if (!(width > 0 && height > 0)) throw new Error(`uploadImageBitmap: the source has no size (${width}x${height})`);
+  return { width, height };
+}
+
+/**
+ * One-shot convenience for tests and self-tests: uploads an RGBA image, preprocesses it, reads back
+ * pixel_values [3, S, S] (f32 kernels only).
+ */
+export async function preprocessOnGpu(
+  device: GPUDevice,
+  img: RgbaImage,
+  opts: PreprocessRunOptions & { kernel?: PreprocessKernel; kernelOptions?: PreprocessKernelOptions },
+): Promise<Float32Array> {
+  const kernel = opts.kernel ?? (await PreprocessKernel.create(device, opts.kernelOptions));
+  if (kernel.output !== 'f32') throw new Error('preprocessOnGpu: f32 output only');
+  const src = uploadRgba(device, img);
+  const n = 3 * opts.size * opts.size;
+  const out = createStorageBuffer(device, n * 4, 'pixel_values');
+  try {
+    kernel.preprocessRgba(device, src.buffer, src.width, src.height, out, { ...opts, rowStride: src.rowStride, outOffset: 0 });
+    return new Float32Array(await readBuffer(device, out, n * 4));
+  } finally {
+    src.buffer.destroy();
+    out.destroy();
+    if (!opts.kernel) kernel.destroy();
+  }
+}

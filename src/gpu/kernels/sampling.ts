@@ -1,0 +1,293 @@
+// Next-token selection on the GPU (shaders/sampling.wgsl): argmax (greedy) and temperature + top-p sampling
+// over logits [V], with the token id written as a u32 into a small result buffer (the engine reads back 4 bytes
+// a token). Definitions: src/reference/sampling.ts (argmaxRef, sampleTopPRef); the GPU computes them in f32.
+//
+// Cost per token: argmax = 2 dispatches; sampling = 12, or 4 with topP >= 1 (see the WGSL header), V = 128256 -> 63 workgroups.
+// Per V the kernel keeps a scratch buffer (~2 KiB per 2048 logits) and its uniforms; nothing is allocated per run.
+// The sampling parameters (temperature, topP, u) change every token: they go through a ring of PARAMS_RING small
+// uniform buffers written with queue.writeBuffer at record time, so at most PARAMS_RING sample() runs may be
+// recorded before the encoder holding them is submitted (a later run would overwrite an earlier run's
+// parameters). Logits are f32, or f16 on devices with `shader-f16` (arithmetic stays f32).
+import samplingWgsl from '../../../shaders/sampling.wgsl?raw';
+import { f32ToF16Bytes } from '../../checkpoint/dtype.ts';
+import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
+import type { GpuTarget } from './linear.ts';
+
+export type LogitsDType = 'f32' | 'f16';
+
+/** Logits per workgroup (128 invocations x 16). */
+export const SAMPLING_CHUNK = 2048;
+/** sample() runs that may be recorded before a submit (parameter buffers in the ring). */
+export const PARAMS_RING = 16;
+const RADIX_STEPS = 8;
+
+const BINDINGS: readonly BindingKind[] = ['uniform', 'uniform', 'read', 'storage', 'storage'];
+const ENTRY_POINTS = ['reduce_max', 'final_max', 'radix', 'pick_partial', 'pick_final'] as const;
+type EntryPoint = (typeof ENTRY_POINTS)[number];
+
+/** sampling.wgsl as is for f32 logits; for f16, `enable f16;` + `alias LT = f16;`. */
+export function samplingShaderSource(logits: LogitsDType): string {
+  return logits === 'f16' ? specializeWgsl(samplingWgsl, { enable: ['f16'], aliases: { LT: 'f16' } }) : samplingWgsl;
+}
+
+export interface SamplingKernelOptions {
+  /** Storage type of the logits: 'f32' (default) or 'f16' (needs shader-f16). */
+  logits?: LogitsDType;
+}
+
+export interface SampleParams {
+  /** Softmax temperature; <= 0 means greedy. */
+  temperature: number;
+  /** Nucleus mass; <= 0 means greedy, >= 1 keeps every token. */
+  topP: number;
+  /** Uniform random number in [0, 1), drawn by the host (e.g. mulberry32 seeded per conversation). */
+  u: number;
+}
+
+export interface SampleRunOptions {
+  /** Element of the result buffer (u32) that receives the token id (default 0). */
+  outIndex?: number;
+}
+
+/** True when these settings reduce to argmax (the reference's definition). */
+export function isGreedy(p: Pick<SampleParams, 'temperature' | 'topP'>): boolean {
+  return !(p.temperature > 0) || !(p.topP > 0);
+}
+
+/** The largest f32 below 1: u is uploaded as f32 and must stay < 1. */
+const BELOW_ONE = 1 - 2 ** -24;
+
+interface Scratch {
+  work: GPUBuffer;
+  G: number;
+  /** dims uniforms: index s = radix step s (the other passes use index 0). */
+  dims: Map<number, GPUBuffer>;
+}
+
+function record(target: GpuTarget, label: string, body: (pass: GPUComputePassEncoder) => void): void {
+  if ('dispatchWorkgroups' in target) {
+    body(target);
+  } else if ('beginComputePass' in target) {
+    const pass = target.beginComputePass({ label });
+    body(pass);
+    pass.end();
+  } else {
+    const encoder = target.createCommandEncoder({ label });
+    const pass = encoder.beginComputePass({ label });
+    body(pass);
+    pass.end();
+    target.queue.submit([encoder.finish()]);
+  }
+}
+
+export class SamplingKernel {
+  readonly logits: LogitsDType;
+  private programs: Record<EntryPoint, ComputeProgram> | null = null;
+  private initPromise: Promise<this> | null = null;
+  private readonly scratch = new Map<number, Scratch>();
+  private readonly ring: GPUBuffer[] = [];
+  private ringNext = 0;
+  private greedyParams: GPUBuffer | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    opts: SamplingKernelOptions = {},
+  ) {
+    this.logits = opts.logits ?? 'f32';
+    if (this.logits === 'f16' && !device.features.has('shader-f16')) {
+      throw new Error('SamplingKernel: f16 logits need the WebGPU feature "shader-f16", which this device does not have; use f32 logits.');
+    }
+  }
+
+  /** Builds the five pipelines. Rejects with a ShaderError if the WGSL does not compile. */
+  init(): Promise<this> {
+    if (!this.initPromise) {
+      const name = this.logits === 'f16' ? 'sampling.wgsl (f16 logits)' : 'sampling.wgsl';
+      const code = samplingShaderSource(this.logits);
+      this.initPromise = Promise.all(ENTRY_POINTS.map((entryPoint) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS }))).then(
+        (progs) => {
+          this.programs = Object.fromEntries(ENTRY_POINTS.map((e, i) => [e, progs[i]!])) as Record<EntryPoint, ComputeProgram>;
+          return this;
+        },
+        (e: unknown) => {
+          this.initPromise = null;
+          throw e;
+        },
+      );
+    }
+    return this.initPromise;
+  }
+
+  static create(device: GPUDevice, opts?: SamplingKernelOptions): Promise<SamplingKernel> {
+    return new SamplingKernel(device, opts).init();
+  }
+
+  /** Records argmax(logits[0:V]) (lowest index on ties) into result[outIndex] (u32). */
+  argmax(target: GpuTarget, logits: GPUBuffer, result: GPUBuffer, V: number, opts: SampleRunOptions = {}): void {
+    const programs = this.check(logits, result, V, opts);
+    const sc = this.scratchFor(V);
+    this.greedyParams ??= uniformBufferFrom(this.device, new Float32Array([1, 1, 0, 0]), 'sampling greedy params');
+    const bg = (p: ComputeProgram) => this.bindGroup(p, sc, 0, this.greedyParams!, logits, result, V, opts.outIndex ?? 0);
+    record(target, 'argmax', (pass) => {
+      pass.setPipeline(programs.reduce_max.pipeline);
+      pass.setBindGroup(0, bg(programs.reduce_max));
+      pass.dispatchWorkgroups(sc.G);
+      pass.setPipeline(programs.final_max.pipeline);
+      pass.setBindGroup(0, bg(programs.final_max));
+      pass.dispatchWorkgroups(1);
+    });
+  }
+
+  /**
+   * Records one top-p sample of logits[0:V] at temperature T with the host's uniform u into result[outIndex].
+   * Greedy settings (T <= 0 or topP <= 0) record argmax instead. At most PARAMS_RING runs per submit.
+   */
+  sample(target: GpuTarget, logits: GPUBuffer, result: GPUBuffer, V: number, params: SampleParams, opts: SampleRunOptions = {}): void {
+    if (isGreedy(params)) {
+      this.argmax(target, logits, result, V, opts);
+      return;
+    }
+    const { temperature, topP } = params;
+    if (!(params.u >= 0 && params.u < 1)) throw new Error(`SamplingKernel.sample: u must be in [0, 1), got ${params.u}`);
+    if (!Number.isFinite(temperature)) throw new Error(`SamplingKernel.sample: temperature must be finite, got ${temperature}`);
+    const programs = this.check(logits, result, V, opts);
+    const sc = this.scratchFor(V);
+    const keepAll = topP >= 1;
+    const u = Math.min(Math.fround(params.u), BELOW_ONE);
+    const pbuf = this.nextParams();
+    const pdata = new ArrayBuffer(16);
+    new Float32Array(pdata, 0, 3).set([temperature, Math.min(topP, 1), u]);
+    new Uint32Array(pdata, 12, 1)[0] = keepAll ? 1 : 0;
+    this.device.queue.writeBuffer(pbuf, 0, pdata);
+    const outIndex = opts.outIndex ?? 0;
+    const bg = (p: ComputeProgram, step = 0) => this.bindGroup(p, sc, step, pbuf, logits, result, V, outIndex);
+    record(target, 'sample top-p', (pass) => {
+      const run = (p: ComputeProgram, groups: number, step = 0) => {
+        pass.setPipeline(p.pipeline);
+        pass.setBindGroup(0, bg(p, step));
+        pass.dispatchWorkgroups(groups);
+      };
+      run(programs.reduce_max, sc.G);
+      run(programs.final_max, 1);
+      if (!keepAll) for (let s = 0; s < RADIX_STEPS; s++) run(programs.radix, sc.G, s);
+      run(programs.pick_partial, sc.G);
+      run(programs.pick_final, 1);
+    });
+  }
+
+  /** Frees the kernel's own buffers (not the caller's). */
+  destroy(): void {
+    for (const sc of this.scratch.values()) {
+      sc.work.destroy();
+      for (const u of sc.dims.values()) u.destroy();
+    }
+    this.scratch.clear();
+    for (const b of this.ring) b.destroy();
+    this.ring.length = 0;
+    this.greedyParams?.destroy();
+    this.greedyParams = null;
+  }
+
+  private check(logits: GPUBuffer, result: GPUBuffer, V: number, opts: SampleRunOptions): Record<EntryPoint, ComputeProgram> {
+    if (!this.programs) throw new Error('SamplingKernel: call `await kernel.init()` (or SamplingKernel.create) first');
+    if (!Number.isInteger(V) || V < 1) throw new Error(`SamplingKernel: V must be a positive integer, got ${V}`);
+    const outIndex = opts.outIndex ?? 0;
+    if (!Number.isInteger(outIndex) || outIndex < 0) throw new Error(`SamplingKernel: outIndex must be a non-negative integer, got ${outIndex}`);
+    const max = this.device.limits.maxStorageBufferBindingSize;
+    const lBytes = align4(V * (this.logits === 'f16' ? 2 : 4));
+    if (lBytes > max) throw new Error(`SamplingKernel: logits ([${V}] ${this.logits}) are ${lBytes} bytes, more than this device's maxStorageBufferBindingSize (${max})`);
+    const G = Math.ceil(V / SAMPLING_CHUNK);
+    const maxWg = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (G > maxWg) throw new Error(`SamplingKernel: V = ${V} needs ${G} workgroups of ${SAMPLING_CHUNK} logits, more than maxComputeWorkgroupsPerDimension (${maxWg})`);
+    if (logits.size < lBytes) throw new Error(`SamplingKernel: buffer logits "${logits.label}" has ${logits.size} bytes, needs ${lBytes} ([${V}] ${this.logits})`);
+    if (result.size < (outIndex + 1) * 4) throw new Error(`SamplingKernel: buffer result "${result.label}" has ${result.size} bytes, needs ${(outIndex + 1) * 4} (u32 at index ${outIndex})`);
+    if (logits === result) throw new Error('SamplingKernel: logits and result must be different buffers');
+    return this.programs;
+  }
+
+  private scratchFor(V: number): Scratch {
+    let sc = this.scratch.get(V);
+    if (!sc) {
+      // Bounded: forget (not destroy: a recorded, unsubmitted run may still use them) and let GC free.
+      if (this.scratch.size >= 8) this.scratch.clear();
+      const G = Math.ceil(V / SAMPLING_CHUNK);
+      const words = 2 * G + 16 + 128 * G + G;
+      sc = { work: createStorageBuffer(this.device, words * 4, `sampling work V=${V}`), G, dims: new Map() };
+      this.scratch.set(V, sc);
+    }
+    return sc;
+  }
+
+  private dimsFor(sc: Scratch, V: number, step: number, outIndex: number): GPUBuffer {
+    const key = step * 0x100000000 + outIndex;
+    let u = sc.dims.get(key);
+    if (!u) {
+      if (sc.dims.size >= 256) sc.dims.clear();
+      u = uniformBufferFrom(this.device, new Uint32Array([V, sc.G, step, outIndex]), `sampling dims V=${V} step ${step} out ${outIndex}`);
+      sc.dims.set(key, u);
+    }
+    return u;
+  }
+
+  private nextParams(): GPUBuffer {
+    if (this.ring.length < PARAMS_RING) {
+      const b = this.device.createBuffer({ label: `sampling params ${this.ring.length}`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.ring.push(b);
+      this.ringNext = this.ring.length % PARAMS_RING;
+      return b;
+    }
+    const b = this.ring[this.ringNext]!;
+    this.ringNext = (this.ringNext + 1) % PARAMS_RING;
+    return b;
+  }
+
+  private bindGroup(p: ComputeProgram, sc: Scratch, step: number, params: GPUBuffer, logits: GPUBuffer, result: GPUBuffer, V: number, outIndex: number): GPUBindGroup {
+    const lBytes = align4(V * (this.logits === 'f16' ? 2 : 4));
+    return bindBuffers(
+      this.device,
+      p.layout,
+      [this.dimsFor(sc, V, step, outIndex), params, { buffer: logits, offset: 0, size: lBytes }, sc.work, { buffer: result, offset: 0, size: (outIndex + 1) * 4 }],
+      'sampling',
+    );
+  }
+}
+
+/**
+ * Convenience for tests and self-tests: uploads logits once (f32 values; rounded to f16 for an f16 kernel), runs
+ * every draw (argmax where the settings are greedy) and reads the token ids back; batches of PARAMS_RING draws
+ * share one submit and one readback.
+ */
+export async function sampleOnGpu(
+  device: GPUDevice,
+  logits: Float32Array,
+  draws: readonly SampleParams[],
+  opts: SamplingKernelOptions & { kernel?: SamplingKernel } = {},
+): Promise<number[]> {
+  const kernel = opts.kernel ?? (await SamplingKernel.create(device, opts));
+  const V = logits.length;
+  const data = kernel.logits === 'f16' ? f32ToF16Bytes(logits) : logits;
+  const lb = storageBufferFrom(device, data, 'logits');
+  const rb = createStorageBuffer(device, PARAMS_RING * 4, 'tokens');
+  const out: number[] = [];
+  try {
+    for (let b0 = 0; b0 < draws.length; b0 += PARAMS_RING) {
+      const batch = draws.slice(b0, b0 + PARAMS_RING);
+      const encoder = device.createCommandEncoder({ label: 'sampling draws' });
+      batch.forEach((p, j) => kernel.sample(encoder, lb, rb, V, p, { outIndex: j }));
+      device.queue.submit([encoder.finish()]);
+      out.push(...new Uint32Array(await readBuffer(device, rb, batch.length * 4)));
+    }
+    return out;
+  } finally {
+    lb.destroy();
+    rb.destroy();
+    if (!opts.kernel) kernel.destroy();
+  }
+}
+
+/** argmax of `logits` on the GPU (one-shot convenience). */
+export async function argmaxOnGpu(device: GPUDevice, logits: Float32Array, opts: SamplingKernelOptions & { kernel?: SamplingKernel } = {}): Promise<number> {
+  const [t] = await sampleOnGpu(device, logits, [{ temperature: 0, topP: 1, u: 0 }], opts);
+  return t!;
+}
