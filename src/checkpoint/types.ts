@@ -77,4 +77,6 @@ export interface WeightSource {
   has(name: string): boolean;
   info(name: string): TensorInfo;
   readF32(name: string): Promise<Float32Array>;
+  /** Rows [start, start + count) of a 2-D tensor (so a multi-GB embedding never sits in memory whole). */
+  readRowsF32?(name: string, start: number, count: number): Promise<Float32Array>;
 }

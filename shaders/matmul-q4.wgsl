@@ -1,0 +1,166 @@
+// Int4 group-quantized linear layer, tiled (prefill: many rows):  y[M, N] = x[M, K] · deq(W)[N, K]^T (+ b[N])
+//
+// W in the MLC q4f32_1 / q4f16_1 layout ("NK", group size 32 along K; see src/quant/q4.ts):
+//   qw [N, K/8] u32: element k of row n is nibble (k % 8) of word n * K/8 + k / 8 (lower index, lower nibble);
+//   qs [N, K/32] scales: f32 (SCALE_F16 = false, q4f32_1) or f16 (SCALE_F16 = true, q4f16_1);
+//   deq = (q - 7) * scale.
+// The scales binding is always array<u32>: f32 scales are bitcast, f16 scales are read two per word with
+// unpack2x16float, so the q4f16_1 variant needs no `shader-f16` feature (same bytes, same bandwidth) and runs on
+// every WebGPU device. x, b, y are f32; accumulation is f32. K must be a multiple of 32 (the wrapper checks).
+//
+// Tiling (same scheme as matmul.wgsl): one workgroup of 16x16 invocations computes a 64x64 block of y. Each
+// step stages a 64x32 slice of x and the matching 64x32 slice of W — exactly one quantization group per row —
+// dequantized into workgroup memory as f32 (16 KiB in all), stored K-major as vec4 (4 consecutive rows), then
+// every invocation accumulates a 4x4 register block with 4 vec4 multiply-adds per k. Dequantizing once per slice
+// into shared memory amortizes the unpacking over the 64 rows of x of the tile. The W slice is 64 rows x 4 words;
+// each invocation takes one row quad (4 rows), one word j and one nibble pair h: it loads the 4 rows' word j
+// (the 4 invocations differing only in h are adjacent and load the same addresses: one broadcast load) and the 4
+// scales, and writes 2 whole vec4s (4 rows at depths 8j + 2h and 8j + 2h + 1), unpacking the 4 rows at once with
+// vector shifts. Whole-vec4 stores matter: a store to one component of a workgroup vec4 with a dynamic index is
+// lowered by some backends (Tint's HLSL writer) to a read-modify-write of the whole vector, which would race
+// with the invocations writing the other components.
+//
+// Dispatch: tiles are numbered row-major over (tile row, tile column); the host folds the tile count into a 2D
+// grid (x <= maxComputeWorkgroupsPerDimension) and surplus workgroups of the last grid row exit at once.
+// y may be a column window of a wider matrix: element (r, c) goes to y[yOff + r * ldy + c], so a caller can
+// split W by output rows (when one binding would exceed maxStorageBufferBindingSize) and fill y in parts.
+
+struct Dims {
+  M: u32,
+  K: u32,        // multiple of 32
+  N: u32,
+  tilesN: u32,   // ceil(N / 64)
+  ldy: u32,      // row stride of y, in elements (N for a dense y)
+  yOff: u32,     // element offset of y(0, 0)
+  tiles: u32,    // ceil(M / 64) * tilesN
+  hasBias: u32,  // 1: add bias[c] (the bias binding is always present; read only then)
+}
+
+// false: scales are f32 (q4f32_1); true: scales are f16, two per u32, lower index in the lower half (q4f16_1).
+override SCALE_F16: bool = false;
+
+const BK: u32 = 32u;   // K depth of one staged slice = one quantization group
+const TQ: u32 = 16u;   // vec4 quads per tile edge: tile edge = 4 * TQ = 64
+
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> qw: array<u32>;
+@group(0) @binding(3) var<storage, read> qs: array<u32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+// [BK][TQ] vec4: xs[k * TQ + q] holds x rows 4q..4q+3 of the tile at depth k (likewise ws for W rows = y columns).
+// 2 x 512 x 16 B = 16 KiB.
+var<workgroup> xs: array<vec4<f32>, 512>;
+var<workgroup> ws: array<vec4<f32>, 512>;
+
+// Scale number g (row-major over [N, K/32]).
+fn scale_at(g: u32) -> f32 {
+  if (SCALE_F16) {
+    let pair = unpack2x16float(qs[g >> 1u]);
+    return select(pair.x, pair.y, (g & 1u) == 1u);
+  }
+  return bitcast<f32>(qs[g]);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let tile = wid.y * nwg.x + wid.x;
+  if (tile >= dims.tiles) {
+    return; // surplus workgroup of a folded 2D grid (uniform across the workgroup)
+  }
+  let M = dims.M;
+  let K = dims.K;
+  let N = dims.N;
+  let m0 = (tile / dims.tilesN) * 64u;
+  let n0 = (tile % dims.tilesN) * 64u;
+  let wordsPerRow = K / 8u;
+  let groupsPerRow = K / BK;
+
+  // Compute role: this invocation owns rows m0 + 4*ty .. +3 and columns n0 + 4*tx .. +3.
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  // x load role: depth lk of the slice, row quads lq and lq + 8 (consecutive invocations read consecutive k).
+  let lk = lid % BK;
+  let lq = lid / BK;
+  // W load role: rows 4*wq .. 4*wq+3 of the tile, word wj (depths 8*wj .. 8*wj+7), nibble pair wh of that word.
+  let wh = lid % 4u;
+  let wq = (lid / 4u) % TQ;
+  let wj = lid / 64u;
+  let wn0 = n0 + 4u * wq;
+
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+
+  for (var k0 = 0u; k0 < K; k0 += BK) {
+    // x slice: K is a multiple of 32, so k < K always.
+    let k = k0 + lk;
+    for (var h = 0u; h < 2u; h++) {
+      let q = lq + 8u * h;
+      var xv = vec4<f32>(0.0);
+      let r = m0 + 4u * q;
+      for (var i = 0u; i < 4u; i++) {
+        if (r + i < M) {
+          xv[i] = x[(r + i) * K + k];
+        }
+      }
+      xs[lk * TQ + q] = xv;
+    }
+
+    // W slice: word wj of 4 rows (one per component) and their scales; rows >= N stay 0.
+    let g = k0 / BK;
+    var words = vec4<u32>(0u);
+    var sc = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+      let n = wn0 + i;
+      if (n < N) {
+        words[i] = qw[n * wordsPerRow + g * 4u + wj];
+        sc[i] = scale_at(n * groupsPerRow + g);
+      }
+    }
+    let sh = vec4<u32>(8u * wh);
+    let kw = 8u * wj + 2u * wh;
+    ws[kw * TQ + wq] = (vec4<f32>((words >> sh) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc;
+    ws[(kw + 1u) * TQ + wq] = (vec4<f32>((words >> (sh + vec4<u32>(4u))) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc;
+    workgroupBarrier();
+
+    for (var kk = 0u; kk < BK; kk++) {
+      let a = xs[kk * TQ + ty];
+      let b = ws[kk * TQ + tx];
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
+    }
+    workgroupBarrier();
+  }
+
+  let c0 = n0 + 4u * tx;
+  var bv = vec4<f32>(0.0);
+  if (dims.hasBias != 0u) {
+    for (var j = 0u; j < 4u; j++) {
+      if (c0 + j < N) {
+        bv[j] = bias[c0 + j];
+      }
+    }
+  }
+  let r0 = m0 + 4u * ty;
+  var rows = array<vec4<f32>, 4>(acc0 + bv, acc1 + bv, acc2 + bv, acc3 + bv);
+  for (var i = 0u; i < 4u; i++) {
+    let r = r0 + i;
+    if (r < M) {
+      let base = dims.yOff + r * dims.ldy + c0;
+      for (var j = 0u; j < 4u; j++) {
+        if (c0 + j < N) {
+          y[base + j] = rows[i][j];
+        }
+      }
+    }
+  }
+}

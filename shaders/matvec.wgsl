@@ -1,0 +1,195 @@
+// Decode matrix-vector product (the per-token hot path):  y[m, N] = W[N, K] · x[m, K] (+ b[N]) for m < M <= 4.
+//
+// Weights (HF layout: W rows are outputs), chosen by the WKIND override, always bound as array<vec4<u32>>:
+//   WKIND 0: f32                         one vec4<u32> = 4 weights (bitcast)
+//   WKIND 1: f16 (two per u32)           one vec4<u32> = 8 weights (unpack2x16float)
+//   WKIND 2: int4 q4f32_1, f32 scales    one vec4<u32> = 32 weights = exactly one quantization group
+//   WKIND 3: int4 q4f16_1, f16 scales    same, scales two per u32 (unpack2x16float)
+// Reading f16 through u32 + unpack2x16float needs no `shader-f16`: every variant runs on every WebGPU device,
+// with the same memory traffic as array<f16>. The int4 layout is MLC's (src/quant/q4.ts): element k of row n is
+// nibble k % 8 of word n * K/8 + k / 8; deq = (q - 7) * scale[n, k / 32]. x, b, y are f32; accumulation is f32.
+// Rows must be 16-byte aligned: K % 4 == 0 (f32), K % 8 == 0 (f16), K % 32 == 0 (int4); the wrapper checks.
+//
+// Why this shape: with one row of x, each weight is used once, so the kernel is bound by weight bandwidth
+// (lm_head: 128256 x 4096 = 263 MB int4; gate_up: 28672 x 4096) — if enough loads are in flight and x traffic
+// stays small. A "unit" is one 16-byte weight load. A workgroup of 128 invocations = 2 row sets x 64 lanes; each
+// invocation owns R = 4 rows, so a workgroup covers 8 rows. The 64 lanes of a row set split K: lane l takes the
+// units l, l + 64, l + 128, ... of its 4 rows, so 64 consecutive lanes read 1 KiB contiguous per row (fully
+// coalesced), and 4 independent 16-byte loads are in flight per step. x (4-32 floats per unit, from the cache) is
+// loaded once per unit into registers and reused for the 4 rows: x traffic is 1/4 of what one row per
+// invocation would need (for int4 each 16-byte unit pairs with 128 bytes of x). The 64 lane partial sums of each
+// row are then reduced in workgroup memory in two levels of 8 (2 barriers; no subgroup operations, which not every
+// device has). The int4 unpacking is vectorized: 4 nibbles per shift/mask/convert, (q - 7) then dot with x, and
+// the group's scale multiplies the 32-term partial once.
+// K = 4096 int4: 128 units per row = 2 per lane; down_proj K = 14336: 7 per lane.
+//
+// M > 1 (up to MAX_M = 4 rows of x, e.g. a few speculative tokens): the weight registers of a unit are reused for
+// every row of x, so M rows cost about one pass over W. MAX_M is an override so the M = 1 pipeline carries no
+// dead accumulators.
+//
+// Dispatch: workgroup number (wid.y * nwg.x + wid.x) takes rows 8b .. 8b+7; the host folds ceil(N / 8) into a 2D
+// grid (x <= maxComputeWorkgroupsPerDimension; lm_head needs 16032) and surplus workgroups exit at once.
+// y may be a column window of a wider matrix: element (m, n) goes to y[yOff + m * ldy + n], so a caller can split
+// W by output rows (when one binding would exceed maxStorageBufferBindingSize) and fill y in parts.
+
+struct Dims {
+  M: u32,
+  K: u32,
+  N: u32,
+  units: u32,      // 16-byte weight units per row: K / 4 (f32), K / 8 (f16), K / 32 (int4)
+  ldy: u32,        // row stride of y, in elements
+  yOff: u32,       // element offset of y(0, 0)
+  rowBlocks: u32,  // ceil(N / ROWS_PER_WG): the number of workgroups that do work
+  hasBias: u32,    // 1: add bias[n]
+}
+
+override WKIND: u32 = 0u;
+override MAX_M: u32 = 1u;   // pipelines are built for 1 (decode) and 4
+
+const LANES: u32 = 64u;        // invocations splitting one row's K
+const SETS: u32 = 2u;          // row sets per workgroup
+const R: u32 = 4u;             // rows per invocation
+const WG: u32 = LANES * SETS;  // 128 invocations
+const ROWS_PER_WG: u32 = SETS * R;
+
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+var<workgroup> red: array<vec4<f32>, WG>;
+
+const LO = vec4<u32>(0u, 4u, 8u, 12u);
+const HI = vec4<u32>(16u, 20u, 24u, 28u);
+
+// The 4 nibbles of `word` selected by `shifts`, minus the zero point 7.
+fn nib(word: u32, shifts: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(word) >> shifts) & vec4<u32>(15u)) - vec4<f32>(7.0);
+}
+
+fn f16x4(a: u32, b: u32) -> vec4<f32> {
+  return vec4<f32>(unpack2x16float(a), unpack2x16float(b));
+}
+
+// Scale of quantization group g (row-major over [N, K/32]).
+fn scale_at(g: u32) -> f32 {
+  if (WKIND == 3u) {
+    let pair = unpack2x16float(scales[g >> 1u]);
+    return select(pair.x, pair.y, (g & 1u) == 1u);
+  }
+  return bitcast<f32>(scales[g]);
+}
+
+@compute @workgroup_size(128, 1, 1)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let block = wid.y * nwg.x + wid.x;
+  if (block >= dims.rowBlocks) {
+    return; // surplus workgroup of a folded 2D grid (uniform across the workgroup)
+  }
+  let M = dims.M;
+  let N = dims.N;
+  let units = dims.units;
+  let xRow = dims.K / 4u; // vec4s per row of x
+  let lane = lid % LANES;
+  let rowSet = lid / LANES;
+  let n0 = block * ROWS_PER_WG + rowSet * R;
+
+  // Weight unit offsets of this invocation's rows (clamped into W; results of rows >= N are never stored).
+  var rowBase: array<u32, R>;
+  for (var r = 0u; r < R; r++) {
+    rowBase[r] = min(n0 + r, N - 1u) * units;
+  }
+
+  var acc: array<vec4<f32>, 4>; // acc[m][r]: row r of this invocation, row m of x (zero-initialized)
+
+  for (var u = lane; u < units; u += LANES) {
+    var wv: array<vec4<u32>, R>;
+    var sc = vec4<f32>(1.0);
+    for (var r = 0u; r < R; r++) {
+      wv[r] = w[rowBase[r] + u];
+    }
+    if (WKIND >= 2u) {
+      for (var r = 0u; r < R; r++) {
+        sc[r] = scale_at(rowBase[r] + u); // int4: unit index == group index
+      }
+    }
+    for (var m = 0u; m < MAX_M; m++) {
+      if (m >= M) {
+        break;
+      }
+      if (WKIND == 0u) {
+        let xv = x[m * xRow + u];
+        for (var r = 0u; r < R; r++) {
+          acc[m][r] += dot(bitcast<vec4<f32>>(wv[r]), xv);
+        }
+      } else if (WKIND == 1u) {
+        let xb = m * xRow + 2u * u;
+        let x0 = x[xb];
+        let x1 = x[xb + 1u];
+        for (var r = 0u; r < R; r++) {
+          let v = wv[r];
+          acc[m][r] += dot(f16x4(v.x, v.y), x0) + dot(f16x4(v.z, v.w), x1);
+        }
+      } else {
+        let xb = m * xRow + 8u * u;
+        let x0 = x[xb];
+        let x1 = x[xb + 1u];
+        let x2 = x[xb + 2u];
+        let x3 = x[xb + 3u];
+        let x4 = x[xb + 4u];
+        let x5 = x[xb + 5u];
+        let x6 = x[xb + 6u];
+        let x7 = x[xb + 7u];
+        for (var r = 0u; r < R; r++) {
+          let v = wv[r];
+          let s = dot(nib(v.x, LO), x0) + dot(nib(v.x, HI), x1)
+                + dot(nib(v.y, LO), x2) + dot(nib(v.y, HI), x3)
+                + dot(nib(v.z, LO), x4) + dot(nib(v.z, HI), x5)
+                + dot(nib(v.w, LO), x6) + dot(nib(v.w, HI), x7);
+          acc[m][r] += s * sc[r];
+        }
+      }
+    }
+  }
+
+  // Sum the 64 lane partials of each row set, one row of x at a time (M is uniform: barriers are safe).
+  for (var m = 0u; m < MAX_M; m++) {
+    if (m >= M) {
+      break;
+    }
+    red[lid] = acc[m];
+    workgroupBarrier();
+    // Two levels of 8: lanes 0..7 each sum 8 partials, then lane 0 sums those 8 (2 barriers instead of 6).
+    if (lane < 8u) {
+      var part = red[lid];
+      for (var i = 1u; i < 8u; i++) {
+        part += red[lid + 8u * i];
+      }
+      red[lid] = part;
+    }
+    workgroupBarrier();
+    if (lane == 0u) {
+      var total = red[lid];
+      for (var i = 1u; i < 8u; i++) {
+        total += red[lid + i];
+      }
+      for (var r = 0u; r < R; r++) {
+        let n = n0 + r;
+        if (n < N) {
+          var v = total[r];
+          if (dims.hasBias != 0u) {
+            v += bias[n];
+          }
+          y[dims.yOff + m * dims.ldy + n] = v;
+        }
+      }
+    }
+    workgroupBarrier(); // red is reused by the next m
+  }
+}

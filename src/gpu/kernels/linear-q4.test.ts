@@ -1,0 +1,233 @@
+// The int4 tiled linear kernel (shaders/matmul-q4.wgsl) on Dawn (SwiftShader without a GPU) against the f64 CPU
+// reference linear() on the DEQUANTIZED weights: the kernel must reproduce x · deq(W)^T; the quantization error
+// itself is not the kernel's and is checked in src/quant/q4.test.ts.
+// Tolerance: atol 1e-4 + rtol 1e-4 (the f32 linear kernel's): f32 accumulation over K <= 96 terms of
+// |x| <= 1, |deq(w)| <= 1/sqrt(K); the dequantized weights themselves are exact in f32 ((q - 7) * scale is one
+// f32 multiplication, the same one the reference data went through).
+// Both scale dtypes RUN here: f16 scales are read through unpack2x16float and need no shader-f16.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
+import { dequantizeQ4, quantizeQ4, type Q4ScaleDType } from '../../quant/q4.ts';
+import { linear } from '../../reference/linear.ts';
+import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
+import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import type { GpuContext } from '../device.ts';
+import { ShaderError } from '../pipeline.ts';
+import { runSelfTest } from '../selftest.ts';
+import { LINEAR_Q4_SELF_TEST_CASES } from './linear-q4.selftest.ts';
+import { LinearQ4Kernel, linearQ4OnGpu, linearQ4ShaderSource, q4ScaleData } from './linear-q4.ts';
+
+const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
+
+let ctx: GpuContext;
+beforeAll(async () => {
+  ctx = await createNodeGpu();
+});
+afterAll(() => ctx?.device.destroy());
+
+function problem(M: number, K: number, N: number, withBias: boolean, seed: number, scaleDType: Q4ScaleDType = 'f32') {
+  const rng = seededRandom(seed);
+  const x = randomF32(M * K, rng, 1);
+  const w = randomF32(N * K, rng, 1 / Math.sqrt(K));
+  const b = withBias ? randomF32(N, rng, 0.5) : undefined;
+  const q = quantizeQ4(w, N, K, { scaleDType });
+  const deq = dequantizeQ4(q.qWeight, q.qScale, N, K);
+  return { x, w, q, b, deq, expected: linear(x, M, K, deq, N, b) };
+}
+
+function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol = TOL) {
+  const c = compareArrays(actual, expected, tol);
+  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
+  expect(c.nans).toBe(0);
+  return c;
+}
+
+describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
+  let i = 0;
+  for (const M of [1, 7, 65]) {
+    for (const K of [32, 96]) {
+      for (const N of [1, 33, 300]) {
+        const withBias = i++ % 2 === 0;
+        const scaleDType: Q4ScaleDType = i % 3 === 0 ? 'f16' : 'f32';
+        it(`M=${M} K=${K} N=${N} ${withBias ? 'with' : 'without'} bias, ${scaleDType} scales`, async () => {
+          const p = problem(M, K, N, withBias, M * 1000 + K * 10 + N, scaleDType);
+          const y = await linearQ4OnGpu(ctx.device, p.x, M, K, p.q, N, p.b);
+          expectClose(y, p.expected, `linear-q4 ${scaleDType}`, [M, N]);
+        });
+      }
+    }
+  }
+
+  it('both scale dtypes, with and without bias, on one odd shape (M=67, K=64, N=70)', async () => {
+    for (const scaleDType of ['f32', 'f16'] as const) {
+      for (const withBias of [false, true]) {
+        const p = problem(67, 64, 70, withBias, 77, scaleDType);
+        const y = await linearQ4OnGpu(ctx.device, p.x, 67, 64, p.q, 70, p.b);
+        expectClose(y, p.expected, `linear-q4 ${scaleDType} bias=${withBias}`, [67, 70]);
+      }
+    }
+  });
+
+  it('K = 4096 (Llama hidden), M = 1, both scale dtypes (atol 2e-4: 4096-term f32 sums, outputs ~0.6)', async () => {
+    for (const scaleDType of ['f32', 'f16'] as const) {
+      const p = problem(1, 4096, 33, true, 4096, scaleDType);
+      const y = await linearQ4OnGpu(ctx.device, p.x, 1, 4096, p.q, 33, p.b);
+      expectClose(y, p.expected, `linear-q4 ${scaleDType} K=4096`, [1, 33], { atol: 2e-4, rtol: 1e-4 });
+    }
+  });
+
+  it('CLIP-like 600 rows with a longer K (M=600, K=256, N=40)', async () => {
+    const p = problem(600, 256, 40, true, 600);
+    const y = await linearQ4OnGpu(ctx.device, p.x, 600, 256, p.q, 40, p.b);
+    expectClose(y, p.expected, 'linear-q4', [600, 40]);
+  });
+
+  it('all-zero groups and extreme codes (0 and 14) dequantize right on the GPU', async () => {
+    const [M, K, N] = [3, 96, 5];
+    const rng = seededRandom(5);
+    const w = randomF32(N * K, rng, 0.3);
+    w.fill(0, 32, 64); // row 0, group 1 all zero
+    w.fill(0, K * 2, K * 3); // row 2 all zero
+    w[K + 5] = 1; // row 1: a lone large weight -> code 14, the rest near 7
+    w[K + 40] = -1; // -> code 0
+    const q = quantizeQ4(w, N, K);
+    const x = randomF32(M * K, rng);
+    const expected = linear(x, M, K, dequantizeQ4(q.qWeight, q.qScale, N, K), N);
+    const y = await linearQ4OnGpu(ctx.device, x, M, K, q, N);
+    expectClose(y, expected, 'linear-q4 zero groups', [M, N]);
+    for (let m = 0; m < M; m++) expect(y[m * N + 2]).toBe(0);
+  });
+
+  it('the comparison does fail when the nibble order is reversed in the shader (the test can fail)', async () => {
+    const broken = linearQ4ShaderSource().replace('let sh = vec4<u32>(8u * wh);', 'let sh = vec4<u32>(24u - 8u * wh);');
+    expect(broken).not.toBe(linearQ4ShaderSource());
+    const [M, K, N] = [5, 64, 9];
+    const p = problem(M, K, N, false, 3);
+    const kernel = await LinearQ4Kernel.create(ctx.device, { shader: { name: 'matmul-q4.wgsl (reversed nibbles)', code: broken } });
+    const bufs = [storageBufferFrom(ctx.device, p.x), storageBufferFrom(ctx.device, p.q.qWeight), storageBufferFrom(ctx.device, p.q.qScale), createStorageBuffer(ctx.device, M * N * 4)];
+    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, null, bufs[3]!, M, K, N);
+    const c = compareArrays(await readF32(ctx.device, bufs[3]!, M * N), p.expected, TOL);
+    expect(c.ok).toBe(false);
+    for (const b of bufs) b.destroy();
+    kernel.destroy();
+  });
+
+  it('folds a large tile count into a 2D grid (surplus workgroups exit)', async () => {
+    const [M, K, N] = [200, 32, 300]; // 4 x 5 = 20 tiles
+    const p = problem(M, K, N, true, 7);
+    const kernel = await LinearQ4Kernel.create(ctx.device, { maxWorkgroupsPerDimension: 6 });
+    expect(kernel.dispatchSize(M, N)).toEqual([6, 4]);
+    const bufs = [p.x, p.q.qWeight, p.q.qScale, p.b!].map((a) => storageBufferFrom(ctx.device, a));
+    const yb = createStorageBuffer(ctx.device, M * N * 4);
+    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, yb, M, K, N);
+    expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'linear-q4 (folded grid)', [M, N]);
+    for (const b of [...bufs, yb]) b.destroy();
+    kernel.destroy();
+  });
+
+  it('fills y from weight row blocks with yColOffset / yRowStride, recorded into one pass', async () => {
+    const [M, K, N] = [9, 64, 70];
+    const split = 40;
+    for (const scaleDType of ['f32', 'f16'] as const) {
+      const p = problem(M, K, N, true, 11, scaleDType);
+      const kernel = await LinearQ4Kernel.create(ctx.device, { scales: scaleDType });
+      const g = K / 32;
+      const sd = q4ScaleData(p.q.qScale, scaleDType);
+      const bufs = [
+        p.x,
+        p.q.qWeight.subarray(0, (split * K) / 8),
+        p.q.qWeight.subarray((split * K) / 8),
+        sd.subarray(0, split * g),
+        sd.subarray(split * g),
+        p.b!.subarray(0, split),
+        p.b!.subarray(split),
+      ].map((a) => storageBufferFrom(ctx.device, a));
+      const [xb, w1, w2, s1, s2, b1, b2] = bufs as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+      const yb = createStorageBuffer(ctx.device, M * N * 4);
+      const encoder = ctx.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      kernel.run(pass, xb, w1, s1, b1, yb, M, K, split, { yRowStride: N });
+      kernel.run(pass, xb, w2, s2, b2, yb, M, K, N - split, { yRowStride: N, yColOffset: split });
+      pass.end();
+      ctx.device.queue.submit([encoder.finish()]);
+      expectClose(await readF32(ctx.device, yb, M * N), p.expected, `linear-q4 ${scaleDType} (2 blocks)`, [M, N]);
+      for (const b of [...bufs, yb]) b.destroy();
+      kernel.destroy();
+    }
+  });
+});
+
+describe('LinearQ4Kernel argument checks', () => {
+  it('refuses oversized bindings, bad K, short buffers and x === y with clear messages', async () => {
+    const kernel = await LinearQ4Kernel.create(ctx.device);
+    const small = createStorageBuffer(ctx.device, 64);
+    const small2 = createStorageBuffer(ctx.device, 64);
+    const max = ctx.device.limits.maxStorageBufferBindingSize;
+    const K = 4096;
+    const N = Math.ceil(max / (K / 2)) + 64; // q_weight just over the limit (the lm_head case on small limits)
+    expect(() => kernel.run(ctx.device, small, small2, small2, null, createStorageBuffer(ctx.device, 64), 1, K, N)).toThrow(
+      /qWeight \(\[\d+, 512\] u32\) is \d+ bytes, more than this device's maxStorageBufferBindingSize.*split the weight into row blocks/,
+    );
+    expect(() => kernel.run(ctx.device, small, small2, small2, null, createStorageBuffer(ctx.device, 64), 1, 48, 1)).toThrow(/K = 48 is not a multiple/);
+    expect(() => kernel.run(ctx.device, small, small2, small2, null, small, 1, 32, 1)).toThrow(/x and y must be different/);
+    const big = createStorageBuffer(ctx.device, 1024);
+    expect(() => kernel.run(ctx.device, big, big, createStorageBuffer(ctx.device, 4), null, createStorageBuffer(ctx.device, 64), 1, 64, 8)).toThrow(
+      /buffer qScale "" has 4 bytes, needs 64/,
+    );
+    expect(() => kernel.run(ctx.device, small, small2, small2, null, small2, 0, 32, 4)).toThrow(/M must be a positive integer/);
+    small.destroy();
+    small2.destroy();
+    kernel.destroy();
+  });
+
+  it('requires init before run', () => {
+    const kernel = new LinearQ4Kernel(ctx.device);
+    const b = createStorageBuffer(ctx.device, 16);
+    expect(() => kernel.run(ctx.device, b, b, b, null, b, 1, 32, 1)).toThrow(/init\(\)/);
+    b.destroy();
+  });
+});
+
+describe('LinearQ4Kernel on a validating (Null) device with shader-f16', () => {
+  let vctx: GpuContext;
+  beforeAll(async () => {
+    vctx = await createValidationOnlyGpu();
+  });
+  afterAll(() => vctx?.device.destroy());
+
+  it('both scale variants build and a dispatch validates (with and without bias, folded grid)', async () => {
+    for (const scales of ['f32', 'f16'] as const) {
+      const kernel = await LinearQ4Kernel.create(vctx.device, { scales, maxWorkgroupsPerDimension: 3 });
+      const [M, K, N] = [130, 96, 150];
+      const x = createStorageBuffer(vctx.device, M * K * 4);
+      const w = createStorageBuffer(vctx.device, (N * K) / 2);
+      const s = createStorageBuffer(vctx.device, (N * K) / 32 * (scales === 'f16' ? 2 : 4));
+      const b = createStorageBuffer(vctx.device, N * 4);
+      const y = createStorageBuffer(vctx.device, M * N * 4);
+      vctx.device.pushErrorScope('validation');
+      kernel.run(vctx.device, x, w, s, b, y, M, K, N);
+      kernel.run(vctx.device, x, w, s, null, y, M, K, N);
+      const error = await vctx.device.popErrorScope();
+      expect(error?.message ?? null).toBeNull();
+      kernel.destroy();
+    }
+  });
+
+  it('a broken edit is reported as a ShaderError with its line', async () => {
+    const broken = linearQ4ShaderSource().replace('return bitcast<f32>(qs[g]);', 'return qs[g];');
+    const err = await LinearQ4Kernel.create(vctx.device, { shader: { name: 'matmul-q4.wgsl (broken)', code: broken } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShaderError);
+    expect((err as Error).message).toMatch(/matmul-q4\.wgsl \(broken\).*\n.*line \d+:\d+: error/);
+  });
+});
+
+describe('in-app self-test cases (LINEAR_Q4_SELF_TEST_CASES)', () => {
+  for (const c of LINEAR_Q4_SELF_TEST_CASES) {
+    it(`${c.id}: ${c.name}`, async () => {
+      const r = await runSelfTest({ device: ctx.device }, c);
+      expect(r.status, r.detail).toBe('pass');
+      expect(c.requires ?? []).toEqual([]); // every variant runs without shader-f16
+    });
+  }
+});

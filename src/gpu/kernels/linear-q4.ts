@@ -1,0 +1,250 @@
+// Int4 group-quantized linear layer on the GPU (prefill, many rows): y[M, N] = x[M, K] · deq(W)[N, K]^T (+ b[N]),
+// W in the MLC q4f32_1 / q4f16_1 layout (src/quant/q4.ts): qWeight [N, K/8] u32, qScale [N, K/32] f32 or f16.
+// Tiled kernel shaders/matmul-q4.wgsl (dequantizes one 32-deep group per K slice into workgroup memory, f32
+// accumulation). The f16-scale variant reads the scales as u32 pairs (unpack2x16float), so it needs no
+// `shader-f16` and is built on every device. For one row (decode) use MatvecKernel (matvec.ts), which is
+// bandwidth-bound where this tile kernel would idle 63 of its 64 tile rows.
+//
+// Limits: each binding (x, qWeight, qScale, y) must fit in maxStorageBufferBindingSize. A weight larger than that
+// (lm_head 128256 x 4096 int4 = 263 MB) must be split by the caller into row blocks (separate buffers), each run
+// with `{ yColOffset: n0, yRowStride: N }`; run() throws a clear Error instead of letting WebGPU fail validation.
+// Large outputs are dispatched as a 2D grid of 64x64 tiles, folded to respect maxComputeWorkgroupsPerDimension.
+import matmulQ4Wgsl from '../../../shaders/matmul-q4.wgsl?raw';
+import { q4Bytes, q4ScalesToF16Bits, Q4_GROUP_SIZE, type Q4ScaleDType, type Q4Weights } from '../../quant/q4.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { computeProgram, type BindingKind, type ComputeProgram } from '../pipeline.ts';
+import type { GpuTarget, LinearRunOptions } from './linear.ts';
+
+/** Output tile edge of matmul-q4.wgsl. */
+export const LINEAR_Q4_TILE = 64;
+
+const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
+
+/** The WGSL text (one source for both scale dtypes: the SCALE_F16 override picks). */
+export function linearQ4ShaderSource(): string {
+  return matmulQ4Wgsl;
+}
+
+export interface LinearQ4KernelOptions {
+  /** Storage dtype of qScale: 'f32' (q4f32_1, default) or 'f16' (q4f16_1; no shader-f16 needed). */
+  scales?: Q4ScaleDType;
+  /** Lower the dispatch limit (tests use this to exercise the 2D fold); default: the device limit. */
+  maxWorkgroupsPerDimension?: number;
+  /** Replace the shader (tests, tuning): same bindings, Dims and overrides. */
+  shader?: { name: string; code: string };
+}
+
+/** Records `pass` work into a device (submit now), an encoder (own pass) or an open pass. */
+export function recordCompute(target: GpuTarget, label: string, record: (pass: GPUComputePassEncoder) => void): void {
+  if ('dispatchWorkgroups' in target) {
+    record(target);
+  } else if ('beginComputePass' in target) {
+    const pass = target.beginComputePass({ label });
+    record(pass);
+    pass.end();
+  } else {
+    const encoder = target.createCommandEncoder({ label });
+    const pass = encoder.beginComputePass({ label });
+    record(pass);
+    pass.end();
+    target.queue.submit([encoder.finish()]);
+  }
+}
+
+/** Checks that every binding fits the device limit and its buffer; throws Errors naming the binding. */
+export function checkBindings(
+  kernel: string,
+  device: GPUDevice,
+  bindings: readonly (readonly [label: string, buffer: GPUBuffer, bytes: number, what: string])[],
+): void {
+  const maxBinding = device.limits.maxStorageBufferBindingSize;
+  for (const [label, , bytes, what] of bindings) {
+    if (align4(bytes) > maxBinding) {
+      throw new Error(
+        `${kernel}: ${label} (${what}) is ${align4(bytes)} bytes, more than this device's maxStorageBufferBindingSize ` +
+          `(${maxBinding}); split the weight into row blocks and run each with yColOffset/yRowStride`,
+      );
+    }
+  }
+  for (const [label, buf, bytes, what] of bindings) {
+    if (buf.size < align4(bytes)) throw new Error(`${kernel}: buffer ${label} "${buf.label}" has ${buf.size} bytes, needs ${align4(bytes)} (${what})`);
+  }
+}
+
+export class LinearQ4Kernel {
+  readonly scales: Q4ScaleDType;
+  private program: ComputeProgram | null = null;
+  private initPromise: Promise<this> | null = null;
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private dummyBias: GPUBuffer | null = null;
+  private readonly maxWg: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    private readonly opts: LinearQ4KernelOptions = {},
+  ) {
+    this.scales = opts.scales ?? 'f32';
+    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+  }
+
+  /** Builds the pipeline (bias on/off is a uniform flag). Rejects with a ShaderError if the WGSL does not compile. */
+  init(): Promise<this> {
+    if (!this.initPromise) {
+      const name = this.opts.shader?.name ?? `matmul-q4.wgsl (${this.scales} scales)`;
+      const code = this.opts.shader?.code ?? linearQ4ShaderSource();
+      this.initPromise = computeProgram(this.device, { name, code, bindings: BINDINGS, constants: { SCALE_F16: this.scales === 'f16' } }).then(
+        (program) => {
+          this.program = program;
+          return this;
+        },
+        (e: unknown) => {
+          this.initPromise = null;
+          throw e;
+        },
+      );
+    }
+    return this.initPromise;
+  }
+
+  /** A ready kernel. */
+  static create(device: GPUDevice, opts?: LinearQ4KernelOptions): Promise<LinearQ4Kernel> {
+    return new LinearQ4Kernel(device, opts).init();
+  }
+
+  /** Workgroup grid for an M x N output: the tile count folded into (x <= limit, y). */
+  dispatchSize(M: number, N: number): [number, number] {
+    const tiles = Math.ceil(M / LINEAR_Q4_TILE) * Math.ceil(N / LINEAR_Q4_TILE);
+    const x = Math.min(tiles, this.maxWg);
+    const y = Math.ceil(tiles / x);
+    if (y > this.maxWg) throw new Error(`LinearQ4Kernel: ${M}x${N} output needs ${tiles} workgroups, more than ${this.maxWg}^2`);
+    return [x, y];
+  }
+
+  /**
+   * Records y = x deq(W)^T (+ b). x: [M, K] f32; qWeight: [N, K/8] u32; qScale: [N, K/32] f32 or f16 (per the
+   * kernel); b: [N] f32 or null; y: f32, written at yColOffset + r * yRowStride + c. K % 32 == 0. x and y must be
+   * different buffers. With a device, encodes and submits at once; with an encoder or pass, only records.
+   */
+  run(
+    target: GpuTarget,
+    x: GPUBuffer,
+    qWeight: GPUBuffer,
+    qScale: GPUBuffer,
+    b: GPUBuffer | null,
+    y: GPUBuffer,
+    M: number,
+    K: number,
+    N: number,
+    opts: LinearRunOptions = {},
+  ): void {
+    const program = this.program;
+    if (!program) throw new Error('LinearQ4Kernel.run: call `await kernel.init()` (or LinearQ4Kernel.create) first');
+    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new Error(`LinearQ4Kernel.run: ${name} must be a positive integer, got ${v}`);
+    }
+    if (K % Q4_GROUP_SIZE !== 0) throw new Error(`LinearQ4Kernel.run: K = ${K} is not a multiple of the int4 group size ${Q4_GROUP_SIZE}`);
+    const ldy = opts.yRowStride ?? N;
+    const yOff = opts.yColOffset ?? 0;
+    if (!Number.isInteger(ldy) || ldy < N) throw new Error(`LinearQ4Kernel.run: yRowStride ${ldy} is smaller than N = ${N}`);
+    if (!Number.isInteger(yOff) || yOff < 0) throw new Error(`LinearQ4Kernel.run: yColOffset must be a non-negative integer, got ${yOff}`);
+    if (x === y) throw new Error('LinearQ4Kernel: x and y must be different buffers');
+
+    const qb = q4Bytes(N, K, this.scales);
+    const bindings: [string, GPUBuffer, number, string][] = [
+      ['x', x, M * K * 4, `[${M}, ${K}] f32`],
+      ['qWeight', qWeight, qb.qWeight, `[${N}, ${K / 8}] u32`],
+      ['qScale', qScale, qb.qScale, `[${N}, ${K / Q4_GROUP_SIZE}] ${this.scales}`],
+      ['y', y, (yOff + (M - 1) * ldy + N) * 4, `[${M}, ${N}] f32, row stride ${ldy}, offset ${yOff}`],
+    ];
+    if (b) bindings.push(['b', b, N * 4, `[${N}] f32`]);
+    checkBindings('LinearQ4Kernel', this.device, bindings);
+
+    const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
+    let bb: GPUBufferBinding;
+    if (b) {
+      bb = binding(b, N * 4);
+    } else {
+      this.dummyBias ??= createStorageBuffer(this.device, 16, 'linear-q4: no bias');
+      bb = { buffer: this.dummyBias };
+    }
+    const [gx, gy] = this.dispatchSize(M, N);
+    const tilesN = Math.ceil(N / LINEAR_Q4_TILE);
+    const tiles = Math.ceil(M / LINEAR_Q4_TILE) * tilesN;
+    const bindGroup = bindBuffers(
+      this.device,
+      program.layout,
+      [
+        this.dims(M, K, N, tilesN, ldy, yOff, tiles, b !== null),
+        binding(x, bindings[0]![2]),
+        binding(qWeight, bindings[1]![2]),
+        binding(qScale, bindings[2]![2]),
+        bb,
+        binding(y, bindings[3]![2]),
+      ],
+      'linear-q4',
+    );
+    recordCompute(target, 'linear-q4', (pass) => {
+      pass.setPipeline(program.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(gx, gy);
+    });
+  }
+
+  /** Frees the kernel's own small buffers (not the caller's). */
+  destroy(): void {
+    for (const u of this.uniforms.values()) u.destroy();
+    this.uniforms.clear();
+    this.dummyBias?.destroy();
+    this.dummyBias = null;
+  }
+
+  // One immutable uniform buffer per distinct shape, so many runs can be recorded before a single submit.
+  private dims(M: number, K: number, N: number, tilesN: number, ldy: number, yOff: number, tiles: number, hasBias: boolean): GPUBuffer {
+    const key = `${M},${K},${N},${ldy},${yOff},${hasBias ? 1 : 0}`;
+    let u = this.uniforms.get(key);
+    if (!u) {
+      // Bounded: when full, forget (not destroy: a recorded, unsubmitted run may still use them) and let GC free.
+      if (this.uniforms.size >= 256) this.uniforms.clear();
+      u = uniformBufferFrom(this.device, new Uint32Array([M, K, N, tilesN, ldy, yOff, tiles, hasBias ? 1 : 0]), `linear-q4 dims ${key}`);
+      this.uniforms.set(key, u);
+    }
+    return u;
+  }
+}
+
+/** The scale buffer contents for a scale dtype: f32 values as is, or their f16 bits ('f16'). */
+export function q4ScaleData(qScale: Float32Array, scales: Q4ScaleDType): Float32Array | Uint16Array {
+  return scales === 'f16' ? q4ScalesToF16Bits(qScale) : qScale;
+}
+
+/**
+ * One-shot convenience for tests and self-tests: uploads x [M, K], the quantized W (from quantizeQ4; its
+ * scaleDType picks the kernel variant) and bias [N], runs, reads back y [M, N].
+ */
+export async function linearQ4OnGpu(
+  device: GPUDevice,
+  x: Float32Array,
+  M: number,
+  K: number,
+  q: Q4Weights,
+  N: number,
+  bias?: Float32Array | null,
+  opts: Omit<LinearQ4KernelOptions, 'scales'> = {},
+): Promise<Float32Array> {
+  if (x.length !== M * K) throw new Error(`linearQ4OnGpu: x has ${x.length} values, expected ${M}x${K}`);
+  if (q.qWeight.length !== (N * K) / 8) throw new Error(`linearQ4OnGpu: qWeight has ${q.qWeight.length} words, expected ${N}x${K / 8}`);
+  if (bias && bias.length !== N) throw new Error(`linearQ4OnGpu: bias has ${bias.length} values, expected ${N}`);
+  const kernel = await LinearQ4Kernel.create(device, { ...opts, scales: q.scaleDType });
+  const xBuf = storageBufferFrom(device, x, 'x');
+  const wBuf = storageBufferFrom(device, q.qWeight, 'qWeight');
+  const sBuf = storageBufferFrom(device, q4ScaleData(q.qScale, q.scaleDType), 'qScale');
+  const bBuf = bias ? storageBufferFrom(device, bias, 'b') : null;
+  const yBuf = createStorageBuffer(device, M * N * 4, 'y');
+  try {
+    kernel.run(device, xBuf, wBuf, sBuf, bBuf, yBuf, M, K, N);
+    return await readF32(device, yBuf, M * N);
+  } finally {
+    for (const buf of [xBuf, wBuf, sBuf, bBuf, yBuf]) buf?.destroy();
+    kernel.destroy();
+  }
+}

@@ -1,0 +1,276 @@
+// The decode matvec kernel (shaders/matvec.wgsl) on Dawn (SwiftShader without a GPU) against the f64 CPU
+// reference linear(), for f32, f16, and int4 (f32 / f16 scales) weights. Every kind runs here: f16 weights and
+// scales are read through unpack2x16float, no shader-f16 needed.
+// References: f32 -> linear(x, W); f16 -> linear(x, f16(W)); int4 -> linear(x, deq(W)) (the quantization error
+// is not the kernel's; src/quant/q4.test.ts checks it).
+// Tolerance: atol 1e-4 + rtol 1e-4 up to K = 96 (as the tiled kernels), atol 2e-4 + rtol 1e-4 at K = 4096:
+// f32 accumulation over 4096 terms of |x| <= 1, |w| <= 1/sqrt(K) (outputs ~0.6), summed as 64 lane partials,
+// observed max abs ~1e-6.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
+import { dequantizeQ4, q4Bytes, quantizeQ4 } from '../../quant/q4.ts';
+import { linear } from '../../reference/linear.ts';
+import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
+import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import type { GpuContext } from '../device.ts';
+import { ShaderError } from '../pipeline.ts';
+import { runSelfTest } from '../selftest.ts';
+import { MATVEC_SELF_TEST_CASES } from './matvec.selftest.ts';
+import { roundToF16 } from './linear.ts';
+import { q4ScaleData } from './linear-q4.ts';
+import { MATVEC_ROWS_PER_WORKGROUP, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData, type MatvecWeights } from './matvec.ts';
+
+const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
+const TOL_LONG: Tolerance = { atol: 2e-4, rtol: 1e-4 };
+const KINDS: readonly MatvecWeights[] = ['f32', 'f16', 'q4f32', 'q4f16'];
+
+let ctx: GpuContext;
+beforeAll(async () => {
+  ctx = await createNodeGpu();
+});
+afterAll(() => ctx?.device.destroy());
+
+/** Random problem for a weight kind: the data to upload and the reference output. */
+function problem(kind: MatvecWeights, M: number, K: number, N: number, withBias: boolean, seed: number) {
+  const rng = seededRandom(seed);
+  const x = randomF32(M * K, rng, 1);
+  const w = randomF32(N * K, rng, 1 / Math.sqrt(K));
+  const b = withBias ? randomF32(N, rng, 0.5) : undefined;
+  let data: MatvecWeightData;
+  let effective: Float32Array;
+  if (kind === 'f32') {
+    data = w;
+    effective = w;
+  } else if (kind === 'f16') {
+    data = toF16Bits(w);
+    effective = roundToF16(w);
+  } else {
+    const q = quantizeQ4(w, N, K, { scaleDType: kind === 'q4f16' ? 'f16' : 'f32' });
+    data = q;
+    effective = dequantizeQ4(q.qWeight, q.qScale, N, K);
+  }
+  return { x, data, b, effective, expected: linear(x, M, K, effective, N, b) };
+}
+
+function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol = TOL) {
+  const c = compareArrays(actual, expected, tol);
+  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
+  expect(c.nans).toBe(0);
+  return c;
+}
+
+describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
+  let i = 0;
+  for (const kind of KINDS) {
+    for (const K of [32, 96]) {
+      for (const N of [1, 33, 300]) {
+        const withBias = i % 2 === 0;
+        const M = [1, 1, 2, 4, 3][i % 5]!;
+        i++;
+        it(`${kind} M=${M} K=${K} N=${N} ${withBias ? 'with' : 'without'} bias`, async () => {
+          const p = problem(kind, M, K, N, withBias, M * 1000 + K * 10 + N);
+          const y = await matvecOnGpu(ctx.device, p.x, M, K, p.data, N, p.b);
+          expectClose(y, p.expected, `matvec ${kind}`, [M, N]);
+        });
+      }
+    }
+  }
+
+  it('dense kinds accept K that is only a multiple of their 16-byte unit (f32 K=12, f16 K=24)', async () => {
+    for (const [kind, K] of [['f32', 12], ['f16', 24]] as const) {
+      const p = problem(kind, 2, K, 21, true, K);
+      expectClose(await matvecOnGpu(ctx.device, p.x, 2, K, p.data, 21, p.b), p.expected, `matvec ${kind}`, [2, 21]);
+    }
+  });
+
+  it('K = 4096 (Llama hidden), every kind, M = 1, with the time per run', async () => {
+    const [K, N] = [4096, 64];
+    for (const kind of KINDS) {
+      const p = problem(kind, 1, K, N, true, 4096 + N);
+      const y = await matvecOnGpu(ctx.device, p.x, 1, K, p.data, N, p.b);
+      expectClose(y, p.expected, `matvec ${kind} K=4096`, [1, N], TOL_LONG);
+    }
+  });
+
+  it('lm_head-shaped, reduced in N: 1 x 4096 by 4096 x 4096 int4 (f16 scales); logs GB/s and GFLOP/s', async () => {
+    const [M, K, N] = [1, 4096, 4096];
+    const p = problem('q4f16', M, K, N, false, 128256);
+    const q = p.data as ReturnType<typeof quantizeQ4>;
+    const kernel = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
+    const bufs = [p.x, q.qWeight, q4ScaleData(q.qScale, 'f16')].map((a) => storageBufferFrom(ctx.device, a));
+    const [xb, wb, sb] = bufs as [GPUBuffer, GPUBuffer, GPUBuffer];
+    const yb = createStorageBuffer(ctx.device, N * 4);
+    kernel.run(ctx.device, xb, wb, sb, null, yb, M, K, N); // warm-up
+    await ctx.device.queue.onSubmittedWorkDone();
+    const runs = 3;
+    const t0 = performance.now();
+    const encoder = ctx.device.createCommandEncoder();
+    for (let r = 0; r < runs; r++) kernel.run(encoder, xb, wb, sb, null, yb, M, K, N);
+    ctx.device.queue.submit([encoder.finish()]);
+    await ctx.device.queue.onSubmittedWorkDone();
+    const ms = (performance.now() - t0) / runs;
+    const y = await readF32(ctx.device, yb, N);
+    expectClose(y, p.expected, 'matvec q4f16 4096x4096', [M, N], TOL_LONG);
+    const b = q4Bytes(N, K, 'f16');
+    const bytes = b.qWeight + b.qScale + K * 4 + N * 4;
+    console.log(
+      `matvec q4f16 1x${K} by ${K}x${N} on ${ctx.summary.architecture || ctx.summary.vendor || 'this adapter'}: ${ms.toFixed(2)} ms/run, ` +
+        `${(bytes / ms / 1e6).toFixed(2)} GB/s, ${((2 * K * N) / ms / 1e6).toFixed(2)} GFLOP/s`,
+    );
+    for (const buf of [...bufs, yb]) buf.destroy();
+    kernel.destroy();
+  });
+
+  it('the comparison does fail with the wrong zero point in the shader (the test can fail)', async () => {
+    const broken = matvecShaderSource().replace('- vec4<f32>(7.0)', '- vec4<f32>(8.0)');
+    expect(broken).not.toBe(matvecShaderSource());
+    const [M, K, N] = [1, 64, 9];
+    const p = problem('q4f32', M, K, N, false, 3);
+    const q = p.data as ReturnType<typeof quantizeQ4>;
+    const kernel = await MatvecKernel.create(ctx.device, { weights: 'q4f32', shader: { name: 'matvec.wgsl (zero point 8)', code: broken } });
+    const bufs = [p.x, q.qWeight, q.qScale].map((a) => storageBufferFrom(ctx.device, a));
+    const yb = createStorageBuffer(ctx.device, M * N * 4);
+    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, null, yb, M, K, N);
+    expect(compareArrays(await readF32(ctx.device, yb, M * N), p.expected, TOL).ok).toBe(false);
+    for (const b of [...bufs, yb]) b.destroy();
+    kernel.destroy();
+  });
+
+  it('folds the row blocks into a 2D grid (surplus workgroups exit)', async () => {
+    const [M, K, N] = [1, 32, 300]; // ceil(300 / 8) = 38 workgroups
+    const p = problem('q4f32', M, K, N, true, 17);
+    const q = p.data as ReturnType<typeof quantizeQ4>;
+    const kernel = await MatvecKernel.create(ctx.device, { weights: 'q4f32', maxWorkgroupsPerDimension: 7 });
+    expect(kernel.dispatchSize(N)).toEqual([7, 6]); // 42 workgroups for 38 row blocks
+    const bufs = [p.x, q.qWeight, q.qScale, p.b!].map((a) => storageBufferFrom(ctx.device, a));
+    const yb = createStorageBuffer(ctx.device, M * N * 4);
+    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, yb, M, K, N);
+    expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'matvec (folded grid)', [M, N]);
+    // lm_head at the real limit: 128256 rows -> 16032 workgroups fit in x; more than 65535 * 8 rows fold
+    const real = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
+    expect(real.dispatchSize(128256)).toEqual([128256 / MATVEC_ROWS_PER_WORKGROUP, 1]);
+    expect(real.dispatchSize(65535 * 8 + 1)).toEqual([65535, 2]);
+    for (const b of [...bufs, yb]) b.destroy();
+    kernel.destroy();
+  });
+
+  it('fills y from weight row blocks (yColOffset / yRowStride, M = 2), one pass, for every kind', async () => {
+    const [M, K, N] = [2, 64, 70];
+    const split = 43; // not a multiple of the 8 rows of a workgroup
+    for (const kind of KINDS) {
+      const p = problem(kind, M, K, N, true, 23);
+      const kernel = await MatvecKernel.create(ctx.device, { weights: kind });
+      const parts: { w: ArrayBufferView; s: ArrayBufferView | null }[] = [];
+      for (const [r0, r1] of [[0, split], [split, N]] as const) {
+        if (p.data instanceof Float32Array || p.data instanceof Uint16Array) {
+          parts.push({ w: p.data.subarray(r0 * K, r1 * K), s: null });
+        } else {
+          const sd = q4ScaleData(p.data.qScale, p.data.scaleDType);
+          parts.push({ w: p.data.qWeight.subarray((r0 * K) / 8, (r1 * K) / 8), s: sd.subarray((r0 * K) / 32, (r1 * K) / 32) });
+        }
+      }
+      const created: GPUBuffer[] = [];
+      const up = (a: ArrayBufferView) => {
+        const buf = storageBufferFrom(ctx.device, a);
+        created.push(buf);
+        return buf;
+      };
+      const xb = up(p.x);
+      const yb = createStorageBuffer(ctx.device, M * N * 4);
+      created.push(yb);
+      const encoder = ctx.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      kernel.run(pass, xb, up(parts[0]!.w), parts[0]!.s && up(parts[0]!.s), up(p.b!.subarray(0, split)), yb, M, K, split, { yRowStride: N });
+      kernel.run(pass, xb, up(parts[1]!.w), parts[1]!.s && up(parts[1]!.s), up(p.b!.subarray(split)), yb, M, K, N - split, {
+        yRowStride: N,
+        yColOffset: split,
+      });
+      pass.end();
+      ctx.device.queue.submit([encoder.finish()]);
+      expectClose(await readF32(ctx.device, yb, M * N), p.expected, `matvec ${kind} (2 blocks)`, [M, N]);
+      for (const b of created) b.destroy();
+      kernel.destroy();
+    }
+  });
+});
+
+describe('MatvecKernel argument checks', () => {
+  it('refuses oversized bindings, M > 4, misaligned K, missing scales and x === y with clear messages', async () => {
+    const q4 = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
+    const dense = await MatvecKernel.create(ctx.device, { weights: 'f32' });
+    const big = createStorageBuffer(ctx.device, 4096);
+    const max = ctx.device.limits.maxStorageBufferBindingSize;
+    const K = 4096;
+    const N = Math.ceil(max / (K / 2)) + 8; // int4 weights just over the limit (lm_head on a small limit)
+    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, K, N)).toThrow(
+      /MatvecKernel: w \(\[\d+, 512\] u32 int4\) is \d+ bytes, more than this device's maxStorageBufferBindingSize.*split the weight into row blocks/,
+    );
+    const Nf = Math.ceil(max / (K * 4)) + 1;
+    expect(() => dense.run(ctx.device, big, big, null, null, createStorageBuffer(ctx.device, 64), 1, K, Nf)).toThrow(/w \(\[\d+, 4096\] f32\) is \d+ bytes/);
+    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 5, 32, 1)).toThrow(/M = 5 rows of x, at most 4; use LinearKernel/);
+    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, 48, 1)).toThrow(/K = 48 is not a multiple of 32/);
+    expect(() => dense.run(ctx.device, big, big, null, null, createStorageBuffer(ctx.device, 64), 1, 10, 1)).toThrow(/K = 10 is not a multiple of 4/);
+    expect(() => q4.run(ctx.device, big, big, null, null, createStorageBuffer(ctx.device, 64), 1, 32, 1)).toThrow(/need their scales/);
+    expect(() => dense.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, 32, 1)).toThrow(/take no scales/);
+    expect(() => q4.run(ctx.device, big, big, big, null, big, 1, 32, 1)).toThrow(/x and y must be different/);
+    expect(() => q4.run(ctx.device, big, big, createStorageBuffer(ctx.device, 4), null, createStorageBuffer(ctx.device, 64), 1, 64, 8)).toThrow(
+      /buffer scales "" has 4 bytes, needs 32/,
+    );
+    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, 32, 8, { yRowStride: 4 })).toThrow(/yRowStride 4 is smaller than N = 8/);
+    big.destroy();
+    q4.destroy();
+    dense.destroy();
+  });
+
+  it('requires init before run', () => {
+    const kernel = new MatvecKernel(ctx.device, { weights: 'f16' });
+    const b = createStorageBuffer(ctx.device, 16);
+    expect(() => kernel.run(ctx.device, b, b, null, null, b, 1, 8, 1)).toThrow(/init\(\)/);
+    b.destroy();
+  });
+});
+
+describe('MatvecKernel on a validating (Null) device with shader-f16', () => {
+  let vctx: GpuContext;
+  beforeAll(async () => {
+    vctx = await createValidationOnlyGpu();
+  });
+  afterAll(() => vctx?.device.destroy());
+
+  it('every kind builds (M = 1 and M <= 4 pipelines) and a dispatch validates, folded grid included', async () => {
+    for (const kind of KINDS) {
+      const kernel = await MatvecKernel.create(vctx.device, { weights: kind, maxWorkgroupsPerDimension: 5 });
+      const [K, N] = [96, 100];
+      const wb = kernel.weightBytes(N, K);
+      const x = createStorageBuffer(vctx.device, 4 * K * 4);
+      const w = createStorageBuffer(vctx.device, wb.w);
+      const s = wb.scales ? createStorageBuffer(vctx.device, wb.scales) : null;
+      const b = createStorageBuffer(vctx.device, N * 4);
+      const y = createStorageBuffer(vctx.device, 4 * N * 4);
+      vctx.device.pushErrorScope('validation');
+      kernel.run(vctx.device, x, w, s, b, y, 1, K, N);
+      kernel.run(vctx.device, x, w, s, null, y, 4, K, N);
+      const error = await vctx.device.popErrorScope();
+      expect(error?.message ?? null).toBeNull();
+      kernel.destroy();
+    }
+  });
+
+  it('a broken edit is reported as a ShaderError with its line', async () => {
+    const broken = matvecShaderSource().replace('return bitcast<f32>(scales[g]);', 'return scales[g];');
+    const err = await MatvecKernel.create(vctx.device, { weights: 'q4f32', shader: { name: 'matvec.wgsl (broken)', code: broken } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShaderError);
+    expect((err as Error).message).toMatch(/matvec\.wgsl \(broken\).*\n.*line \d+:\d+: error/);
+  });
+});
+
+describe('in-app self-test cases (MATVEC_SELF_TEST_CASES)', () => {
+  for (const c of MATVEC_SELF_TEST_CASES) {
+    it(`${c.id}: ${c.name}`, async () => {
+      const r = await runSelfTest({ device: ctx.device }, c);
+      expect(r.status, r.detail).toBe('pass');
+      expect(c.requires ?? []).toEqual([]); // every variant runs without shader-f16
+    });
+  }
+});

@@ -1,0 +1,275 @@
+// Decode matrix-vector product on the GPU (one token, the per-token hot path): y[m, N] = W[N, K] · x[m, K] (+ b)
+// for M <= 4 rows of x, W in HF layout [out, in] as f32, f16, or MLC int4 (q4f32_1 / q4f16_1; src/quant/q4.ts).
+// Kernel shaders/matvec.wgsl: 8 output rows per workgroup, each row's K split over 64 lanes with 16-byte weight
+// loads, x reused from registers across 4 rows, a workgroup-memory reduction. f16 weights and f16 scales are
+// read as u32 pairs (unpack2x16float): no `shader-f16` needed, every variant runs on every WebGPU device.
+//
+// Limits: each binding must fit in maxStorageBufferBindingSize. lm_head (128256 x 4096) is 2.1 GB in f32,
+// 1.05 GB in f16 and 263 MB in int4: larger than the 128 MiB WebGPU default and often than the device limit. The
+// caller then splits W into row blocks W[n0:n1] (separate buffers: weights, scales and bias) and runs each with
+// `{ yColOffset: n0, yRowStride: N }`; run() throws a clear Error instead of letting WebGPU fail validation.
+// Rows must be 16-byte aligned: K % 4 == 0 (f32), K % 8 == 0 (f16), K % 32 == 0 (int4).
+import matvecWgsl from '../../../shaders/matvec.wgsl?raw';
+import { f32ToF16Bytes } from '../../checkpoint/dtype.ts';
+import { q4Bytes, Q4_GROUP_SIZE, type Q4Weights } from '../../quant/q4.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { computeProgram, type BindingKind, type ComputeProgram } from '../pipeline.ts';
+import type { GpuTarget, LinearRunOptions } from './linear.ts';
+import { checkBindings, q4ScaleData, recordCompute } from './linear-q4.ts';
+
+/** Weight storage: dense f32 / f16, or int4 groups with f32 scales (q4f32_1) / f16 scales (q4f16_1). */
+export type MatvecWeights = 'f32' | 'f16' | 'q4f32' | 'q4f16';
+
+/** Output rows per workgroup (SETS * R in matvec.wgsl). */
+export const MATVEC_ROWS_PER_WORKGROUP = 8;
+/** Largest M (rows of x) one run accepts. */
+export const MATVEC_MAX_M = 4;
+
+const WKIND: Record<MatvecWeights, number> = { f32: 0, f16: 1, q4f32: 2, q4f16: 3 };
+/** Weights per 16-byte unit, which is also the K alignment each kind needs. */
+const PER_UNIT: Record<MatvecWeights, number> = { f32: 4, f16: 8, q4f32: 32, q4f16: 32 };
+
+const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
+
+export function matvecShaderSource(): string {
+  return matvecWgsl;
+}
+
+export function isQuantized(weights: MatvecWeights): boolean {
+  return weights === 'q4f32' || weights === 'q4f16';
+}
+
+export interface MatvecKernelOptions {
+  /** Weight storage (default 'f32'). */
+  weights?: MatvecWeights;
+  /** Lower the dispatch limit (tests use this to exercise the 2D fold); default: the device limit. */
+  maxWorkgroupsPerDimension?: number;
+  /** Replace the shader (tests, tuning): same bindings, Dims and overrides. */
+  shader?: { name: string; code: string };
+}
+
+export class MatvecKernel {
+  readonly weights: MatvecWeights;
+  /** Pipelines for M = 1 (decode) and for 2 <= M <= 4. */
+  private programs: { one: ComputeProgram; few: ComputeProgram } | null = null;
+  private initPromise: Promise<this> | null = null;
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private dummy: GPUBuffer | null = null;
+  private readonly maxWg: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    private readonly opts: MatvecKernelOptions = {},
+  ) {
+    this.weights = opts.weights ?? 'f32';
+    if (!(this.weights in WKIND)) throw new Error(`MatvecKernel: unknown weights "${this.weights}" (f32, f16, q4f32 or q4f16)`);
+    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+  }
+
+  /** Builds the pipelines. Rejects with a ShaderError if the WGSL does not compile. */
+  init(): Promise<this> {
+    if (!this.initPromise) {
+      const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights})`;
+      const code = this.opts.shader?.code ?? matvecShaderSource();
+      const spec = (maxM: number) => ({ name, code, bindings: BINDINGS, constants: { WKIND: WKIND[this.weights], MAX_M: maxM } });
+      this.initPromise = Promise.all([computeProgram(this.device, spec(1)), computeProgram(this.device, spec(MATVEC_MAX_M))]).then(
+        ([one, few]) => {
+          this.programs = { one, few };
+          return this;
+        },
+        (e: unknown) => {
+          this.initPromise = null;
+          throw e;
+        },
+      );
+    }
+    return this.initPromise;
+  }
+
+  static create(device: GPUDevice, opts?: MatvecKernelOptions): Promise<MatvecKernel> {
+    return new MatvecKernel(device, opts).init();
+  }
+
+  /** Workgroup grid for N output rows: ceil(N / 8) folded into (x <= limit, y). */
+  dispatchSize(N: number): [number, number] {
+    const blocks = Math.ceil(N / MATVEC_ROWS_PER_WORKGROUP);
+    const x = Math.min(blocks, this.maxWg);
+    const y = Math.ceil(blocks / x);
+    if (y > this.maxWg) throw new Error(`MatvecKernel: N = ${N} needs ${blocks} workgroups, more than ${this.maxWg}^2`);
+    return [x, y];
+  }
+
+  /** Bytes of W (and of the scales, 0 for dense weights) for [N, K] in this kernel's storage. */
+  weightBytes(N: number, K: number): { w: number; scales: number } {
+    switch (this.weights) {
+      case 'f32':
+        return { w: N * K * 4, scales: 0 };
+      case 'f16':
+        return { w: N * K * 2, scales: 0 };
+      default: {
+        const b = q4Bytes(N, K, this.weights === 'q4f16' ? 'f16' : 'f32');
+        return { w: b.qWeight, scales: b.qScale };
+      }
+    }
+  }
+
+  /**
+   * Records y = W x (+ b) for M <= 4 rows of x. x: [M, K] f32; w: [N, K] f32, [N, K] f16 bits, or [N, K/8] u32
+   * int4 codes; scales: [N, K/32] f32 / f16 for the int4 kinds, null for dense; b: [N] f32 or null; y: f32,
+   * element (m, n) at yColOffset + m * yRowStride + n. x and y must be different buffers. With a device, encodes
+   * and submits at once; with an encoder or pass, only records (the caller submits).
+   */
+  run(
+    target: GpuTarget,
+    x: GPUBuffer,
+    w: GPUBuffer,
+    scales: GPUBuffer | null,
+    b: GPUBuffer | null,
+    y: GPUBuffer,
+    M: number,
+    K: number,
+    N: number,
+    opts: LinearRunOptions = {},
+  ): void {
+    if (!this.programs) throw new Error('MatvecKernel.run: call `await kernel.init()` (or MatvecKernel.create) first');
+    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new Error(`MatvecKernel.run: ${name} must be a positive integer, got ${v}`);
+    }
+    if (M > MATVEC_MAX_M) {
+      throw new Error(`MatvecKernel.run: M = ${M} rows of x, at most ${MATVEC_MAX_M}; use LinearKernel / LinearQ4Kernel (tiled) for prefill`);
+    }
+    const perUnit = PER_UNIT[this.weights];
+    if (K % perUnit !== 0) {
+      throw new Error(
+        `MatvecKernel.run: K = ${K} is not a multiple of ${perUnit} (${this.weights} rows are read in 16-byte units` +
+          `${isQuantized(this.weights) ? `; int4 groups are ${Q4_GROUP_SIZE} wide` : ''}); use LinearKernel for this shape`,
+      );
+    }
+    const quantized = isQuantized(this.weights);
+    if (quantized && !scales) throw new Error(`MatvecKernel.run: ${this.weights} weights need their scales buffer`);
+    if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales (pass null)`);
+    const ldy = opts.yRowStride ?? N;
+    const yOff = opts.yColOffset ?? 0;
+    if (!Number.isInteger(ldy) || ldy < N) throw new Error(`MatvecKernel.run: yRowStride ${ldy} is smaller than N = ${N}`);
+    if (!Number.isInteger(yOff) || yOff < 0) throw new Error(`MatvecKernel.run: yColOffset must be a non-negative integer, got ${yOff}`);
+    if (x === y) throw new Error('MatvecKernel: x and y must be different buffers');
+
+    const wb = this.weightBytes(N, K);
+    const wWhat = quantized ? `[${N}, ${K / 8}] u32 int4` : `[${N}, ${K}] ${this.weights}`;
+    const bindings: [string, GPUBuffer, number, string][] = [
+      ['x', x, M * K * 4, `[${M}, ${K}] f32`],
+      ['w', w, wb.w, wWhat],
+      ['y', y, (yOff + (M - 1) * ldy + N) * 4, `[${M}, ${N}] f32, row stride ${ldy}, offset ${yOff}`],
+    ];
+    if (scales) bindings.push(['scales', scales, wb.scales, `[${N}, ${K / Q4_GROUP_SIZE}] ${this.weights === 'q4f16' ? 'f16' : 'f32'}`]);
+    if (b) bindings.push(['b', b, N * 4, `[${N}] f32`]);
+    checkBindings('MatvecKernel', this.device, bindings);
+
+    const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
+    this.dummy ??= createStorageBuffer(this.device, 16, 'matvec: unused binding');
+    const program = M === 1 ? this.programs.one : this.programs.few;
+    const [gx, gy] = this.dispatchSize(N);
+    const rowBlocks = Math.ceil(N / MATVEC_ROWS_PER_WORKGROUP);
+    const bindGroup = bindBuffers(
+      this.device,
+      program.layout,
+      [
+        this.dims(M, K, N, K / perUnit, ldy, yOff, rowBlocks, b !== null),
+        binding(x, M * K * 4),
+        binding(w, wb.w),
+        scales ? binding(scales, wb.scales) : { buffer: this.dummy },
+        b ? binding(b, N * 4) : { buffer: this.dummy },
+        binding(y, bindings[2]![2]),
+      ],
+      'matvec',
+    );
+    recordCompute(target, 'matvec', (pass) => {
+      pass.setPipeline(program.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(gx, gy);
+    });
+  }
+
+  /** Frees the kernel's own small buffers (not the caller's). */
+  destroy(): void {
+    for (const u of this.uniforms.values()) u.destroy();
+    this.uniforms.clear();
+    this.dummy?.destroy();
+    this.dummy = null;
+  }
+
+  private dims(M: number, K: number, N: number, units: number, ldy: number, yOff: number, rowBlocks: number, hasBias: boolean): GPUBuffer {
+    const key = `${M},${K},${N},${ldy},${yOff},${hasBias ? 1 : 0}`;
+    let u = this.uniforms.get(key);
+    if (!u) {
+      // Bounded: when full, forget (not destroy: a recorded, unsubmitted run may still use them) and let GC free.
+      if (this.uniforms.size >= 256) this.uniforms.clear();
+      u = uniformBufferFrom(this.device, new Uint32Array([M, K, N, units, ldy, yOff, rowBlocks, hasBias ? 1 : 0]), `matvec dims ${key}`);
+      this.uniforms.set(key, u);
+    }
+    return u;
+  }
+}
+
+/** Dense f32 weights [N, K], f16 bits, or int4 weights from quantizeQ4 (their scaleDType picks q4f32 / q4f16). */
+export type MatvecWeightData = Float32Array | Uint16Array | Q4Weights;
+
+/** The matvec kind for host weight data. */
+export function matvecKindOf(w: MatvecWeightData): MatvecWeights {
+  if (w instanceof Float32Array) return 'f32';
+  if (w instanceof Uint16Array) return 'f16';
+  return w.scaleDType === 'f16' ? 'q4f16' : 'q4f32';
+}
+
+/** f32 values -> f16 bits (round to nearest even), the layout an 'f16' MatvecKernel expects. */
+export function toF16Bits(w: Float32Array): Uint16Array {
+  const bytes = f32ToF16Bytes(w);
+  return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+}
+
+/**
+ * One-shot convenience for tests and self-tests: uploads x [M, K], the weights (see MatvecWeightData) and
+ * bias [N], runs, reads back y [M, N].
+ */
+export async function matvecOnGpu(
+  device: GPUDevice,
+  x: Float32Array,
+  M: number,
+  K: number,
+  w: MatvecWeightData,
+  N: number,
+  bias?: Float32Array | null,
+  opts: Omit<MatvecKernelOptions, 'weights'> = {},
+): Promise<Float32Array> {
+  const weights = matvecKindOf(w);
+  if (x.length !== M * K) throw new Error(`matvecOnGpu: x has ${x.length} values, expected ${M}x${K}`);
+  if (bias && bias.length !== N) throw new Error(`matvecOnGpu: bias has ${bias.length} values, expected ${N}`);
+  const kernel = await MatvecKernel.create(device, { ...opts, weights });
+  const bufs: GPUBuffer[] = [];
+  const up = (data: ArrayBufferView, label: string) => {
+    const buf = storageBufferFrom(device, data, label);
+    bufs.push(buf);
+    return buf;
+  };
+  try {
+    const xBuf = up(x, 'x');
+    let wBuf: GPUBuffer;
+    let sBuf: GPUBuffer | null = null;
+    if (w instanceof Float32Array || w instanceof Uint16Array) {
+      if (w.length !== N * K) throw new Error(`matvecOnGpu: w has ${w.length} values, expected ${N}x${K}`);
+      wBuf = up(w, 'w');
+    } else {
+      if (w.qWeight.length !== (N * K) / 8) throw new Error(`matvecOnGpu: qWeight has ${w.qWeight.length} words, expected ${N}x${K / 8}`);
+      wBuf = up(w.qWeight, 'qWeight');
+      sBuf = up(q4ScaleData(w.qScale, w.scaleDType), 'qScale');
+    }
+    const bBuf = bias ? up(bias, 'b') : null;
+    const yBuf = createStorageBuffer(device, M * N * 4, 'y');
+    bufs.push(yBuf);
+    kernel.run(device, xBuf, wBuf, sBuf, bBuf, yBuf, M, K, N);
+    return await readF32(device, yBuf, M * N);
+  } finally {
+    for (const buf of bufs) buf.destroy();
+    kernel.destroy();
+  }
+}
