@@ -1,0 +1,323 @@
+// Flash-style multi-head attention on the GPU (shaders/attention.wgsl): out = softmax(scale q k^T, mask) v per
+// head, with GQA, online softmax in f32, no [nq, nk] score matrix. Masks: none (CLIP, the compressor's cross
+// attention), causal with a KV-cache offset (past = nk - nq), and causal + a per-key keep mask (pre-fusion).
+// K/V are a KV cache: rows 0..nk-1 are read, the buffers may be larger. kv 'f16' (needs shader-f16) reads an
+// f16 K/V cache; q and out stay f32 and all math is f32.
+//
+// Two main paths (see the WGSL header): 'tiled' (one slot = query row x head per invocation, K/V blocks staged
+// in workgroup memory) for many query rows, 'splitk' (up to 4 slots per workgroup, parallel over keys) for
+// decode and the compressor; both may split the key range over several workgroups and merge the partial
+// softmax results in a `combine` pass (a scratch buffer owned by the kernel, grown on demand).
+import attentionWgsl from '../../../shaders/attention.wgsl?raw';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
+import { roundToF16, toF16Weights, type GpuTarget } from './linear.ts';
+import { recordCompute, type KvStorage } from './rope.ts';
+
+export type { KvStorage } from './rope.ts';
+
+const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage'];
+const WG = 64;
+/** Query slots (row x head of a KV group) per workgroup of each path. */
+const TILED_SLOTS = 64;
+const SPLITK_SLOTS = 4;
+/** Most keys per splitk chunk (the workgroup score buffer). */
+const SPLITK_MAX_CHUNK = 256;
+const CAUSAL = 1;
+const KEEP = 2;
+
+/** attention.wgsl for a KV storage type: as is for f32; for f16, `enable f16;` + `alias KV4 = vec4<f16>;`. */
+export function attentionShaderSource(kv: KvStorage): string {
+  return kv === 'f16' ? specializeWgsl(attentionWgsl, { enable: ['f16'], aliases: { KV4: 'vec4<f16>' } }) : attentionWgsl;
+}
+
+export interface AttentionKernelOptions {
+  /** Head dimension: a multiple of 4, at most 128 (a pipeline constant: one kernel per head dim). */
+  headDim: number;
+  /** Storage type of K and V (default 'f32'); 'f16' needs shader-f16. */
+  kv?: KvStorage;
+  /** Lower the dispatch limit (tests exercise the 2D fold); default: the device limit. */
+  maxWorkgroupsPerDimension?: number;
+  /** Split the key range until about this many workgroups run (default 128). */
+  targetWorkgroups?: number;
+}
+
+export interface AttentionShape {
+  /** Query rows. */
+  nq: number;
+  /** Key (= value) rows read from the cache: 0 .. nk-1. */
+  nk: number;
+  numHeads: number;
+  /** Default numHeads; must divide numHeads (head h reads KV head floor(h / (numHeads / numKvHeads))). */
+  numKvHeads?: number;
+  /** Multiplies q.k; default 1/sqrt(headDim). */
+  scale?: number;
+  /** Query row i sees keys 0 .. (nk - nq) + i (needs nk >= nq). Default false. */
+  causal?: boolean;
+}
+
+export interface AttentionRunOptions {
+  /** u32 per key row (nk of them), 0 = that key is never visible (pre-fusion pad rows). */
+  keep?: GPUBuffer | null;
+  /** Row strides in elements (multiples of 4): q (default numHeads*hd), k and v (default numKvHeads*hd), out (default numHeads*hd). */
+  qRowStride?: number;
+  kvRowStride?: number;
+  outRowStride?: number;
+  /** Force a path (tests, tuning); default: 'splitk' when nq * G <= 4 slots (G = numHeads / numKvHeads), else 'tiled'. */
+  path?: 'auto' | 'tiled' | 'splitk';
+  /** Force the number of key splits (clamped so splitk chunks stay <= 256 keys). */
+  splits?: number;
+}
+
+/** How a run is dispatched. */
+export interface AttentionPlan {
+  path: 'tiled' | 'splitk';
+  slotBlocks: number;
+  splits: number;
+  /** Keys per split. */
+  chunk: number;
+  workgroups: number;
+}
+
+export class AttentionKernel {
+  readonly kv: KvStorage;
+  readonly headDim: number;
+  private programs: { tiled: ComputeProgram; splitk: ComputeProgram; combine: ComputeProgram } | null = null;
+  private initPromise: Promise<this> | null = null;
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private dummies: { keep: GPUBuffer; part: GPUBuffer } | null = null;
+  private scratch: GPUBuffer | null = null;
+  private readonly maxWg: number;
+  private readonly target: number;
+
+  constructor(
+    readonly device: GPUDevice,
+    opts: AttentionKernelOptions,
+  ) {
+    this.kv = opts.kv ?? 'f32';
+    this.headDim = opts.headDim;
+    if (!Number.isInteger(this.headDim) || this.headDim < 4 || this.headDim > 128 || this.headDim % 4 !== 0) {
+      throw new Error(`AttentionKernel: headDim must be a multiple of 4 in [4, 128], got ${opts.headDim}`);
+    }
+    if (this.kv === 'f16' && !device.features.has('shader-f16')) {
+      throw new Error('AttentionKernel: an f16 KV cache needs the WebGPU feature "shader-f16", which this device does not have; use kv "f32".');
+    }
+    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    this.target = opts.targetWorkgroups ?? 128;
+  }
+
+  /** Builds the three pipelines. Rejects with a ShaderError if the WGSL does not compile. */
+  init(): Promise<this> {
+    if (!this.initPromise) {
+      const name = this.kv === 'f16' ? 'attention.wgsl (f16 KV)' : 'attention.wgsl';
+      const code = attentionShaderSource(this.kv);
+      const spec = (entryPoint: string) => ({ name, code, entryPoint, bindings: BINDINGS, constants: { HD4: this.headDim / 4 } });
+      this.initPromise = Promise.all([computeProgram(this.device, spec('tiled')), computeProgram(this.device, spec('splitk')), computeProgram(this.device, spec('combine'))]).then(
+        ([tiled, splitk, combine]) => {
+          this.programs = { tiled, splitk, combine };
+          return this;
+        },
+        (e: unknown) => {
+          this.initPromise = null;
+          throw e;
+        },
+      );
+    }
+    return this.initPromise;
+  }
+
+  static create(device: GPUDevice, opts: AttentionKernelOptions): Promise<AttentionKernel> {
+    return new AttentionKernel(device, opts).init();
+  }
+
+  /** The path, slot blocks and key splits a run of this shape uses. */
+  plan(shape: AttentionShape, opts: Pick<AttentionRunOptions, 'path' | 'splits'> = {}): AttentionPlan {
+    const { nq, nk } = shape;
+    const nKV = shape.numKvHeads ?? shape.numHeads;
+    const slots = nq * (shape.numHeads / nKV);
+    const path = !opts.path || opts.path === 'auto' ? (slots <= SPLITK_SLOTS ? 'splitk' : 'tiled') : opts.path;
+    const slotBlocks = Math.ceil(slots / (path === 'tiled' ? TILED_SLOTS : SPLITK_SLOTS));
+    const base = slotBlocks * nKV;
+    let chunk: number;
+    if (opts.splits !== undefined) {
+      if (!Number.isInteger(opts.splits) || opts.splits < 1) throw new Error(`AttentionKernel: splits must be a positive integer, got ${opts.splits}`);
+      chunk = Math.ceil(nk / Math.min(opts.splits, nk));
+    } else if (path === 'splitk') {
+      chunk = SPLITK_MAX_CHUNK;
+      while (chunk > 64 && base * Math.ceil(nk / chunk) < this.target) chunk /= 2;
+    } else {
+      // Split only long key ranges (>= 256 keys per split), and only as far as needed to fill the GPU.
+      const splits = Math.max(1, Math.min(Math.ceil(this.target / base), Math.floor(nk / 256)));
+      chunk = Math.ceil(nk / splits / 64) * 64;
+    }
+    if (path === 'splitk') chunk = Math.min(chunk, SPLITK_MAX_CHUNK);
+    chunk = Math.max(1, Math.min(chunk, nk));
+    const splits = Math.ceil(nk / chunk);
+    return { path, slotBlocks, splits, chunk, workgroups: base * splits };
+  }
+
+  /** Workgroup grid for n workgroups, folded into 2D. */
+  dispatchSize(n: number): [number, number] {
+    const x = Math.max(1, Math.min(n, this.maxWg));
+    const y = Math.ceil(n / x);
+    if (y > this.maxWg) throw new Error(`AttentionKernel: ${n} workgroups exceed ${this.maxWg}^2`);
+    return [x, y];
+  }
+
+  /**
+   * Records out = attention(q, k, v) for the shape. q [nq, numHeads*hd] f32, k and v [>= nk, numKvHeads*hd]
+   * (f32 or f16 per the kernel), out [nq, numHeads*hd] f32 (a different buffer from the inputs).
+   * With a device, encodes and submits at once; with an encoder or pass, only records.
+   */
+  run(target: GpuTarget, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, shape: AttentionShape, opts: AttentionRunOptions = {}): void {
+    if (!this.programs) throw new Error('AttentionKernel.run: call `await kernel.init()` (or AttentionKernel.create) first');
+    const hd = this.headDim;
+    const { nq, nk, numHeads: nH } = shape;
+    const nKV = shape.numKvHeads ?? nH;
+    for (const [name, val] of [['nq', nq], ['nk', nk], ['numHeads', nH], ['numKvHeads', nKV]] as const) {
+      if (!Number.isInteger(val) || val < 1) throw new Error(`AttentionKernel.run: ${name} must be a positive integer, got ${val}`);
+    }
+    if (nH % nKV !== 0) throw new Error(`AttentionKernel.run: numHeads ${nH} is not a multiple of numKvHeads ${nKV}`);
+    const causal = shape.causal ?? false;
+    if (causal && nk < nq) throw new Error(`AttentionKernel.run: causal attention needs nk >= nq (past = nk - nq), got nq ${nq}, nk ${nk}`);
+    const scale = shape.scale ?? 1 / Math.sqrt(hd);
+    const qStride = opts.qRowStride ?? nH * hd;
+    const kvStride = opts.kvRowStride ?? nKV * hd;
+    const oStride = opts.outRowStride ?? nH * hd;
+    for (const [name, s, min] of [['qRowStride', qStride, nH * hd], ['kvRowStride', kvStride, nKV * hd], ['outRowStride', oStride, nH * hd]] as const) {
+      if (!Number.isInteger(s) || s < min || s % 4 !== 0) throw new Error(`AttentionKernel.run: ${name} must be a multiple of 4 and >= ${min}, got ${s}`);
+    }
+    const keep = opts.keep ?? null;
+    if (out === q || out === k || out === v || (keep !== null && out === keep)) {
+      throw new Error('AttentionKernel.run: out must be a different buffer from q, k and v');
+    }
+
+    const kvBytes = this.kv === 'f16' ? 2 : 4;
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    const bind = (label: string, buf: GPUBuffer, bytes: number, what: string): GPUBufferBinding => {
+      const size = align4(bytes); // a whole number of vec4 (f32: 16 B, f16: 8 B) by construction
+      if (size > maxBinding) {
+        throw new Error(`AttentionKernel: ${label} (${what}) needs a ${size}-byte binding, more than maxStorageBufferBindingSize (${maxBinding})`);
+      }
+      if (buf.size < size) throw new Error(`AttentionKernel: buffer ${label} "${buf.label}" has ${buf.size} bytes, needs ${size} (${what})`);
+      return { buffer: buf, offset: 0, size };
+    };
+    const qb = bind('q', q, ((nq - 1) * qStride + nH * hd) * 4, `[${nq}, ${nH}x${hd}] f32, stride ${qStride}`);
+    const kvExtent = ((nk - 1) * kvStride + nKV * hd) * kvBytes;
+    const kb = bind('k', k, kvExtent, `[${nk}, ${nKV}x${hd}] ${this.kv}, stride ${kvStride}`);
+    const vb = bind('v', v, kvExtent, `[${nk}, ${nKV}x${hd}] ${this.kv}, stride ${kvStride}`);
+    const ob = bind('out', out, ((nq - 1) * oStride + nH * hd) * 4, `[${nq}, ${nH}x${hd}] f32, stride ${oStride}`);
+    this.dummies ??= {
+      keep: createStorageBuffer(this.device, 16, 'attention: no keep mask'),
+      part: createStorageBuffer(this.device, 16, 'attention: no partials'),
+    };
+    const keepb = keep ? bind('keep', keep, nk * 4, `${nk} u32`) : { buffer: this.dummies.keep };
+
+    const plan = this.plan(shape, opts);
+    let partb: GPUBufferBinding = { buffer: this.dummies.part };
+    const mlOff4 = plan.splits * nq * nH * (hd / 4);
+    if (plan.splits > 1) {
+      const bytes = (mlOff4 + plan.splits * nq * nH) * 16;
+      if (bytes > maxBinding) throw new Error(`AttentionKernel: the split-K scratch (${bytes} bytes) exceeds maxStorageBufferBindingSize; pass fewer splits`);
+      if (!this.scratch || this.scratch.size < bytes) {
+        // Not destroyed: a recorded, unsubmitted run may still use the old one (GC frees it).
+        this.scratch = createStorageBuffer(this.device, Math.min(maxBinding, Math.max(bytes, 2 * (this.scratch?.size ?? 0), 1 << 16)), 'attention split-K partials');
+      }
+      partb = { buffer: this.scratch, offset: 0, size: bytes };
+    }
+
+    const flags = (causal ? CAUSAL : 0) | (keep ? KEEP : 0);
+    const u = this.uniform([nq, nk, nH, nKV, nH / nKV, qStride / 4, kvStride / 4, oStride / 4, causal ? nk - nq : 0, flags, plan.splits, plan.chunk, plan.slotBlocks, mlOff4, scale, plan.workgroups]);
+    const main = plan.path === 'tiled' ? this.programs.tiled : this.programs.splitk;
+    const group = bindBuffers(this.device, main.layout, [u, qb, kb, vb, keepb, ob, partb], 'attention');
+    const [gx, gy] = this.dispatchSize(plan.workgroups);
+    const combine = plan.splits > 1 ? this.programs.combine : null;
+    const [cx, cy] = this.dispatchSize(Math.ceil((nq * nH * (hd / 4)) / WG));
+    recordCompute(target, 'attention', (pass) => {
+      pass.setPipeline(main.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(gx, gy);
+      if (combine) {
+        pass.setPipeline(combine.pipeline);
+        pass.dispatchWorkgroups(cx, cy);
+      }
+    });
+  }
+
+  /** Frees the kernel's own buffers (uniforms, scratch), not the caller's. */
+  destroy(): void {
+    for (const u of this.uniforms.values()) u.destroy();
+    this.uniforms.clear();
+    this.dummies?.keep.destroy();
+    this.dummies?.part.destroy();
+    this.dummies = null;
+    this.scratch?.destroy();
+    this.scratch = null;
+  }
+
+  // One uniform buffer per distinct shape (a decode step shares one across all layers).
+  private uniform(values: number[]): GPUBuffer {
+    const key = values.join(',');
+    let u = this.uniforms.get(key);
+    if (!u) {
+      if (this.uniforms.size >= 256) this.uniforms.clear(); // forget, not destroy (see LinearKernel)
+      const data = new Uint32Array(values.length);
+      data.set(values.map((x, i) => (i === 14 ? 0 : x)));
+      new Float32Array(data.buffer)[14] = values[14]!; // scale
+      u = uniformBufferFrom(this.device, data, `attention dims ${key}`);
+      this.uniforms.set(key, u);
+    }
+    return u;
+  }
+}
+
+export interface AttentionOnGpuArgs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  nq: number;
+  nk: number;
+  numHeads: number;
+  numKvHeads?: number;
+  headDim: number;
+  scale?: number;
+  causal?: boolean;
+  /** Per key: 0 = excluded. */
+  keep?: Uint8Array | Uint32Array;
+  /** Store K/V as f16 (their values are rounded; compare against roundToF16(k), roundToF16(v)). */
+  kv?: KvStorage;
+  path?: AttentionRunOptions['path'];
+  splits?: number;
+  /** Extra K/V rows allocated past nk (a larger cache), filled with garbage that must not be read. */
+  extraKvRows?: number;
+}
+
+/** One-shot convenience for tests and self-tests: uploads, runs, reads back out [nq, numHeads*headDim]. */
+export async function attentionOnGpu(device: GPUDevice, a: AttentionOnGpuArgs): Promise<Float32Array> {
+  const kv = a.kv ?? 'f32';
+  const nKV = a.numKvHeads ?? a.numHeads;
+  const kvw = nKV * a.headDim;
+  const kernel = await AttentionKernel.create(device, { headDim: a.headDim, kv });
+  const extra = a.extraKvRows ?? 0;
+  const pad = (x: Float32Array) => {
+    if (!extra) return x;
+    const y = new Float32Array(x.length + extra * kvw).fill(1e4);
+    y.set(x);
+    return y;
+  };
+  const upload = (x: Float32Array, label: string) => storageBufferFrom(device, kv === 'f16' ? toF16Weights(pad(x)) : pad(x), label);
+  const qb = storageBufferFrom(device, a.q, 'attention q');
+  const kb = upload(a.k, 'attention k');
+  const vb = upload(a.v, 'attention v');
+  const keepb = a.keep ? storageBufferFrom(device, Uint32Array.from(a.keep), 'attention keep') : null;
+  const ob = createStorageBuffer(device, a.q.length * 4, 'attention out');
+  try {
+    kernel.run(device, qb, kb, vb, ob, { nq: a.nq, nk: a.nk, numHeads: a.numHeads, numKvHeads: nKV, scale: a.scale, causal: a.causal }, { keep: keepb, path: a.path, splits: a.splits });
+    return await readF32(device, ob, a.nq * a.numHeads * a.headDim);
+  } finally {
+    for (const b of [qb, kb, vb, keepb, ob]) b?.destroy();
+    kernel.destroy();
+  }
+}
+
+export { roundToF16 };
