@@ -1,4 +1,4 @@
-// Baseline for benchmarks only (src/gpu/kernels/linear.bench.ts): one invocation per output, no tiling,
+// Baseline for benchmarks only (bench/linear.ts, bench/kernels.ts): one invocation per output, no tiling,
 // no shared memory. y[M, N] = x[M, K] · W[N, K]^T + b[N], f32. Same bindings as matmul.wgsl; the dims
 // uniform uses M, K, N and, for a folded 2D grid, ldy (= N here) and tiles (unused).
 
