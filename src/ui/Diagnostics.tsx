@@ -1,4 +1,4 @@
-import { SELF_TEST_CASES, type SelfTestResult } from '../gpu/selftest.ts';
+import { SELF_TEST_CASES, SELF_TEST_GROUPS, type SelfTestResult } from '../gpu/selftest.ts';
 import { useAppStore } from './store.ts';
 
 const STATUS_LABEL: Record<SelfTestResult['status'], string> = { pass: 'PASS', fail: 'FAIL', skipped: 'SKIPPED', error: 'ERROR' };
@@ -44,39 +44,46 @@ export function Diagnostics() {
               <th scope="col">GPU time</th>
             </tr>
           </thead>
-          <tbody>
-            {SELF_TEST_CASES.map((c) => {
-              const r = results[c.id];
-              return (
-                <tr key={c.id} data-testid={`selftest-${c.id}`} data-status={r?.status ?? 'pending'}>
-                  <th scope="row">
-                    <div className="case-name">{c.name}</div>
-                    <div className="case-desc">{c.description}</div>
-                    {r && r.status !== 'pass' && <div className={`case-detail status-${r.status}`}>{r.detail}</div>}
-                  </th>
-                  <td>
-                    {r ? (
-                      <span className={`badge badge-${r.status}`} title={r.detail}>
-                        {STATUS_LABEL[r.status]}
-                      </span>
-                    ) : (
-                      <span className="muted">{running ? 'waiting' : '—'}</span>
-                    )}
-                  </td>
-                  <td data-label="max abs" className="num" data-testid={`selftest-${c.id}-maxabs`}>
-                    {fmtErr(r?.maxAbs)}
-                  </td>
-                  <td data-label="max rel" className="num">
-                    {fmtErr(r?.maxRel)}
-                  </td>
-                  <td data-label="time" className="num">
-                    {r?.gpuMs !== undefined ? `${r.gpuMs.toFixed(1)} ms` : '—'}
-                    {r?.gflops !== undefined && <div className="muted small">{r.gflops.toFixed(2)} GFLOP/s</div>}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
+          {SELF_TEST_GROUPS.map((g) => (
+            <tbody key={g.family}>
+              <tr className="group-row">
+                <th scope="colgroup" colSpan={5}>
+                  {g.family}
+                </th>
+              </tr>
+              {g.cases.map((c) => {
+                const r = results[c.id];
+                return (
+                  <tr key={c.id} data-testid={`selftest-${c.id}`} data-status={r?.status ?? 'pending'} data-requires={c.requires?.join(' ') || undefined}>
+                    <th scope="row">
+                      <div className="case-name">{c.name}</div>
+                      <div className="case-desc">{c.description}</div>
+                      {r && r.status !== 'pass' && <div className={`case-detail status-${r.status}`}>{r.detail}</div>}
+                    </th>
+                    <td>
+                      {r ? (
+                        <span className={`badge badge-${r.status}`} title={r.detail}>
+                          {STATUS_LABEL[r.status]}
+                        </span>
+                      ) : (
+                        <span className="muted">{running ? 'waiting' : '—'}</span>
+                      )}
+                    </td>
+                    <td data-label="max abs" className="num" data-testid={`selftest-${c.id}-maxabs`}>
+                      {fmtErr(r?.maxAbs)}
+                    </td>
+                    <td data-label="max rel" className="num">
+                      {fmtErr(r?.maxRel)}
+                    </td>
+                    <td data-label="time" className="num">
+                      {r?.gpuMs !== undefined ? `${r.gpuMs.toFixed(1)} ms` : '—'}
+                      {r?.gflops !== undefined && <div className="muted small">{r.gflops.toFixed(2)} GFLOP/s</div>}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          ))}
         </table>
       </div>
     </section>

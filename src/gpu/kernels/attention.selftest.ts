@@ -3,9 +3,9 @@
 import { attention, type AttentionMask } from '../../reference/attention.ts';
 import { IMAGE_TOKEN_INDEX, prefusionMaskAndPositions } from '../../reference/prefusion.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
-import type { SelfTestCase } from '../selftest.ts';
+import { shaderF16If, timed, withGpuObjects, type SelfTestCase } from '../selftest-support.ts';
 import { AttentionKernel, roundToF16 } from './attention.ts';
 import { toF16Weights } from './linear.ts';
 
@@ -26,7 +26,7 @@ function attentionCase(opts: { id: string; name: string; description: string; sh
     id: opts.id,
     name: opts.name,
     description: opts.description,
-    requires: opts.kv === 'f16' ? ['shader-f16'] : [],
+    requires: shaderF16If(opts.kv === 'f16'),
     async run({ device }) {
       const rng = seededRandom(opts.seed);
       const q = randomF32(nq * nH * hd, rng);
@@ -39,27 +39,21 @@ function attentionCase(opts: { id: string; name: string; description: string; sh
       const past = nk - nq;
       const mask: AttentionMask | undefined = causal ? (i, j) => j <= past + i && (!keep || keep[j] !== 0) : undefined;
       const expected = attention({ q, k, v, qRows: nq, kRows: nk, numHeads: nH, numKvHeads: nKV, headDim: hd, scale: 1 / Math.sqrt(hd), mask });
-      const kernel = await AttentionKernel.create(device, { headDim: hd, kv: opts.kv });
-      const bufs = [
-        storageBufferFrom(device, q, 'selftest q'),
-        storageBufferFrom(device, opts.kv === 'f16' ? toF16Weights(k) : k, 'selftest k'),
-        storageBufferFrom(device, opts.kv === 'f16' ? toF16Weights(v) : v, 'selftest v'),
-        createStorageBuffer(device, nq * nH * hd * 4, 'selftest out'),
-      ];
-      const keepBuf = keep ? storageBufferFrom(device, Uint32Array.from(keep), 'selftest keep') : null;
-      const [qb, kb, vb, ob] = bufs as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
-      try {
-        const t0 = performance.now();
-        kernel.run(device, qb, kb, vb, ob, { nq, nk, numHeads: nH, numKvHeads: nKV, causal }, { keep: keepBuf });
-        await device.queue.onSubmittedWorkDone();
-        const gpuMs = performance.now() - t0;
-        const out = await readF32(device, ob, nq * nH * hd);
+      return withGpuObjects(device, async (gpu) => {
+        const kernel = gpu.own(await AttentionKernel.create(device, { headDim: hd, kv: opts.kv }));
+        const qb = gpu.upload(q, 'selftest q');
+        const kb = gpu.upload(opts.kv === 'f16' ? toF16Weights(k) : k, 'selftest k');
+        const vb = gpu.upload(opts.kv === 'f16' ? toF16Weights(v) : v, 'selftest v');
+        const ob = gpu.alloc(nq * nH * hd * 4, 'selftest out');
+        const keepBuf = keep ? gpu.upload(Uint32Array.from(keep), 'selftest keep') : null;
+        const [out, gpuMs] = await timed(
+          device,
+          () => kernel.run(device, qb, kb, vb, ob, { nq, nk, numHeads: nH, numKvHeads: nKV, causal }, { keep: keepBuf }),
+          () => readF32(device, ob, nq * nH * hd),
+        );
         // f32 scores/softmax/accumulation vs f64: ~1e-7 observed (see attention.test.ts).
         return { comparison: compareArrays(out, expected, { atol: 1e-5, rtol: 1e-5 }), shape: [nq, nH * hd], gpuMs, flops: 4 * nq * nk * nH * hd };
-      } finally {
-        for (const b of [...bufs, keepBuf]) b?.destroy();
-        kernel.destroy();
-      }
+      });
     },
   };
 }

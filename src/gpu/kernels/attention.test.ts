@@ -10,12 +10,13 @@ import { attention, type AttentionMask } from '../../reference/attention.ts';
 import { IMAGE_TOKEN_INDEX, prefusionMaskAndPositions } from '../../reference/prefusion.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import { expectCloseWith } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
 import { computeProgram, ShaderError } from '../pipeline.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { AttentionKernel, attentionOnGpu, attentionShaderSource, roundToF16, type AttentionOnGpuArgs } from './attention.ts';
 import { ATTENTION_SELF_TEST_CASES } from './attention.selftest.ts';
-import { runSelfTest } from '../selftest.ts';
+import { runSelfTest } from '../selftest-support.ts';
 
 const TOL: Tolerance = { atol: 1e-5, rtol: 1e-5 };
 
@@ -61,12 +62,7 @@ function expected(c: Case, d: { q: Float32Array; k: Float32Array; v: Float32Arra
   });
 }
 
-function expectClose(actual: Float32Array, exp: Float32Array, name: string, shape: number[], tol = TOL) {
-  const cmp = compareArrays(actual, exp, tol);
-  expect(cmp.ok, formatComparison(cmp, { name, shape })).toBe(true);
-  expect(cmp.nans).toBe(0);
-  return cmp;
-}
+const expectClose = expectCloseWith(TOL);
 
 async function check(c: Case, extra: Partial<AttentionOnGpuArgs> = {}, name = 'attention') {
   const d = data(c);

@@ -9,10 +9,11 @@
 // decode and the compressor; both may split the key range over several workgroups and merge the partial
 // softmax results in a `combine` pass (a scratch buffer owned by the kernel, grown on demand).
 import attentionWgsl from '../../../shaders/attention.wgsl?raw';
-import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import { roundToF16, toF16Weights, type GpuTarget } from './linear.ts';
-import { recordCompute, type KvStorage } from './rope.ts';
+import { bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkedBinding, foldGrid, LazyPrograms, positiveInt, recordCompute, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
+import { roundToF16, toF16Weights } from './linear.ts';
+import type { KvStorage } from './rope.ts';
 
 export type { KvStorage } from './rope.ts';
 
@@ -82,9 +83,15 @@ export interface AttentionPlan {
 export class AttentionKernel {
   readonly kv: KvStorage;
   readonly headDim: number;
-  private programs: { tiled: ComputeProgram; splitk: ComputeProgram; combine: ComputeProgram } | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly programs = new LazyPrograms(async () => {
+    const name = this.kv === 'f16' ? 'attention.wgsl (f16 KV)' : 'attention.wgsl';
+    const code = attentionShaderSource(this.kv);
+    const build = (entryPoint: string) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS, constants: { HD4: this.headDim / 4 } });
+    const [tiled, splitk, combine] = await Promise.all([build('tiled'), build('splitk'), build('combine')]);
+    return { tiled, splitk, combine };
+  });
+  /** One uniform buffer per distinct shape (a decode step shares one across all layers). */
+  private readonly uniforms: UniformCache;
   private dummies: { keep: GPUBuffer; part: GPUBuffer } | null = null;
   private scratch: GPUBuffer | null = null;
   private readonly maxWg: number;
@@ -99,31 +106,15 @@ export class AttentionKernel {
     if (!Number.isInteger(this.headDim) || this.headDim < 4 || this.headDim > 128 || this.headDim % 4 !== 0) {
       throw new Error(`AttentionKernel: headDim must be a multiple of 4 in [4, 128], got ${opts.headDim}`);
     }
-    if (this.kv === 'f16' && !device.features.has('shader-f16')) {
-      throw new Error('AttentionKernel: an f16 KV cache needs the WebGPU feature "shader-f16", which this device does not have; use kv "f32".');
-    }
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    requireShaderF16(device, this.kv === 'f16', 'AttentionKernel: an f16 KV cache needs', 'kv "f32"');
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.target = opts.targetWorkgroups ?? 128;
+    this.uniforms = new UniformCache(device, 'attention dims');
   }
 
   /** Builds the three pipelines. Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = this.kv === 'f16' ? 'attention.wgsl (f16 KV)' : 'attention.wgsl';
-      const code = attentionShaderSource(this.kv);
-      const spec = (entryPoint: string) => ({ name, code, entryPoint, bindings: BINDINGS, constants: { HD4: this.headDim / 4 } });
-      this.initPromise = Promise.all([computeProgram(this.device, spec('tiled')), computeProgram(this.device, spec('splitk')), computeProgram(this.device, spec('combine'))]).then(
-        ([tiled, splitk, combine]) => {
-          this.programs = { tiled, splitk, combine };
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   static create(device: GPUDevice, opts: AttentionKernelOptions): Promise<AttentionKernel> {
@@ -140,7 +131,7 @@ export class AttentionKernel {
     const base = slotBlocks * nKV;
     let chunk: number;
     if (opts.splits !== undefined) {
-      if (!Number.isInteger(opts.splits) || opts.splits < 1) throw new Error(`AttentionKernel: splits must be a positive integer, got ${opts.splits}`);
+      positiveInt('AttentionKernel', 'splits', opts.splits);
       chunk = Math.ceil(nk / Math.min(opts.splits, nk));
     } else if (path === 'splitk') {
       chunk = SPLITK_MAX_CHUNK;
@@ -158,10 +149,7 @@ export class AttentionKernel {
 
   /** Workgroup grid for n workgroups, folded into 2D. */
   dispatchSize(n: number): [number, number] {
-    const x = Math.max(1, Math.min(n, this.maxWg));
-    const y = Math.ceil(n / x);
-    if (y > this.maxWg) throw new Error(`AttentionKernel: ${n} workgroups exceed ${this.maxWg}^2`);
-    return [x, y];
+    return foldGrid(n, this.maxWg, 'AttentionKernel');
   }
 
   /**
@@ -170,13 +158,11 @@ export class AttentionKernel {
    * With a device, encodes and submits at once; with an encoder or pass, only records.
    */
   run(target: GpuTarget, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, shape: AttentionShape, opts: AttentionRunOptions = {}): void {
-    if (!this.programs) throw new Error('AttentionKernel.run: call `await kernel.init()` (or AttentionKernel.create) first');
+    const programs = this.programs.require('AttentionKernel');
     const hd = this.headDim;
     const { nq, nk, numHeads: nH } = shape;
     const nKV = shape.numKvHeads ?? nH;
-    for (const [name, val] of [['nq', nq], ['nk', nk], ['numHeads', nH], ['numKvHeads', nKV]] as const) {
-      if (!Number.isInteger(val) || val < 1) throw new Error(`AttentionKernel.run: ${name} must be a positive integer, got ${val}`);
-    }
+    for (const [name, val] of [['nq', nq], ['nk', nk], ['numHeads', nH], ['numKvHeads', nKV]] as const) positiveInt('AttentionKernel.run', name, val);
     if (nH % nKV !== 0) throw new Error(`AttentionKernel.run: numHeads ${nH} is not a multiple of numKvHeads ${nKV}`);
     const causal = shape.causal ?? false;
     if (causal && nk < nq) throw new Error(`AttentionKernel.run: causal attention needs nk >= nq (past = nk - nq), got nq ${nq}, nk ${nk}`);
@@ -194,14 +180,8 @@ export class AttentionKernel {
 
     const kvBytes = this.kv === 'f16' ? 2 : 4;
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-    const bind = (label: string, buf: GPUBuffer, bytes: number, what: string): GPUBufferBinding => {
-      const size = align4(bytes); // a whole number of vec4 (f32: 16 B, f16: 8 B) by construction
-      if (size > maxBinding) {
-        throw new Error(`AttentionKernel: ${label} (${what}) needs a ${size}-byte binding, more than maxStorageBufferBindingSize (${maxBinding})`);
-      }
-      if (buf.size < size) throw new Error(`AttentionKernel: buffer ${label} "${buf.label}" has ${buf.size} bytes, needs ${size} (${what})`);
-      return { buffer: buf, offset: 0, size };
-    };
+    // Sizes are whole numbers of vec4 (f32: 16 B, f16: 8 B) by construction.
+    const bind = (label: string, buf: GPUBuffer, bytes: number, what: string) => checkedBinding(this.device, 'AttentionKernel', label, buf, bytes, what);
     const qb = bind('q', q, ((nq - 1) * qStride + nH * hd) * 4, `[${nq}, ${nH}x${hd}] f32, stride ${qStride}`);
     const kvExtent = ((nk - 1) * kvStride + nKV * hd) * kvBytes;
     const kb = bind('k', k, kvExtent, `[${nk}, ${nKV}x${hd}] ${this.kv}, stride ${kvStride}`);
@@ -227,11 +207,14 @@ export class AttentionKernel {
     }
 
     const flags = (causal ? CAUSAL : 0) | (keep ? KEEP : 0);
-    const u = this.uniform([nq, nk, nH, nKV, nH / nKV, qStride / 4, kvStride / 4, oStride / 4, causal ? nk - nq : 0, flags, plan.splits, plan.chunk, plan.slotBlocks, mlOff4, scale, plan.workgroups]);
-    const main = plan.path === 'tiled' ? this.programs.tiled : this.programs.splitk;
+    const u = this.uniforms.get(
+      [nq, nk, nH, nKV, nH / nKV, qStride / 4, kvStride / 4, oStride / 4, causal ? nk - nq : 0, flags, plan.splits, plan.chunk, plan.slotBlocks, mlOff4, scale, plan.workgroups],
+      [14], // scale
+    );
+    const main = plan.path === 'tiled' ? programs.tiled : programs.splitk;
     const group = bindBuffers(this.device, main.layout, [u, qb, kb, vb, keepb, ob, partb], 'attention');
     const [gx, gy] = this.dispatchSize(plan.workgroups);
-    const combine = plan.splits > 1 ? this.programs.combine : null;
+    const combine = plan.splits > 1 ? programs.combine : null;
     const [cx, cy] = this.dispatchSize(Math.ceil((nq * nH * (hd / 4)) / WG));
     recordCompute(target, 'attention', (pass) => {
       pass.setPipeline(main.pipeline);
@@ -246,28 +229,12 @@ export class AttentionKernel {
 
   /** Frees the kernel's own buffers (uniforms, scratch), not the caller's. */
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
+    this.uniforms.destroy();
     this.dummies?.keep.destroy();
     this.dummies?.part.destroy();
     this.dummies = null;
     this.scratch?.destroy();
     this.scratch = null;
-  }
-
-  // One uniform buffer per distinct shape (a decode step shares one across all layers).
-  private uniform(values: number[]): GPUBuffer {
-    const key = values.join(',');
-    let u = this.uniforms.get(key);
-    if (!u) {
-      if (this.uniforms.size >= 256) this.uniforms.clear(); // forget, not destroy (see LinearKernel)
-      const data = new Uint32Array(values.length);
-      data.set(values.map((x, i) => (i === 14 ? 0 : x)));
-      new Float32Array(data.buffer)[14] = values[14]!; // scale
-      u = uniformBufferFrom(this.device, data, `attention dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
   }
 }
 

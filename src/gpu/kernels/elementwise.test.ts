@@ -14,9 +14,10 @@ import { createNodeGpu } from '../../node/gpu.ts';
 import { add, erf, gelu, quickGelu, silu, siluScalar } from '../../reference/ops.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import { compareArrays, type Tolerance } from '../compare.ts';
+import { expectClose } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
-import { runSelfTests } from '../selftest.ts';
+import { runSelfTests } from '../selftest-support.ts';
 import { ActivationKernel, activationOnGpu, AddKernel, elementwiseShaderSource, SwiGluKernel, swigluOnGpu, type ActivationKind } from './elementwise.ts';
 import { ELEMENTWISE_SELF_TEST_CASES } from './elementwise.selftest.ts';
 
@@ -30,13 +31,6 @@ beforeAll(async () => {
 });
 afterAll(() => ctx?.device.destroy());
 
-function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol: Tolerance) {
-  const c = compareArrays(actual, expected, tol);
-  if (process.env.SHOW_CMP) console.log(formatComparison(c, { name, shape }));
-  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
-  expect(c.nans).toBe(0);
-  return c;
-}
 
 const REFERENCE: Record<ActivationKind, (x: Float32Array) => Float32Array> = {
   gelu,

@@ -5,10 +5,9 @@
 // Each op has a scalar pipeline and a vec4 one (the same WGSL with `alias V = vec4<f32>;`), picked per call
 // when the counts are multiples of 4. All f32; no f16 variant (activations are f32 by contract).
 import elementwiseWgsl from '../../../shaders/elementwise.wgsl?raw';
-import { bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkBinding, foldGrid, LazyPrograms, positiveInt, recordDispatch, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import type { GpuTarget } from './linear.ts';
-import { checkBinding, foldGrid, positiveInt, recordCompute } from './norm.ts';
 
 /** Activation functions: 'erf' is the plain error function (exposed to test the GELU's erf). */
 export type ActivationKind = 'gelu' | 'quick_gelu' | 'silu' | 'erf';
@@ -39,9 +38,23 @@ interface EntrySpec {
 
 /** Shared machinery: scalar + vec4 programs for a few entry points, uniforms cached per shape, dispatch. */
 abstract class ElementwiseBase {
-  private programs: Map<string, ComputeProgram> | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly programs = new LazyPrograms(async () => {
+    const builds: Promise<[string, ComputeProgram]>[] = [];
+    for (const vec4 of this.opts.scalarOnly ? [false] : [false, true]) {
+      for (const e of this.entries) {
+        const spec = {
+          name: `elementwise.wgsl (${e.entry}${e.act ? ` ${e.act}` : ''}${vec4 ? ', vec4' : ''})`,
+          code: elementwiseShaderSource(vec4),
+          entryPoint: e.entry,
+          bindings: e.bindings,
+          constants: { ACT: ACT_CODE[e.act ?? 'gelu'] },
+        };
+        builds.push(computeProgram(this.device, spec).then((p) => [`${e.entry}:${vec4}`, p]));
+      }
+    }
+    return new Map(await Promise.all(builds));
+  });
+  private readonly uniforms: UniformCache;
   private readonly maxWg: number;
   protected abstract readonly entries: readonly EntrySpec[];
   protected abstract readonly who: string;
@@ -50,36 +63,12 @@ abstract class ElementwiseBase {
     readonly device: GPUDevice,
     protected readonly opts: ElementwiseKernelOptions = {},
   ) {
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, 'elementwise params');
   }
 
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const builds: Promise<[string, ComputeProgram]>[] = [];
-      for (const vec4 of this.opts.scalarOnly ? [false] : [false, true]) {
-        for (const e of this.entries) {
-          const spec = {
-            name: `elementwise.wgsl (${e.entry}${e.act ? ` ${e.act}` : ''}${vec4 ? ', vec4' : ''})`,
-            code: elementwiseShaderSource(vec4),
-            entryPoint: e.entry,
-            bindings: e.bindings,
-            constants: { ACT: ACT_CODE[e.act ?? 'gelu'] },
-          };
-          builds.push(computeProgram(this.device, spec).then((p) => [`${e.entry}:${vec4}`, p]));
-        }
-      }
-      this.initPromise = Promise.all(builds).then(
-        (ps) => {
-          this.programs = new Map(ps);
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   /** Workgroup grid for `n` invocations (n in units of the chosen vector width). */
@@ -93,17 +82,11 @@ abstract class ElementwiseBase {
   }
 
   protected dispatch(target: GpuTarget, entry: string, vec4: boolean, n: number, cols: number, data: GPUBufferBinding[]): void {
-    if (!this.programs) throw new Error(`${this.who}.run: call \`await kernel.init()\` (or ${this.who}.create) first`);
-    const program = this.programs.get(`${entry}:${vec4}`);
+    const program = this.programs.require(this.who).get(`${entry}:${vec4}`);
     if (!program) throw new Error(`${this.who}: no pipeline for ${entry}`);
     const w = vec4 ? 4 : 1;
-    const [gx, gy] = this.dispatchSize(n / w);
-    const bindGroup = bindBuffers(this.device, program.layout, [this.params(n / w, cols / w), ...data], entry);
-    recordCompute(target, entry, (pass) => {
-      pass.setPipeline(program.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    });
+    const bindGroup = bindBuffers(this.device, program.layout, [this.uniforms.get([n / w, cols / w, 0, 0]), ...data], entry);
+    recordDispatch(target, entry, program, bindGroup, this.dispatchSize(n / w));
   }
 
   protected binding(label: string, buf: GPUBuffer, count: number, what: string): GPUBufferBinding {
@@ -112,19 +95,7 @@ abstract class ElementwiseBase {
   }
 
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
-  }
-
-  private params(n: number, cols: number): GPUBuffer {
-    const key = `${n},${cols}`;
-    let u = this.uniforms.get(key);
-    if (!u) {
-      if (this.uniforms.size >= 256) this.uniforms.clear(); // forget, not destroy: a recorded run may still use them
-      u = uniformBufferFrom(this.device, new Uint32Array([n, cols, 0, 0]), `elementwise params ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
+    this.uniforms.destroy();
   }
 }
 

@@ -6,9 +6,9 @@ import type { ClipVisionConfig } from '../../checkpoint/types.ts';
 import { clipEmbeddingsWith, type ClipEmbeddingWeights } from '../../reference/clip.ts';
 import { embedRows } from '../../reference/llama.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
-import type { SelfTestCase, SelfTestMeasurement } from '../selftest.ts';
+import { shaderF16If, timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
 import { ClipEmbeddingKernel, createEmbeddingTable, destroyEmbeddingTable, EmbeddingKernel, type EmbeddingFormat, type EmbeddingTableData } from './embedding.ts';
 import { roundToF16, toF16Weights } from './linear.ts';
 
@@ -53,14 +53,6 @@ export function dequantizeQ4Rows(qWeight: Uint32Array, qScale: Float32Array | Ui
   return out;
 }
 
-async function timed<T>(device: GPUDevice, f: () => void, read: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  f();
-  await device.queue.onSubmittedWorkDone();
-  const ms = performance.now() - t0;
-  return [await read(), ms];
-}
-
 /** Table data in `format` for f32 values, and the f32 values the GPU should return. */
 export function embeddingTableFor(format: EmbeddingFormat, values: Float32Array, vocab: number, H: number): { data: EmbeddingTableData; expected: Float32Array } {
   switch (format) {
@@ -83,16 +75,17 @@ function embeddingCase(format: EmbeddingFormat, seed: number): SelfTestCase {
     id: `embedding-${format}`,
     name: `Token embedding (${format} table)`,
     description: `gather ${ids.length} rows (one -200 image slot) from a [${vocab}×${H}] ${format} table in ${Math.ceil(vocab / blockRows)} row blocks`,
-    requires: format === 'f16' || format === 'q4f16' ? ['shader-f16'] : [],
+    requires: shaderF16If(format === 'f16' || format === 'q4f16'),
     async run({ device }): Promise<SelfTestMeasurement> {
       const values = randomF32(vocab * H, seededRandom(seed), 1);
       const { data, expected: table } = embeddingTableFor(format, values, vocab, H);
       const expected = embedRows(table, vocab, H, Array.from(ids, (i) => Math.max(i, 0)));
-      const kernel = await EmbeddingKernel.create(device, format);
-      const t = createEmbeddingTable(device, format, vocab, H, data, { maxBlockRows: blockRows });
-      const idsBuf = storageBufferFrom(device, ids, 'selftest ids');
-      const out = createStorageBuffer(device, ids.length * H * 4, 'selftest embedding');
-      try {
+      return withGpuObjects(device, async (gpu) => {
+        const kernel = gpu.own(await EmbeddingKernel.create(device, format));
+        const t = createEmbeddingTable(device, format, vocab, H, data, { maxBlockRows: blockRows });
+        gpu.own({ destroy: () => destroyEmbeddingTable(t) });
+        const idsBuf = gpu.upload(ids, 'selftest ids');
+        const out = gpu.alloc(ids.length * H * 4, 'selftest embedding');
         const [y, gpuMs] = await timed(
           device,
           () => kernel.run(device, idsBuf, t, out, ids.length),
@@ -100,12 +93,7 @@ function embeddingCase(format: EmbeddingFormat, seed: number): SelfTestCase {
         );
         // A gather copies (or dequantizes exactly, (q - 7) * scale in f32): bit-exact.
         return { comparison: compareArrays(y, expected, { atol: 0, rtol: 0 }), shape: [ids.length, H], gpuMs };
-      } finally {
-        destroyEmbeddingTable(t);
-        idsBuf.destroy();
-        out.destroy();
-        kernel.destroy();
-      }
+      });
     },
   };
 }
@@ -134,26 +122,23 @@ export function randomClipEmbeddingWeights(v: ClipVisionConfig, seed: number): C
 export async function clipEmbeddingsOnGpu(device: GPUDevice, w: ClipEmbeddingWeights, v: ClipVisionConfig, pixels: Float32Array): Promise<[Float32Array, number]> {
   const N = (v.imageSize / v.patchSize) ** 2;
   const D = v.hiddenSize;
-  const kernel = await ClipEmbeddingKernel.create(device);
-  const gw = {
-    patch: storageBufferFrom(device, w.patch, 'clip patch w'),
-    cls: storageBufferFrom(device, w.cls, 'clip cls'),
-    pos: storageBufferFrom(device, w.pos, 'clip pos'),
-    preW: storageBufferFrom(device, w.preW, 'clip pre w'),
-    preB: storageBufferFrom(device, w.preB, 'clip pre b'),
-  };
-  const px = storageBufferFrom(device, pixels, 'clip pixels');
-  const out = createStorageBuffer(device, (N + 1) * D * 4, 'clip embeddings');
-  try {
-    return await timed(
+  return withGpuObjects(device, async (gpu) => {
+    const kernel = gpu.own(await ClipEmbeddingKernel.create(device));
+    const gw = {
+      patch: gpu.upload(w.patch, 'clip patch w'),
+      cls: gpu.upload(w.cls, 'clip cls'),
+      pos: gpu.upload(w.pos, 'clip pos'),
+      preW: gpu.upload(w.preW, 'clip pre w'),
+      preB: gpu.upload(w.preB, 'clip pre b'),
+    };
+    const px = gpu.upload(pixels, 'clip pixels');
+    const out = gpu.alloc((N + 1) * D * 4, 'clip embeddings');
+    return timed(
       device,
       () => kernel.run(device, px, gw, out, v),
       () => readF32(device, out, (N + 1) * D),
     );
-  } finally {
-    for (const b of [...Object.values(gw), px, out]) b.destroy();
-    kernel.destroy();
-  }
+  });
 }
 
 function clipCase(): SelfTestCase {

@@ -14,9 +14,10 @@ import { clipEmbeddingsWith, patchify } from '../../reference/clip.ts';
 import { embedRows } from '../../reference/llama.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import type { Tolerance } from '../compare.ts';
+import { expectClose } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
-import { runSelfTests } from '../selftest.ts';
+import { runSelfTests } from '../selftest-support.ts';
 import { ShaderError } from '../pipeline.ts';
 import {
   ClipAssembleKernel,
@@ -41,13 +42,6 @@ beforeAll(async () => {
 });
 afterAll(() => ctx?.device.destroy());
 
-function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol: Tolerance) {
-  const c = compareArrays(actual, expected, tol);
-  if (process.env.SHOW_CMP) console.log(formatComparison(c, { name, shape }));
-  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
-  expect(c.nans).toBe(0);
-  return c;
-}
 
 /** `rows` ids in [0, vocab) with the edge ids and one -200 image slot mixed in. */
 function tokenIds(rows: number, vocab: number, seed: number): Int32Array {

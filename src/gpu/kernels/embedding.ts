@@ -8,10 +8,11 @@
 //   ClipEmbeddingKernel  the whole CLIP hidden_states[0]: patchify -> linear -> assemble -> pre_layrnorm.
 import embeddingWgsl from '../../../shaders/embedding.wgsl?raw';
 import type { ClipVisionConfig } from '../../checkpoint/types.ts';
-import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import { LinearKernel, type GpuTarget, type WeightDType } from './linear.ts';
-import { checkBinding, foldGrid, nonNegativeInt, NormKernel, positiveInt, recordCompute } from './norm.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkBinding, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
+import { LinearKernel, type WeightDType } from './linear.ts';
+import { NormKernel } from './norm.ts';
 
 /** Storage formats of an embedding table. q4*: MLC q4f32_1 / q4f16_1 (int4, groups of 32, f32 / f16 scales). */
 export type EmbeddingFormat = 'f32' | 'f16' | 'q4f32' | 'q4f16';
@@ -166,9 +167,16 @@ export interface EmbeddingRunOptions {
 
 /** out[r, :] = table[id(r), :] as f32, for one table format. */
 export class EmbeddingKernel {
-  private program: ComputeProgram | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly programs = new LazyPrograms(() => {
+    const q4 = isQ4(this.format);
+    return computeProgram(this.device, {
+      name: `embedding.wgsl (${this.format} gather)`,
+      code: embeddingShaderSource(this.format),
+      entryPoint: q4 ? 'gather_q4' : 'gather',
+      bindings: q4 ? ['uniform', 'read', 'read', 'read', 'storage'] : ['uniform', 'read', 'read', 'storage'],
+    });
+  });
+  private readonly uniforms: UniformCache;
   private readonly maxWg: number;
 
   constructor(
@@ -176,33 +184,13 @@ export class EmbeddingKernel {
     readonly format: EmbeddingFormat,
     opts: EmbeddingKernelOptions = {},
   ) {
-    if (needsF16(format) && !device.features.has('shader-f16')) {
-      throw new Error(`EmbeddingKernel: the ${format} format needs the WebGPU feature "shader-f16", which this device does not have; use ${isQ4(format) ? 'q4f32' : 'f32'}.`);
-    }
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    requireShaderF16(device, needsF16(format), `EmbeddingKernel: the ${format} format needs`, isQ4(format) ? 'q4f32' : 'f32');
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, 'embedding dims');
   }
 
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const q4 = isQ4(this.format);
-      const bindings: readonly BindingKind[] = q4 ? ['uniform', 'read', 'read', 'read', 'storage'] : ['uniform', 'read', 'read', 'storage'];
-      this.initPromise = computeProgram(this.device, {
-        name: `embedding.wgsl (${this.format} gather)`,
-        code: embeddingShaderSource(this.format),
-        entryPoint: q4 ? 'gather_q4' : 'gather',
-        bindings,
-      }).then(
-        (p) => {
-          this.program = p;
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   static create(device: GPUDevice, format: EmbeddingFormat, opts?: EmbeddingKernelOptions): Promise<EmbeddingKernel> {
@@ -219,7 +207,7 @@ export class EmbeddingKernel {
    */
   run(target: GpuTarget, ids: GPUBuffer, table: EmbeddingTable, out: GPUBuffer, rows: number, opts: EmbeddingRunOptions = {}): void {
     const who = `EmbeddingKernel(${this.format})`;
-    if (!this.program) throw new Error(`${who}.run: call \`await kernel.init()\` (or EmbeddingKernel.create) first`);
+    const program = this.programs.require('EmbeddingKernel', `${who}.run`);
     if (table.format !== this.format) throw new Error(`${who}: the table is ${table.format}`);
     checkTableShape(table.format, table.vocab, table.hidden);
     positiveInt(who, 'rows', rows);
@@ -249,7 +237,6 @@ export class EmbeddingKernel {
         { buffer: b.qScale, size: align4(b.rows * scale) },
       ];
     });
-    const program = this.program;
     const [gx, gy] = this.dispatchSize(rows);
     const negZero = opts.negativeIds === 'zero' ? FLAG_NEG_ZERO : 0;
     const idsBinding: GPUBufferBinding = { buffer: ids, size: (idsOff + rows) * 4 };
@@ -257,7 +244,7 @@ export class EmbeddingKernel {
     let start = 0;
     const groups = table.blocks.map((b, i) => {
       const flags = negZero | (i === 0 ? FLAG_WRITE_INVALID : 0);
-      const dims = this.dims([rows, H, start, b.rows, table.vocab, idsOff, outRow * H, flags]);
+      const dims = this.uniforms.get([rows, H, start, b.rows, table.vocab, idsOff, outRow * H, flags]);
       start += b.rows;
       return bindBuffers(this.device, program.layout, [dims, idsBinding, ...resources[i]!, outBinding], `embedding block ${i}`);
     });
@@ -271,19 +258,7 @@ export class EmbeddingKernel {
   }
 
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
-  }
-
-  private dims(values: number[]): GPUBuffer {
-    const key = values.join(',');
-    let u = this.uniforms.get(key);
-    if (!u) {
-      if (this.uniforms.size >= 256) this.uniforms.clear(); // forget, not destroy: a recorded run may still use them
-      u = uniformBufferFrom(this.device, new Uint32Array(values), `embedding dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
+    this.uniforms.destroy();
   }
 }
 
@@ -319,9 +294,10 @@ export async function embedOnGpu(
 
 /** Small base for the flat one-invocation-per-element CLIP kernels (one entry point, uniforms per shape). */
 abstract class FlatKernel {
-  private program: ComputeProgram | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly programs = new LazyPrograms(() =>
+    computeProgram(this.device, { name: `embedding.wgsl (${this.entry})`, code: embeddingShaderSource('f32'), entryPoint: this.entry, bindings: this.bindings }),
+  );
+  private readonly uniforms: UniformCache;
   protected readonly maxWg: number;
 
   constructor(
@@ -330,56 +306,23 @@ abstract class FlatKernel {
     private readonly bindings: readonly BindingKind[],
     opts: EmbeddingKernelOptions = {},
   ) {
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, `${entry} dims`, 64);
   }
 
   init(): Promise<this> {
-    if (!this.initPromise) {
-      this.initPromise = computeProgram(this.device, {
-        name: `embedding.wgsl (${this.entry})`,
-        code: embeddingShaderSource('f32'),
-        entryPoint: this.entry,
-        bindings: this.bindings,
-      }).then(
-        (p) => {
-          this.program = p;
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   protected dispatch(target: GpuTarget, who: string, n: number, dims: number[], data: GPUBufferBinding[]): void {
-    const program = this.program;
-    if (!program) throw new Error(`${who}.run: call \`await kernel.init()\` (or ${who}.create) first`);
-    const [gx, gy] = foldGrid(Math.ceil(n / EMBEDDING_WORKGROUP), this.maxWg, who);
-    const bindGroup = bindBuffers(this.device, program.layout, [this.dims(dims), ...data], this.entry);
-    recordCompute(target, this.entry, (pass) => {
-      pass.setPipeline(program.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    });
+    const program = this.programs.require(who);
+    const grid = foldGrid(Math.ceil(n / EMBEDDING_WORKGROUP), this.maxWg, who);
+    const bindGroup = bindBuffers(this.device, program.layout, [this.uniforms.get(dims), ...data], this.entry);
+    recordDispatch(target, this.entry, program, bindGroup, grid);
   }
 
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
-  }
-
-  private dims(values: number[]): GPUBuffer {
-    const key = values.join(',');
-    let u = this.uniforms.get(key);
-    if (!u) {
-      if (this.uniforms.size >= 64) this.uniforms.clear();
-      u = uniformBufferFrom(this.device, new Uint32Array(values), `${this.entry} dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
+    this.uniforms.destroy();
   }
 }
 

@@ -11,10 +11,11 @@ import { dequantizeQ4, quantizeQ4, type Q4ScaleDType } from '../../quant/q4.ts';
 import { linear } from '../../reference/linear.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import { compareArrays, type Tolerance } from '../compare.ts';
+import { expectCloseWith } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
 import { ShaderError } from '../pipeline.ts';
-import { runSelfTest } from '../selftest.ts';
+import { runSelfTest } from '../selftest-support.ts';
 import { LINEAR_Q4_SELF_TEST_CASES } from './linear-q4.selftest.ts';
 import { LinearQ4Kernel, linearQ4OnGpu, linearQ4ShaderSource, q4ScaleData } from './linear-q4.ts';
 
@@ -36,12 +37,7 @@ function problem(M: number, K: number, N: number, withBias: boolean, seed: numbe
   return { x, w, q, b, deq, expected: linear(x, M, K, deq, N, b) };
 }
 
-function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol = TOL) {
-  const c = compareArrays(actual, expected, tol);
-  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
-  expect(c.nans).toBe(0);
-  return c;
-}
+const expectClose = expectCloseWith(TOL);
 
 describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
   let i = 0;

@@ -11,9 +11,13 @@
 // Large outputs are dispatched as a 2D grid of 64x64 tiles, folded to respect maxComputeWorkgroupsPerDimension.
 import matmulQ4Wgsl from '../../../shaders/matmul-q4.wgsl?raw';
 import { q4Bytes, q4ScalesToF16Bits, Q4_GROUP_SIZE, type Q4ScaleDType, type Q4Weights } from '../../quant/q4.ts';
-import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { computeProgram, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import type { GpuTarget, LinearRunOptions } from './linear.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, type BindingKind } from '../pipeline.ts';
+import type { LinearRunOptions } from './linear.ts';
+
+/** Shared with the other kernel wrappers; re-exported here where they were first defined. */
+export { checkBindings, recordCompute } from '../dispatch.ts';
 
 /** Output tile edge of matmul-q4.wgsl. */
 export const LINEAR_Q4_TILE = 64;
@@ -34,48 +38,18 @@ export interface LinearQ4KernelOptions {
   shader?: { name: string; code: string };
 }
 
-/** Records `pass` work into a device (submit now), an encoder (own pass) or an open pass. */
-export function recordCompute(target: GpuTarget, label: string, record: (pass: GPUComputePassEncoder) => void): void {
-  if ('dispatchWorkgroups' in target) {
-    record(target);
-  } else if ('beginComputePass' in target) {
-    const pass = target.beginComputePass({ label });
-    record(pass);
-    pass.end();
-  } else {
-    const encoder = target.createCommandEncoder({ label });
-    const pass = encoder.beginComputePass({ label });
-    record(pass);
-    pass.end();
-    target.queue.submit([encoder.finish()]);
-  }
-}
-
-/** Checks that every binding fits the device limit and its buffer; throws Errors naming the binding. */
-export function checkBindings(
-  kernel: string,
-  device: GPUDevice,
-  bindings: readonly (readonly [label: string, buffer: GPUBuffer, bytes: number, what: string])[],
-): void {
-  const maxBinding = device.limits.maxStorageBufferBindingSize;
-  for (const [label, , bytes, what] of bindings) {
-    if (align4(bytes) > maxBinding) {
-      throw new Error(
-        `${kernel}: ${label} (${what}) is ${align4(bytes)} bytes, more than this device's maxStorageBufferBindingSize ` +
-          `(${maxBinding}); split the weight into row blocks and run each with yColOffset/yRowStride`,
-      );
-    }
-  }
-  for (const [label, buf, bytes, what] of bindings) {
-    if (buf.size < align4(bytes)) throw new Error(`${kernel}: buffer ${label} "${buf.label}" has ${buf.size} bytes, needs ${align4(bytes)} (${what})`);
-  }
-}
-
 export class LinearQ4Kernel {
   readonly scales: Q4ScaleDType;
-  private program: ComputeProgram | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  /** Bias on/off is a uniform flag: one pipeline. */
+  private readonly programs = new LazyPrograms(() =>
+    computeProgram(this.device, {
+      name: this.opts.shader?.name ?? `matmul-q4.wgsl (${this.scales} scales)`,
+      code: this.opts.shader?.code ?? linearQ4ShaderSource(),
+      bindings: BINDINGS,
+      constants: { SCALE_F16: this.scales === 'f16' },
+    }),
+  );
+  private readonly uniforms: UniformCache;
   private dummyBias: GPUBuffer | null = null;
   private readonly maxWg: number;
 
@@ -84,26 +58,13 @@ export class LinearQ4Kernel {
     private readonly opts: LinearQ4KernelOptions = {},
   ) {
     this.scales = opts.scales ?? 'f32';
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, 'linear-q4 dims');
   }
 
-  /** Builds the pipeline (bias on/off is a uniform flag). Rejects with a ShaderError if the WGSL does not compile. */
+  /** Builds the pipeline. Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = this.opts.shader?.name ?? `matmul-q4.wgsl (${this.scales} scales)`;
-      const code = this.opts.shader?.code ?? linearQ4ShaderSource();
-      this.initPromise = computeProgram(this.device, { name, code, bindings: BINDINGS, constants: { SCALE_F16: this.scales === 'f16' } }).then(
-        (program) => {
-          this.program = program;
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   /** A ready kernel. */
@@ -113,11 +74,7 @@ export class LinearQ4Kernel {
 
   /** Workgroup grid for an M x N output: the tile count folded into (x <= limit, y). */
   dispatchSize(M: number, N: number): [number, number] {
-    const tiles = Math.ceil(M / LINEAR_Q4_TILE) * Math.ceil(N / LINEAR_Q4_TILE);
-    const x = Math.min(tiles, this.maxWg);
-    const y = Math.ceil(tiles / x);
-    if (y > this.maxWg) throw new Error(`LinearQ4Kernel: ${M}x${N} output needs ${tiles} workgroups, more than ${this.maxWg}^2`);
-    return [x, y];
+    return foldGrid(Math.ceil(M / LINEAR_Q4_TILE) * Math.ceil(N / LINEAR_Q4_TILE), this.maxWg, 'LinearQ4Kernel', `${M}x${N} output needs`);
   }
 
   /**
@@ -137,20 +94,14 @@ export class LinearQ4Kernel {
     N: number,
     opts: LinearRunOptions = {},
   ): void {
-    const program = this.program;
-    if (!program) throw new Error('LinearQ4Kernel.run: call `await kernel.init()` (or LinearQ4Kernel.create) first');
-    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`LinearQ4Kernel.run: ${name} must be a positive integer, got ${v}`);
-    }
+    const program = this.programs.require('LinearQ4Kernel');
+    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('LinearQ4Kernel.run', name, v);
     if (K % Q4_GROUP_SIZE !== 0) throw new Error(`LinearQ4Kernel.run: K = ${K} is not a multiple of the int4 group size ${Q4_GROUP_SIZE}`);
-    const ldy = opts.yRowStride ?? N;
-    const yOff = opts.yColOffset ?? 0;
-    if (!Number.isInteger(ldy) || ldy < N) throw new Error(`LinearQ4Kernel.run: yRowStride ${ldy} is smaller than N = ${N}`);
-    if (!Number.isInteger(yOff) || yOff < 0) throw new Error(`LinearQ4Kernel.run: yColOffset must be a non-negative integer, got ${yOff}`);
+    const { ldy, yOff } = rowBlockOutput('LinearQ4Kernel.run', N, opts);
     if (x === y) throw new Error('LinearQ4Kernel: x and y must be different buffers');
 
     const qb = q4Bytes(N, K, this.scales);
-    const bindings: [string, GPUBuffer, number, string][] = [
+    const bindings: BindingSpec[] = [
       ['x', x, M * K * 4, `[${M}, ${K}] f32`],
       ['qWeight', qWeight, qb.qWeight, `[${N}, ${K / 8}] u32`],
       ['qScale', qScale, qb.qScale, `[${N}, ${K / Q4_GROUP_SIZE}] ${this.scales}`],
@@ -159,56 +110,32 @@ export class LinearQ4Kernel {
     if (b) bindings.push(['b', b, N * 4, `[${N}] f32`]);
     checkBindings('LinearQ4Kernel', this.device, bindings);
 
-    const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
+    const binding = ([, buf, bytes]: BindingSpec): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
     let bb: GPUBufferBinding;
     if (b) {
-      bb = binding(b, N * 4);
+      bb = binding(bindings[4]!);
     } else {
       this.dummyBias ??= createStorageBuffer(this.device, 16, 'linear-q4: no bias');
       bb = { buffer: this.dummyBias };
     }
-    const [gx, gy] = this.dispatchSize(M, N);
+    const grid = this.dispatchSize(M, N);
     const tilesN = Math.ceil(N / LINEAR_Q4_TILE);
     const tiles = Math.ceil(M / LINEAR_Q4_TILE) * tilesN;
+    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, b !== null ? 1 : 0]);
     const bindGroup = bindBuffers(
       this.device,
       program.layout,
-      [
-        this.dims(M, K, N, tilesN, ldy, yOff, tiles, b !== null),
-        binding(x, bindings[0]![2]),
-        binding(qWeight, bindings[1]![2]),
-        binding(qScale, bindings[2]![2]),
-        bb,
-        binding(y, bindings[3]![2]),
-      ],
+      [dims, binding(bindings[0]!), binding(bindings[1]!), binding(bindings[2]!), bb, binding(bindings[3]!)],
       'linear-q4',
     );
-    recordCompute(target, 'linear-q4', (pass) => {
-      pass.setPipeline(program.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    });
+    recordDispatch(target, 'linear-q4', program, bindGroup, grid);
   }
 
   /** Frees the kernel's own small buffers (not the caller's). */
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
+    this.uniforms.destroy();
     this.dummyBias?.destroy();
     this.dummyBias = null;
-  }
-
-  // One immutable uniform buffer per distinct shape, so many runs can be recorded before a single submit.
-  private dims(M: number, K: number, N: number, tilesN: number, ldy: number, yOff: number, tiles: number, hasBias: boolean): GPUBuffer {
-    const key = `${M},${K},${N},${ldy},${yOff},${hasBias ? 1 : 0}`;
-    let u = this.uniforms.get(key);
-    if (!u) {
-      // Bounded: when full, forget (not destroy: a recorded, unsubmitted run may still use them) and let GC free.
-      if (this.uniforms.size >= 256) this.uniforms.clear();
-      u = uniformBufferFrom(this.device, new Uint32Array([M, K, N, tilesN, ldy, yOff, tiles, hasBias ? 1 : 0]), `linear-q4 dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
   }
 }
 

@@ -6,6 +6,7 @@ import { createNodeGpu } from '../../node/gpu.ts';
 import { linear } from '../../reference/linear.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import { expectCloseWith } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { LinearKernel, linearOnGpu, linearShaderSource, roundToF16, toF16Weights } from './linear.ts';
@@ -26,12 +27,7 @@ function problem(M: number, K: number, N: number, withBias: boolean, seed: numbe
   return { x, w, b, expected: linear(x, M, K, w, N, b) };
 }
 
-function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol = TOL) {
-  const c = compareArrays(actual, expected, tol);
-  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
-  expect(c.nans).toBe(0);
-  return c;
-}
+const expectClose = expectCloseWith(TOL);
 
 describe('LinearKernel (f32, tiled) vs reference linear()', () => {
   const shapes: [number, number, number, boolean][] = [

@@ -9,7 +9,8 @@
 // to respect maxComputeWorkgroupsPerDimension.
 import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
 import { f16BytesToF32, f32ToF16Bytes } from '../../checkpoint/dtype.ts';
-import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, requireShaderF16, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
 
 export type WeightDType = 'f32' | 'f16';
@@ -43,14 +44,12 @@ export interface LinearRunOptions {
   yColOffset?: number;
 }
 
-/** What run() accepts to record into: a device (encode + submit now), a command encoder, or an open compute pass. */
-export type GpuTarget = GPUDevice | GPUCommandEncoder | GPUComputePassEncoder;
+export type { GpuTarget } from '../dispatch.ts';
 
 export class LinearKernel {
   readonly weights: WeightDType;
-  private programs: { bias: ComputeProgram; noBias: ComputeProgram } | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly programs = new LazyPrograms(() => this.build());
+  private readonly uniforms: UniformCache;
   private dummyBias: GPUBuffer | null = null;
   private readonly maxWg: number;
 
@@ -59,30 +58,22 @@ export class LinearKernel {
     private readonly opts: LinearKernelOptions = {},
   ) {
     this.weights = opts.weights ?? 'f32';
-    if (this.weights === 'f16' && !device.features.has('shader-f16')) {
-      throw new Error('LinearKernel: f16 weights need the WebGPU feature "shader-f16", which this device does not have; use f32 weights.');
-    }
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    requireShaderF16(device, this.weights === 'f16', 'LinearKernel: f16 weights need', 'f32 weights');
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, 'linear dims');
   }
 
   /** Builds the pipelines (with and without bias). Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = this.opts.shader?.name ?? (this.weights === 'f16' ? 'matmul.wgsl (f16 weights)' : 'matmul.wgsl');
-      const code = this.opts.shader?.code ?? linearShaderSource(this.weights);
-      const spec = (hasBias: boolean) => ({ name, code, bindings: BINDINGS, constants: { HAS_BIAS: hasBias } });
-      this.initPromise = Promise.all([computeProgram(this.device, spec(true)), computeProgram(this.device, spec(false))]).then(
-        ([bias, noBias]) => {
-          this.programs = { bias, noBias };
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
+  }
+
+  private async build(): Promise<{ bias: ComputeProgram; noBias: ComputeProgram }> {
+    const name = this.opts.shader?.name ?? (this.weights === 'f16' ? 'matmul.wgsl (f16 weights)' : 'matmul.wgsl');
+    const code = this.opts.shader?.code ?? linearShaderSource(this.weights);
+    const spec = (hasBias: boolean) => ({ name, code, bindings: BINDINGS, constants: { HAS_BIAS: hasBias } });
+    const [bias, noBias] = await Promise.all([computeProgram(this.device, spec(true)), computeProgram(this.device, spec(false))]);
+    return { bias, noBias };
   }
 
   /** A ready kernel. */
@@ -93,11 +84,7 @@ export class LinearKernel {
   /** Workgroup grid for an M x N output: the tile count folded into (x <= limit, y). */
   dispatchSize(M: number, N: number): [number, number] {
     if (this.opts.shader?.workgroupsFor) return this.opts.shader.workgroupsFor(M, N);
-    const tiles = Math.ceil(M / LINEAR_TILE) * Math.ceil(N / LINEAR_TILE);
-    const x = Math.min(tiles, this.maxWg);
-    const y = Math.ceil(tiles / x);
-    if (y > this.maxWg) throw new Error(`LinearKernel: ${M}x${N} output needs ${tiles} workgroups, more than ${this.maxWg}^2`);
-    return [x, y];
+    return foldGrid(Math.ceil(M / LINEAR_TILE) * Math.ceil(N / LINEAR_TILE), this.maxWg, 'LinearKernel', `${M}x${N} output needs`);
   }
 
   /**
@@ -106,92 +93,41 @@ export class LinearKernel {
    * With a device, encodes and submits at once; with an encoder or pass, only records (the caller submits).
    */
   run(target: GpuTarget, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer | null, y: GPUBuffer, M: number, K: number, N: number, opts: LinearRunOptions = {}): void {
-    if (!this.programs) throw new Error('LinearKernel.run: call `await kernel.init()` (or LinearKernel.create) first');
-    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`LinearKernel.run: ${name} must be a positive integer, got ${v}`);
-    }
-    const ldy = opts.yRowStride ?? N;
-    const yOff = opts.yColOffset ?? 0;
-    if (!Number.isInteger(ldy) || ldy < N) throw new Error(`LinearKernel.run: yRowStride ${ldy} is smaller than N = ${N}`);
-    if (!Number.isInteger(yOff) || yOff < 0) throw new Error(`LinearKernel.run: yColOffset must be a non-negative integer, got ${yOff}`);
+    const programs = this.programs.require('LinearKernel');
+    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('LinearKernel.run', name, v);
+    const { ldy, yOff } = rowBlockOutput('LinearKernel.run', N, opts);
 
     const wBytes = this.weights === 'f16' ? 2 : 4;
-    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-    const bindings: [string, GPUBuffer, number, string][] = [
+    const bindings: BindingSpec[] = [
       ['x', x, M * K * 4, `[${M}, ${K}] f32`],
       ['w', w, N * K * wBytes, `[${N}, ${K}] ${this.weights}`],
       ['y', y, (yOff + (M - 1) * ldy + N) * 4, `[${M}, ${N}] f32, row stride ${ldy}, offset ${yOff}`],
     ];
     if (b) bindings.push(['b', b, N * 4, `[${N}] f32`]);
-    for (const [label, , bytes, what] of bindings) {
-      if (align4(bytes) > maxBinding) {
-        throw new Error(
-          `LinearKernel: ${label} (${what}) is ${align4(bytes)} bytes, more than this device's maxStorageBufferBindingSize ` +
-            `(${maxBinding}); split the weight into row blocks and run each with yColOffset/yRowStride`,
-        );
-      }
-    }
-    for (const [label, buf, bytes, what] of bindings) {
-      if (buf.size < align4(bytes)) throw new Error(`LinearKernel: buffer ${label} "${buf.label}" has ${buf.size} bytes, needs ${align4(bytes)} (${what})`);
-    }
+    checkBindings('LinearKernel', this.device, bindings);
     if (x === y) throw new Error('LinearKernel: x and y must be different buffers');
-    const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
-    const xb = binding(x, bindings[0][2]);
-    const wb = binding(w, bindings[1][2]);
-    const yb = binding(y, bindings[2][2]);
+    const binding = ([, buf, bytes]: BindingSpec): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
     let bb: GPUBufferBinding;
     if (b) {
-      bb = binding(b, N * 4);
+      bb = binding(bindings[3]!);
     } else {
       this.dummyBias ??= createStorageBuffer(this.device, 16, 'linear: no bias');
       bb = { buffer: this.dummyBias };
     }
 
-    const program = b ? this.programs.bias : this.programs.noBias;
-    const [gx, gy] = this.dispatchSize(M, N);
+    const program = b ? programs.bias : programs.noBias;
     const tilesN = Math.ceil(N / LINEAR_TILE);
     const tiles = Math.ceil(M / LINEAR_TILE) * tilesN;
-    const bindGroup = bindBuffers(this.device, program.layout, [this.dims(M, K, N, tilesN, ldy, yOff, tiles), xb, wb, bb, yb], 'linear');
-
-    const record = (pass: GPUComputePassEncoder) => {
-      pass.setPipeline(program.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    };
-    if ('dispatchWorkgroups' in target) {
-      record(target);
-    } else if ('beginComputePass' in target) {
-      const pass = target.beginComputePass({ label: 'linear' });
-      record(pass);
-      pass.end();
-    } else {
-      const encoder = target.createCommandEncoder({ label: 'linear' });
-      const pass = encoder.beginComputePass({ label: 'linear' });
-      record(pass);
-      pass.end();
-      target.queue.submit([encoder.finish()]);
-    }
+    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, 0]);
+    const bindGroup = bindBuffers(this.device, program.layout, [dims, binding(bindings[0]!), binding(bindings[1]!), bb, binding(bindings[2]!)], 'linear');
+    recordDispatch(target, 'linear', program, bindGroup, this.dispatchSize(M, N));
   }
 
   /** Frees the kernel's own small buffers (not the caller's). */
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
+    this.uniforms.destroy();
     this.dummyBias?.destroy();
     this.dummyBias = null;
-  }
-
-  // One immutable uniform buffer per distinct shape, so many runs can be recorded before a single submit.
-  private dims(M: number, K: number, N: number, tilesN: number, ldy: number, yOff: number, tiles: number): GPUBuffer {
-    const key = `${M},${K},${N},${ldy},${yOff}`;
-    let u = this.uniforms.get(key);
-    if (!u) {
-      // Bounded: when full, forget (not destroy: a recorded, unsubmitted run may still use them) and let GC free.
-      if (this.uniforms.size >= 256) this.uniforms.clear();
-      u = uniformBufferFrom(this.device, new Uint32Array([M, K, N, tilesN, ldy, yOff, tiles, 0]), `linear dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
   }
 }
 

@@ -4,12 +4,10 @@
 // (f16 is read through unpack2x16float, no shader-f16). Small sizes: the page may run on SwiftShader.
 import { dequantizeQ4, quantizeQ4 } from '../../quant/q4.ts';
 import { linear } from '../../reference/linear.ts';
-import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays } from '../compare.ts';
-import type { SelfTestCase } from '../selftest.ts';
+import type { SelfTestCase } from '../selftest-support.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
+import { measureLinearCase, randomLinearProblem } from './linear.selftest.ts';
 import { MatvecKernel, toF16Bits, type MatvecWeights } from './matvec.ts';
 
 const LABEL: Record<MatvecWeights, string> = { f32: 'f32', f16: 'f16', q4f32: 'int4, f32 scales', q4f16: 'int4, f16 scales' };
@@ -22,45 +20,28 @@ function matvecCase(opts: { id: string; weights: MatvecWeights; M: number; K: nu
     description: `y = W·x + b, x [${M}×${K}], W [${N}×${K}] ${LABEL[weights]}, f32 accumulation`,
     requires: [],
     async run({ device }) {
-      const rng = seededRandom(opts.seed);
-      const x = randomF32(M * K, rng);
-      const w = randomF32(N * K, rng, 1 / Math.sqrt(K));
-      const b = randomF32(N, rng, 0.5);
-      const uploads: ArrayBufferView[] = [x];
+      const { x, w, b } = randomLinearProblem(M, K, N, opts.seed);
+      // The weights as uploaded (f32 values, f16 bits, or int4 words + scales) and the f32 values they hold.
+      let wData: ArrayBufferView;
+      let sData: ArrayBufferView | null = null;
       let effective: Float32Array;
       if (weights === 'f32') {
-        uploads.push(w);
-        effective = w;
+        wData = effective = w;
       } else if (weights === 'f16') {
-        uploads.push(toF16Bits(w));
+        wData = toF16Bits(w);
         effective = roundToF16(w);
       } else {
         const scaleDType = weights === 'q4f16' ? 'f16' : 'f32';
         const q = quantizeQ4(w, N, K, { scaleDType });
-        uploads.push(q.qWeight, q4ScaleData(q.qScale, scaleDType));
+        wData = q.qWeight;
+        sData = q4ScaleData(q.qScale, scaleDType);
         effective = dequantizeQ4(q.qWeight, q.qScale, N, K);
       }
-      uploads.push(b);
       const expected = linear(x, M, K, effective, N, b);
-      const kernel = await MatvecKernel.create(device, { weights });
-      const bufs = uploads.map((a, i) => storageBufferFrom(device, a, `selftest matvec ${i}`));
-      const yb = createStorageBuffer(device, M * N * 4, 'selftest y');
-      bufs.push(yb);
-      const [xb, wb] = bufs as [GPUBuffer, GPUBuffer];
-      const sb = bufs.length === 5 ? bufs[2]! : null;
-      const bb = bufs[bufs.length - 2]!;
-      try {
-        const t0 = performance.now();
-        kernel.run(device, xb, wb, sb, bb, yb, M, K, N);
-        await device.queue.onSubmittedWorkDone();
-        const gpuMs = performance.now() - t0;
-        const y = await readF32(device, yb, M * N);
-        // f32 accumulation over K = 1024 terms of |x| <= 1, |w| <= 1/32 (outputs ~0.6): 1e-4 is ample.
-        return { comparison: compareArrays(y, expected, { atol: 1e-4, rtol: 1e-4 }), shape: [M, N], gpuMs, flops: 2 * M * K * N };
-      } finally {
-        for (const buf of bufs) buf.destroy();
-        kernel.destroy();
-      }
+      // f32 accumulation over K = 1024 terms of |x| <= 1, |w| <= 1/32 (outputs ~0.6): 1e-4 is ample.
+      return measureLinearCase(device, MatvecKernel.create(device, { weights }), { x, w: wData, scales: sData, b }, [M, K, N], expected, (kernel, g) =>
+        kernel.run(device, g.x, g.w, g.scales, g.b, g.y, M, K, N),
+      );
     },
   };
 }

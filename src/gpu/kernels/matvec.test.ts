@@ -12,10 +12,11 @@ import { dequantizeQ4, q4Bytes, quantizeQ4 } from '../../quant/q4.ts';
 import { linear } from '../../reference/linear.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import { compareArrays, type Tolerance } from '../compare.ts';
+import { expectCloseWith } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
 import { ShaderError } from '../pipeline.ts';
-import { runSelfTest } from '../selftest.ts';
+import { runSelfTest } from '../selftest-support.ts';
 import { MATVEC_SELF_TEST_CASES } from './matvec.selftest.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
@@ -53,12 +54,7 @@ function problem(kind: MatvecWeights, M: number, K: number, N: number, withBias:
   return { x, data, b, effective, expected: linear(x, M, K, effective, N, b) };
 }
 
-function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol = TOL) {
-  const c = compareArrays(actual, expected, tol);
-  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
-  expect(c.nans).toBe(0);
-  return c;
-}
+const expectClose = expectCloseWith(TOL);
 
 describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
   let i = 0;

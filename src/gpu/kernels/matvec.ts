@@ -10,12 +10,12 @@
 // `{ yColOffset: n0, yRowStride: N }`; run() throws a clear Error instead of letting WebGPU fail validation.
 // Rows must be 16-byte aligned: K % 4 == 0 (f32), K % 8 == 0 (f16), K % 32 == 0 (int4).
 import matvecWgsl from '../../../shaders/matvec.wgsl?raw';
-import { f32ToF16Bytes } from '../../checkpoint/dtype.ts';
 import { q4Bytes, Q4_GROUP_SIZE, type Q4Weights } from '../../quant/q4.ts';
-import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { computeProgram, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import type { GpuTarget, LinearRunOptions } from './linear.ts';
-import { checkBindings, q4ScaleData, recordCompute } from './linear-q4.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, type BindingKind } from '../pipeline.ts';
+import type { LinearRunOptions } from './linear.ts';
+import { q4ScaleData } from './linear-q4.ts';
 
 /** Weight storage: dense f32 / f16, or int4 groups with f32 scales (q4f32_1) / f16 scales (q4f16_1). */
 export type MatvecWeights = 'f32' | 'f16' | 'q4f32' | 'q4f16';
@@ -51,9 +51,14 @@ export interface MatvecKernelOptions {
 export class MatvecKernel {
   readonly weights: MatvecWeights;
   /** Pipelines for M = 1 (decode) and for 2 <= M <= 4. */
-  private programs: { one: ComputeProgram; few: ComputeProgram } | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly programs = new LazyPrograms(async () => {
+    const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights})`;
+    const code = this.opts.shader?.code ?? matvecShaderSource();
+    const spec = (maxM: number) => ({ name, code, bindings: BINDINGS, constants: { WKIND: WKIND[this.weights], MAX_M: maxM } });
+    const [one, few] = await Promise.all([computeProgram(this.device, spec(1)), computeProgram(this.device, spec(MATVEC_MAX_M))]);
+    return { one, few };
+  });
+  private readonly uniforms: UniformCache;
   private dummy: GPUBuffer | null = null;
   private readonly maxWg: number;
 
@@ -63,27 +68,13 @@ export class MatvecKernel {
   ) {
     this.weights = opts.weights ?? 'f32';
     if (!(this.weights in WKIND)) throw new Error(`MatvecKernel: unknown weights "${this.weights}" (f32, f16, q4f32 or q4f16)`);
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, 'matvec dims');
   }
 
   /** Builds the pipelines. Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights})`;
-      const code = this.opts.shader?.code ?? matvecShaderSource();
-      const spec = (maxM: number) => ({ name, code, bindings: BINDINGS, constants: { WKIND: WKIND[this.weights], MAX_M: maxM } });
-      this.initPromise = Promise.all([computeProgram(this.device, spec(1)), computeProgram(this.device, spec(MATVEC_MAX_M))]).then(
-        ([one, few]) => {
-          this.programs = { one, few };
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   static create(device: GPUDevice, opts?: MatvecKernelOptions): Promise<MatvecKernel> {
@@ -92,11 +83,7 @@ export class MatvecKernel {
 
   /** Workgroup grid for N output rows: ceil(N / 8) folded into (x <= limit, y). */
   dispatchSize(N: number): [number, number] {
-    const blocks = Math.ceil(N / MATVEC_ROWS_PER_WORKGROUP);
-    const x = Math.min(blocks, this.maxWg);
-    const y = Math.ceil(blocks / x);
-    if (y > this.maxWg) throw new Error(`MatvecKernel: N = ${N} needs ${blocks} workgroups, more than ${this.maxWg}^2`);
-    return [x, y];
+    return foldGrid(Math.ceil(N / MATVEC_ROWS_PER_WORKGROUP), this.maxWg, 'MatvecKernel', `N = ${N} needs`);
   }
 
   /** Bytes of W (and of the scales, 0 for dense weights) for [N, K] in this kernel's storage. */
@@ -131,10 +118,8 @@ export class MatvecKernel {
     N: number,
     opts: LinearRunOptions = {},
   ): void {
-    if (!this.programs) throw new Error('MatvecKernel.run: call `await kernel.init()` (or MatvecKernel.create) first');
-    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`MatvecKernel.run: ${name} must be a positive integer, got ${v}`);
-    }
+    const programs = this.programs.require('MatvecKernel');
+    for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('MatvecKernel.run', name, v);
     if (M > MATVEC_MAX_M) {
       throw new Error(`MatvecKernel.run: M = ${M} rows of x, at most ${MATVEC_MAX_M}; use LinearKernel / LinearQ4Kernel (tiled) for prefill`);
     }
@@ -148,15 +133,12 @@ export class MatvecKernel {
     const quantized = isQuantized(this.weights);
     if (quantized && !scales) throw new Error(`MatvecKernel.run: ${this.weights} weights need their scales buffer`);
     if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales (pass null)`);
-    const ldy = opts.yRowStride ?? N;
-    const yOff = opts.yColOffset ?? 0;
-    if (!Number.isInteger(ldy) || ldy < N) throw new Error(`MatvecKernel.run: yRowStride ${ldy} is smaller than N = ${N}`);
-    if (!Number.isInteger(yOff) || yOff < 0) throw new Error(`MatvecKernel.run: yColOffset must be a non-negative integer, got ${yOff}`);
+    const { ldy, yOff } = rowBlockOutput('MatvecKernel.run', N, opts);
     if (x === y) throw new Error('MatvecKernel: x and y must be different buffers');
 
     const wb = this.weightBytes(N, K);
     const wWhat = quantized ? `[${N}, ${K / 8}] u32 int4` : `[${N}, ${K}] ${this.weights}`;
-    const bindings: [string, GPUBuffer, number, string][] = [
+    const bindings: BindingSpec[] = [
       ['x', x, M * K * 4, `[${M}, ${K}] f32`],
       ['w', w, wb.w, wWhat],
       ['y', y, (yOff + (M - 1) * ldy + N) * 4, `[${M}, ${N}] f32, row stride ${ldy}, offset ${yOff}`],
@@ -167,14 +149,14 @@ export class MatvecKernel {
 
     const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
     this.dummy ??= createStorageBuffer(this.device, 16, 'matvec: unused binding');
-    const program = M === 1 ? this.programs.one : this.programs.few;
-    const [gx, gy] = this.dispatchSize(N);
+    const program = M === 1 ? programs.one : programs.few;
+    const grid = this.dispatchSize(N);
     const rowBlocks = Math.ceil(N / MATVEC_ROWS_PER_WORKGROUP);
     const bindGroup = bindBuffers(
       this.device,
       program.layout,
       [
-        this.dims(M, K, N, K / perUnit, ldy, yOff, rowBlocks, b !== null),
+        this.uniforms.get([M, K, N, K / perUnit, ldy, yOff, rowBlocks, b !== null ? 1 : 0]),
         binding(x, M * K * 4),
         binding(w, wb.w),
         scales ? binding(scales, wb.scales) : { buffer: this.dummy },
@@ -183,31 +165,14 @@ export class MatvecKernel {
       ],
       'matvec',
     );
-    recordCompute(target, 'matvec', (pass) => {
-      pass.setPipeline(program.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    });
+    recordDispatch(target, 'matvec', program, bindGroup, grid);
   }
 
   /** Frees the kernel's own small buffers (not the caller's). */
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
+    this.uniforms.destroy();
     this.dummy?.destroy();
     this.dummy = null;
-  }
-
-  private dims(M: number, K: number, N: number, units: number, ldy: number, yOff: number, rowBlocks: number, hasBias: boolean): GPUBuffer {
-    const key = `${M},${K},${N},${ldy},${yOff},${hasBias ? 1 : 0}`;
-    let u = this.uniforms.get(key);
-    if (!u) {
-      // Bounded: when full, forget (not destroy: a recorded, unsubmitted run may still use them) and let GC free.
-      if (this.uniforms.size >= 256) this.uniforms.clear();
-      u = uniformBufferFrom(this.device, new Uint32Array([M, K, N, units, ldy, yOff, rowBlocks, hasBias ? 1 : 0]), `matvec dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
   }
 }
 
@@ -222,10 +187,7 @@ export function matvecKindOf(w: MatvecWeightData): MatvecWeights {
 }
 
 /** f32 values -> f16 bits (round to nearest even), the layout an 'f16' MatvecKernel expects. */
-export function toF16Bits(w: Float32Array): Uint16Array {
-  const bytes = f32ToF16Bytes(w);
-  return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
-}
+export { toF16Weights as toF16Bits } from './linear.ts';
 
 /**
  * One-shot convenience for tests and self-tests: uploads x [M, K], the weights (see MatvecWeightData) and

@@ -1,19 +1,11 @@
 // In-app self-tests of the norm family: LayerNorm (CLIP width) and RMSNorm (Llama width), f32 and f16 weights.
 import { layerNorm, rmsNorm } from '../../reference/ops.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
-import type { SelfTestCase } from '../selftest.ts';
+import { shaderF16If, timed, withGpuObjects, type SelfTestCase } from '../selftest-support.ts';
 import { roundToF16, toF16Weights, type WeightDType } from './linear.ts';
 import { NormKernel, type NormKind } from './norm.ts';
-
-async function timed<T>(device: GPUDevice, f: () => void, read: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  f();
-  await device.queue.onSubmittedWorkDone();
-  const ms = performance.now() - t0;
-  return [await read(), ms];
-}
 
 function normCase(opts: { id: string; name: string; kind: NormKind; weights: WeightDType; rows: number; width: number; seed: number }): SelfTestCase {
   const { kind, weights, rows, width } = opts;
@@ -22,7 +14,7 @@ function normCase(opts: { id: string; name: string; kind: NormKind; weights: Wei
     id: opts.id,
     name: opts.name,
     description: `${kind === 'layernorm' ? 'LayerNorm' : 'RMSNorm'} over ${rows} rows of ${width}, ${weights} weights, eps ${eps}, one workgroup per row`,
-    requires: weights === 'f16' ? ['shader-f16'] : [],
+    requires: shaderF16If(weights === 'f16'),
     async run({ device }) {
       const rng = seededRandom(opts.seed);
       const x = randomF32(rows * width, rng, 2);
@@ -30,13 +22,13 @@ function normCase(opts: { id: string; name: string; kind: NormKind; weights: Wei
       const b = randomF32(width, rng, 0.5);
       const [wr, br] = weights === 'f16' ? [roundToF16(w), roundToF16(b)] : [w, b];
       const expected = kind === 'layernorm' ? layerNorm(x, rows, width, wr, br, eps) : rmsNorm(x, rows, width, wr, eps);
-      const kernel = await NormKernel.create(device, kind, { weights });
-      const up = (a: Float32Array, label: string) => storageBufferFrom(device, weights === 'f16' ? toF16Weights(a) : a, label);
-      const xb = storageBufferFrom(device, x, 'selftest x');
-      const wb = up(w, 'selftest w');
-      const bb = kind === 'layernorm' ? up(b, 'selftest b') : null;
-      const yb = createStorageBuffer(device, rows * width * 4, 'selftest y');
-      try {
+      return withGpuObjects(device, async (gpu) => {
+        const kernel = gpu.own(await NormKernel.create(device, kind, { weights }));
+        const up = (a: Float32Array, label: string) => gpu.upload(weights === 'f16' ? toF16Weights(a) : a, label);
+        const xb = gpu.upload(x, 'selftest x');
+        const wb = up(w, 'selftest w');
+        const bb = kind === 'layernorm' ? up(b, 'selftest b') : null;
+        const yb = gpu.alloc(rows * width * 4, 'selftest y');
         const [y, gpuMs] = await timed(
           device,
           () => kernel.run(device, xb, wb, bb, yb, rows, width, eps),
@@ -44,10 +36,7 @@ function normCase(opts: { id: string; name: string; kind: NormKind; weights: Wei
         );
         // f32 sums over the row: a few ulps of relative error in mean / variance (see norm.test.ts).
         return { comparison: compareArrays(y, expected, { atol: 1e-5, rtol: 1e-5 }), shape: [rows, width], gpuMs };
-      } finally {
-        for (const buf of [xb, wb, bb, yb]) buf?.destroy();
-        kernel.destroy();
-      }
+      });
     },
   };
 }

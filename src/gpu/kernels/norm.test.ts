@@ -9,9 +9,10 @@ import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
 import { layerNorm, rmsNorm } from '../../reference/ops.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import { compareArrays, type Tolerance } from '../compare.ts';
+import { expectCloseWith } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
-import { runSelfTests } from '../selftest.ts';
+import { runSelfTests } from '../selftest-support.ts';
 import { ShaderError } from '../pipeline.ts';
 import { roundToF16 } from './linear.ts';
 import { NormKernel, normOnGpu, normShaderSource, type NormKind } from './norm.ts';
@@ -26,13 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => ctx?.device.destroy());
 
-function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol = TOL) {
-  const c = compareArrays(actual, expected, tol);
-  if (process.env.SHOW_CMP) console.log(formatComparison(c, { name, shape }));
-  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
-  expect(c.nans).toBe(0);
-  return c;
-}
+const expectClose = expectCloseWith(TOL);
 
 function problem(rows: number, width: number, seed: number, offset = 0, spread = 1) {
   const rng = seededRandom(seed);

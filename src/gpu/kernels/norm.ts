@@ -2,13 +2,14 @@
 // compressor ln_q / ln_kv) and RMSNorm (Llama input/post-attention/final norms), one workgroup per row, f32
 // arithmetic. Out of place only: x and y must be different buffers. Weight (and bias) are f32 or, on devices
 // with `shader-f16`, f16.
-//
-// Also home of two small helpers shared by this family's wrappers (elementwise.ts, embedding.ts):
-// `recordCompute` (record into a device / encoder / pass) and `foldGrid` (2D workgroup grid).
 import normWgsl from '../../../shaders/norm.wgsl?raw';
-import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import { toF16Weights, type GpuTarget, type WeightDType } from './linear.ts';
+import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkBinding, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
+import { toF16Weights, type WeightDType } from './linear.ts';
+
+/** Shared with the other kernel wrappers (src/gpu/dispatch.ts); re-exported here where they were first defined. */
+export { checkBinding, foldGrid, nonNegativeInt, positiveInt, recordCompute } from '../dispatch.ts';
 
 export type NormKind = 'layernorm' | 'rmsnorm';
 
@@ -16,52 +17,6 @@ export type NormKind = 'layernorm' | 'rmsnorm';
 export const NORM_WORKGROUP = 64;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'storage'];
-
-/**
- * Records `body` into `target`: directly into an open compute pass, into a new pass of a command encoder,
- * or (given a device) into a new encoder that is submitted at once.
- */
-export function recordCompute(target: GpuTarget, label: string, body: (pass: GPUComputePassEncoder) => void): void {
-  if ('dispatchWorkgroups' in target) {
-    body(target);
-  } else if ('beginComputePass' in target) {
-    const pass = target.beginComputePass({ label });
-    body(pass);
-    pass.end();
-  } else {
-    const encoder = target.createCommandEncoder({ label });
-    const pass = encoder.beginComputePass({ label });
-    body(pass);
-    pass.end();
-    target.queue.submit([encoder.finish()]);
-  }
-}
-
-/** `count` workgroups as a 2D grid [x, y] with x <= maxPerDim (surplus workgroups of the last row must exit). */
-export function foldGrid(count: number, maxPerDim: number, who: string): [number, number] {
-  if (count < 1) return [0, 0];
-  const x = Math.min(count, maxPerDim);
-  const y = Math.ceil(count / x);
-  if (y > maxPerDim) throw new Error(`${who}: ${count} workgroups exceed ${maxPerDim}^2`);
-  return [x, y];
-}
-
-/** Throws a clear Error when a binding of `bytes` exceeds the device's maxStorageBufferBindingSize or the buffer. */
-export function checkBinding(device: GPUDevice, who: string, label: string, buf: GPUBuffer, bytes: number, what: string, hint = ''): void {
-  const max = device.limits.maxStorageBufferBindingSize;
-  if (align4(bytes) > max) {
-    throw new Error(`${who}: ${label} (${what}) is ${align4(bytes)} bytes, more than this device's maxStorageBufferBindingSize (${max})${hint}`);
-  }
-  if (buf.size < align4(bytes)) throw new Error(`${who}: buffer ${label} "${buf.label}" has ${buf.size} bytes, needs ${align4(bytes)} (${what})`);
-}
-
-export function positiveInt(who: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${who}: ${name} must be a positive integer, got ${v}`);
-}
-
-export function nonNegativeInt(who: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0) throw new Error(`${who}: ${name} must be a non-negative integer, got ${v}`);
-}
 
 /** The WGSL text for a weight dtype: norm.wgsl as is for f32; for f16, `enable f16;` + `alias WT = f16;`. */
 export function normShaderSource(weights: WeightDType): string {
@@ -88,9 +43,15 @@ export interface NormRunOptions {
  */
 export class NormKernel {
   readonly weights: WeightDType;
-  private program: ComputeProgram | null = null;
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly programs = new LazyPrograms(() =>
+    computeProgram(this.device, {
+      name: `norm.wgsl (${this.kind}${this.weights === 'f16' ? ', f16 weights' : ''})`,
+      code: normShaderSource(this.weights),
+      bindings: BINDINGS,
+      constants: { RMS_NORM: this.kind === 'rmsnorm' },
+    }),
+  );
+  private readonly uniforms: UniformCache;
   private dummyBias: GPUBuffer | null = null;
   private readonly maxWg: number;
 
@@ -100,32 +61,13 @@ export class NormKernel {
     opts: NormKernelOptions = {},
   ) {
     this.weights = opts.weights ?? 'f32';
-    if (this.weights === 'f16' && !device.features.has('shader-f16')) {
-      throw new Error('NormKernel: f16 weights need the WebGPU feature "shader-f16", which this device does not have; use f32 weights.');
-    }
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    requireShaderF16(device, this.weights === 'f16', 'NormKernel: f16 weights need', 'f32 weights');
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, 'norm dims');
   }
 
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = `norm.wgsl (${this.kind}${this.weights === 'f16' ? ', f16 weights' : ''})`;
-      this.initPromise = computeProgram(this.device, {
-        name,
-        code: normShaderSource(this.weights),
-        bindings: BINDINGS,
-        constants: { RMS_NORM: this.kind === 'rmsnorm' },
-      }).then(
-        (p) => {
-          this.program = p;
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   static create(device: GPUDevice, kind: NormKind, opts?: NormKernelOptions): Promise<NormKernel> {
@@ -153,7 +95,7 @@ export class NormKernel {
     opts: NormRunOptions = {},
   ): void {
     const who = `NormKernel(${this.kind})`;
-    if (!this.program) throw new Error(`${who}.run: call \`await kernel.init()\` (or NormKernel.create) first`);
+    const program = this.programs.require('NormKernel', `${who}.run`);
     positiveInt(who, 'rows', rows);
     positiveInt(who, 'width', width);
     if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${who}: eps must be a finite number >= 0, got ${eps}`);
@@ -175,13 +117,11 @@ export class NormKernel {
       ? { buffer: bias, size: align4(width * wBytes) }
       : { buffer: (this.dummyBias ??= createStorageBuffer(this.device, 16, 'norm: no bias')) };
 
-    const program = this.program;
-    const [gx, gy] = this.dispatchSize(rows);
     const bindGroup = bindBuffers(
       this.device,
       program.layout,
       [
-        this.dims(rows, width, eps, xRow * width, yRow * width),
+        this.uniforms.get([rows, width, eps, xRow * width, yRow * width, 0, 0, 0], [2]),
         { buffer: x, size: align4(xBytes) },
         { buffer: weight, size: align4(width * wBytes) },
         bb,
@@ -189,33 +129,13 @@ export class NormKernel {
       ],
       'norm',
     );
-    recordCompute(target, this.kind, (pass) => {
-      pass.setPipeline(program.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    });
+    recordDispatch(target, this.kind, program, bindGroup, this.dispatchSize(rows));
   }
 
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
+    this.uniforms.destroy();
     this.dummyBias?.destroy();
     this.dummyBias = null;
-  }
-
-  // One immutable uniform buffer per distinct shape (many runs can be recorded before one submit).
-  private dims(rows: number, width: number, eps: number, xOff: number, yOff: number): GPUBuffer {
-    const key = `${rows},${width},${eps},${xOff},${yOff}`;
-    let u = this.uniforms.get(key);
-    if (!u) {
-      if (this.uniforms.size >= 256) this.uniforms.clear(); // forget, not destroy: a recorded run may still use them
-      const data = new Uint32Array(8);
-      data.set([rows, width, 0, xOff, yOff]);
-      new Float32Array(data.buffer)[2] = eps;
-      u = uniformBufferFrom(this.device, data, `norm dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
   }
 }
 

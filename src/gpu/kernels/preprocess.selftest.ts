@@ -2,9 +2,9 @@
 // GPU kernel vs the CPU reference (src/reference/preprocess.ts). Tolerance 0: the kernel is bit-exact by design.
 import { preprocessImage, preprocessVideoFrame, type RgbaImage } from '../../reference/preprocess.ts';
 import { mulberry32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readF32 } from '../buffers.ts';
+import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
-import type { SelfTestCase } from '../selftest.ts';
+import { timed, withGpuObjects, type SelfTestCase } from '../selftest-support.ts';
 import { PreprocessKernel, uploadRgba, type PreprocessRunOptions } from './preprocess.ts';
 
 function seededImage(width: number, height: number, seed: number): RgbaImage {
@@ -34,21 +34,17 @@ function preprocessCase(opts: { id: string; name: string; width: number; height:
     async run({ device }) {
       const img = seededImage(width, height, opts.seed);
       const expected = run.mode === 'video' ? preprocessVideoFrame(img, run) : preprocessImage(img, run);
-      const kernel = await PreprocessKernel.create(device);
-      const src = uploadRgba(device, img, 'selftest image');
-      const out = createStorageBuffer(device, 3 * S * S * 4, 'selftest pixel_values');
-      try {
-        const t0 = performance.now();
-        kernel.preprocessRgba(device, src.buffer, width, height, out, run);
-        await device.queue.onSubmittedWorkDone();
-        const gpuMs = performance.now() - t0;
-        const got = await readF32(device, out, 3 * S * S);
+      return withGpuObjects(device, async (gpu) => {
+        const kernel = gpu.own(await PreprocessKernel.create(device));
+        const src = gpu.own(uploadRgba(device, img, 'selftest image').buffer);
+        const out = gpu.alloc(3 * S * S * 4, 'selftest pixel_values');
+        const [got, gpuMs] = await timed(
+          device,
+          () => kernel.preprocessRgba(device, src, width, height, out, run),
+          () => readF32(device, out, 3 * S * S),
+        );
         return { comparison: compareArrays(got, expected, { atol: 0, rtol: 0 }), shape: [3, S, S], gpuMs };
-      } finally {
-        src.buffer.destroy();
-        out.destroy();
-        kernel.destroy();
-      }
+      });
     },
   };
 }

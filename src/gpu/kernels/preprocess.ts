@@ -25,8 +25,8 @@ import {
   type RgbaImage,
 } from '../../reference/preprocess.ts';
 import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import type { GpuTarget } from './linear.ts';
+import { checkBinding, checkBufferSize, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, requireShaderF16, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 
 export type PreprocessOutput = 'f32' | 'f16';
 
@@ -199,8 +199,15 @@ interface Plan {
 
 export class PreprocessKernel {
   readonly output: PreprocessOutput;
-  private programs: { h: ComputeProgram; v: ComputeProgram } | null = null;
-  private initPromise: Promise<this> | null = null;
+  private readonly programs = new LazyPrograms(async () => {
+    const name = this.output === 'f16' ? 'preprocess.wgsl (f16 output)' : 'preprocess.wgsl';
+    const code = preprocessShaderSource(this.output);
+    const [h, v] = await Promise.all([
+      computeProgram(this.device, { name, code, entryPoint: 'hpass', bindings: BINDINGS }),
+      computeProgram(this.device, { name, code, entryPoint: 'vpass', bindings: BINDINGS }),
+    ]);
+    return { h, v };
+  });
   private readonly plans = new Map<string, Plan>();
   private readonly maxWg: number;
   private readonly maxBinding: number;
@@ -211,33 +218,14 @@ export class PreprocessKernel {
     opts: PreprocessKernelOptions = {},
   ) {
     this.output = opts.output ?? 'f32';
-    if (this.output === 'f16' && !device.features.has('shader-f16')) {
-      throw new Error('PreprocessKernel: f16 output needs the WebGPU feature "shader-f16", which this device does not have; use f32 output.');
-    }
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    requireShaderF16(device, this.output === 'f16', 'PreprocessKernel: f16 output needs', 'f32 output');
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
     this.maxSrcBinding = Math.min(opts.maxSourceBindingBytes ?? Infinity, this.maxBinding);
   }
 
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = this.output === 'f16' ? 'preprocess.wgsl (f16 output)' : 'preprocess.wgsl';
-      const code = preprocessShaderSource(this.output);
-      this.initPromise = Promise.all([
-        computeProgram(this.device, { name, code, entryPoint: 'hpass', bindings: BINDINGS }),
-        computeProgram(this.device, { name, code, entryPoint: 'vpass', bindings: BINDINGS }),
-      ]).then(
-        ([h, v]) => {
-          this.programs = { h, v };
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   static create(device: GPUDevice, opts?: PreprocessKernelOptions): Promise<PreprocessKernel> {
@@ -250,58 +238,38 @@ export class PreprocessKernel {
    * (mode 'video'). With a device, encodes and submits at once; with an encoder or pass, only records.
    */
   preprocessRgba(target: GpuTarget, rgba: GPUBuffer, width: number, height: number, out: GPUBuffer, opts: PreprocessRunOptions): void {
-    if (!this.programs) throw new Error('PreprocessKernel: call `await kernel.init()` (or PreprocessKernel.create) first');
-    for (const [name, v] of [['width', width], ['height', height], ['size', opts.size]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`PreprocessKernel: ${name} must be a positive integer, got ${v}`);
-    }
+    const who = 'PreprocessKernel';
+    const { h, v } = this.programs.require(who, who);
+    positiveInt(who, 'width', width);
+    positiveInt(who, 'height', height);
+    positiveInt(who, 'size', opts.size);
     const rowStride = opts.rowStride ?? width;
     const outOffset = opts.outOffset ?? 0;
-    if (!Number.isInteger(rowStride) || rowStride < width) throw new Error(`PreprocessKernel: rowStride ${rowStride} is smaller than the width ${width}`);
-    if (!Number.isInteger(outOffset) || outOffset < 0) throw new Error(`PreprocessKernel: outOffset must be a non-negative integer, got ${outOffset}`);
+    if (!Number.isInteger(rowStride) || rowStride < width) throw new Error(`${who}: rowStride ${rowStride} is smaller than the width ${width}`);
+    nonNegativeInt(who, 'outOffset', outOffset);
     const S = opts.size;
-    const srcBytes = ((height - 1) * rowStride + width) * 4;
-    if (rgba.size < srcBytes) throw new Error(`PreprocessKernel: buffer rgba "${rgba.label}" has ${rgba.size} bytes, needs ${srcBytes} (${width}x${height} RGBA, row stride ${rowStride})`);
-    const outBytes = align4((outOffset + 3 * S * S) * (this.output === 'f16' ? 2 : 4));
-    if (outBytes > this.maxBinding) throw new Error(`PreprocessKernel: out ([3, ${S}, ${S}] ${this.output} at offset ${outOffset}) is ${outBytes} bytes, more than this device's maxStorageBufferBindingSize (${this.maxBinding})`);
-    if (out.size < outBytes) throw new Error(`PreprocessKernel: buffer out "${out.label}" has ${out.size} bytes, needs ${outBytes} ([3, ${S}, ${S}] ${this.output} at offset ${outOffset})`);
-    if (out === rgba) throw new Error('PreprocessKernel: rgba and out must be different buffers');
+    checkBufferSize(who, 'rgba', rgba, ((height - 1) * rowStride + width) * 4, `${width}x${height} RGBA, row stride ${rowStride}`);
+    const outBytes = (outOffset + 3 * S * S) * (this.output === 'f16' ? 2 : 4);
+    checkBinding(this.device, who, 'out', out, outBytes, `[3, ${S}, ${S}] ${this.output} at offset ${outOffset}`);
+    if (out === rgba) throw new Error(`${who}: rgba and out must be different buffers`);
 
     const plan = this.planFor(width, height, rowStride, outOffset, opts);
-    const { h, v } = this.programs;
-    const outBinding: GPUBufferBinding = { buffer: out, offset: 0, size: outBytes };
-    const fold = (groups: number): [number, number] => {
-      const x = Math.min(groups, this.maxWg);
-      const y = Math.ceil(groups / x);
-      if (y > this.maxWg) throw new Error(`PreprocessKernel: ${groups} workgroups exceed ${this.maxWg}^2`);
-      return [x, y];
-    };
-    const hGroups = plan.bands.map((b, k) => [b, bindBuffers(this.device, h.layout, [b.uniform, { buffer: rgba, offset: b.offset, size: b.size }, plan.table, plan.mid, outBinding], 'preprocess hpass'), fold(plan.hGroups[k]!)] as const);
+    const outBinding: GPUBufferBinding = { buffer: out, offset: 0, size: align4(outBytes) };
+    const fold = (groups: number) => foldGrid(groups, this.maxWg, who);
+    const hGroups = plan.bands.map((b, k) => [bindBuffers(this.device, h.layout, [b.uniform, { buffer: rgba, offset: b.offset, size: b.size }, plan.table, plan.mid, outBinding], 'preprocess hpass'), fold(plan.hGroups[k]!)] as const);
     const first = plan.bands[0]!;
     const vGroup = bindBuffers(this.device, v.layout, [plan.vUniform, { buffer: rgba, offset: first.offset, size: first.size }, plan.table, plan.mid, outBinding], 'preprocess vpass');
     const [vx, vy] = fold(Math.ceil((S * S) / WORKGROUP));
-    const record = (pass: GPUComputePassEncoder) => {
+    recordCompute(target, 'preprocess', (pass) => {
       pass.setPipeline(h.pipeline);
-      for (const [, group, [x, y]] of hGroups) {
+      for (const [group, [x, y]] of hGroups) {
         pass.setBindGroup(0, group);
         pass.dispatchWorkgroups(x, y);
       }
       pass.setPipeline(v.pipeline);
       pass.setBindGroup(0, vGroup);
       pass.dispatchWorkgroups(vx, vy);
-    };
-    if ('dispatchWorkgroups' in target) {
-      record(target);
-    } else if ('beginComputePass' in target) {
-      const pass = target.beginComputePass({ label: 'preprocess' });
-      record(pass);
-      pass.end();
-    } else {
-      const encoder = target.createCommandEncoder({ label: 'preprocess' });
-      const pass = encoder.beginComputePass({ label: 'preprocess' });
-      record(pass);
-      pass.end();
-      target.queue.submit([encoder.finish()]);
-    }
+    });
   }
 
   /** The video-frame path: preprocessRgba with mode 'video' (nearest to S x S, no pad, no crop). */
@@ -416,7 +384,7 @@ export class PreprocessKernel {
 // ---------------------------------------------------------------------------------------------------------
 // Uploads
 
-function checkBufferSize(device: GPUDevice, bytes: number, width: number, height: number): void {
+function checkImageBufferSize(device: GPUDevice, bytes: number, width: number, height: number): void {
   const max = device.limits.maxBufferSize;
   if (bytes > max) {
     throw new Error(`image ${width}x${height} needs a ${bytes}-byte RGBA buffer, more than this device's maxBufferSize (${max}); downscale it before upload`);
@@ -427,7 +395,7 @@ function checkBufferSize(device: GPUDevice, bytes: number, width: number, height
 export function uploadRgba(device: GPUDevice, img: RgbaImage, label = 'rgba image'): PackedRgba {
   const { width, height, data } = img;
   if (data.length !== width * height * 4) throw new Error(`uploadRgba: ${data.length} bytes for a ${width}x${height} RGBA image`);
-  checkBufferSize(device, data.length, width, height);
+  checkImageBufferSize(device, data.length, width, height);
   return { buffer: storageBufferFrom(device, data, label), width, height, rowStride: width };
 }
 
@@ -446,7 +414,7 @@ export function uploadThroughTexture(
 ): PackedRgba {
   const rowStride = Math.ceil(width / 64) * 64;
   const bytes = align4(((height - 1) * rowStride + width) * 4);
-  checkBufferSize(device, bytes, width, height);
+  checkImageBufferSize(device, bytes, width, height);
   const tile = Math.min(opts.maxTile ?? Infinity, device.limits.maxTextureDimension2D);
   const buffer = device.createBuffer({
     label: opts.label ?? 'rgba image',

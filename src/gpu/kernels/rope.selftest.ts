@@ -3,9 +3,9 @@
 import type { Llama3RopeScaling } from '../../checkpoint/types.ts';
 import { applyRope, ropeInvFreq } from '../../reference/rope.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
-import type { SelfTestCase } from '../selftest.ts';
+import { shaderF16If, timed, withGpuObjects, type SelfTestCase } from '../selftest-support.ts';
 import { readF16, roundToF16, RopeKernel } from './rope.ts';
 import { RopeTable } from './rope-table.ts';
 
@@ -25,7 +25,7 @@ function ropeCase(opts: { id: string; name: string; kv: 'f32' | 'f16'; seed: num
     id: opts.id,
     name: opts.name,
     description: `llama3 RoPE (theta 500000), q [${rows}×${nH}×${hd}] + k [${rows}×${nKV}×${hd}]${opts.kv === 'f16' ? ' into an f16 KV cache (+ v copy)' : ' in place'}, positions up to ${maxPositions - 1}`,
-    requires: opts.kv === 'f16' ? ['shader-f16'] : [],
+    requires: shaderF16If(opts.kv === 'f16'),
     async run({ device }) {
       const rng = seededRandom(opts.seed);
       const q = randomF32(rows * nH * hd, rng);
@@ -35,39 +35,34 @@ function ropeCase(opts: { id: string; name: string; kv: 'f32' | 'f16'; seed: num
       const invFreq = ropeInvFreq(hd, 500000, LLAMA3);
       const qExp = applyRope(q, rows, nH, hd, positions, invFreq);
       const kExp = applyRope(k, rows, nKV, hd, positions, invFreq);
-      const kernel = await RopeKernel.create(device, { kv: opts.kv });
-      const table = RopeTable.create(device, invFreq, maxPositions, 'selftest rope table');
-      const kvBytes = opts.kv === 'f16' ? 2 : 4;
-      const bufs = {
-        pos: storageBufferFrom(device, positions, 'selftest positions'),
-        q: storageBufferFrom(device, q, 'selftest q'),
-        k: opts.kv === 'f16' ? createStorageBuffer(device, rows * nKV * hd * kvBytes, 'selftest k cache') : storageBufferFrom(device, k, 'selftest k'),
-        kSrc: opts.kv === 'f16' ? storageBufferFrom(device, k, 'selftest k src') : null,
-        v: opts.kv === 'f16' ? createStorageBuffer(device, rows * nKV * hd * kvBytes, 'selftest v cache') : null,
-        vSrc: opts.kv === 'f16' ? storageBufferFrom(device, v, 'selftest v src') : null,
-      };
-      try {
-        const t0 = performance.now();
-        kernel.run(device, table, bufs.pos, { q: bufs.q, k: bufs.k, kSrc: bufs.kSrc, v: bufs.v, vSrc: bufs.vSrc }, { rows, headDim: hd, numHeads: nH, numKvHeads: nKV });
-        await device.queue.onSubmittedWorkDone();
-        const gpuMs = performance.now() - t0;
-        const qGot = await readF32(device, bufs.q, rows * nH * hd);
-        if (opts.kv === 'f32') {
-          const kGot = await readF32(device, bufs.k, rows * nKV * hd);
+      const f16 = opts.kv === 'f16';
+      return withGpuObjects(device, async (gpu) => {
+        const kernel = gpu.own(await RopeKernel.create(device, { kv: opts.kv }));
+        const table = gpu.own(RopeTable.create(device, invFreq, maxPositions, 'selftest rope table'));
+        const pos = gpu.upload(positions, 'selftest positions');
+        const qb = gpu.upload(q, 'selftest q');
+        // f32: k rotated in place. f16: k and v cache rows written from f32 sources (k rotated, v copied).
+        const kb = f16 ? gpu.alloc(rows * nKV * hd * 2, 'selftest k cache') : gpu.upload(k, 'selftest k');
+        const kSrc = f16 ? gpu.upload(k, 'selftest k src') : null;
+        const vb = f16 ? gpu.alloc(rows * nKV * hd * 2, 'selftest v cache') : null;
+        const vSrc = f16 ? gpu.upload(v, 'selftest v src') : null;
+        const [qGot, gpuMs] = await timed(
+          device,
+          () => kernel.run(device, table, pos, { q: qb, k: kb, kSrc, v: vb, vSrc }, { rows, headDim: hd, numHeads: nH, numKvHeads: nKV }),
+          () => readF32(device, qb, rows * nH * hd),
+        );
+        if (!f16) {
+          const kGot = await readF32(device, kb, rows * nKV * hd);
           // f32: a few ulps of |x| <= 1 (see rope.test.ts).
           return { comparison: compareArrays(concat(qGot, kGot), concat(qExp, kExp), { atol: 1e-6, rtol: 1e-6 }), shape: [rows, (nH + nKV) * hd], gpuMs };
         }
-        const kGot = await readF16(device, bufs.k, rows * nKV * hd);
-        const vGot = await readF16(device, bufs.v!, rows * nKV * hd);
+        const kGot = await readF16(device, kb, rows * nKV * hd);
+        const vGot = await readF16(device, vb!, rows * nKV * hd);
         // f16 cache: one rounding, at most one f16 ulp (2^-10 relative) from the rounded reference.
         const got = concat(concat(qGot, kGot), vGot);
         const exp = concat(concat(qExp, roundToF16(kExp)), roundToF16(v));
         return { comparison: compareArrays(got, exp, { atol: 1e-6, rtol: 1e-3 }), shape: [got.length], gpuMs };
-      } finally {
-        for (const b of Object.values(bufs)) b?.destroy();
-        table.destroy();
-        kernel.destroy();
-      }
+      });
     },
   };
 }

@@ -8,13 +8,14 @@ import { IMAGE_TOKEN_INDEX, prefusionMaskAndPositions } from '../../reference/pr
 import { applyRope, ropeCosSin, ropeInvFreq } from '../../reference/rope.ts';
 import type { Llama3RopeScaling } from '../../checkpoint/types.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
+import type { Tolerance } from '../compare.ts';
+import { expectCloseWith } from '../test-support.ts';
 import type { GpuContext } from '../device.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { RopeKernel, ropeOnGpu, ropeShaderSource, readF16, roundToF16 } from './rope.ts';
 import { buildRopeTable, RopeTable } from './rope-table.ts';
 import { ROPE_SELF_TEST_CASES } from './rope.selftest.ts';
-import { runSelfTest } from '../selftest.ts';
+import { runSelfTest } from '../selftest-support.ts';
 
 const TOL: Tolerance = { atol: 1e-6, rtol: 1e-6 };
 /** Llama 3.1 (spec section 0). */
@@ -26,12 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => ctx?.device.destroy());
 
-function expectClose(actual: Float32Array, expected: Float32Array, name: string, shape: number[], tol = TOL) {
-  const c = compareArrays(actual, expected, tol);
-  expect(c.ok, formatComparison(c, { name, shape })).toBe(true);
-  expect(c.nans).toBe(0);
-  return c;
-}
+const expectClose = expectCloseWith(TOL);
 
 describe('RoPE table', () => {
   it('holds the reference cos/sin (f32-rounded f64 of the f32 angle), interleaved per (position, frequency)', () => {

@@ -8,10 +8,13 @@
 // the same rows in the same dispatch.
 import ropeWgsl from '../../../shaders/rope.wgsl?raw';
 import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
-import { align4, bindBuffers, createStorageBuffer, readBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import type { GpuTarget } from './linear.ts';
+import { align4, bindBuffers, createStorageBuffer, readBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkedBinding, foldGrid, intAtLeast, LazyPrograms, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 import { RopeTable } from './rope-table.ts';
+
+/** Shared with the other kernel wrappers (src/gpu/dispatch.ts); re-exported here where it was first defined. */
+export { recordCompute } from '../dispatch.ts';
 
 /** Storage type of the k (and v) cache the kernel writes. */
 export type KvStorage = 'f32' | 'f16';
@@ -63,31 +66,19 @@ export interface RopeDims {
 }
 
 function checkInt(name: string, v: number, min: number): void {
-  if (!Number.isInteger(v) || v < min) throw new Error(`RopeKernel.run: ${name} must be an integer >= ${min}, got ${v}`);
-}
-
-/** Records a single compute dispatch into a device (submits), an encoder, or an open pass. */
-export function recordCompute(target: GpuTarget, label: string, record: (pass: GPUComputePassEncoder) => void): void {
-  if ('dispatchWorkgroups' in target) {
-    record(target);
-  } else if ('beginComputePass' in target) {
-    const pass = target.beginComputePass({ label });
-    record(pass);
-    pass.end();
-  } else {
-    const encoder = target.createCommandEncoder({ label });
-    const pass = encoder.beginComputePass({ label });
-    record(pass);
-    pass.end();
-    target.queue.submit([encoder.finish()]);
-  }
+  intAtLeast('RopeKernel.run', name, v, min);
 }
 
 export class RopeKernel {
   readonly kv: KvStorage;
-  private programs: ComputeProgram[] | null = null; // index (kFromSrc ? 1 : 0) + (copyV ? 2 : 0)
-  private initPromise: Promise<this> | null = null;
-  private readonly uniforms = new Map<string, GPUBuffer>();
+  /** Index (kFromSrc ? 1 : 0) + (copyV ? 2 : 0): k in place / from kSrc, without / with the v copy. */
+  private readonly programs = new LazyPrograms(() => {
+    const name = this.kv === 'f16' ? 'rope.wgsl (f16 cache)' : 'rope.wgsl';
+    const code = ropeShaderSource(this.kv);
+    const specs = [0, 1, 2, 3].map((m) => ({ name, code, bindings: BINDINGS, constants: { K_FROM_SRC: (m & 1) !== 0, COPY_V: (m & 2) !== 0 } }));
+    return Promise.all(specs.map((s) => computeProgram(this.device, s)));
+  });
+  private readonly uniforms: UniformCache;
   private dummies: GPUBuffer[] = [];
   private readonly maxWg: number;
 
@@ -96,30 +87,14 @@ export class RopeKernel {
     opts: RopeKernelOptions = {},
   ) {
     this.kv = opts.kv ?? 'f32';
-    if (this.kv === 'f16' && !device.features.has('shader-f16')) {
-      throw new Error('RopeKernel: an f16 KV cache needs the WebGPU feature "shader-f16", which this device does not have; use kv "f32".');
-    }
-    this.maxWg = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension);
+    requireShaderF16(device, this.kv === 'f16', 'RopeKernel: an f16 KV cache needs', 'kv "f32"');
+    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
+    this.uniforms = new UniformCache(device, 'rope dims');
   }
 
   /** Builds the four pipelines (k in place / from kSrc, with / without the v copy). Rejects with a ShaderError on a WGSL error. */
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = this.kv === 'f16' ? 'rope.wgsl (f16 cache)' : 'rope.wgsl';
-      const code = ropeShaderSource(this.kv);
-      const specs = [0, 1, 2, 3].map((m) => ({ name, code, bindings: BINDINGS, constants: { K_FROM_SRC: (m & 1) !== 0, COPY_V: (m & 2) !== 0 } }));
-      this.initPromise = Promise.all(specs.map((s) => computeProgram(this.device, s))).then(
-        (programs) => {
-          this.programs = programs;
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   static create(device: GPUDevice, opts?: RopeKernelOptions): Promise<RopeKernel> {
@@ -128,11 +103,7 @@ export class RopeKernel {
 
   /** Workgroup grid for `pairs` (row, head, i) invocations, folded into 2D. */
   dispatchSize(pairs: number): [number, number] {
-    const groups = Math.max(1, Math.ceil(pairs / WG));
-    const x = Math.min(groups, this.maxWg);
-    const y = Math.ceil(groups / x);
-    if (y > this.maxWg) throw new Error(`RopeKernel: ${pairs} rotations need ${groups} workgroups, more than ${this.maxWg}^2`);
-    return [x, y];
+    return foldGrid(Math.max(1, Math.ceil(pairs / WG)), this.maxWg, 'RopeKernel', `${pairs} rotations need`);
   }
 
   /**
@@ -140,7 +111,7 @@ export class RopeKernel {
    * buffer; every position must lie in [0, table.maxPositions), else the row becomes NaN). Optional v copy.
    */
   run(target: GpuTarget, table: RopeTable, positions: GPUBuffer, bufs: RopeBuffers, dims: RopeDims): void {
-    if (!this.programs) throw new Error('RopeKernel.run: call `await kernel.init()` (or RopeKernel.create) first');
+    const programs = this.programs.require('RopeKernel');
     const { rows, headDim: hd } = dims;
     checkInt('rows', rows, 1);
     checkInt('headDim', hd, 2);
@@ -174,13 +145,7 @@ export class RopeKernel {
     if ((kSrc || vSrc) && srcStride < nKV * hd) throw new Error(`RopeKernel.run: srcRowStride ${srcStride} < numKvHeads * headDim = ${nKV * hd}`);
 
     const kvBytes = this.kv === 'f16' ? 2 : 4;
-    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-    const bind = (label: string, buf: GPUBuffer, bytes: number, what: string): GPUBufferBinding => {
-      const size = align4(bytes);
-      if (size > maxBinding) throw new Error(`RopeKernel: ${label} (${what}) needs a ${size}-byte binding, more than maxStorageBufferBindingSize (${maxBinding})`);
-      if (buf.size < size) throw new Error(`RopeKernel: buffer ${label} "${buf.label}" has ${buf.size} bytes, needs ${size} (${what})`);
-      return { buffer: buf, offset: 0, size };
-    };
+    const bind = (label: string, buf: GPUBuffer, bytes: number, what: string) => checkedBinding(this.device, 'RopeKernel', label, buf, bytes, what);
     const kExtent = kOff + (rows - 1) * kStride + nKV * hd;
     const srcExtent = (rows - 1) * srcStride + nKV * hd;
     const tableBinding = bind('table', table.buffer, table.maxPositions * table.halfDim * 8, `[${table.maxPositions}, ${table.halfDim}] (cos, sin)`);
@@ -195,20 +160,14 @@ export class RopeKernel {
 
     const half = hd / 2;
     const total = rows * (nH + nKV) * half;
-    const program = this.programs[(kSrc ? 1 : 0) + (v ? 2 : 0)]!;
-    const u = this.uniform([rows, half, nH, nKV, qOff, qStride, kOff, kStride, srcStride, posOff, table.maxPositions, total]);
+    const program = programs[(kSrc ? 1 : 0) + (v ? 2 : 0)]!;
+    const u = this.uniforms.get([rows, half, nH, nKV, qOff, qStride, kOff, kStride, srcStride, posOff, table.maxPositions, total]);
     const bindGroup = bindBuffers(this.device, program.layout, [u, tableBinding, posBinding, qBinding, kSrcBinding, kBinding, vSrcBinding, vBinding], 'rope');
-    const [gx, gy] = this.dispatchSize(total);
-    recordCompute(target, 'rope', (pass) => {
-      pass.setPipeline(program.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    });
+    recordDispatch(target, 'rope', program, bindGroup, this.dispatchSize(total));
   }
 
   destroy(): void {
-    for (const u of this.uniforms.values()) u.destroy();
-    this.uniforms.clear();
+    this.uniforms.destroy();
     for (const d of this.dummies) d.destroy();
     this.dummies = [];
   }
@@ -217,18 +176,6 @@ export class RopeKernel {
   private dummy(i: number): GPUBuffer {
     while (this.dummies.length <= i) this.dummies.push(createStorageBuffer(this.device, 16, `rope: unused binding ${this.dummies.length}`));
     return this.dummies[i]!;
-  }
-
-  private uniform(values: number[]): GPUBuffer {
-    const key = values.join(',');
-    let u = this.uniforms.get(key);
-    if (!u) {
-      // Bounded: when full, forget (not destroy: a recorded, unsubmitted run may still use them).
-      if (this.uniforms.size >= 256) this.uniforms.clear();
-      u = uniformBufferFrom(this.device, new Uint32Array(values), `rope dims ${key}`);
-      this.uniforms.set(key, u);
-    }
-    return u;
   }
 }
 

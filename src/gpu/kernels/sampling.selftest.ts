@@ -3,9 +3,9 @@
 // within 1e-5 (relative) of a boundary per the reference are left out: f32 vs f64 may legitimately differ there.
 import { argmaxRef, sampleTopPDetails } from '../../reference/sampling.ts';
 import { mulberry32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readBuffer, storageBufferFrom } from '../buffers.ts';
+import { readBuffer } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
-import type { SelfTestCase } from '../selftest.ts';
+import { timed, withGpuObjects, type SelfTestCase } from '../selftest-support.ts';
 import { PARAMS_RING, SamplingKernel, type SampleParams } from './sampling.ts';
 
 function seededLogits(V: number, seed: number): Float32Array {
@@ -26,21 +26,17 @@ const argmaxCase: SelfTestCase = {
     logits[70001] = 50;
     logits[90002] = 50;
     const expected = [argmaxRef(logits)];
-    const kernel = await SamplingKernel.create(device);
-    const lb = storageBufferFrom(device, logits, 'selftest logits');
-    const rb = createStorageBuffer(device, 4, 'selftest token');
-    try {
-      const t0 = performance.now();
-      kernel.argmax(device, lb, rb, V);
-      await device.queue.onSubmittedWorkDone();
-      const gpuMs = performance.now() - t0;
-      const got = [...new Uint32Array(await readBuffer(device, rb, 4))];
+    return withGpuObjects(device, async (gpu) => {
+      const kernel = gpu.own(await SamplingKernel.create(device));
+      const lb = gpu.upload(logits, 'selftest logits');
+      const rb = gpu.alloc(4, 'selftest token');
+      const [got, gpuMs] = await timed(
+        device,
+        () => kernel.argmax(device, lb, rb, V),
+        async () => [...new Uint32Array(await readBuffer(device, rb, 4))],
+      );
       return { comparison: compareArrays(got, expected, { atol: 0, rtol: 0 }), shape: [1], gpuMs };
-    } finally {
-      lb.destroy();
-      rb.destroy();
-      kernel.destroy();
-    }
+    });
   },
 };
 
@@ -53,17 +49,19 @@ const topPCase: SelfTestCase = {
     const logits = seededLogits(V, 12);
     const rng = mulberry32(13);
     const draws: SampleParams[] = Array.from({ length: PARAMS_RING }, () => ({ temperature: 0.8, topP: 0.9, u: rng() }));
-    const kernel = await SamplingKernel.create(device);
-    const lb = storageBufferFrom(device, logits, 'selftest logits');
-    const rb = createStorageBuffer(device, PARAMS_RING * 4, 'selftest tokens');
-    try {
-      const t0 = performance.now();
-      const encoder = device.createCommandEncoder({ label: 'selftest sampling' });
-      draws.forEach((d, j) => kernel.sample(encoder, lb, rb, V, d, { outIndex: j }));
-      device.queue.submit([encoder.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      const gpuMs = performance.now() - t0;
-      const got = new Uint32Array(await readBuffer(device, rb, PARAMS_RING * 4));
+    return withGpuObjects(device, async (gpu) => {
+      const kernel = gpu.own(await SamplingKernel.create(device));
+      const lb = gpu.upload(logits, 'selftest logits');
+      const rb = gpu.alloc(PARAMS_RING * 4, 'selftest tokens');
+      const [got, gpuMs] = await timed(
+        device,
+        () => {
+          const encoder = device.createCommandEncoder({ label: 'selftest sampling' });
+          draws.forEach((d, j) => kernel.sample(encoder, lb, rb, V, d, { outIndex: j }));
+          device.queue.submit([encoder.finish()]);
+        },
+        async () => new Uint32Array(await readBuffer(device, rb, PARAMS_RING * 4)),
+      );
       const actual: number[] = [];
       const expected: number[] = [];
       draws.forEach((d, j) => {
@@ -73,11 +71,7 @@ const topPCase: SelfTestCase = {
         expected.push(r.token);
       });
       return { comparison: compareArrays(actual, expected, { atol: 0, rtol: 0 }), shape: [actual.length], gpuMs };
-    } finally {
-      lb.destroy();
-      rb.destroy();
-      kernel.destroy();
-    }
+    });
   },
 };
 

@@ -11,8 +11,8 @@
 import samplingWgsl from '../../../shaders/sampling.wgsl?raw';
 import { f32ToF16Bytes } from '../../checkpoint/dtype.ts';
 import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
+import { checkBindingLimit, checkBufferSize, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, requireShaderF16, UniformCache, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import type { GpuTarget } from './linear.ts';
 
 export type LogitsDType = 'f32' | 'f16';
 
@@ -61,30 +61,18 @@ const BELOW_ONE = 1 - 2 ** -24;
 interface Scratch {
   work: GPUBuffer;
   G: number;
-  /** dims uniforms: index s = radix step s (the other passes use index 0). */
-  dims: Map<number, GPUBuffer>;
-}
-
-function record(target: GpuTarget, label: string, body: (pass: GPUComputePassEncoder) => void): void {
-  if ('dispatchWorkgroups' in target) {
-    body(target);
-  } else if ('beginComputePass' in target) {
-    const pass = target.beginComputePass({ label });
-    body(pass);
-    pass.end();
-  } else {
-    const encoder = target.createCommandEncoder({ label });
-    const pass = encoder.beginComputePass({ label });
-    body(pass);
-    pass.end();
-    target.queue.submit([encoder.finish()]);
-  }
+  /** dims uniforms [V, G, step, outIndex]: step s = radix step s (the other passes use step 0). */
+  dims: UniformCache;
 }
 
 export class SamplingKernel {
   readonly logits: LogitsDType;
-  private programs: Record<EntryPoint, ComputeProgram> | null = null;
-  private initPromise: Promise<this> | null = null;
+  private readonly programs = new LazyPrograms(async () => {
+    const name = this.logits === 'f16' ? 'sampling.wgsl (f16 logits)' : 'sampling.wgsl';
+    const code = samplingShaderSource(this.logits);
+    const progs = await Promise.all(ENTRY_POINTS.map((entryPoint) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS })));
+    return Object.fromEntries(ENTRY_POINTS.map((e, i) => [e, progs[i]!])) as Record<EntryPoint, ComputeProgram>;
+  });
   private readonly scratch = new Map<number, Scratch>();
   private readonly ring: GPUBuffer[] = [];
   private ringNext = 0;
@@ -95,28 +83,12 @@ export class SamplingKernel {
     opts: SamplingKernelOptions = {},
   ) {
     this.logits = opts.logits ?? 'f32';
-    if (this.logits === 'f16' && !device.features.has('shader-f16')) {
-      throw new Error('SamplingKernel: f16 logits need the WebGPU feature "shader-f16", which this device does not have; use f32 logits.');
-    }
+    requireShaderF16(device, this.logits === 'f16', 'SamplingKernel: f16 logits need', 'f32 logits');
   }
 
   /** Builds the five pipelines. Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
-    if (!this.initPromise) {
-      const name = this.logits === 'f16' ? 'sampling.wgsl (f16 logits)' : 'sampling.wgsl';
-      const code = samplingShaderSource(this.logits);
-      this.initPromise = Promise.all(ENTRY_POINTS.map((entryPoint) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS }))).then(
-        (progs) => {
-          this.programs = Object.fromEntries(ENTRY_POINTS.map((e, i) => [e, progs[i]!])) as Record<EntryPoint, ComputeProgram>;
-          return this;
-        },
-        (e: unknown) => {
-          this.initPromise = null;
-          throw e;
-        },
-      );
-    }
-    return this.initPromise;
+    return this.programs.ready(this);
   }
 
   static create(device: GPUDevice, opts?: SamplingKernelOptions): Promise<SamplingKernel> {
@@ -129,7 +101,7 @@ export class SamplingKernel {
     const sc = this.scratchFor(V);
     this.greedyParams ??= uniformBufferFrom(this.device, new Float32Array([1, 1, 0, 0]), 'sampling greedy params');
     const bg = (p: ComputeProgram) => this.bindGroup(p, sc, 0, this.greedyParams!, logits, result, V, opts.outIndex ?? 0);
-    record(target, 'argmax', (pass) => {
+    recordCompute(target, 'argmax', (pass) => {
       pass.setPipeline(programs.reduce_max.pipeline);
       pass.setBindGroup(0, bg(programs.reduce_max));
       pass.dispatchWorkgroups(sc.G);
@@ -162,7 +134,7 @@ export class SamplingKernel {
     this.device.queue.writeBuffer(pbuf, 0, pdata);
     const outIndex = opts.outIndex ?? 0;
     const bg = (p: ComputeProgram, step = 0) => this.bindGroup(p, sc, step, pbuf, logits, result, V, outIndex);
-    record(target, 'sample top-p', (pass) => {
+    recordCompute(target, 'sample top-p', (pass) => {
       const run = (p: ComputeProgram, groups: number, step = 0) => {
         pass.setPipeline(p.pipeline);
         pass.setBindGroup(0, bg(p, step));
@@ -180,7 +152,7 @@ export class SamplingKernel {
   destroy(): void {
     for (const sc of this.scratch.values()) {
       sc.work.destroy();
-      for (const u of sc.dims.values()) u.destroy();
+      sc.dims.destroy();
     }
     this.scratch.clear();
     for (const b of this.ring) b.destroy();
@@ -190,20 +162,20 @@ export class SamplingKernel {
   }
 
   private check(logits: GPUBuffer, result: GPUBuffer, V: number, opts: SampleRunOptions): Record<EntryPoint, ComputeProgram> {
-    if (!this.programs) throw new Error('SamplingKernel: call `await kernel.init()` (or SamplingKernel.create) first');
-    if (!Number.isInteger(V) || V < 1) throw new Error(`SamplingKernel: V must be a positive integer, got ${V}`);
+    const who = 'SamplingKernel';
+    const programs = this.programs.require(who, who);
+    positiveInt(who, 'V', V);
     const outIndex = opts.outIndex ?? 0;
-    if (!Number.isInteger(outIndex) || outIndex < 0) throw new Error(`SamplingKernel: outIndex must be a non-negative integer, got ${outIndex}`);
-    const max = this.device.limits.maxStorageBufferBindingSize;
-    const lBytes = align4(V * (this.logits === 'f16' ? 2 : 4));
-    if (lBytes > max) throw new Error(`SamplingKernel: logits ([${V}] ${this.logits}) are ${lBytes} bytes, more than this device's maxStorageBufferBindingSize (${max})`);
+    nonNegativeInt(who, 'outIndex', outIndex);
+    const lBytes = V * (this.logits === 'f16' ? 2 : 4);
+    checkBindingLimit(this.device, who, 'logits', lBytes, `[${V}] ${this.logits}`);
     const G = Math.ceil(V / SAMPLING_CHUNK);
     const maxWg = this.device.limits.maxComputeWorkgroupsPerDimension;
-    if (G > maxWg) throw new Error(`SamplingKernel: V = ${V} needs ${G} workgroups of ${SAMPLING_CHUNK} logits, more than maxComputeWorkgroupsPerDimension (${maxWg})`);
-    if (logits.size < lBytes) throw new Error(`SamplingKernel: buffer logits "${logits.label}" has ${logits.size} bytes, needs ${lBytes} ([${V}] ${this.logits})`);
-    if (result.size < (outIndex + 1) * 4) throw new Error(`SamplingKernel: buffer result "${result.label}" has ${result.size} bytes, needs ${(outIndex + 1) * 4} (u32 at index ${outIndex})`);
-    if (logits === result) throw new Error('SamplingKernel: logits and result must be different buffers');
-    return this.programs;
+    if (G > maxWg) throw new Error(`${who}: V = ${V} needs ${G} workgroups of ${SAMPLING_CHUNK} logits, more than maxComputeWorkgroupsPerDimension (${maxWg})`);
+    checkBufferSize(who, 'logits', logits, lBytes, `[${V}] ${this.logits}`);
+    checkBufferSize(who, 'result', result, (outIndex + 1) * 4, `u32 at index ${outIndex}`);
+    if (logits === result) throw new Error(`${who}: logits and result must be different buffers`);
+    return programs;
   }
 
   private scratchFor(V: number): Scratch {
@@ -213,21 +185,10 @@ export class SamplingKernel {
       if (this.scratch.size >= 8) this.scratch.clear();
       const G = Math.ceil(V / SAMPLING_CHUNK);
       const words = 2 * G + 16 + 128 * G + G;
-      sc = { work: createStorageBuffer(this.device, words * 4, `sampling work V=${V}`), G, dims: new Map() };
+      sc = { work: createStorageBuffer(this.device, words * 4, `sampling work V=${V}`), G, dims: new UniformCache(this.device, `sampling dims V=${V}`) };
       this.scratch.set(V, sc);
     }
     return sc;
-  }
-
-  private dimsFor(sc: Scratch, V: number, step: number, outIndex: number): GPUBuffer {
-    const key = step * 0x100000000 + outIndex;
-    let u = sc.dims.get(key);
-    if (!u) {
-      if (sc.dims.size >= 256) sc.dims.clear();
-      u = uniformBufferFrom(this.device, new Uint32Array([V, sc.G, step, outIndex]), `sampling dims V=${V} step ${step} out ${outIndex}`);
-      sc.dims.set(key, u);
-    }
-    return u;
   }
 
   private nextParams(): GPUBuffer {
@@ -247,7 +208,7 @@ export class SamplingKernel {
     return bindBuffers(
       this.device,
       p.layout,
-      [this.dimsFor(sc, V, step, outIndex), params, { buffer: logits, offset: 0, size: lBytes }, sc.work, { buffer: result, offset: 0, size: (outIndex + 1) * 4 }],
+      [sc.dims.get([V, sc.G, step, outIndex]), params, { buffer: logits, offset: 0, size: lBytes }, sc.work, { buffer: result, offset: 0, size: (outIndex + 1) * 4 }],
       'sampling',
     );
   }

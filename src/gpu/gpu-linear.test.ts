@@ -1,0 +1,140 @@
+// Kernels over GpuWeights tensors against the CPU reference (src/reference/linear.ts, ops.ts) fed the weights exactly
+// as the GPU holds them (dequantizedSource), on Dawn (SwiftShader: no shader-f16, so q4 scales are f32 and the
+// policy's f16 tensors are f32). Weights are uploaded with a 1 KiB binding limit so that most are split in row blocks.
+// Metric: max |gpu - ref| / max |ref| <= 1e-5 (f32 sums of at most 64 terms; observed ~1e-7).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeGpu } from '../node/gpu.ts';
+import { linear } from '../reference/linear.ts';
+import { layerNorm, rmsNorm } from '../reference/ops.ts';
+import { randomUniform, randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
+import { dequantizedSource } from '../weights/dequantized-source.ts';
+import { GpuWeights } from '../weights/gpu-weights.ts';
+import { createStorageBuffer, readF32, storageBufferFrom } from './buffers.ts';
+import { compareArrays, formatComparison } from './compare.ts';
+import { LinearKernels, linearPath, loadF32Tensor, NormKernels, recordLinear, sliceRows } from './gpu-linear.ts';
+
+const REL = 1e-5;
+const source = randomWeights(tinyConfig({ llmHidden: 64 }), 9);
+const deq = dequantizedSource(source, 'q4', false);
+
+let device: GPUDevice;
+let weights: GpuWeights;
+let kernels: LinearKernels;
+const owned: GPUBuffer[] = [];
+beforeAll(async () => {
+  device = (await createNodeGpu()).device;
+  weights = new GpuWeights(device, source, 'q4', { maxBindingBytes: 1024 });
+  kernels = new LinearKernels(device);
+});
+afterAll(() => {
+  kernels?.destroy();
+  for (const b of owned) b.destroy();
+  weights?.destroy();
+  device?.destroy();
+});
+
+function expectRel(actual: Float32Array, expected: Float32Array, name: string): void {
+  const maxRef = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const cmp = compareArrays(actual, expected, { atol: REL * maxRef, rtol: 0 });
+  expect(cmp.ok, formatComparison(cmp, { name })).toBe(true);
+}
+
+/** y window [M, N] at column `off` of rows `ldy` wide, pre-filled with a sentinel that must survive outside it. */
+async function runWindow(name: string, biasName: string | null, M: number, ldy: number, off: number, slice?: { start: number; count: number }) {
+  let w = await weights.load(name);
+  if (slice) w = sliceRows(device, w, slice.start, slice.count, owned);
+  const bias = biasName ? await loadF32Tensor(weights, biasName, owned) : null;
+  await kernels.prepare([w], [M]);
+  const N = w.rows;
+  const K = w.cols;
+  const x = randomUniform(M * K, M * 31 + K);
+  const sentinel = 1234.5;
+  const xb = storageBufferFrom(device, x, 'x');
+  const yb = storageBufferFrom(device, new Float32Array(M * ldy).fill(sentinel), 'y');
+  try {
+    recordLinear(device, kernels, xb, w, bias, yb, M, { yRowStride: ldy, yColOffset: off });
+    const y = await readF32(device, yb, M * ldy);
+    let wRef = await deq.readF32(name);
+    if (slice) wRef = wRef.subarray(slice.start * K, (slice.start + slice.count) * K);
+    const ref = linear(x, M, K, wRef, N, biasName ? await deq.readF32(biasName) : undefined);
+    const got = new Float32Array(M * N);
+    let outside = 0;
+    for (let r = 0; r < M; r++) {
+      for (let c = 0; c < ldy; c++) {
+        if (c >= off && c < off + N) got[r * N + c - off] = y[r * ldy + c]!;
+        else if (y[r * ldy + c] !== sentinel) outside++;
+      }
+    }
+    expect(outside, 'values written outside the y window').toBe(0);
+    expectRel(got, ref, `${w.name} M=${M}`);
+    return w;
+  } finally {
+    xb.destroy();
+    yb.destroy();
+  }
+}
+
+describe('recordLinear over GpuWeights tensors', () => {
+  it('f32 weight in 16 row blocks with bias slices, into a column window: matvec (M = 1, 3) and tiled (M = 7)', async () => {
+    for (const M of [1, 3, 7]) {
+      const w = await runWindow('model.mm_projector.2.weight', 'model.mm_projector.2.bias', M, 64 + 9, 5);
+      expect(w.storage).toBe('f32');
+      expect(w.blocks.length).toBe(16);
+      expect(linearPath(w.storage, M, w.cols)).toBe(M <= 4 ? 'matvec' : 'tiled');
+    }
+  });
+
+  it('int4 (q4f32) weight in 4 row blocks: matvec (M = 2) and the int4 tiled kernel (M = 9)', async () => {
+    for (const M of [2, 9]) {
+      const w = await runWindow('model.layers.0.mlp.up_proj.weight', null, M, 128, 0);
+      expect(w.storage).toBe('q4f32');
+      expect(w.blocks.length).toBe(4);
+    }
+  });
+
+  it('row slices across blocks (f32 and int4 with scales) give the same linear as the slice of the weights', async () => {
+    const f = await runWindow('model.compressor.attn.in_proj_weight', null, 6, 32, 0, { start: 8, count: 32 });
+    expect(f.blocks.length).toBe(3);
+    const q = await runWindow('model.layers.0.mlp.up_proj.weight', null, 5, 64, 0, { start: 16, count: 64 });
+    expect(q.blocks.map((b) => [b.rowStart, b.rows])).toEqual([[0, 16], [16, 32], [48, 16]]);
+  });
+
+  it('throws a clear error when the kernel variant was not prepared', async () => {
+    const w = await weights.load('model.layers.1.self_attn.o_proj.weight');
+    const fresh = new LinearKernels(device);
+    const b = createStorageBuffer(device, 8 * 64 * 4);
+    expect(() => recordLinear(device, fresh, b, w, null, b, 8)).toThrow(/no tiled kernel for q4f32 weights was prepared/);
+    b.destroy();
+  });
+});
+
+describe('loadF32Tensor and NormKernels', () => {
+  it('a column slice of a bias holds exactly the stored values', async () => {
+    const t = await loadF32Tensor(weights, 'model.compressor.attn.in_proj_bias', owned, { start: 16, count: 16 });
+    const all = await deq.readF32('model.compressor.attn.in_proj_bias');
+    expect(await readF32(device, t.blocks[0]!.data, 16)).toEqual(all.slice(16, 32));
+  });
+
+  it('LayerNorm and RMSNorm with the kernel of the weight storage', async () => {
+    const norms = new NormKernels(device);
+    const rows = 5;
+    const D = 64;
+    const x = randomUniform(rows * D, 77, -3, 3);
+    const xb = storageBufferFrom(device, x, 'x');
+    const yb = createStorageBuffer(device, rows * D * 4, 'y');
+    const rmsW = await weights.load('model.prefusion_layers.0.input_layernorm.weight');
+    await norms.prepare('rmsnorm', [rmsW]);
+    norms.record(device, 'rmsnorm', xb, rmsW, null, yb, rows, 1e-5);
+    expectRel(await readF32(device, yb, rows * D), rmsNorm(x, rows, D, await deq.readF32(rmsW.name), 1e-5), 'rmsnorm');
+
+    const lnW = await weights.load('model.compressor.ln_kv.weight');
+    const lnB = await weights.load('model.compressor.ln_kv.bias');
+    await norms.prepare('layernorm', [lnW]);
+    const d = lnW.cols;
+    norms.record(device, 'layernorm', xb, lnW, lnB, yb, rows, 1e-5);
+    expectRel(await readF32(device, yb, rows * d), layerNorm(x.subarray(0, rows * d), rows, d, await deq.readF32(lnW.name), await deq.readF32(lnB.name), 1e-5), 'layernorm');
+    xb.destroy();
+    yb.destroy();
+    norms.destroy();
+  });
+});

@@ -1,0 +1,81 @@
+// In-app self-test cases for the dense linear layer (shaders/matmul.wgsl): random x [M, K], W [N, K] (f32 or f16
+// storage), bias [N]; reference: linear() on the weights the GPU holds. Small sizes: the page may run on SwiftShader.
+// Also the harness the other weight-matrix cases (linear-q4, matvec) share: the random problem and its measurement.
+import { linear } from '../../reference/linear.ts';
+import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
+import { readF32 } from '../buffers.ts';
+import { compareArrays } from '../compare.ts';
+import { shaderF16If, timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
+import { LinearKernel, roundToF16, toF16Weights, type WeightDType } from './linear.ts';
+
+/** A seeded problem y = x·Wᵀ + b: x [M, K] in [-1, 1), W [N, K] in ±1/sqrt(K), b [N] in ±0.5. */
+export function randomLinearProblem(M: number, K: number, N: number, seed: number): { x: Float32Array; w: Float32Array; b: Float32Array } {
+  const rng = seededRandom(seed);
+  const x = randomF32(M * K, rng);
+  const w = randomF32(N * K, rng, 1 / Math.sqrt(K));
+  const b = randomF32(N, rng, 0.5);
+  return { x, w, b };
+}
+
+/** The GPU buffers of a weight-matrix case: `scales` only for int4 weights. */
+export interface LinearCaseBuffers {
+  x: GPUBuffer;
+  w: GPUBuffer;
+  scales: GPUBuffer | null;
+  b: GPUBuffer;
+  y: GPUBuffer;
+}
+
+/**
+ * Uploads x, the weights as stored (`w`: f32 values, f16 bits or int4 words; `scales` for int4) and b, records
+ * `record` (which writes y [M, N]) on the kernel once it is built, and compares y with `expected`. atol = rtol =
+ * 1e-4: the weights' values are exact in f32, so only the f32 accumulation differs from the f64 reference.
+ */
+export async function measureLinearCase<Kernel extends { destroy(): void }>(
+  device: GPUDevice,
+  kernel: Promise<Kernel>,
+  data: { x: Float32Array; w: ArrayBufferView; scales?: ArrayBufferView | null; b: Float32Array },
+  [M, K, N]: readonly [number, number, number],
+  expected: Float32Array,
+  record: (kernel: Kernel, bufs: LinearCaseBuffers) => void,
+): Promise<SelfTestMeasurement> {
+  return withGpuObjects(device, async (gpu) => {
+    const k = gpu.own(await kernel);
+    const bufs: LinearCaseBuffers = {
+      x: gpu.upload(data.x, 'selftest x'),
+      w: gpu.upload(data.w, 'selftest w'),
+      scales: data.scales ? gpu.upload(data.scales, 'selftest scales') : null,
+      b: gpu.upload(data.b, 'selftest b'),
+      y: gpu.alloc(M * N * 4, 'selftest y'),
+    };
+    const [y, gpuMs] = await timed(
+      device,
+      () => record(k, bufs),
+      () => readF32(device, bufs.y, M * N),
+    );
+    return { comparison: compareArrays(y, expected, { atol: 1e-4, rtol: 1e-4 }), shape: [M, N], gpuMs, flops: 2 * M * K * N };
+  });
+}
+
+function linearCase(opts: { id: string; name: string; weights: WeightDType; M: number; K: number; N: number; seed: number }): SelfTestCase {
+  const { M, K, N, weights } = opts;
+  return {
+    id: opts.id,
+    name: opts.name,
+    description: `y = x·Wᵀ + b, x [${M}×${K}], W [${N}×${K}] ${weights}, f32 accumulation`,
+    requires: shaderF16If(weights === 'f16'),
+    async run({ device }) {
+      const { x, w, b } = randomLinearProblem(M, K, N, opts.seed);
+      const expected = linear(x, M, K, weights === 'f16' ? roundToF16(w) : w, N, b);
+      const data = { x, w: weights === 'f16' ? toF16Weights(w) : w, b };
+      return measureLinearCase(device, LinearKernel.create(device, { weights }), data, [M, K, N], expected, (kernel, g) =>
+        kernel.run(device, g.x, g.w, g.b, g.y, M, K, N),
+      );
+    },
+  };
+}
+
+export const LINEAR_SELF_TEST_CASES: SelfTestCase[] = [
+  linearCase({ id: 'linear-f32', name: 'Linear f32 (tiled matmul)', weights: 'f32', M: 77, K: 160, N: 96, seed: 1 }),
+  linearCase({ id: 'linear-f16w', name: 'Linear f16 weights (tiled matmul)', weights: 'f16', M: 77, K: 160, N: 96, seed: 2 }),
+];
