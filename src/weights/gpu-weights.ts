@@ -35,8 +35,10 @@ export interface WeightReadSource {
 export function rowReader(source: WeightSource): WeightReadSource {
   return {
     async readRows(name, start, count) {
-      if (source.readRowsF32) return source.readRowsF32(name, start, count);
-      const [, cols] = matrixShape(source.info(name).shape);
+      const shape = source.info(name).shape;
+      // readRowsF32 counts rows along the first dimension: only for 2-D and larger tensors.
+      if (source.readRowsF32 && shape.length >= 2) return source.readRowsF32(name, start, count);
+      const [, cols] = matrixShape(shape);
       return (await source.readF32(name)).subarray(start * cols, (start + count) * cols);
     },
   };
