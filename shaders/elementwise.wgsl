@@ -3,6 +3,7 @@
 //   act_inplace      y[i] = f(y[i])                          in place
 //   add_inplace      y[i] += x[i]                            residual add, in place into y
 //   add_bias_inplace y[i] += x[i % cols]                     row-vector (bias) broadcast over rows, in place
+//   scale_inplace    y[i] *= scale                           (the mean of several images' fused text rows)
 //   swiglu           y[r, c] = silu(x[r, c]) * x[r, I + c]   x: [rows, 2I] fused gate|up (MLC gate_up_proj), y: [rows, I]
 // with f = ACT: 0 exact GELU (erf), 1 quick_gelu x * sigmoid(1.702 x), 2 SiLU x * sigmoid(x), 3 erf itself (tests).
 //
@@ -24,7 +25,7 @@ alias V = f32;
 struct Params {
   n: u32,      // elements of y, in units of V
   cols: u32,   // add_bias_inplace: bias length; swiglu: I (both in units of V)
-  _p0: u32,
+  scale: f32,  // scale_inplace
   _p1: u32,
 }
 
@@ -144,6 +145,14 @@ fn add_bias_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   let i = flat_index(wid, nwg, lid);
   if (i < params.n) {
     y[i] = y[i] + x[i % params.cols];
+  }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn scale_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i < params.n) {
+    y_inplace[i] = y_inplace[i] * params.scale;
   }
 }
 

@@ -13,7 +13,7 @@
 // Why this shape: with one row of x, each weight is used once, so the kernel is bound by weight bandwidth
 // (lm_head: 128256 x 4096 = 263 MB int4; gate_up: 28672 x 4096) — if enough loads are in flight and x traffic
 // stays small. A "unit" is one 16-byte weight load. A workgroup of 128 invocations = 2 row sets x 64 lanes; each
-// invocation owns R = 4 rows, so a workgroup covers 8 rows. The 64 lanes of a row set split K: lane l takes the
+// invocation owns R = 4 rows, so a workgroup covers 8 rows (512 rows with LANES = 1, for small K). The 64 lanes of a row set split K: lane l takes the
 // units l, l + 64, l + 128, ... of its 4 rows, so 64 consecutive lanes read 1 KiB contiguous per row (fully
 // coalesced), and 4 independent 16-byte loads are in flight per step. x (4-32 floats per unit, from the cache) is
 // loaded once per unit into registers and reused for the 4 rows: x traffic is 1/4 of what one row per
@@ -27,7 +27,8 @@
 // every row of x, so M rows cost about one pass over W. MAX_M is an override so the M = 1 pipeline carries no
 // dead accumulators.
 //
-// Dispatch: workgroup number (wid.y * nwg.x + wid.x) takes rows 8b .. 8b+7; the host folds ceil(N / 8) into a 2D
+// Dispatch: workgroup number b = wid.y * nwg.x + wid.x takes ROWS_PER_WG rows from ROWS_PER_WG * b; the host folds the
+// ceil(N / ROWS_PER_WG) workgroups into a 2D
 // grid (x <= maxComputeWorkgroupsPerDimension; lm_head needs 16032) and surplus workgroups exit at once.
 // y may be a column window of a wider matrix: element (m, n) goes to y[yOff + m * ldy + n], so a caller can split
 // W by output rows (when one binding would exceed maxStorageBufferBindingSize) and fill y in parts.
@@ -45,12 +46,14 @@ struct Dims {
 
 override WKIND: u32 = 0u;
 override MAX_M: u32 = 1u;   // pipelines are built for 1 (decode) and 4
+// Invocations splitting one row's K: 64, or 1 for rows of fewer than 64 units (small K: tiny test models), where
+// 64 lanes would leave most lanes idle, need 64x the workgroups and reduce partials for nothing.
+override LANES: u32 = 64u;
 
-const LANES: u32 = 64u;        // invocations splitting one row's K
-const SETS: u32 = 2u;          // row sets per workgroup
-const R: u32 = 4u;             // rows per invocation
-const WG: u32 = LANES * SETS;  // 128 invocations
-const ROWS_PER_WG: u32 = SETS * R;
+const WG: u32 = 128u;                    // invocations per workgroup
+const R: u32 = 4u;                       // rows per invocation
+override SETS: u32 = WG / LANES;         // row sets per workgroup
+override ROWS_PER_WG: u32 = SETS * R;
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -158,25 +161,27 @@ fn main(
     }
   }
 
-  // Sum the 64 lane partials of each row set, one row of x at a time (M is uniform: barriers are safe).
+  // Sum the LANES partials of each row set, one row of x at a time (M is uniform: barriers are safe).
   for (var m = 0u; m < MAX_M; m++) {
     if (m >= M) {
       break;
     }
     red[lid] = acc[m];
     workgroupBarrier();
-    // Two levels of 8: lanes 0..7 each sum 8 partials, then lane 0 sums those 8 (2 barriers instead of 6).
-    if (lane < 8u) {
+    // Two levels (2 barriers instead of log2(LANES)): lanes 0 .. L1-1 each sum 8 partials strided by L1, then
+    // lane 0 sums those L1 (L1 = 8 for 64 lanes; with 1 lane, L1 = 0 and lane 0 holds the total already).
+    let L1 = LANES / 8u;
+    if (lane < L1) {
       var part = red[lid];
       for (var i = 1u; i < 8u; i++) {
-        part += red[lid + 8u * i];
+        part += red[lid + L1 * i];
       }
       red[lid] = part;
     }
     workgroupBarrier();
     if (lane == 0u) {
       var total = red[lid];
-      for (var i = 1u; i < 8u; i++) {
+      for (var i = 1u; i < L1; i++) {
         total += red[lid + i];
       }
       for (var r = 0u; r < R; r++) {

@@ -7,7 +7,7 @@
 // in_proj_weight [3D, D] holds Wq; Wk; Wv: the kernels bind weights from offset 0, so Wk and Wv are row slices
 // copied once on the GPU (sliceRows; Wq's slice is freed after Q is made) and the bias slices uploaded as f32.
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
-import { createStorageBuffer, storageBufferFrom } from '../gpu/buffers.ts';
+import { createStorageBuffer, storageBufferFrom, totalBytes } from '../gpu/buffers.ts';
 import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { LinearKernels, loadF32Tensor, NormKernels, sliceRows, storedValues } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
@@ -117,6 +117,11 @@ export class CompressorGpu {
       attention.run(pass, b.Q, b.K, b.V, b.O, { nq: C2, nk: N, numHeads: this.config.compressorHeads });
       linear.record(pass, b.O, w.o, w.ob, out, C2, { yColOffset: outRow * D, yRowStride: D });
     });
+  }
+
+  /** GPU bytes this stage owns: activations and f32 copies of its small tensors (weights count in GpuWeights). */
+  bytes(): number {
+    return totalBytes(this.owned);
   }
 
   destroy(): void {

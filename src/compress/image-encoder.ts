@@ -102,6 +102,11 @@ export class ImageEncoderGpu {
     return this.output;
   }
 
+  /** GPU bytes of the image side besides the weights. */
+  bytes(): number {
+    return this.tower.bytes() + this.compressor.bytes() + this.projector.bytes() + this.buffers.features.size + this.buffers.projected.size;
+  }
+
   destroy(): void {
     this.tower.destroy();
     this.compressor.destroy();

@@ -1,7 +1,7 @@
 // The multimodal projector on the GPU (spec section 3), mirroring src/reference/projector.ts:
 //   mlp2x_gelu: y = W2 gelu(W0 x + b0) + b2 (exact erf GELU); linear: y = W0 x + b0.  x [rows, mm] -> y [rows, H].
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
-import { createStorageBuffer } from '../gpu/buffers.ts';
+import { createStorageBuffer, totalBytes } from '../gpu/buffers.ts';
 import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { LinearKernels, loadF32Tensor } from '../gpu/gpu-linear.ts';
 import { ActivationKernel } from '../gpu/kernels/elementwise.ts';
@@ -56,6 +56,11 @@ export class ProjectorGpu {
       mlp.gelu.run(pass, mlp.hidden, mlp.hidden, rows * first.w.rows);
       linear.record(pass, mlp.hidden, mlp.second.w, mlp.second.b, y, rows);
     });
+  }
+
+  /** GPU bytes this stage owns: activations and f32 copies of its small tensors (weights count in GpuWeights). */
+  bytes(): number {
+    return totalBytes(this.owned);
   }
 
   destroy(): void {

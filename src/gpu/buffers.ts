@@ -9,6 +9,13 @@ export function storageUsage(): GPUBufferUsageFlags {
 }
 
 /** n rounded up to a multiple of 4. */
+/** Sum of the sizes of `buffers` (GPU memory accounting). */
+export function totalBytes(buffers: Iterable<GPUBuffer>): number {
+  let n = 0;
+  for (const b of buffers) n += b.size;
+  return n;
+}
+
 export function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
 }

@@ -132,16 +132,18 @@ export class PrefusionRuntime {
   }
 
   /**
-   * G [N, H] (projected CLIP rows) and Vc [C^2, H] (projected compressed rows), f32 on the GPU -> a state holding
-   * the pre-fusion K/V of the N + C^2 vision rows and V [C^2, H] (state.visionToken).
+   * G [N, H] (projected CLIP rows) and Vc [C^2, H] (projected compressed rows), f32 on the GPU from rows gRow / vcRow
+   * of their buffers -> a state holding the pre-fusion K/V of the N + C^2 vision rows and V [C^2, H] (state.visionToken).
    */
-  async fuseVision(G: GPUBuffer, Vc: GPUBuffer, opts: { signal?: AbortSignal } = {}): Promise<PrefusionState> {
+  async fuseVision(G: GPUBuffer, Vc: GPUBuffer, opts: { signal?: AbortSignal; gRow?: number; vcRow?: number } = {}): Promise<PrefusionState> {
     const H = this.config.llm.hiddenSize;
     const N = this.patchRows;
     const C2 = this.compressedRows;
     const rowBytes = H * 4;
-    if (G.size < N * rowBytes) throw new Error(`PrefusionRuntime.fuseVision: G "${G.label}" has ${G.size} bytes, needs [${N}, ${H}] f32`);
-    if (Vc.size < C2 * rowBytes) throw new Error(`PrefusionRuntime.fuseVision: Vc "${Vc.label}" has ${Vc.size} bytes, needs [${C2}, ${H}] f32`);
+    const gRow = opts.gRow ?? 0;
+    const vcRow = opts.vcRow ?? 0;
+    if (G.size < (gRow + N) * rowBytes) throw new Error(`PrefusionRuntime.fuseVision: G "${G.label}" has ${G.size} bytes, needs ${gRow} + ${N} rows of ${H} f32`);
+    if (Vc.size < (vcRow + C2) * rowBytes) throw new Error(`PrefusionRuntime.fuseVision: Vc "${Vc.label}" has ${Vc.size} bytes, needs ${vcRow} + ${C2} rows of ${H} f32`);
     const cache = this.stack.createCache(N + C2 + this.maxTextRows, 'prefusion kv');
     const state = new PrefusionState(
       this.device,
@@ -159,8 +161,8 @@ export class PrefusionRuntime {
       await this.stack.runChunks(N + C2, opts.signal, (encoder, r, n) => {
         // Input rows [r, r + n) of [G ; Vc].
         const fromG = Math.max(0, Math.min(n, N - r));
-        if (fromG > 0) encoder.copyBufferToBuffer(G, r * rowBytes, x, 0, fromG * rowBytes);
-        if (n > fromG) encoder.copyBufferToBuffer(Vc, (r + fromG - N) * rowBytes, x, fromG * rowBytes, (n - fromG) * rowBytes);
+        if (fromG > 0) encoder.copyBufferToBuffer(G, (gRow + r) * rowBytes, x, 0, fromG * rowBytes);
+        if (n > fromG) encoder.copyBufferToBuffer(Vc, (vcRow + r + fromG - N) * rowBytes, x, fromG * rowBytes, (n - fromG) * rowBytes);
         const pass = encoder.beginComputePass({ label: 'prefusion vision chunk' });
         this.stack.record(pass, cache, { rows: n, positions: state.positions, positionOffset: r, keep: null });
         pass.end();

@@ -9,7 +9,7 @@
 import { clipLayerPrefix, VISION_PREFIX } from '../checkpoint/expected-tensors.ts';
 import { visionPatchCount } from '../checkpoint/config.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../gpu/buffers.ts';
+import { createStorageBuffer, readF32, storageBufferFrom, totalBytes } from '../gpu/buffers.ts';
 import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { denseStorage, LinearKernels, loadF32Tensor, NormKernels, oneBlock } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
@@ -200,6 +200,11 @@ export class ClipTower {
   }
 
   /** Frees the tower's own buffers and kernels (not the GpuWeights tensors, not the shared LinearKernels). */
+  /** GPU bytes this stage owns: activations and f32 copies of its small tensors (weights count in GpuWeights). */
+  bytes(): number {
+    return totalBytes(this.owned);
+  }
+
   destroy(): void {
     this.embedding.kernel.destroy();
     this.k.norm.destroy();

@@ -8,7 +8,7 @@
 //   few extremes, so the erf branch switch at |x| = sqrt 2 and the sigmoid saturation are covered.
 // - GELU negative tail (x in [-12, -2]): relative 1e-4 with no atol: the kernel computes x/2 * erfc(|x|/sqrt 2)
 //   directly, so even gelu(-12) ~ -2e-32 keeps ~5 digits (f32 z^2 rounding and exp error dominate).
-// - add, bias add: exact (one f32 addition, same rounding as the reference). SwiGLU: like SiLU.
+// - add, bias add, scale: exact (one f32 operation, same rounding as the reference). SwiGLU: like SiLU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../../node/gpu.ts';
 import { add, erf, gelu, quickGelu, silu, siluScalar } from '../../reference/ops.ts';
@@ -110,7 +110,7 @@ describe('AddKernel', () => {
     [601, 25], // odd: scalar path
     [1, 4096],
   ] as const) {
-    it(`y += x and y += bias, [${rows}, ${cols}]`, async () => {
+    it(`y += x, y += bias and y *= s, [${rows}, ${cols}]`, async () => {
       const rng = seededRandom(rows * 31 + cols);
       const x = randomF32(rows * cols, rng, 3);
       const y0 = randomF32(rows * cols, rng, 3);
@@ -125,6 +125,9 @@ describe('AddKernel', () => {
       kernel.runBias(ctx.device, bb, yb, rows, cols);
       const withBias = Float32Array.from(sum, (v, i) => v + bias[i % cols]!);
       expectClose(await readF32(ctx.device, yb, rows * cols), withBias, 'y += bias', [rows, cols], EXACT);
+      kernel.runScale(ctx.device, yb, rows * cols, 1 / 3);
+      const scaled = Float32Array.from(withBias, (v) => v * Math.fround(1 / 3));
+      expectClose(await readF32(ctx.device, yb, rows * cols), scaled, 'y *= 1/3', [rows, cols], EXACT);
       for (const b of [xb, yb, bb]) b.destroy();
       kernel.destroy();
     });

@@ -1,6 +1,6 @@
 // Elementwise ops on f32 activations (shaders/elementwise.wgsl):
 //   ActivationKernel  y = f(x), f = exact GELU (erf) | quick_gelu | SiLU | erf; in place when x === y
-//   AddKernel         y += x (residual, in place), y[r, :] += b (row-vector bias broadcast, in place)
+//   AddKernel         y += x (residual, in place), y[r, :] += b (row-vector bias broadcast, in place), y *= s
 //   SwiGluKernel      y[r, c] = silu(gu[r, c]) * gu[r, I + c] from the fused [rows, 2I] gate|up buffer
 // Each op has a scalar pipeline and a vec4 one (the same WGSL with `alias V = vec4<f32>;`), picked per call
 // when the counts are multiples of 4. All f32; no f16 variant (activations are f32 by contract).
@@ -81,11 +81,11 @@ abstract class ElementwiseBase {
     return !this.opts.scalarOnly && counts.every((c) => c % 4 === 0);
   }
 
-  protected dispatch(target: GpuTarget, entry: string, vec4: boolean, n: number, cols: number, data: GPUBufferBinding[]): void {
+  protected dispatch(target: GpuTarget, entry: string, vec4: boolean, n: number, cols: number, data: GPUBufferBinding[], scale = 0): void {
     const program = this.programs.require(this.who).get(`${entry}:${vec4}`);
     if (!program) throw new Error(`${this.who}: no pipeline for ${entry}`);
     const w = vec4 ? 4 : 1;
-    const bindGroup = bindBuffers(this.device, program.layout, [this.uniforms.get([n / w, cols / w, 0, 0]), ...data], entry);
+    const bindGroup = bindBuffers(this.device, program.layout, [this.uniforms.get([n / w, cols / w, scale, 0], [2]), ...data], entry);
     recordDispatch(target, entry, program, bindGroup, this.dispatchSize(n / w));
   }
 
@@ -134,12 +134,13 @@ export class ActivationKernel extends ElementwiseBase {
   }
 }
 
-/** In-place additions: residual y += x, and a [cols] bias broadcast over the rows of y. */
+/** In-place additions: residual y += x, a [cols] bias broadcast over the rows of y; and y *= s (sum -> mean). */
 export class AddKernel extends ElementwiseBase {
   protected readonly who = 'AddKernel';
   protected readonly entries: readonly EntrySpec[] = [
     { entry: 'add_inplace', bindings: ['uniform', 'read', 'storage'] },
     { entry: 'add_bias_inplace', bindings: ['uniform', 'read', 'storage'] },
+    { entry: 'scale_inplace', bindings: ['uniform', 'storage'] },
   ];
 
   static create(device: GPUDevice, opts?: ElementwiseKernelOptions): Promise<AddKernel> {
@@ -151,6 +152,13 @@ export class AddKernel extends ElementwiseBase {
     positiveInt(this.who, 'n', n);
     if (x === y) throw new Error('AddKernel: x and y must be different buffers (y += x is in place into y)');
     this.dispatch(target, 'add_inplace', this.useVec4(n), n, 0, [this.binding('x', x, n, `[${n}] f32`), this.binding('y', y, n, `[${n}] f32`)]);
+  }
+
+  /** Records y[i] *= scale for i < n. */
+  runScale(target: GpuTarget, y: GPUBuffer, n: number, scale: number): void {
+    positiveInt(this.who, 'n', n);
+    if (!Number.isFinite(scale)) throw new Error(`AddKernel: scale must be finite, got ${scale}`);
+    this.dispatch(target, 'scale_inplace', this.useVec4(n), n, 0, [this.binding('y', y, n, `[${n}] f32`)], scale);
   }
 
   /** Records y[r, c] += bias[c] for y: [rows, cols]. */

@@ -20,7 +20,7 @@ import { runSelfTest } from '../selftest-support.ts';
 import { MATVEC_SELF_TEST_CASES } from './matvec.selftest.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
-import { MATVEC_ROWS_PER_WORKGROUP, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData, type MatvecWeights } from './matvec.ts';
+import { matvecRowsPerWorkgroup, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData, type MatvecWeights } from './matvec.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
 const TOL_LONG: Tolerance = { atol: 2e-4, rtol: 1e-4 };
@@ -59,7 +59,7 @@ const expectClose = expectCloseWith(TOL);
 describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
   let i = 0;
   for (const kind of KINDS) {
-    for (const K of [32, 96]) {
+    for (const K of [32, 96, 288]) {
       for (const N of [1, 33, 300]) {
         const withBias = i % 2 === 0;
         const M = [1, 1, 2, 4, 3][i % 5]!;
@@ -134,19 +134,23 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
   });
 
   it('folds the row blocks into a 2D grid (surplus workgroups exit)', async () => {
-    const [M, K, N] = [1, 32, 300]; // ceil(300 / 8) = 38 workgroups
+    const [M, K, N] = [1, 32, 19300]; // one int4 unit per row: 1 lane, 512 rows per workgroup, ceil(19300 / 512) = 38 workgroups
     const p = problem('q4f32', M, K, N, true, 17);
     const q = p.data as ReturnType<typeof quantizeQ4>;
     const kernel = await MatvecKernel.create(ctx.device, { weights: 'q4f32', maxWorkgroupsPerDimension: 7 });
-    expect(kernel.dispatchSize(N)).toEqual([7, 6]); // 42 workgroups for 38 row blocks
+    expect(kernel.dispatchSize(N, K)).toEqual([7, 6]); // 42 workgroups for 38 row blocks
     const bufs = [p.x, q.qWeight, q.qScale, p.b!].map((a) => storageBufferFrom(ctx.device, a));
     const yb = createStorageBuffer(ctx.device, M * N * 4);
     kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, yb, M, K, N);
     expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'matvec (folded grid)', [M, N]);
     // lm_head at the real limit: 128256 rows -> 16032 workgroups fit in x; more than 65535 * 8 rows fold
     const real = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
-    expect(real.dispatchSize(128256)).toEqual([128256 / MATVEC_ROWS_PER_WORKGROUP, 1]);
-    expect(real.dispatchSize(65535 * 8 + 1)).toEqual([65535, 2]);
+    expect(real.dispatchSize(128256, 4096)).toEqual([128256 / matvecRowsPerWorkgroup(64), 1]);
+    expect(real.dispatchSize(65535 * 8 + 1, 4096)).toEqual([65535, 2]);
+    // Small K (fewer than 64 units a row): 1 lane, 512 rows per workgroup (a tiny model's lm_head: K = 128 f32).
+    const small = await MatvecKernel.create(ctx.device, { weights: 'f32' });
+    expect(small.dispatchSize(128256, 128)).toEqual([Math.ceil(128256 / 512), 1]);
+    expect(small.dispatchSize(128256, 256)).toEqual([128256 / 8, 1]);
     for (const b of [...bufs, yb]) b.destroy();
     kernel.destroy();
   });
@@ -234,21 +238,23 @@ describe('MatvecKernel on a validating (Null) device with shader-f16', () => {
   });
   afterAll(() => vctx?.device.destroy());
 
-  it('every kind builds (M = 1 and M <= 4 pipelines) and a dispatch validates, folded grid included', async () => {
+  it('every kind builds (M = 1 and M <= 4 pipelines, 64 lanes and 1) and a dispatch validates, folded grid included', async () => {
     for (const kind of KINDS) {
       const kernel = await MatvecKernel.create(vctx.device, { weights: kind, maxWorkgroupsPerDimension: 5 });
-      const [K, N] = [96, 100];
-      const wb = kernel.weightBytes(N, K);
-      const x = createStorageBuffer(vctx.device, 4 * K * 4);
-      const w = createStorageBuffer(vctx.device, wb.w);
-      const s = wb.scales ? createStorageBuffer(vctx.device, wb.scales) : null;
-      const b = createStorageBuffer(vctx.device, N * 4);
-      const y = createStorageBuffer(vctx.device, 4 * N * 4);
-      vctx.device.pushErrorScope('validation');
-      kernel.run(vctx.device, x, w, s, b, y, 1, K, N);
-      kernel.run(vctx.device, x, w, s, null, y, 4, K, N);
-      const error = await vctx.device.popErrorScope();
-      expect(error?.message ?? null).toBeNull();
+      const [K, N] = [kind.startsWith('q4') ? 2048 : 256, 150]; // 64 units a row: the 64-lane pipelines (19 workgroups, folded)
+      for (const k of [K, 96]) {
+        const wb = kernel.weightBytes(N, k);
+        const x = createStorageBuffer(vctx.device, 4 * k * 4);
+        const w = createStorageBuffer(vctx.device, wb.w);
+        const s = wb.scales ? createStorageBuffer(vctx.device, wb.scales) : null;
+        const b = createStorageBuffer(vctx.device, N * 4);
+        const y = createStorageBuffer(vctx.device, 4 * N * 4);
+        vctx.device.pushErrorScope('validation');
+        kernel.run(vctx.device, x, w, s, b, y, 1, k, N);
+        kernel.run(vctx.device, x, w, s, null, y, 4, k, N);
+        const error = await vctx.device.popErrorScope();
+        expect(error?.message ?? null).toBeNull();
+      }
       kernel.destroy();
     }
   });

@@ -1,7 +1,7 @@
 // Decode matrix-vector product on the GPU (one token, the per-token hot path): y[m, N] = W[N, K] · x[m, K] (+ b)
 // for M <= 4 rows of x, W in HF layout [out, in] as f32, f16, or MLC int4 (q4f32_1 / q4f16_1; src/quant/q4.ts).
 // Kernel shaders/matvec.wgsl: 8 output rows per workgroup, each row's K split over 64 lanes with 16-byte weight
-// loads, x reused from registers across 4 rows, a workgroup-memory reduction. f16 weights and f16 scales are
+// loads (512 rows, one lane each, when a row has fewer than 64 units), x reused from registers across 4 rows, a workgroup-memory reduction. f16 weights and f16 scales are
 // read as u32 pairs (unpack2x16float): no `shader-f16` needed, every variant runs on every WebGPU device.
 //
 // Limits: each binding must fit in maxStorageBufferBindingSize. lm_head (128256 x 4096) is 2.1 GB in f32,
@@ -20,8 +20,19 @@ import { q4ScaleData } from './linear-q4.ts';
 /** Weight storage: dense f32 / f16, or int4 groups with f32 scales (q4f32_1) / f16 scales (q4f16_1). */
 export type MatvecWeights = 'f32' | 'f16' | 'q4f32' | 'q4f16';
 
-/** Output rows per workgroup (SETS * R in matvec.wgsl). */
-export const MATVEC_ROWS_PER_WORKGROUP = 8;
+/** Invocations per workgroup and rows per invocation in matvec.wgsl. */
+const WORKGROUP = 128;
+const ROWS_PER_INVOCATION = 4;
+
+/** Lanes splitting one row's K (the LANES override): 64, or 1 for rows of fewer than 64 16-byte units. */
+export function matvecLanes(unitsPerRow: number): 1 | 64 {
+  return unitsPerRow >= 64 ? 64 : 1;
+}
+
+/** Output rows per workgroup (ROWS_PER_WG in matvec.wgsl): 8 with 64 lanes, 512 with 1. */
+export function matvecRowsPerWorkgroup(lanes: 1 | 64): number {
+  return (WORKGROUP / lanes) * ROWS_PER_INVOCATION;
+}
 /** Largest M (rows of x) one run accepts. */
 export const MATVEC_MAX_M = 4;
 
@@ -50,13 +61,14 @@ export interface MatvecKernelOptions {
 
 export class MatvecKernel {
   readonly weights: MatvecWeights;
-  /** Pipelines for M = 1 (decode) and for 2 <= M <= 4. */
+  /** Pipelines for M = 1 (decode) and for 2 <= M <= 4, with 64 lanes per row and with 1 (small K). */
   private readonly programs = new LazyPrograms(async () => {
     const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights})`;
     const code = this.opts.shader?.code ?? matvecShaderSource();
-    const spec = (maxM: number) => ({ name, code, bindings: BINDINGS, constants: { WKIND: WKIND[this.weights], MAX_M: maxM } });
-    const [one, few] = await Promise.all([computeProgram(this.device, spec(1)), computeProgram(this.device, spec(MATVEC_MAX_M))]);
-    return { one, few };
+    const spec = (maxM: number, lanes: number) => ({ name, code, bindings: BINDINGS, constants: { WKIND: WKIND[this.weights], MAX_M: maxM, LANES: lanes } });
+    const variants = [1, MATVEC_MAX_M].flatMap((m) => [1, 64].map((lanes) => [`${m === 1 ? 'one' : 'few'}:${lanes}`, spec(m, lanes)] as const));
+    const built = await Promise.all(variants.map(([, s]) => computeProgram(this.device, s)));
+    return new Map(variants.map(([key], i) => [key, built[i]!]));
   });
   private readonly uniforms: UniformCache;
   private dummy: GPUBuffer | null = null;
@@ -81,9 +93,14 @@ export class MatvecKernel {
     return new MatvecKernel(device, opts).init();
   }
 
-  /** Workgroup grid for N output rows: ceil(N / 8) folded into (x <= limit, y). */
-  dispatchSize(N: number): [number, number] {
-    return foldGrid(Math.ceil(N / MATVEC_ROWS_PER_WORKGROUP), this.maxWg, 'MatvecKernel', `N = ${N} needs`);
+  /** Lanes per row for rows of K weights of this kind. */
+  lanes(K: number): 1 | 64 {
+    return matvecLanes(K / PER_UNIT[this.weights]);
+  }
+
+  /** Workgroup grid for N output rows of K weights: ceil(N / rows per workgroup) folded into (x <= limit, y). */
+  dispatchSize(N: number, K: number): [number, number] {
+    return foldGrid(Math.ceil(N / matvecRowsPerWorkgroup(this.lanes(K))), this.maxWg, 'MatvecKernel', `N = ${N} needs`);
   }
 
   /** Bytes of W (and of the scales, 0 for dense weights) for [N, K] in this kernel's storage. */
@@ -149,9 +166,10 @@ export class MatvecKernel {
 
     const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
     this.dummy ??= createStorageBuffer(this.device, 16, 'matvec: unused binding');
-    const program = M === 1 ? programs.one : programs.few;
-    const grid = this.dispatchSize(N);
-    const rowBlocks = Math.ceil(N / MATVEC_ROWS_PER_WORKGROUP);
+    const lanes = this.lanes(K);
+    const program = programs.get(`${M === 1 ? 'one' : 'few'}:${lanes}`)!;
+    const grid = this.dispatchSize(N, K);
+    const rowBlocks = Math.ceil(N / matvecRowsPerWorkgroup(lanes));
     const bindGroup = bindBuffers(
       this.device,
       program.layout,
