@@ -1,8 +1,10 @@
 // `npm run cli -- <command> …`: a thin Node shell over the engine core. Every failure ends with one clear
 // line on stderr and a non-zero exit.
+import { GENERATE_USAGE, runGenerate } from './generate-command.ts';
 import { runReference, REFERENCE_USAGE } from './reference-command.ts';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
+  generate: { run: runGenerate, usage: GENERATE_USAGE },
   reference: { run: runReference, usage: REFERENCE_USAGE },
 };
 

@@ -1,0 +1,132 @@
+// `generate`: image(s) or a video + question -> answer on the GPU engine (Dawn: the real GPU, or SwiftShader).
+// --dump writes the intermediates as f32 safetensors; --check re-runs the same input on the CPU reference and
+// prints each tensor's error (a user's way to validate their GPU).
+import { parseArgs } from 'node:util';
+import { Conversation, type TurnResult } from '../engine/conversation.ts';
+import { LlavaMiniEngine, type EncodedImage } from '../engine/engine.ts';
+import { createNodeGpu } from '../node/gpu.ts';
+import { decodeImageFile } from '../node/image-file.ts';
+import { decodeVideoFile } from '../node/video-file.ts';
+import type { SamplingOptions } from '../llm/llama-runtime.ts';
+import { parsePrecision } from '../weights/policy.ts';
+import { collectDump, writeDump } from './dump.ts';
+import { runCheck } from './check.ts';
+import { loadModelDir } from './load-model.ts';
+
+export const GENERATE_USAGE = `  generate --model <checkpoint dir> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text>
+           [--max-new-tokens N (512)] [--greedy | --temperature T --top-p P --seed S]
+           [--precision f32|f16|q4 (q4)] [--max-context N] [--system <text>]
+           [--json] [--dump <file.safetensors>] [--check]
+      Runs LLaVA-Mini on the GPU (WebGPU through Dawn). --json prints { tokens, text, stopped, timings, memory };
+      --dump writes pixel_values, clip, compressed, vision_token, fused_text, llm_input, logits0, prompt_ids;
+      --check runs the CPU reference on the same input and prints the error of every tensor (exit 1 when off).`;
+
+function positiveInt(name: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${s}"`);
+  return n;
+}
+
+function parseSampling(v: { greedy?: boolean; temperature?: string; 'top-p'?: string; seed?: string }): SamplingOptions {
+  const sampled = v.temperature !== undefined || v['top-p'] !== undefined || v.seed !== undefined;
+  if (v.greedy && sampled) throw new Error('--greedy cannot be combined with --temperature / --top-p / --seed');
+  if (!sampled) return { greedy: true };
+  const temperature = Number(v.temperature ?? '1');
+  const topP = Number(v['top-p'] ?? '1');
+  const seed = Number(v.seed ?? '0');
+  if (!Number.isFinite(temperature) || temperature < 0) throw new Error(`--temperature must be a number >= 0, got "${v.temperature}"`);
+  if (!Number.isFinite(topP) || topP <= 0 || topP > 1) throw new Error(`--top-p must be in (0, 1], got "${v['top-p']}"`);
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number >= 0, got "${v.seed}"`);
+  return temperature === 0 ? { greedy: true } : { temperature, topP, seed };
+}
+
+export async function runGenerate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      image: { type: 'string', multiple: true },
+      video: { type: 'string' },
+      prompt: { type: 'string' },
+      system: { type: 'string' },
+      'max-new-tokens': { type: 'string', default: '512' },
+      'max-context': { type: 'string' },
+      greedy: { type: 'boolean' },
+      temperature: { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      precision: { type: 'string', default: 'q4' },
+      json: { type: 'boolean', default: false },
+      dump: { type: 'string' },
+      check: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (!values.model) throw new Error('--model <checkpoint dir> is required');
+  if (values.prompt === undefined) throw new Error('--prompt <text> is required');
+  if (values.video && values.image?.length) throw new Error('--video and --image cannot be combined');
+  const maxNewTokens = positiveInt('max-new-tokens', values['max-new-tokens'])!;
+  const maxContext = positiveInt('max-context', values['max-context']);
+  const precision = parsePrecision(values.precision);
+  const sampling = parseSampling(values);
+  if (values.check && !('greedy' in sampling)) throw new Error('--check compares greedy tokens: leave out --temperature / --top-p / --seed');
+
+  const t0 = performance.now();
+  const model = await loadModelDir(values.model);
+  // Inputs are decoded before the GPU work starts: a bad file fails fast.
+  const images = await Promise.all((values.image ?? []).map((p) => decodeImageFile(p)));
+  const video = values.video ? await decodeVideoFile(values.video) : null;
+
+  let gpuError: string | null = null;
+  const ctx = await createNodeGpu({ onUncapturedError: (m) => (gpuError ??= m.split('\n')[0]!), onLost: (r) => (gpuError ??= r.text) });
+  const failOnGpuError = () => {
+    if (gpuError) throw new Error(`the GPU reported an error: ${gpuError}`);
+  };
+  const engine = await LlavaMiniEngine.load(ctx.device, model.checkpoint, { precision, maxContext });
+  try {
+    const tLoaded = performance.now();
+    const capture = values.check || values.dump !== undefined;
+    const encoded: EncodedImage[] = [];
+    for (const img of images) encoded.push(await engine.encodeImage(img, { capture }));
+    for (const frame of video?.frames ?? []) encoded.push(await engine.encodeImage(frame, { mode: 'video', capture }));
+    failOnGpuError();
+    const conv = new Conversation(engine, { tokenizer: model.tokenizer, tokenizerConfig: model.checkpoint.tokenizerConfigJson, stopIds: model.stopIds }, { systemPrompt: values.system });
+    const stream = !values.json && process.stdout.isTTY;
+    const turn: TurnResult = await conv.ask(values.prompt, {
+      images: video ? [encoded] : encoded,
+      maxNewTokens,
+      sampling,
+      capture,
+      onText: stream ? (d) => process.stdout.write(d) : undefined,
+    });
+    failOnGpuError();
+    const timings = {
+      loadMs: tLoaded - t0,
+      imageMs: encoded.reduce((s, e) => s + e.timings.imageMs, 0),
+      prefusionVisionMs: encoded.reduce((s, e) => s + e.timings.prefusionMs, 0),
+      prefusionTextMs: turn.timings.prefusionMs,
+      prefillMs: turn.timings.prefillMs,
+      firstTokenMs: turn.timings.firstTokenMs,
+      decodeMs: turn.timings.decodeMs,
+      tokensPerSecond: turn.timings.tokensPerSecond,
+    };
+    const dump = capture ? collectDump(encoded, turn, engine.config) : null;
+    if (values.dump && dump) await writeDump(values.dump, dump);
+    if (values.json) {
+      console.log(JSON.stringify({ tokens: turn.tokens, text: turn.text, stopped: turn.stopped, promptIds: turn.promptIds, timings, memory: engine.memory() }));
+    } else {
+      if (stream) process.stdout.write('\n');
+      else console.log(turn.text);
+      console.error(`${turn.tokens.length} tokens (${turn.stopped}); prefill ${turn.llmRows} rows in ${timings.prefillMs.toFixed(0)} ms; ${timings.tokensPerSecond.toFixed(1)} tokens/s`);
+    }
+    if (values.check && dump) {
+      const ok = await runCheck({ model, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm.cache.storage, images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
+      if (!ok) throw new Error('check: the GPU results differ from the CPU reference beyond the tolerance (see above)');
+    }
+    conv.destroy();
+  } finally {
+    engine.destroy();
+    ctx.device.destroy();
+  }
+}
