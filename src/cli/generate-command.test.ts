@@ -5,15 +5,13 @@
 // - q4: the same greedy tokens as the CPU reference on the weights as the GPU holds them;
 // - a GIF video through --video --check;
 // - bad input ends with one clear line on stderr and a non-zero exit.
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { GifWriter } from 'omggif';
-import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, gradientPng } from './cli.testing.ts';
 import { makeTinyCheckpoint } from '../../scripts/tiny-checkpoint/generate.ts';
 import { MemoryByteSource } from '../checkpoint/byte-source.ts';
 import { readSafetensorsHeader, readTensorBytes, readTensorF32 } from '../checkpoint/safetensors.ts';
@@ -23,28 +21,6 @@ import { preprocessImage } from '../reference/preprocess.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { relativeError } from './check.ts';
 import { loadModelDir } from './load-model.ts';
-
-const run = promisify(execFile);
-const CLI = ['--import', './scripts/node-register.mjs', 'src/cli/main.ts'];
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { cwd: process.cwd(), maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-function gradientPng(width: number, height: number): Buffer {
-  const png = new PNG({ width, height });
-  for (let i = 0; i < width * height; i++) {
-    const [x, y] = [i % width, Math.floor(i / width)];
-    png.data.set([(x * 7) & 255, (y * 3) & 255, ((x + y) * 5) & 255, 255], i * 4);
-  }
-  return PNG.sync.write(png);
-}
 
 /** 2 s at 2 fps (4 frames, each one palette colour): two frames are sampled. */
 function colourGif(): Uint8Array {

@@ -1,40 +1,11 @@
 // The CPU reference end to end through the CLI, as a user runs it: image + question -> greedy tokens on a
 // generated tiny checkpoint, deterministically, and bad input ends in one clear line with a non-zero exit.
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, gradientPng } from './cli.testing.ts';
 import { makeTinyCheckpoint } from '../../scripts/tiny-checkpoint/generate.ts';
-
-const run = promisify(execFile);
-const CLI = ['--import', './scripts/node-register.mjs', 'src/cli/main.ts'];
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { cwd: process.cwd() });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-function gradientPng(width: number, height: number): Buffer {
-  const png = new PNG({ width, height });
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 4;
-      png.data[i] = (x * 7) & 255;
-      png.data[i + 1] = (y * 3) & 255;
-      png.data[i + 2] = ((x + y) * 5) & 255;
-      png.data[i + 3] = 255;
-    }
-  }
-  return PNG.sync.write(png);
-}
 
 describe('cli reference', () => {
   let dir: string;

@@ -9,10 +9,9 @@
 //   few levels of difference from PIL are expected).
 // - EXIF orientation 2-8 (JPEG APP1 "Exif", PNG eXIf chunk) is applied, as PIL's ImageOps.exif_transpose.
 
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
+import { readLocalFile } from './read-local-file.ts';
 
 export interface DecodedImage {
   width: number;
@@ -53,16 +52,9 @@ export function detectImageFormat(bytes: Uint8Array): ImageFormat | null {
 
 /** Read and decode a PNG or JPEG file to RGBA, EXIF orientation applied. Errors are ImageFileError. */
 export async function decodeImageFile(path: string, opts: DecodeImageOptions = {}): Promise<DecodedImage> {
-  const name = basename(path);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new ImageFileError('unreadable', `cannot read ${name}: ${why}`);
-  }
+  const { name, bytes } = await readLocalFile(path).catch((e: Error) => {
+    throw new ImageFileError('unreadable', e.message);
+  });
   return decodeImageBytes(bytes, name, opts);
 }
 

@@ -11,12 +11,11 @@
 // - parts of a frame outside the logical screen are clipped.
 // fps is the average over the whole GIF: frames / total duration.
 
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { GifReader, type Frame } from 'omggif';
 import { sampleFrameIndices } from '../image/video-frames.ts';
 import type { RgbaImage } from '../reference/preprocess.ts';
 import { DEFAULT_MAX_PIXELS } from './image-file.ts';
+import { readLocalFile } from './read-local-file.ts';
 
 export interface DecodedVideo {
   /** The sampled frames, RGBA 8-bit, in frameIndices order (a repeated index repeats the same object). */
@@ -81,16 +80,9 @@ export function detectVideoFormat(b: Uint8Array): VideoFormat | null {
 
 /** Read an animated GIF and return the frames sampled at about 1 fps. Errors are VideoFileError. */
 export async function decodeVideoFile(path: string, opts: DecodeVideoOptions = {}): Promise<DecodedVideo> {
-  const name = basename(path);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new VideoFileError('unreadable', `cannot read ${name}: ${why}`);
-  }
+  const { name, bytes } = await readLocalFile(path).catch((e: Error) => {
+    throw new VideoFileError('unreadable', e.message);
+  });
   return decodeVideoBytes(bytes, name, opts);
 }
 

@@ -1,0 +1,27 @@
+// Shared by the CLI tests: run `src/cli/main.ts` as a user does (a child Node process) and make test images.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { PNG } from 'pngjs';
+
+const run = promisify(execFile);
+const CLI = ['--import', './scripts/node-register.mjs', 'src/cli/main.ts'];
+
+export async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { cwd: process.cwd(), maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+/** A PNG with a colour gradient (deterministic, no flat areas). */
+export function gradientPng(width: number, height: number): Buffer {
+  const png = new PNG({ width, height });
+  for (let i = 0; i < width * height; i++) {
+    const [x, y] = [i % width, Math.floor(i / width)];
+    png.data.set([(x * 7) & 255, (y * 3) & 255, ((x + y) * 5) & 255, 255], i * 4);
+  }
+  return PNG.sync.write(png);
+}
