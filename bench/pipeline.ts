@@ -56,7 +56,7 @@ for (const precision of precisions) {
       rows.set(name, (rows.get(name) ?? 0) + s.ms);
     }
     rows.set('pre-fusion (vision rows)', encoded.timings.prefusionMs);
-    const conv = new Conversation(engine, { tokenizer: model.tokenizer, tokenizerConfig: model.checkpoint.tokenizerConfigJson, stopIds: [] });
+    const conv = new Conversation(engine, { ...model.text, stopIds: [] });
     const turn = await conv.ask('What is in this image?', { images: [encoded], maxNewTokens: tokens });
     prefillRows = turn.llmRows;
     rows.set('pre-fusion (text rows)', turn.timings.prefusionMs);

@@ -42,7 +42,7 @@ async function referenceRun(input: CheckInput, maxNewTokens: number): Promise<{ 
   const weights = dequantizedSource(model.checkpoint, input.precision, input.hasF16);
   const reference = await ReferenceLlavaMini.load(weights);
   const opts = { size: cfg.vision.imageSize, aspectRatio: cfg.imageAspectRatio };
-  const stopIds = model.stopIds;
+  const stopIds = model.text.stopIds;
   if (!input.video) {
     const r = await generateReference({ weights, model: reference, pixelValues: input.images.map((img) => preprocessImage(img, opts)), promptIds: dump.promptIds, maxNewTokens, stopIds });
     return r;

@@ -66,7 +66,7 @@ describe('cli generate', () => {
     const loaded = await loadModelDir(model);
     const cfg = loaded.checkpoint.config;
     const pixelValues = preprocessImage(await decodeImageFile(image), { size: cfg.vision.imageSize, aspectRatio: cfg.imageAspectRatio });
-    const ref = await generateReference({ weights: loaded.checkpoint, pixelValues, promptIds, maxNewTokens: 32, stopIds: loaded.stopIds });
+    const ref = await generateReference({ weights: loaded.checkpoint, pixelValues, promptIds, maxNewTokens: 32, stopIds: loaded.text.stopIds });
     const expected: Record<string, Float32Array> = {
       pixel_values: ref.intermediates.pixelValues,
       clip: ref.intermediates.clip,
@@ -103,7 +103,7 @@ describe('cli generate', () => {
     const pixelValues = preprocessImage(await decodeImageFile(image), { size: cfg.vision.imageSize, aspectRatio: cfg.imageAspectRatio });
     // SwiftShader has no shader-f16: the q4 policy's f16 tensors are stored f32 there (the policy's fallback).
     const weights = dequantizedSource(loaded.checkpoint, 'q4', false);
-    const ref = await generateReference({ weights, pixelValues, promptIds: out.promptIds, maxNewTokens: 32, stopIds: loaded.stopIds });
+    const ref = await generateReference({ weights, pixelValues, promptIds: out.promptIds, maxNewTokens: 32, stopIds: loaded.text.stopIds });
     expect(out.tokens).toEqual(ref.tokens);
   });
 

@@ -91,7 +91,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
     for (const img of images) encoded.push(await engine.encodeImage(img, { capture }));
     for (const frame of video?.frames ?? []) encoded.push(await engine.encodeImage(frame, { mode: 'video', capture }));
     failOnGpuError();
-    const conv = new Conversation(engine, { tokenizer: model.tokenizer, tokenizerConfig: model.checkpoint.tokenizerConfigJson, stopIds: model.stopIds }, { systemPrompt: values.system });
+    const conv = new Conversation(engine, model.text, { systemPrompt: values.system });
     const stream = !values.json && process.stdout.isTTY;
     const turn: TurnResult = await conv.ask(values.prompt, {
       images: video ? [encoded] : encoded,

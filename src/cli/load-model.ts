@@ -1,18 +1,15 @@
 // Opens a Hugging Face LLaVA-Mini folder from disk with its tokenizer: what every CLI command starts from.
 import { openCheckpoint, type Checkpoint } from '../checkpoint/index.ts';
+import type { TextSide } from '../engine/conversation.ts';
+import { textSideOf } from '../engine/text-side.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
-import { resolveStopIds } from '../text/stop.ts';
-import { loadTokenizer, type TextTokenizer } from '../text/tokenizer.ts';
 
 export interface LoadedModel {
   checkpoint: Checkpoint;
-  tokenizer: TextTokenizer;
-  stopIds: number[];
+  text: TextSide;
 }
 
 export async function loadModelDir(dir: string): Promise<LoadedModel> {
   const checkpoint = await openCheckpoint(nodeCheckpointFiles(dir));
-  const tokenizer = loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfigJson);
-  const stopIds = resolveStopIds(checkpoint.generationConfig, checkpoint.config.eosTokenIds);
-  return { checkpoint, tokenizer, stopIds };
+  return { checkpoint, text: textSideOf(checkpoint) };
 }

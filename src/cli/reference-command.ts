@@ -31,7 +31,8 @@ export async function runReference(argv: string[]): Promise<void> {
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error('--max-new-tokens must be a positive integer');
 
   const started = performance.now();
-  const { checkpoint, tokenizer, stopIds } = await loadModelDir(values.model);
+  const { checkpoint, text } = await loadModelDir(values.model);
+  const { tokenizer, stopIds } = text;
   const { config } = checkpoint;
   const images = await Promise.all(values.image.map((path) => decodeImageFile(path)));
   const pixelValues = images.map((img) =>

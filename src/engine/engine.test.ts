@@ -42,12 +42,12 @@ function pixels(img: RgbaImage): Float32Array {
 }
 
 function conversation(): Conversation {
-  return new Conversation(engine, { tokenizer: model.tokenizer, tokenizerConfig: model.checkpoint.tokenizerConfigJson, stopIds: model.stopIds });
+  return new Conversation(engine, model.text);
 }
 
 /** Prompt ids of a whole conversation rendered from scratch (the reference demo's way). */
 function renderIds(messages: readonly ChatMessage[]): number[] {
-  return tokenizerImageToken(renderChat(model.checkpoint.tokenizerConfigJson, messages, { addGenerationPrompt: false }), model.tokenizer);
+  return tokenizerImageToken(renderChat(model.checkpoint.tokenizerConfigJson, messages, { addGenerationPrompt: false }), model.text.tokenizer);
 }
 
 beforeAll(async () => {
@@ -70,7 +70,7 @@ describe('LlavaMiniEngine at f32', () => {
     const encoded = await engine.encodeImage(images[0]!, { capture: true });
     const conv = conversation();
     const turn = await conv.ask('What is in this image?', { images: [encoded], maxNewTokens: STEPS, capture: true });
-    const ref = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: pixels(images[0]!), promptIds: turn.promptIds, maxNewTokens: STEPS, stopIds: model.stopIds });
+    const ref = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: pixels(images[0]!), promptIds: turn.promptIds, maxNewTokens: STEPS, stopIds: model.text.stopIds });
     const r = ref.intermediates;
     const got = encoded.intermediates!;
     const H = engine.hidden;
@@ -97,7 +97,7 @@ describe('LlavaMiniEngine at f32', () => {
     expect(second.promptIds.slice(0, first.promptIds.length)).toEqual(first.promptIds);
     const ids = renderIds(conv.messages.slice(0, 4));
     expect(second.promptIds).toEqual(ids);
-    const scratch = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: pixels(images[0]!), promptIds: ids, maxNewTokens: STEPS, stopIds: model.stopIds });
+    const scratch = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: pixels(images[0]!), promptIds: ids, maxNewTokens: STEPS, stopIds: model.text.stopIds });
     expect(second.tokens).toEqual(scratch.tokens);
 
     // Turn 2 again after another conversation took the LLM cache over: the whole prompt is prefilled from row 0.
@@ -117,7 +117,7 @@ describe('LlavaMiniEngine at f32', () => {
     const a = await engine.encodeImage(images[0]!);
     const b = await engine.encodeImage(images[1]!);
     const turn1 = await conv.ask('Compare these.', { images: [a, b], maxNewTokens: 8, capture: true });
-    const ref1 = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: [pixels(images[0]!), pixels(images[1]!)], promptIds: turn1.promptIds, maxNewTokens: 8, stopIds: model.stopIds });
+    const ref1 = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: [pixels(images[0]!), pixels(images[1]!)], promptIds: turn1.promptIds, maxNewTokens: 8, stopIds: model.text.stopIds });
     expectRelClose(turn1.captured!.fusedText, ref1.intermediates.fusedText, 'mean fused_text', [turn1.promptIds.length, engine.hidden]);
     expectRelClose(turn1.captured!.llmInput, ref1.intermediates.llmInput, 'llm_input', [ref1.intermediates.llmInputRows, engine.hidden]);
     expect(turn1.tokens).toEqual(ref1.tokens);
@@ -126,7 +126,7 @@ describe('LlavaMiniEngine at f32', () => {
     expect(turn2.reusedRows).toBe(0); // a new image changes every text row's mean
     const ids = renderIds(conv.messages.slice(0, 4));
     expect(turn2.promptIds).toEqual(ids);
-    const ref2 = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: images.map(pixels), promptIds: ids, maxNewTokens: 16, stopIds: model.stopIds });
+    const ref2 = await generateReference({ weights: model.checkpoint, model: reference, pixelValues: images.map(pixels), promptIds: ids, maxNewTokens: 16, stopIds: model.text.stopIds });
     expect(turn2.tokens).toEqual(ref2.tokens);
     conv.destroy();
   });
@@ -144,7 +144,7 @@ describe('LlavaMiniEngine at f32', () => {
     const fused = reference.fuseFrames(feats, turn.promptIds);
     expectRelClose(turn.captured!.llmInput, fused.llmInput, 'llm_input', [fused.llmInputRows, engine.hidden]);
     expect(turn.llmRows).toBe(fused.llmInputRows);
-    expect(turn.tokens).toEqual(reference.generateFromInput(fused.llmInput, fused.llmInputRows, { maxNewTokens: 12, stopIds: model.stopIds }).tokens);
+    expect(turn.tokens).toEqual(reference.generateFromInput(fused.llmInput, fused.llmInputRows, { maxNewTokens: 12, stopIds: model.text.stopIds }).tokens);
     conv.destroy();
   });
 
@@ -153,7 +153,7 @@ describe('LlavaMiniEngine at f32', () => {
     const turn = await conv.ask('Say hello.', { maxNewTokens: 16, capture: true });
     const fused = reference.fuse([], turn.promptIds);
     expectRelClose(turn.captured!.llmInput, fused.llmInput, 'llm_input', [fused.llmInputRows, engine.hidden]);
-    expect(turn.tokens).toEqual(reference.generateFromInput(fused.llmInput, fused.llmInputRows, { maxNewTokens: 16, stopIds: model.stopIds }).tokens);
+    expect(turn.tokens).toEqual(reference.generateFromInput(fused.llmInput, fused.llmInputRows, { maxNewTokens: 16, stopIds: model.text.stopIds }).tokens);
     conv.destroy();
   });
 
@@ -187,10 +187,10 @@ describe('LlavaMiniEngine at q4', () => {
   it('the same greedy tokens as the reference on the dequantized weights', async () => {
     const q4 = await LlavaMiniEngine.load(ctx.device, model.checkpoint, { precision: 'q4', chunkSize: 16 });
     try {
-      const conv = new Conversation(q4, { tokenizer: model.tokenizer, tokenizerConfig: model.checkpoint.tokenizerConfigJson, stopIds: model.stopIds });
+      const conv = new Conversation(q4, model.text);
       const turn = await conv.ask('What is in this image?', { images: [await q4.encodeImage(images[0]!)], maxNewTokens: STEPS });
       const source = dequantizedSource(model.checkpoint, 'q4', ctx.device.features.has('shader-f16'));
-      const ref = await generateReference({ weights: source, pixelValues: pixels(images[0]!), promptIds: turn.promptIds, maxNewTokens: STEPS, stopIds: model.stopIds });
+      const ref = await generateReference({ weights: source, pixelValues: pixels(images[0]!), promptIds: turn.promptIds, maxNewTokens: STEPS, stopIds: model.text.stopIds });
       expect(turn.tokens).toEqual(ref.tokens);
       const mem = q4.memory();
       expect(mem.weights.llm).toBeLessThan(engine.memory().weights.llm / 4);

@@ -1,4 +1,5 @@
 import { useEffect } from 'react';
+import { Chat } from './Chat.tsx';
 import { Diagnostics } from './Diagnostics.tsx';
 import { GpuPanel } from './GpuPanel.tsx';
 import { ModelPanel } from './ModelPanel.tsx';
@@ -24,6 +25,7 @@ export function App() {
       <main className="app-main">
         <GpuPanel />
         <ModelPanel />
+        <Chat />
         <Diagnostics />
       </main>
       <footer className="app-footer">

@@ -1,5 +1,6 @@
 import { useEffect } from 'react';
 import { formatBytes } from '../gpu/device.ts';
+import { ModelLoader } from './ModelLoader.tsx';
 import { useModelStore, type ModelSummary } from './model-store.ts';
 
 function rows(m: ModelSummary): [string, string, string][] {
@@ -44,6 +45,7 @@ export function ModelPanel() {
               </div>
             ))}
           </dl>
+          <ModelLoader url={model.model.url} />
         </>
       )}
       {(model.kind === 'missing' || model.kind === 'invalid') && (

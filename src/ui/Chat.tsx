@@ -1,0 +1,176 @@
+// The chat: thread with streamed, sanitized markdown answers and per-answer stats; a composer that takes images
+// by drag-and-drop (anywhere on the window), paste or a file picker. Enter sends, Shift+Enter is a newline,
+// Esc stops.
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import Markdown from 'react-markdown';
+import type { AnswerStats } from '../worker/engine-api.ts';
+import { useChatStore, type ChatMessage } from './chat-store.ts';
+import { useEngineStore } from './engine-store.ts';
+
+const ms = (v: number) => `${v.toFixed(0)} ms`;
+
+function Stats({ stats }: { stats: AnswerStats }) {
+  const t = stats.timings;
+  const rows: [string, string][] = [
+    ['pre-fusion (text rows)', ms(t.prefusionMs)],
+    ['prefill', `${ms(t.prefillMs)} for ${stats.llmRows - stats.reusedRows} new rows (${stats.reusedRows} reused)`],
+    ['time to first token', ms(t.prefusionMs + t.firstTokenMs)],
+    ['decode', `${ms(t.decodeMs)}, ${t.tokensPerSecond.toFixed(1)} tokens/s`],
+    ['LLM rows', `${stats.llmRows}: ${stats.imageRows} for images, ${stats.llmRows - stats.imageRows} for text`],
+    ['new tokens', `${stats.tokens.length} (${stats.stopped})`],
+  ];
+  return (
+    <details className="stats" data-testid="answer-stats">
+      <summary>Stats</summary>
+      <dl className="kv">
+        {rows.map(([k, v]) => (
+          <div className="kv-row" key={k}>
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </div>
+        ))}
+      </dl>
+    </details>
+  );
+}
+
+function Message({ m }: { m: ChatMessage }) {
+  return (
+    <li className={`msg msg-${m.role}`} data-testid={`msg-${m.role}`} data-status={m.status} data-token-ids={m.stats ? m.stats.tokens.join(' ') : undefined}>
+      {m.images.length > 0 && (
+        <div className="thumbs">
+          {m.images.map((im) => (
+            <img key={im.thumbUrl} src={im.thumbUrl} alt={im.name} className="thumb" />
+          ))}
+        </div>
+      )}
+      {m.role === 'assistant' ? (
+        <div className="markdown" data-testid="answer-text">
+          {/* react-markdown renders no raw HTML: model output stays inert text. */}
+          <Markdown skipHtml>{m.text}</Markdown>
+        </div>
+      ) : (
+        <p className="user-text">{m.text}</p>
+      )}
+      {m.status === 'streaming' && <span className="muted" role="status">…</span>}
+      {m.status === 'stopped' && <span className="badge">stopped</span>}
+      {m.error && (
+        <p className="notice notice-error" role="alert">
+          {m.error}
+        </p>
+      )}
+      {m.role === 'assistant' && m.status !== 'streaming' && m.text && (
+        <button type="button" className="link" onClick={() => void navigator.clipboard?.writeText(m.text)}>
+          Copy
+        </button>
+      )}
+      {m.stats && <Stats stats={m.stats} />}
+    </li>
+  );
+}
+
+export function Chat() {
+  const { messages, attachments, busy, notice, attach, removeAttachment, send, stop, newChat, dismissNotice } = useChatStore();
+  const ready = useEngineStore((s) => s.status.kind === 'ready');
+  const [text, setText] = useState('');
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  // Drop anywhere on the window, paste anywhere on the page.
+  useEffect(() => {
+    const onDragOver = (e: DragEvent) => e.preventDefault();
+    const onDrop = (e: DragEvent) => {
+      e.preventDefault();
+      if (e.dataTransfer?.files.length) void attach([...e.dataTransfer.files]);
+    };
+    const onPaste = (e: ClipboardEvent) => {
+      const files = [...(e.clipboardData?.files ?? [])];
+      if (files.length) {
+        e.preventDefault();
+        void attach(files);
+      }
+    };
+    window.addEventListener('dragover', onDragOver);
+    window.addEventListener('drop', onDrop);
+    window.addEventListener('paste', onPaste);
+    return () => {
+      window.removeEventListener('dragover', onDragOver);
+      window.removeEventListener('drop', onDrop);
+      window.removeEventListener('paste', onPaste);
+    };
+  }, [attach]);
+
+  const submit = () => {
+    if (busy || !ready) return;
+    void send(text);
+    setText('');
+  };
+  const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      submit();
+    } else if (e.key === 'Escape' && busy) stop();
+  };
+
+  return (
+    <section className="panel chat" aria-labelledby="chat-heading" data-testid="chat">
+      <div className="row">
+        <h2 id="chat-heading">Chat</h2>
+        <button type="button" onClick={newChat} disabled={busy}>
+          New chat
+        </button>
+      </div>
+      {notice && (
+        <div className="notice notice-error" role="alert" data-testid="chat-notice">
+          <span>{notice}</span>{' '}
+          <button type="button" className="link" onClick={dismissNotice}>
+            Dismiss
+          </button>
+        </div>
+      )}
+      <ol className="thread" aria-live="polite">
+        {messages.map((m) => (
+          <Message key={m.id} m={m} />
+        ))}
+      </ol>
+      {messages.length === 0 && <p className="muted">Drop, paste or pick an image, then ask about it.</p>}
+      <div className="composer">
+        {attachments.length > 0 && (
+          <ul className="thumbs" data-testid="attachments">
+            {attachments.map((a) => (
+              <li key={a.key} className="attachment" data-status={a.status}>
+                <img src={a.thumbUrl} alt={a.name} className="thumb" />
+                <span className={`badge ${a.status === 'ready' ? 'badge-pass' : ''}`}>{a.status === 'ready' ? 'ready' : 'encoding…'}</span>
+                <button type="button" className="link" aria-label={`Remove ${a.name}`} onClick={() => removeAttachment(a.key)}>
+                  ×
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+        <textarea
+          aria-label="Message"
+          placeholder={ready ? 'Ask about the image… (Enter sends, Shift+Enter newline, Esc stops)' : 'Load a model to start'}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={onKey}
+          rows={2}
+        />
+        <div className="row">
+          <input ref={fileInput} type="file" accept="image/*" multiple hidden data-testid="file-input" onChange={(e) => void attach([...(e.target.files ?? [])])} />
+          <button type="button" onClick={() => fileInput.current?.click()}>
+            Add image
+          </button>
+          {busy ? (
+            <button type="button" onClick={stop} data-testid="stop">
+              Stop
+            </button>
+          ) : (
+            <button type="button" onClick={submit} disabled={!ready} data-testid="send">
+              Send
+            </button>
+          )}
+        </div>
+      </div>
+    </section>
+  );
+}

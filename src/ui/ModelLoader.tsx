@@ -1,0 +1,90 @@
+// Load the model into the engine worker: precision, progress (bytes, rate, ETA, stage), GPU memory per component.
+import { formatBytes } from '../gpu/device.ts';
+import { PRECISIONS, type Precision } from '../weights/policy.ts';
+import type { EngineMemory } from '../engine/engine.ts';
+import { useEngineStore } from './engine-store.ts';
+
+function MemoryTable({ memory }: { memory: EngineMemory }) {
+  const rows: [string, number][] = [
+    ...Object.entries(memory.weights).map(([part, b]) => [`${part} weights`, b] as [string, number]),
+    ['image side buffers', memory.imageSide],
+    ['pre-fusion buffers', memory.prefusion],
+    ['LLM KV cache and buffers', memory.llm],
+  ];
+  return (
+    <dl className="kv" data-testid="engine-memory">
+      {rows.map(([k, v]) => (
+        <div className="kv-row" key={k}>
+          <dt>{k}</dt>
+          <dd>{formatBytes(v)}</dd>
+        </div>
+      ))}
+      <div className="kv-row">
+        <dt>total on the GPU</dt>
+        <dd data-testid="engine-memory-total" data-bytes={memory.total}>
+          {formatBytes(memory.total)}
+        </dd>
+      </div>
+    </dl>
+  );
+}
+
+export function ModelLoader({ url }: { url: string }) {
+  const { status, precision, load, unload, setPrecision } = useEngineStore();
+  const loading = status.kind === 'loading';
+  return (
+    <div className="model-loader">
+      <div className="row">
+        <label>
+          Precision{' '}
+          <select value={precision} disabled={loading} onChange={(e) => setPrecision(e.target.value as Precision)} aria-label="Weight precision">
+            {PRECISIONS.map((p) => (
+              <option key={p} value={p}>
+                {p}
+              </option>
+            ))}
+          </select>
+        </label>
+        {status.kind === 'ready' ? (
+          <button type="button" onClick={() => void unload()}>
+            Unload
+          </button>
+        ) : (
+          <button type="button" disabled={loading} onClick={() => void load(url)} data-testid="load-model">
+            {loading ? 'Loading…' : 'Load model'}
+          </button>
+        )}
+      </div>
+      {status.kind === 'loading' && <LoadProgressBar status={status} />}
+      {status.kind === 'ready' && (
+        <>
+          <p role="status" data-testid="engine-ready">
+            Ready: {status.model.name} at {status.model.precision} on {status.model.adapter.vendor || 'this GPU'}.
+          </p>
+          <MemoryTable memory={status.model.memory} />
+        </>
+      )}
+      {status.kind === 'error' && (
+        <p className="notice notice-error" role="alert" data-testid="engine-error">
+          {status.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
+function LoadProgressBar({ status }: { status: Extract<ReturnType<typeof useEngineStore.getState>['status'], { kind: 'loading' }> }) {
+  const { loadedBytes, totalBytes, stage, tensor } = status.progress;
+  const seconds = (performance.now() - status.startedAt) / 1000;
+  const rate = seconds > 0 ? loadedBytes / seconds : 0;
+  const eta = rate > 0 && totalBytes > loadedBytes ? (totalBytes - loadedBytes) / rate : 0;
+  return (
+    <div role="status" data-testid="load-progress">
+      <progress max={totalBytes || 1} value={loadedBytes} aria-label="Model loading progress" />
+      <p className="muted">
+        {stage === 'opening' ? 'Opening the checkpoint…' : stage === 'kernels' ? 'Building GPU kernels…' : `Uploading ${tensor ?? ''}`} {formatBytes(loadedBytes)} of{' '}
+        {formatBytes(totalBytes)}, {formatBytes(rate)}/s{eta > 0 ? `, about ${Math.ceil(eta)} s left` : ''}
+      </p>
+    </div>
+  );
+}

@@ -1,0 +1,68 @@
+// What the engine worker offers the UI (through Comlink): plain data in and out, callbacks for progress and
+// streaming. The worker owns the GPUDevice, the weights, every encoded image and every conversation.
+import type { AdapterSummary } from '../gpu/device.ts';
+import type { EngineMemory, VisualTimings } from '../engine/engine.ts';
+import type { TurnTimings } from '../engine/conversation.ts';
+import type { SamplingOptions } from '../llm/llama-runtime.ts';
+import type { Precision } from '../weights/policy.ts';
+
+export interface LoadProgress {
+  stage: 'opening' | 'weights' | 'kernels';
+  /** Bytes of checkpoint tensors uploaded so far / in all (weights stage). */
+  loadedBytes: number;
+  totalBytes: number;
+  tensor?: string;
+}
+
+export interface LoadedModel {
+  name: string;
+  precision: Precision;
+  adapter: AdapterSummary;
+  memory: EngineMemory;
+  /** C^2: LLM rows per image. */
+  visionTokenRows: number;
+}
+
+export interface EncodedImageInfo {
+  id: string;
+  timings: VisualTimings;
+  bytes: number;
+}
+
+export interface AskRequest {
+  conversationId: string;
+  question: string;
+  /** New visuals of this turn: each an image id, or a video's frame ids. */
+  images: (string | string[])[];
+  maxNewTokens: number;
+  sampling: SamplingOptions;
+  systemPrompt?: string;
+}
+
+export interface AnswerStats {
+  tokens: number[];
+  text: string;
+  stopped: 'eos' | 'length' | 'aborted';
+  promptIds: number[];
+  llmRows: number;
+  /** LLM rows the images took (C^2 per image / frame) and the rest (text). */
+  imageRows: number;
+  reusedRows: number;
+  timings: TurnTimings;
+  memory: EngineMemory;
+}
+
+export interface EngineApi {
+  load(url: string, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel>;
+  /** Encodes an image (or a video frame) and fuses its vision rows; the bitmap is transferred. */
+  encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video'): Promise<EncodedImageInfo>;
+  releaseImage(id: string): Promise<void>;
+  ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerStats>;
+  /** Aborts the running ask (between decode steps or prefill chunks). */
+  stop(): void;
+  /** Forgets the conversation's last question and answer (regenerate / edit). */
+  undoLastTurn(conversationId: string): Promise<void>;
+  dropConversation(conversationId: string): Promise<void>;
+  memory(): Promise<EngineMemory | null>;
+  unload(): Promise<void>;
+}

@@ -1,0 +1,137 @@
+// The engine behind EngineApi: one GPUDevice, one loaded model, encoded images and conversations by id. Runs in
+// the engine worker (engine.worker.ts is the Comlink shell); it is plain TypeScript over the engine core.
+import { openCheckpoint, UrlCheckpointFiles } from '../checkpoint/index.ts';
+import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
+import { Conversation, type TextSide } from '../engine/conversation.ts';
+import { LlavaMiniEngine, type EncodedImage } from '../engine/engine.ts';
+import { textSideOf } from '../engine/text-side.ts';
+import { requestGpuDevice, type GpuContext } from '../gpu/device.ts';
+import type { Precision } from '../weights/policy.ts';
+import type { AnswerStats, AskRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress } from './engine-api.ts';
+
+interface Loaded {
+  ctx: GpuContext;
+  engine: LlavaMiniEngine;
+  text: TextSide;
+}
+
+export class EngineHost implements EngineApi {
+  private loaded: Loaded | null = null;
+  private readonly images = new Map<string, EncodedImage>();
+  private readonly conversations = new Map<string, Conversation>();
+  private running: AbortController | null = null;
+  private nextId = 1;
+
+  constructor(private readonly gpu: GPU | undefined) {}
+
+  async load(url: string, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel> {
+    await this.unload();
+    onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
+    const checkpoint = await openCheckpoint(new UrlCheckpointFiles(url));
+    const bytesOf = (name: string) => {
+      const info = checkpoint.info(name);
+      return numel(info.shape) * (DTYPE_BYTES[info.dtype as keyof typeof DTYPE_BYTES] ?? 4);
+    };
+    const ctx = await requestGpuDevice(this.gpu);
+    try {
+      let loadedBytes = 0;
+      const totalBytes = checkpoint.totalBytes();
+      const engine = await LlavaMiniEngine.load(ctx.device, checkpoint, {
+        precision,
+        onProgress: (tensor, done, total) => {
+          loadedBytes += bytesOf(tensor);
+          onProgress({ stage: done === total ? 'kernels' : 'weights', loadedBytes, totalBytes, tensor });
+        },
+      });
+      this.loaded = { ctx, engine, text: textSideOf(checkpoint) };
+      const name = url.replace(/\/$/, '').split('/').pop() ?? url;
+      return { name, precision, adapter: ctx.summary, memory: engine.memory(), visionTokenRows: engine.visionTokenRows };
+    } catch (e) {
+      ctx.device.destroy();
+      throw e;
+    }
+  }
+
+  async encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video'): Promise<EncodedImageInfo> {
+    const { engine } = this.require();
+    try {
+      const encoded = await engine.encodeImage(bitmap, { mode });
+      const id = `img${this.nextId++}`;
+      this.images.set(id, encoded);
+      return { id, timings: encoded.timings, bytes: encoded.bytes };
+    } finally {
+      bitmap.close();
+    }
+  }
+
+  async releaseImage(id: string): Promise<void> {
+    // Images a conversation holds are freed with the conversation.
+    const image = this.images.get(id);
+    if (!image) return;
+    this.images.delete(id);
+    if (![...this.conversations.values()].some((c) => c.images.some((slot) => slot.includes(image)))) image.destroy();
+  }
+
+  async ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerStats> {
+    const { engine, text } = this.require();
+    if (this.running) throw new Error('an answer is already being generated: stop it first');
+    let conv = this.conversations.get(req.conversationId);
+    if (!conv) {
+      conv = new Conversation(engine, text, { systemPrompt: req.systemPrompt });
+      this.conversations.set(req.conversationId, conv);
+    }
+    const images = req.images.map((v) => (Array.isArray(v) ? v.map((id) => this.image(id)) : this.image(v)));
+    const controller = new AbortController();
+    this.running = controller;
+    try {
+      const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText });
+      const imageRows = conv.images.reduce((n, slot) => n + slot.length * engine.visionTokenRows, 0);
+      const { captured: _captured, ...rest } = turn;
+      return { ...rest, imageRows: Math.min(imageRows, turn.llmRows), memory: engine.memory() };
+    } finally {
+      this.running = null;
+    }
+  }
+
+  stop(): void {
+    this.running?.abort(new DOMException('stopped by the user', 'AbortError'));
+  }
+
+  async undoLastTurn(conversationId: string): Promise<void> {
+    this.conversations.get(conversationId)?.undoLastTurn();
+  }
+
+  async dropConversation(conversationId: string): Promise<void> {
+    const conv = this.conversations.get(conversationId);
+    if (!conv) return;
+    this.conversations.delete(conversationId);
+    for (const slot of conv.images) for (const image of slot) for (const [id, im] of this.images) if (im === image) this.images.delete(id);
+    conv.destroy();
+  }
+
+  async memory() {
+    return this.loaded?.engine.memory() ?? null;
+  }
+
+  async unload(): Promise<void> {
+    if (!this.loaded) return;
+    this.stop();
+    for (const id of [...this.conversations.keys()]) await this.dropConversation(id);
+    for (const image of this.images.values()) image.destroy();
+    this.images.clear();
+    this.loaded.engine.destroy();
+    this.loaded.ctx.device.destroy();
+    this.loaded = null;
+  }
+
+  private require(): Loaded {
+    if (!this.loaded) throw new Error('no model is loaded');
+    return this.loaded;
+  }
+
+  private image(id: string): EncodedImage {
+    const image = this.images.get(id);
+    if (!image) throw new Error(`image ${id} is not encoded (released, or the model was reloaded)`);
+    return image;
+  }
+}
