@@ -13,11 +13,13 @@ import { collectDump, writeDump } from './dump.ts';
 import { runCheck } from './check.ts';
 import { loadModelDir } from './load-model.ts';
 
-export const GENERATE_USAGE = `  generate --model <checkpoint dir> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text>
+export const GENERATE_USAGE = `  generate --model <checkpoint dir> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
            [--max-new-tokens N (512)] [--greedy | --temperature T --top-p P --seed S]
            [--precision f32|f16|q4 (q4)] [--max-context N] [--system <text>]
            [--json] [--dump <file.safetensors>] [--check]
-      Runs LLaVA-Mini on the GPU (WebGPU through Dawn). --json prints { tokens, text, stopped, timings, memory };
+      Runs LLaVA-Mini on the GPU (WebGPU through Dawn); each further --prompt is a follow-up turn of the same
+      conversation (cached rows reused). --json prints { tokens, text, stopped, promptIds, timings, memory, turns }
+      (the top-level fields are the last turn's);
       --dump writes pixel_values, clip, compressed, vision_token, fused_text, llm_input, logits0, prompt_ids;
       --check runs the CPU reference on the same input and prints the error of every tensor (exit 1 when off).`;
 
@@ -48,7 +50,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
       model: { type: 'string' },
       image: { type: 'string', multiple: true },
       video: { type: 'string' },
-      prompt: { type: 'string' },
+      prompt: { type: 'string', multiple: true },
       system: { type: 'string' },
       'max-new-tokens': { type: 'string', default: '512' },
       'max-context': { type: 'string' },
@@ -64,7 +66,9 @@ export async function runGenerate(argv: string[]): Promise<void> {
     strict: true,
   });
   if (!values.model) throw new Error('--model <checkpoint dir> is required');
-  if (values.prompt === undefined) throw new Error('--prompt <text> is required');
+  const prompts = values.prompt ?? [];
+  if (prompts.length === 0) throw new Error('--prompt <text> is required');
+  if (prompts.length > 1 && (values.dump !== undefined || values.check)) throw new Error('--dump and --check take a single --prompt');
   if (values.video && values.image?.length) throw new Error('--video and --image cannot be combined');
   const maxNewTokens = positiveInt('max-new-tokens', values['max-new-tokens'])!;
   const maxContext = positiveInt('max-context', values['max-context']);
@@ -93,14 +97,21 @@ export async function runGenerate(argv: string[]): Promise<void> {
     failOnGpuError();
     const conv = new Conversation(engine, model.text, { systemPrompt: values.system });
     const stream = !values.json && process.stdout.isTTY;
-    const turn: TurnResult = await conv.ask(values.prompt, {
-      images: video ? [encoded] : encoded,
-      maxNewTokens,
-      sampling,
-      capture,
-      onText: stream ? (d) => process.stdout.write(d) : undefined,
-    });
-    failOnGpuError();
+    const turns: TurnResult[] = [];
+    for (const [i, prompt] of prompts.entries()) {
+      if (stream && i > 0) process.stdout.write('\n\n');
+      turns.push(
+        await conv.ask(prompt, {
+          images: i > 0 ? [] : video ? [encoded] : encoded,
+          maxNewTokens,
+          sampling,
+          capture,
+          onText: stream ? (d) => process.stdout.write(d) : undefined,
+        }),
+      );
+      failOnGpuError();
+    }
+    const turn = turns.at(-1)!;
     const timings = {
       loadMs: tLoaded - t0,
       imageMs: encoded.reduce((s, e) => s + e.timings.imageMs, 0),
@@ -114,10 +125,11 @@ export async function runGenerate(argv: string[]): Promise<void> {
     const dump = capture ? collectDump(encoded, turn, engine.config) : null;
     if (values.dump && dump) await writeDump(values.dump, dump);
     if (values.json) {
-      console.log(JSON.stringify({ tokens: turn.tokens, text: turn.text, stopped: turn.stopped, promptIds: turn.promptIds, timings, memory: engine.memory() }));
+      const summary = (t: TurnResult) => ({ tokens: t.tokens, text: t.text, stopped: t.stopped, promptIds: t.promptIds, llmRows: t.llmRows, reusedRows: t.reusedRows });
+      console.log(JSON.stringify({ ...summary(turn), timings, memory: engine.memory(), turns: turns.map(summary) }));
     } else {
       if (stream) process.stdout.write('\n');
-      else console.log(turn.text);
+      else console.log(turns.map((t) => t.text).join('\n\n'));
       console.error(`${turn.tokens.length} tokens (${turn.stopped}); prefill ${turn.llmRows} rows in ${timings.prefillMs.toFixed(0)} ms; ${timings.tokensPerSecond.toFixed(1)} tokens/s`);
     }
     if (values.check && dump) {

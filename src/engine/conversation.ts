@@ -92,7 +92,11 @@ export class Conversation {
   }
 
   /** Asks `question` (about `opts.images`, if any, and everything before); streams and returns the answer. */
-  async ask(question: string, opts: AskOptions = {}): Promise<TurnResult> {
+  ask(question: string, opts: AskOptions = {}): Promise<TurnResult> {
+    return this.engine.exclusive(() => this.askNow(question, opts));
+  }
+
+  private async askNow(question: string, opts: AskOptions): Promise<TurnResult> {
     const { engine } = this;
     const { llm, prefusion } = engine;
     const newSlots = (opts.images ?? []).map((v) => (v instanceof EncodedImage ? [v] : [...v]));

@@ -170,6 +170,20 @@ describe('LlavaMiniEngine at f32', () => {
     conv.destroy();
   });
 
+  it('images encoded concurrently (and during an answer) equal images encoded one at a time', async () => {
+    const conv = conversation();
+    const first = await engine.encodeImage(images[2]!);
+    const answering = conv.ask('Hi', { images: [first], maxNewTokens: 3 });
+    const [a, b] = await Promise.all([engine.encodeImage(images[0]!, { capture: true }), engine.encodeImage(images[1]!, { capture: true }), answering]);
+    const a1 = await engine.encodeImage(images[0]!, { capture: true });
+    const b1 = await engine.encodeImage(images[1]!, { capture: true });
+    expect(a.intermediates!.visionToken).toEqual(a1.intermediates!.visionToken);
+    expect(b.intermediates!.visionToken).toEqual(b1.intermediates!.visionToken);
+    expect(await a.state.readFusedText()).toEqual(new Float32Array(0));
+    for (const e of [a, b, a1, b1]) e.destroy();
+    conv.destroy();
+  });
+
   it('an aborted question leaves the conversation as it was', async () => {
     const conv = conversation();
     const image = await engine.encodeImage(images[0]!);

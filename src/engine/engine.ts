@@ -103,6 +103,8 @@ export class LlavaMiniEngine {
   readonly config: LlavaMiniConfig;
   /** The LLM cache's current owner (a Conversation); another owner re-prefills from row 0. */
   llmOwner: object | null = null;
+  /** Tail of the queue of GPU work that uses the shared stage buffers (see exclusive()). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly device: GPUDevice,
@@ -160,7 +162,22 @@ export class LlavaMiniEngine {
    * One image through preprocessing, CLIP, compressor, projector and the vision rows' pre-fusion. The result holds
    * the image's pre-fusion K/V and V: questions about it then cost only their text rows.
    */
-  async encodeImage(image: EngineImage, opts: EncodeOptions = {}): Promise<EncodedImage> {
+  encodeImage(image: EngineImage, opts: EncodeOptions = {}): Promise<EncodedImage> {
+    return this.exclusive(() => this.encodeImageNow(image, opts));
+  }
+
+  /**
+   * Runs `work` after every earlier exclusive call has settled. The stages' activation buffers are shared (one
+   * image side, one pre-fusion scratch, one LLM cache): two images encoded at once, or an image during an answer,
+   * would overwrite each other's rows. Callers from a worker or UI may overlap freely; the engine serializes.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async encodeImageNow(image: EngineImage, opts: EncodeOptions): Promise<EncodedImage> {
     opts.signal?.throwIfAborted();
     const { device } = this;
     const mode = opts.mode ?? 'image';

@@ -2,8 +2,9 @@
 // by drag-and-drop (anywhere on the window), paste or a file picker. Enter sends, Shift+Enter is a newline,
 // Esc stops.
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
-import Markdown from 'react-markdown';
 import type { AnswerStats } from '../worker/engine-api.ts';
+import { AnswerMarkdown } from './AnswerMarkdown.tsx';
+import { ChatSettingsPanel } from './ChatSettings.tsx';
 import { useChatStore, type ChatMessage } from './chat-store.ts';
 import { useEngineStore } from './engine-store.ts';
 
@@ -12,6 +13,7 @@ const ms = (v: number) => `${v.toFixed(0)} ms`;
 function Stats({ stats }: { stats: AnswerStats }) {
   const t = stats.timings;
   const rows: [string, string][] = [
+    ['images (encoded on attach)', stats.newImages ? `${stats.newImages}: ${ms(stats.imageWorkMs)} (preprocess, vision, compression, vision pre-fusion)` : 'none this turn: cached rows reused'],
     ['pre-fusion (text rows)', ms(t.prefusionMs)],
     ['prefill', `${ms(t.prefillMs)} for ${stats.llmRows - stats.reusedRows} new rows (${stats.reusedRows} reused)`],
     ['time to first token', ms(t.prefusionMs + t.firstTokenMs)],
@@ -36,7 +38,15 @@ function Stats({ stats }: { stats: AnswerStats }) {
 
 function Message({ m }: { m: ChatMessage }) {
   return (
-    <li className={`msg msg-${m.role}`} data-testid={`msg-${m.role}`} data-status={m.status} data-token-ids={m.stats ? m.stats.tokens.join(' ') : undefined}>
+    <li
+      className={`msg msg-${m.role}`}
+      data-testid={`msg-${m.role}`}
+      data-status={m.status}
+      data-token-ids={m.stats?.tokens.join(' ')}
+      data-reused-rows={m.stats?.reusedRows}
+      data-llm-rows={m.stats?.llmRows}
+      data-new-images={m.stats?.newImages}
+    >
       {m.images.length > 0 && (
         <div className="thumbs">
           {m.images.map((im) => (
@@ -46,8 +56,7 @@ function Message({ m }: { m: ChatMessage }) {
       )}
       {m.role === 'assistant' ? (
         <div className="markdown" data-testid="answer-text">
-          {/* react-markdown renders no raw HTML: model output stays inert text. */}
-          <Markdown skipHtml>{m.text}</Markdown>
+          <AnswerMarkdown text={m.text} />
         </div>
       ) : (
         <p className="user-text">{m.text}</p>
@@ -119,6 +128,7 @@ export function Chat() {
           New chat
         </button>
       </div>
+      <ChatSettingsPanel />
       {notice && (
         <div className="notice notice-error" role="alert" data-testid="chat-notice">
           <span>{notice}</span>{' '}

@@ -39,6 +39,8 @@ interface ChatStore {
   dismissNotice(): void;
 }
 
+// Attachments keep the order they were given in (a paste then a drop): decoding is queued.
+let attachQueue: Promise<void> = Promise.resolve();
 let counter = 0;
 const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
 
@@ -49,26 +51,29 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
   busy: false,
   notice: null,
 
-  async attach(files) {
-    for (const file of files) {
-      let bitmap: ImageBitmap;
-      try {
-        bitmap = await decodeImageForEngine(file);
-      } catch (e) {
-        set({ notice: (e as Error).message });
-        continue;
+  attach(files) {
+    attachQueue = attachQueue.then(async () => {
+      for (const file of files) {
+        let bitmap: ImageBitmap;
+        try {
+          bitmap = await decodeImageForEngine(file);
+        } catch (e) {
+          set({ notice: (e as Error).message });
+          continue;
+        }
+        const key = newId('att');
+        const encoded = engineWorker()
+          .encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image')
+          .then((info) => info.id);
+        const attachment: Attachment = { key, name: file.name, thumbUrl: URL.createObjectURL(file), status: 'encoding', encoded };
+        set((s) => ({ attachments: [...s.attachments, attachment] }));
+        encoded.then(
+          () => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? { ...a, status: 'ready' } : a)) })),
+          (e: Error) => set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key), notice: `${file.name}: ${e.message}` })),
+        );
       }
-      const key = newId('att');
-      const encoded = engineWorker()
-        .encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image')
-        .then((info) => info.id);
-      const attachment: Attachment = { key, name: file.name, thumbUrl: URL.createObjectURL(file), status: 'encoding', encoded };
-      set((s) => ({ attachments: [...s.attachments, attachment] }));
-      encoded.then(
-        () => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? { ...a, status: 'ready' } : a)) })),
-        (e: Error) => set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key), notice: `${file.name}: ${e.message}` })),
-      );
-    }
+    });
+    return attachQueue;
   },
 
   removeAttachment(key) {

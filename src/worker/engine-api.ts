@@ -48,6 +48,9 @@ export interface AnswerStats {
   /** LLM rows the images took (C^2 per image / frame) and the rest (text). */
   imageRows: number;
   reusedRows: number;
+  /** Images this turn brought, and their image side + vision pre-fusion time (spent when they were attached). */
+  newImages: number;
+  imageWorkMs: number;
   timings: TurnTimings;
   memory: EngineMemory;
 }

@@ -81,13 +81,15 @@ export class EngineHost implements EngineApi {
       this.conversations.set(req.conversationId, conv);
     }
     const images = req.images.map((v) => (Array.isArray(v) ? v.map((id) => this.image(id)) : this.image(v)));
+    const frames = images.flat();
+    const imageWorkMs = frames.reduce((s, e) => s + e.timings.imageMs + e.timings.prefusionMs, 0);
     const controller = new AbortController();
     this.running = controller;
     try {
       const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText });
       const imageRows = conv.images.reduce((n, slot) => n + slot.length * engine.visionTokenRows, 0);
       const { captured: _captured, ...rest } = turn;
-      return { ...rest, imageRows: Math.min(imageRows, turn.llmRows), memory: engine.memory() };
+      return { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: engine.memory() };
     } finally {
       this.running = null;
     }
