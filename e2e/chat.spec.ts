@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { crc32, deflateSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
 
@@ -18,6 +19,23 @@ function gradientPng(width: number, height: number): Buffer {
     png.data.set([(x * 7) & 255, (y * 3) & 255, ((x + y) * 5) & 255, 255], i * 4);
   }
   return PNG.sync.write(png);
+}
+
+/** A valid, all-black RGB PNG of any size: its zero rows deflate to almost nothing. */
+function hugePng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type), data])));
+    return Buffer.concat([len, Buffer.from(type), data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const raw = Buffer.alloc(height * (1 + width * 3)); // filter byte 0 + black pixels per row
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
 /** A DataTransfer in the page holding one file. */
@@ -79,8 +97,9 @@ test('drop a PNG and ask: the streamed answer has the Node CLI greedy tokens', a
   await writeFile(`${FIXTURES}/photo.png`, png);
   const question = 'What is in this image?';
   const followUp = 'And what colours does it have?';
-  // The Node CLI on the same checkpoint, image and questions (a two-turn conversation), in parallel with the page.
-  const node = nodeCli(['--image', `${FIXTURES}/photo.png`, '--prompt', question, '--prompt', followUp]);
+  const afterReload = 'Anything else?';
+  // The Node CLI on the same checkpoint, image and questions (a three-turn conversation), in parallel with the page.
+  const node = nodeCli(['--image', `${FIXTURES}/photo.png`, '--prompt', question, '--prompt', followUp, '--prompt', afterReload]);
 
   await loadModel(page);
   await expect(page.getByTestId('engine-memory-total')).toBeVisible();
@@ -101,11 +120,24 @@ test('drop a PNG and ask: the streamed answer has the Node CLI greedy tokens', a
   await page.screenshot({ path: `${SHOTS}/image-chat.png`, fullPage: true });
   await page.screenshot({ path: `${SHOTS}/stats.png`, fullPage: false });
 
+  // Reload: the conversation is still there (IndexedDB); a question after it re-encodes the saved image and
+  // continues exactly where the conversation was.
+  await page.reload();
+  await expect(page.getByTestId('msg-assistant')).toHaveCount(2);
+  await expect(page.getByTestId('msg-user').first().locator('img')).toHaveCount(1);
+  await page.getByTestId('load-model').click();
+  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  const third = await ask(page, afterReload);
+  expect(third.tokens).toEqual(cli.turns[2]!.tokens);
+
   // Bad files: a clear notice, and the chat keeps working.
   await dropFile(page, 'notes.png', Buffer.from('just text, not pixels\n'), 'image/png');
   await expect(page.getByTestId('chat-notice')).toContainText('notes.png is not an image this browser can read');
   await dropFile(page, 'broken.png', png.subarray(0, 200), 'image/png');
   await expect(page.getByTestId('chat-notice')).toContainText('broken.png is not an image this browser can read');
+  await dropFile(page, 'huge.png', hugePng(12000, 9000), 'image/png');
+  await expect(page.getByTestId('chat-notice')).toContainText('huge.png is 12000x9000 (108 megapixels), over the limit of 64 megapixels');
+  await expect(page.getByTestId('attachments')).toHaveCount(0);
   await expect(page.getByTestId('send')).toBeEnabled();
 });
 
@@ -126,6 +158,21 @@ test('paste one image and drop another: two images in one question; Stop mid-ans
   expect(answer.newImages).toBe(2);
   expect(answer.tokens).toEqual((await node).tokens);
 
+  // Regenerate: the same question and images again (greedy: the same answer, from the cached rows); then edit it.
+  await page.getByTestId('regenerate').click();
+  const again = page.getByTestId('msg-assistant');
+  await expect(again).toHaveCount(1);
+  await expect(again).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  expect((await again.getAttribute('data-token-ids'))!.split(' ').map(Number)).toEqual(answer.tokens);
+  expect(Number(await again.getAttribute('data-reused-rows'))).toBe(Number(await again.getAttribute('data-llm-rows')) - 1);
+  await page.getByRole('button', { name: 'Edit', exact: true }).click();
+  await page.getByRole('textbox', { name: 'Edit question' }).fill('Which one is brighter?');
+  await page.getByRole('button', { name: 'Send edited' }).click();
+  await expect(page.getByTestId('msg-user')).toHaveCount(1);
+  await expect(page.getByTestId('msg-user')).toContainText('Which one is brighter?');
+  await expect(page.getByTestId('msg-assistant')).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  await expect(page.getByTestId('msg-user').locator('img')).toHaveCount(2);
+
   // Stop: a long answer, stopped while it streams; the chat then goes on.
   await page.getByText('Settings').click();
   await page.getByLabel('Max new tokens').fill('400');
@@ -137,4 +184,43 @@ test('paste one image and drop another: two images in one question; Stop mid-ans
   await page.getByTestId('stop').click();
   await expect(long).toHaveAttribute('data-status', 'stopped', { timeout: 15_000 });
   await expect(page.getByTestId('send')).toBeEnabled();
+  // Reload: the stopped conversation is still there.
+  await page.reload();
+  await expect(page.getByTestId('msg-assistant')).toHaveCount(2);
+  await expect(page.getByTestId('msg-assistant').last()).toHaveAttribute('data-status', 'stopped');
+  await expect(page.getByTestId('msg-user').last()).toContainText('Tell me everything.');
+});
+
+test('webcam (Chromium fake camera): ask about a frame; live mode with flat GPU memory over 20 rounds', async ({ page }) => {
+  test.setTimeout(900_000);
+  await loadModel(page);
+  await page.getByTestId('start-camera').click();
+  await expect.poll(() => page.locator('video.camera').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  await page.getByTestId('capture-frame').click();
+  await expect(page.getByTestId('attachments').locator('[data-status="ready"]')).toHaveCount(1, { timeout: 240_000 });
+  const frame = await ask(page, 'What is on the camera?');
+  expect(frame.newImages).toBe(1);
+  expect(frame.tokens).toHaveLength(MAX_NEW_TOKENS);
+
+  await page.getByLabel('Every').fill('1');
+  await page.getByTestId('live-start').click();
+  const status = page.getByTestId('live-status');
+  await expect(status).toHaveAttribute('data-rounds', '2', { timeout: 240_000 });
+  const memoryAt2 = await status.getAttribute('data-memory');
+  await expect(status).toHaveAttribute('data-rounds', '5', { timeout: 240_000 });
+  await page.screenshot({ path: `${SHOTS}/webcam-live.png`, fullPage: true });
+  await expect(status).toHaveAttribute('data-rounds', '20', { timeout: 600_000 });
+  expect(await status.getAttribute('data-memory')).toBe(memoryAt2);
+  await expect(status).toContainText(/stale frames dropped/);
+  await page.getByTestId('live-stop').click();
+});
+
+test('a denied camera gives a clear message', async ({ page }) => {
+  // The user's "Block" answer to the permission prompt, which headless Chromium cannot click.
+  await page.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+  });
+  await page.goto('/');
+  await page.getByTestId('start-camera').click();
+  await expect(page.getByTestId('camera-error')).toContainText('Camera permission was denied');
 });

@@ -81,6 +81,26 @@ export class Conversation {
     this.turns = [{ role: 'system', content: opts.systemPrompt ?? DEFAULT_SYSTEM_PROMPT }];
   }
 
+  /**
+   * A conversation continued from saved history (after a reload): earlier questions and answers as text, and the
+   * images each question brought, re-encoded. Nothing runs until the next ask(), which fuses and prefills it all.
+   */
+  static resume(
+    engine: LlavaMiniEngine,
+    text: TextSide,
+    opts: { systemPrompt?: string },
+    history: readonly { question: string; answer: string; images: readonly (EncodedImage | readonly EncodedImage[])[] }[],
+  ): Conversation {
+    const conv = new Conversation(engine, text, opts);
+    for (const h of history) {
+      const slots = h.images.map((v) => (v instanceof EncodedImage ? [v] : [...v]));
+      conv.history.push({ turns: conv.turns, slots: conv.slots });
+      conv.turns = [...conv.turns, { role: 'user', content: imageTurnContent(h.question, slots.length) }, { role: 'assistant', content: stripImagePlaceholders(h.answer) }];
+      conv.slots = [...conv.slots, ...slots];
+    }
+    return conv;
+  }
+
   /** The conversation as rendered: system, then user / assistant turns. */
   get messages(): readonly ChatMessage[] {
     return this.turns;

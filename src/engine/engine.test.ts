@@ -108,6 +108,12 @@ describe('LlavaMiniEngine at f32', () => {
     const again = await conv.ask('And the colours?', { maxNewTokens: STEPS });
     expect(again.reusedRows).toBe(0);
     expect(again.tokens).toEqual(second.tokens);
+
+    // After a reload: the saved history with the image re-encoded gives the same answer.
+    const resumed = Conversation.resume(engine, model.text, {}, [{ question: 'Describe the picture.', answer: first.text, images: [await engine.encodeImage(images[0]!)] }]);
+    expect(resumed.messages).toEqual(conv.messages.slice(0, 3));
+    expect((await resumed.ask('And the colours?', { maxNewTokens: STEPS })).tokens).toEqual(second.tokens);
+    resumed.destroy();
     other.destroy();
     conv.destroy();
   });

@@ -92,6 +92,8 @@ export interface EngineMemory {
   imageSide: number;
   prefusion: number;
   llm: number;
+  /** Encoded images' states (pre-fusion K/V of their vision rows), when the caller counts them (the worker does). */
+  imageStates?: number;
   total: number;
 }
 

@@ -3,6 +3,7 @@ import { Chat } from './Chat.tsx';
 import { Diagnostics } from './Diagnostics.tsx';
 import { GpuPanel } from './GpuPanel.tsx';
 import { ModelPanel } from './ModelPanel.tsx';
+import { Webcam } from './Webcam.tsx';
 import { useAppStore } from './store.ts';
 
 export function App() {
@@ -26,6 +27,7 @@ export function App() {
         <GpuPanel />
         <ModelPanel />
         <Chat />
+        <Webcam />
         <Diagnostics />
       </main>
       <footer className="app-footer">

@@ -36,7 +36,9 @@ function Stats({ stats }: { stats: AnswerStats }) {
   );
 }
 
-function Message({ m }: { m: ChatMessage }) {
+function Message({ m, last }: { m: ChatMessage; last: boolean }) {
+  const { busy, resendLast } = useChatStore();
+  const [editing, setEditing] = useState<string | null>(null);
   return (
     <li
       className={`msg msg-${m.role}`}
@@ -58,8 +60,29 @@ function Message({ m }: { m: ChatMessage }) {
         <div className="markdown" data-testid="answer-text">
           <AnswerMarkdown text={m.text} />
         </div>
+      ) : editing !== null ? (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            setEditing(null);
+            void resendLast(editing);
+          }}
+        >
+          <textarea aria-label="Edit question" value={editing} onChange={(e) => setEditing(e.target.value)} rows={2} />
+          <button type="submit">Send edited</button>{' '}
+          <button type="button" onClick={() => setEditing(null)}>
+            Cancel
+          </button>
+        </form>
       ) : (
-        <p className="user-text">{m.text}</p>
+        <p className="user-text">
+          {m.text}{' '}
+          {last && !busy && (
+            <button type="button" className="link" onClick={() => setEditing(m.text)}>
+              Edit
+            </button>
+          )}
+        </p>
       )}
       {m.status === 'streaming' && <span className="muted" role="status">…</span>}
       {m.status === 'stopped' && <span className="badge">stopped</span>}
@@ -68,10 +91,19 @@ function Message({ m }: { m: ChatMessage }) {
           {m.error}
         </p>
       )}
-      {m.role === 'assistant' && m.status !== 'streaming' && m.text && (
-        <button type="button" className="link" onClick={() => void navigator.clipboard?.writeText(m.text)}>
-          Copy
-        </button>
+      {m.role === 'assistant' && m.status !== 'streaming' && (
+        <div className="row">
+          {m.text && (
+            <button type="button" className="link" onClick={() => void navigator.clipboard?.writeText(m.text)}>
+              Copy
+            </button>
+          )}
+          {last && !busy && (
+            <button type="button" className="link" onClick={() => void resendLast()} data-testid="regenerate">
+              Regenerate
+            </button>
+          )}
+        </div>
       )}
       {m.stats && <Stats stats={m.stats} />}
     </li>
@@ -79,7 +111,10 @@ function Message({ m }: { m: ChatMessage }) {
 }
 
 export function Chat() {
-  const { messages, attachments, busy, notice, attach, removeAttachment, send, stop, newChat, dismissNotice } = useChatStore();
+  const { messages, attachments, busy, notice, attach, removeAttachment, send, stop, newChat, dismissNotice, conversations, conversationId, open, remove, restore } = useChatStore();
+  useEffect(() => {
+    void restore();
+  }, [restore]);
   const ready = useEngineStore((s) => s.status.kind === 'ready');
   const [text, setText] = useState('');
   const fileInput = useRef<HTMLInputElement>(null);
@@ -128,6 +163,22 @@ export function Chat() {
           New chat
         </button>
       </div>
+      {conversations.length > 0 && (
+        <nav aria-label="Conversations">
+          <ul className="conversations" data-testid="conversations">
+            {conversations.map((c) => (
+              <li key={c.id} aria-current={c.id === conversationId ? 'true' : undefined}>
+                <button type="button" className="link" disabled={busy} onClick={() => void open(c.id)}>
+                  {c.title}
+                </button>{' '}
+                <button type="button" className="link" aria-label={`Delete ${c.title}`} disabled={busy && c.id === conversationId} onClick={() => void remove(c.id)}>
+                  ×
+                </button>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      )}
       <ChatSettingsPanel />
       {notice && (
         <div className="notice notice-error" role="alert" data-testid="chat-notice">
@@ -138,8 +189,8 @@ export function Chat() {
         </div>
       )}
       <ol className="thread" aria-live="polite">
-        {messages.map((m) => (
-          <Message key={m.id} m={m} />
+        {messages.map((m, i) => (
+          <Message key={m.id} m={m} last={i >= messages.length - 2} />
         ))}
       </ol>
       {messages.length === 0 && <p className="muted">Drop, paste or pick an image, then ask about it.</p>}

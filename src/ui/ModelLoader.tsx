@@ -10,6 +10,7 @@ function MemoryTable({ memory }: { memory: EngineMemory }) {
     ['image side buffers', memory.imageSide],
     ['pre-fusion buffers', memory.prefusion],
     ['LLM KV cache and buffers', memory.llm],
+    ['encoded images', memory.imageStates ?? 0],
   ];
   return (
     <dl className="kv" data-testid="engine-memory">

@@ -1,7 +1,10 @@
 // The chat: attachments (encoded and pre-fused in the worker as soon as they are attached), the thread, streaming
-// answers with Stop. Bad images give a notice and change nothing else.
+// answers with Stop, conversations saved in IndexedDB. Bad images give a notice and change nothing else.
+// After a reload (or switching conversations) the worker no longer holds the conversation: the next question
+// re-encodes the earlier images from their saved Blobs and sends the history along.
 import { create } from 'zustand';
-import type { AnswerStats } from '../worker/engine-api.ts';
+import type { AnswerStats, AskRequest } from '../worker/engine-api.ts';
+import { deleteConversation, listConversations, loadConversation, saveConversation, setCurrentConversation, currentConversation, type ConversationEntry, type StoredMessage } from './chat-db.ts';
 import { Comlink, engineWorker } from './engine-client.ts';
 import { useEngineStore } from './engine-store.ts';
 import { decodeImageForEngine } from './image-file.ts';
@@ -9,6 +12,7 @@ import { decodeImageForEngine } from './image-file.ts';
 export interface Attachment {
   key: string;
   name: string;
+  blob: Blob;
   thumbUrl: string;
   status: 'encoding' | 'ready';
   /** Resolves to the worker's image id. */
@@ -19,7 +23,9 @@ export interface ChatMessage {
   id: string;
   role: 'user' | 'assistant';
   text: string;
-  images: { name: string; thumbUrl: string }[];
+  images: { name: string; blob: Blob; thumbUrl: string }[];
+  /** The worker's ids of `images` (this session only). */
+  imageIds?: string[];
   status: 'streaming' | 'done' | 'stopped' | 'error';
   stats?: AnswerStats;
   error?: string;
@@ -27,6 +33,7 @@ export interface ChatMessage {
 
 interface ChatStore {
   conversationId: string;
+  conversations: ConversationEntry[];
   messages: ChatMessage[];
   attachments: Attachment[];
   busy: boolean;
@@ -34,9 +41,49 @@ interface ChatStore {
   attach(files: readonly File[]): Promise<void>;
   removeAttachment(key: string): void;
   send(question: string): Promise<void>;
+  /** Asks the last question again (a new answer), or `edited` instead of it, with the same images. */
+  resendLast(edited?: string): Promise<void>;
   stop(): void;
   newChat(): void;
+  /** Loads the saved conversations and opens the last one. */
+  restore(): Promise<void>;
+  open(id: string): Promise<void>;
+  remove(id: string): Promise<void>;
   dismissNotice(): void;
+}
+
+const toStored = (m: ChatMessage): StoredMessage => ({
+  id: m.id,
+  role: m.role,
+  text: m.text,
+  images: m.images.map(({ name, blob }) => ({ name, blob })),
+  status: m.status === 'streaming' ? 'stopped' : m.status,
+  ...(m.stats ? { stats: m.stats } : {}),
+  ...(m.error ? { error: m.error } : {}),
+});
+
+const fromStored = (m: StoredMessage): ChatMessage => ({ ...m, images: m.images.map((im) => ({ ...im, thumbUrl: URL.createObjectURL(im.blob) })) });
+
+/** Re-encodes a message's images in the worker (a conversation the worker does not hold). */
+async function encodeAgain(images: readonly { name: string; blob: Blob }[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const im of images) {
+    const bitmap = await decodeImageForEngine(new File([im.blob], im.name));
+    ids.push((await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image')).id);
+  }
+  return ids;
+}
+
+/** The earlier completed turns of `messages` as the worker's history, images re-encoded. */
+async function historyOf(messages: readonly ChatMessage[]): Promise<NonNullable<AskRequest['history']>> {
+  const history: NonNullable<AskRequest['history']> = [];
+  for (let i = 0; i + 1 < messages.length; i++) {
+    const [user, answer] = [messages[i]!, messages[i + 1]!];
+    if (user.role !== 'user' || answer.role !== 'assistant' || answer.status === 'error') continue;
+    history.push({ question: user.text, answer: answer.text, images: await encodeAgain(user.images) });
+    i++;
+  }
+  return history;
 }
 
 // Attachments keep the order they were given in (a paste then a drop): decoding is queued.
@@ -46,6 +93,7 @@ const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(count
 
 export const useChatStore = create<ChatStore>()((set, get) => ({
   conversationId: newId('conv'),
+  conversations: [],
   messages: [],
   attachments: [],
   busy: false,
@@ -65,7 +113,7 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
         const encoded = engineWorker()
           .encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image')
           .then((info) => info.id);
-        const attachment: Attachment = { key, name: file.name, thumbUrl: URL.createObjectURL(file), status: 'encoding', encoded };
+        const attachment: Attachment = { key, name: file.name, blob: file, thumbUrl: URL.createObjectURL(file), status: 'encoding', encoded };
         set((s) => ({ attachments: [...s.attachments, attachment] }));
         encoded.then(
           () => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? { ...a, status: 'ready' } : a)) })),
@@ -92,12 +140,17 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
       return;
     }
     if (!question.trim() && attachments.length === 0) return;
-    const user: ChatMessage = { id: newId('m'), role: 'user', text: question, images: attachments.map(({ name, thumbUrl }) => ({ name, thumbUrl })), status: 'done' };
+    const user: ChatMessage = { id: newId('m'), role: 'user', text: question, images: attachments.map(({ name, blob, thumbUrl }) => ({ name, blob, thumbUrl })), status: 'done' };
+    const earlier = get().messages;
     const answer: ChatMessage = { id: newId('m'), role: 'assistant', text: '', images: [], status: 'streaming' };
     set((s) => ({ busy: true, attachments: [], messages: [...s.messages, user, answer] }));
+    // Saved at once (the answer as stopped) so that a reload mid-answer keeps the question.
+    void saveConversation(conversationId, get().messages.map(toStored)).then((conversations) => set({ conversations }));
     const update = (f: (m: ChatMessage) => ChatMessage) => set((s) => ({ messages: s.messages.map((m) => (m.id === answer.id ? f(m) : m)) }));
     try {
       const images = await Promise.all(attachments.map((a) => a.encoded));
+      user.imageIds = images;
+      const history = earlier.length > 0 && !(await engineWorker().hasConversation(conversationId)) ? await historyOf(earlier) : undefined;
       const { settings } = engine;
       const stats = await engineWorker().ask(
         {
@@ -107,6 +160,7 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
           maxNewTokens: settings.maxNewTokens,
           sampling: settings.temperature > 0 ? { temperature: settings.temperature, topP: settings.topP, seed: Date.now() % 2 ** 31 } : { greedy: true },
           systemPrompt: settings.systemPrompt.trim() || undefined,
+          ...(history ? { history } : {}),
         },
         Comlink.proxy((delta: string) => update((m) => ({ ...m, text: m.text + delta }))),
       );
@@ -118,7 +172,22 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
     } finally {
       set({ busy: false });
       void useEngineStore.getState().refreshMemory();
+      const { conversationId: id, messages } = get();
+      if (id === conversationId) set({ conversations: await saveConversation(id, messages.map(toStored)) });
     }
+  },
+
+  async resendLast(edited) {
+    const { messages, busy, conversationId } = get();
+    const user = messages.at(-2);
+    if (busy || !user || user.role !== 'user') return;
+    // The worker forgets the turn (its images stay encoded); after a reload it holds nothing and the history is resent.
+    const held = await engineWorker().hasConversation(conversationId);
+    if (held) await engineWorker().undoLastTurn(conversationId);
+    const ids = held && user.imageIds ? user.imageIds : await encodeAgain(user.images);
+    const attachments: Attachment[] = user.images.map((im, i) => ({ key: newId('att'), ...im, status: 'ready', encoded: Promise.resolve(ids[i]!) }));
+    set({ messages: messages.slice(0, -2), attachments });
+    await get().send(edited ?? user.text);
   },
 
   stop() {
@@ -126,9 +195,32 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
   },
 
   newChat() {
-    const old = get().conversationId;
-    void engineWorker().dropConversation(old);
+    if (get().busy) return;
+    void engineWorker().dropConversation(get().conversationId);
     set({ conversationId: newId('conv'), messages: [], attachments: [], notice: null });
+  },
+
+  async restore() {
+    const conversations = await listConversations();
+    set({ conversations });
+    const id = await currentConversation();
+    if (id && conversations.some((c) => c.id === id)) await get().open(id);
+  },
+
+  async open(id) {
+    if (get().busy) return;
+    void engineWorker().dropConversation(get().conversationId);
+    const messages = (await loadConversation(id)).map(fromStored);
+    await setCurrentConversation(id);
+    set({ conversationId: id, messages, attachments: [], notice: null });
+  },
+
+  async remove(id) {
+    if (get().busy && id === get().conversationId) return;
+    void engineWorker().dropConversation(id);
+    const conversations = await deleteConversation(id);
+    set({ conversations });
+    if (id === get().conversationId) set({ conversationId: newId('conv'), messages: [], attachments: [] });
   },
 
   dismissNotice: () => set({ notice: null }),

@@ -37,6 +37,8 @@ export interface AskRequest {
   maxNewTokens: number;
   sampling: SamplingOptions;
   systemPrompt?: string;
+  /** Earlier turns, for a conversation the worker does not hold (after a reload): images re-encoded first. */
+  history?: { question: string; answer: string; images: (string | string[])[] }[];
 }
 
 export interface AnswerStats {
@@ -61,6 +63,8 @@ export interface EngineApi {
   encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video'): Promise<EncodedImageInfo>;
   releaseImage(id: string): Promise<void>;
   ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerStats>;
+  /** Whether the worker holds this conversation (else the next ask needs its history). */
+  hasConversation(conversationId: string): Promise<boolean>;
   /** Aborts the running ask (between decode steps or prefill chunks). */
   stop(): void;
   /** Forgets the conversation's last question and answer (regenerate / edit). */

@@ -3,7 +3,7 @@
 import { openCheckpoint, UrlCheckpointFiles } from '../checkpoint/index.ts';
 import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
 import { Conversation, type TextSide } from '../engine/conversation.ts';
-import { LlavaMiniEngine, type EncodedImage } from '../engine/engine.ts';
+import { LlavaMiniEngine, type EncodedImage, type EngineMemory } from '../engine/engine.ts';
 import { textSideOf } from '../engine/text-side.ts';
 import { requestGpuDevice, type GpuContext } from '../gpu/device.ts';
 import type { Precision } from '../weights/policy.ts';
@@ -45,7 +45,7 @@ export class EngineHost implements EngineApi {
       });
       this.loaded = { ctx, engine, text: textSideOf(checkpoint) };
       const name = url.replace(/\/$/, '').split('/').pop() ?? url;
-      return { name, precision, adapter: ctx.summary, memory: engine.memory(), visionTokenRows: engine.visionTokenRows };
+      return { name, precision, adapter: ctx.summary, memory: this.withImageStates(engine.memory()), visionTokenRows: engine.visionTokenRows };
     } catch (e) {
       ctx.device.destroy();
       throw e;
@@ -75,12 +75,14 @@ export class EngineHost implements EngineApi {
   async ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerStats> {
     const { engine, text } = this.require();
     if (this.running) throw new Error('an answer is already being generated: stop it first');
+    const visuals = (ids: (string | string[])[]) => ids.map((v) => (Array.isArray(v) ? v.map((id) => this.image(id)) : this.image(v)));
     let conv = this.conversations.get(req.conversationId);
     if (!conv) {
-      conv = new Conversation(engine, text, { systemPrompt: req.systemPrompt });
+      const history = (req.history ?? []).map((h) => ({ ...h, images: visuals(h.images) }));
+      conv = Conversation.resume(engine, text, { systemPrompt: req.systemPrompt }, history);
       this.conversations.set(req.conversationId, conv);
     }
-    const images = req.images.map((v) => (Array.isArray(v) ? v.map((id) => this.image(id)) : this.image(v)));
+    const images = visuals(req.images);
     const frames = images.flat();
     const imageWorkMs = frames.reduce((s, e) => s + e.timings.imageMs + e.timings.prefusionMs, 0);
     const controller = new AbortController();
@@ -89,10 +91,14 @@ export class EngineHost implements EngineApi {
       const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText });
       const imageRows = conv.images.reduce((n, slot) => n + slot.length * engine.visionTokenRows, 0);
       const { captured: _captured, ...rest } = turn;
-      return { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: engine.memory() };
+      return { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: this.withImageStates(engine.memory()) };
     } finally {
       this.running = null;
     }
+  }
+
+  async hasConversation(conversationId: string): Promise<boolean> {
+    return this.conversations.has(conversationId);
   }
 
   stop(): void {
@@ -112,7 +118,16 @@ export class EngineHost implements EngineApi {
   }
 
   async memory() {
-    return this.loaded?.engine.memory() ?? null;
+    if (!this.loaded) return null;
+    return this.withImageStates(this.loaded.engine.memory());
+  }
+
+  /** Engine memory plus every encoded image the worker holds (attached, in conversations, or live frames). */
+  private withImageStates(m: EngineMemory): EngineMemory {
+    const held = new Set<EncodedImage>(this.images.values());
+    for (const conv of this.conversations.values()) for (const slot of conv.images) for (const im of slot) held.add(im);
+    const imageStates = [...held].reduce((s, im) => s + im.bytes, 0);
+    return { ...m, imageStates, total: m.total + imageStates };
   }
 
   async unload(): Promise<void> {
