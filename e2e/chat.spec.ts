@@ -6,6 +6,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { crc32, deflateSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
+import { GifWriter } from 'omggif';
 import { PNG } from 'pngjs';
 
 const SHOTS = 'e2e/screenshots';
@@ -223,4 +224,31 @@ test('a denied camera gives a clear message', async ({ page }) => {
   await page.goto('/');
   await page.getByTestId('start-camera').click();
   await expect(page.getByTestId('camera-error')).toContainText('Camera permission was denied');
+});
+
+/** 3 s at 2 fps: 6 full frames, each a gradient shifted by its index; sampled: frames 1, 2 and 4 (spec section 7). */
+function gradientGif(): Buffer {
+  const [w, h] = [64, 48];
+  const palette = Array.from({ length: 256 }, (_, i) => (i << 16) | ((255 - i) << 8) | ((i * 3) & 255));
+  const buf = new Uint8Array(w * h * 6 * 2 + 8192);
+  const gw = new GifWriter(buf, w, h, { palette, loop: 0 });
+  for (let k = 0; k < 6; k++) gw.addFrame(0, 0, w, h, Array.from({ length: w * h }, (_, i) => ((i % w) * 3 + Math.floor(i / w) + k * 40) & 255), { delay: 50 });
+  return Buffer.from(buf.slice(0, gw.end()));
+}
+
+test('a video (animated GIF): frames sampled at 1 fps, a frame strip, and the Node CLI --video answer', async ({ page }) => {
+  test.setTimeout(600_000);
+  await mkdir(FIXTURES, { recursive: true });
+  await writeFile(`${FIXTURES}/clip.gif`, gradientGif());
+  const question = 'What happens in the video?';
+  const node = nodeCli(['--video', `${FIXTURES}/clip.gif`, '--prompt', question]);
+  await loadModel(page);
+  await page.getByTestId('video-input').setInputFiles(`${FIXTURES}/clip.gif`);
+  const attachment = page.getByTestId('attachments').locator('li');
+  await expect(attachment).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
+  await expect(attachment).toHaveAttribute('data-frames', '3');
+  await expect(attachment.locator('img.frame')).toHaveCount(3);
+  const answer = await ask(page, question);
+  expect(answer.newImages).toBe(3);
+  expect(answer.tokens).toEqual((await node).tokens);
 });

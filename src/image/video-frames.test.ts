@@ -67,4 +67,11 @@ describe('sampleFrameIndices', () => {
     expect(() => sampleFrameIndices(10, Number.POSITIVE_INFINITY)).toThrow(/fps must be/);
     expect(() => sampleFrameIndices(10, Number.NaN)).toThrow(/fps must be/);
   });
+
+  it('caps the count like the demo server: 100 s at 10 fps with at most 4 frames -> the middles of 4 segments', () => {
+    // s = 999 / 4 = 249.75; bounds round to 0, 250, 500, 749, 999 -> middles 125, 375, 624, 874
+    expect(sampleFrameIndices(1000, 10, 4)).toEqual([125, 375, 624, 874]);
+    expect(sampleFrameIndices(1000, 10, 16)).toHaveLength(16);
+    expect(() => sampleFrameIndices(1000, 10, 0)).toThrow(/maxFrames/);
+  });
 });

@@ -5,9 +5,10 @@
 
 /**
  * Indices (0-based, ascending, possibly repeated when fps < 2) of the frames to sample from a video of
- * `totalFrames` frames at `fps` frames per second: about one per second of video.
+ * `totalFrames` frames at `fps` frames per second: about one per second of video. `maxFrames` caps the count
+ * the way LLaVA-Mini's demo server does (num_frm = min(num_frm, cap), segments widen to cover the whole video).
  */
-export function sampleFrameIndices(totalFrames: number, fps: number): number[] {
+export function sampleFrameIndices(totalFrames: number, fps: number, maxFrames = Infinity): number[] {
   if (!Number.isSafeInteger(totalFrames) || totalFrames < 1) {
     throw new Error(`sampleFrameIndices: the frame count must be a positive integer, got ${totalFrames}`);
   }
@@ -16,7 +17,8 @@ export function sampleFrameIndices(totalFrames: number, fps: number): number[] {
   }
   // The reference divides by zero when the video is shorter than 1 s (num_frm = 0). We take one frame
   // instead: the formula with num_frm = 1 gives the middle frame, (N - 1) // 2.
-  const count = Math.max(1, Math.min(totalFrames, pyFloorDiv(totalFrames, fps)));
+  if (!(maxFrames >= 1)) throw new Error(`sampleFrameIndices: maxFrames must be at least 1, got ${maxFrames}`);
+  const count = Math.max(1, Math.min(totalFrames, pyFloorDiv(totalFrames, fps), Math.floor(maxFrames)));
   const seg = (totalFrames - 1) / count;
   const out = new Array<number>(count);
   for (let i = 0; i < count; i++) {

@@ -111,7 +111,8 @@ function Message({ m, last }: { m: ChatMessage; last: boolean }) {
 }
 
 export function Chat() {
-  const { messages, attachments, busy, notice, attach, removeAttachment, send, stop, newChat, dismissNotice, conversations, conversationId, open, remove, restore } = useChatStore();
+  const { messages, attachments, busy, notice, attach, attachVideo, removeAttachment, send, stop, newChat, dismissNotice, conversations, conversationId, open, remove, restore } = useChatStore();
+  const videoInput = useRef<HTMLInputElement>(null);
   useEffect(() => {
     void restore();
   }, [restore]);
@@ -198,8 +199,19 @@ export function Chat() {
         {attachments.length > 0 && (
           <ul className="thumbs" data-testid="attachments">
             {attachments.map((a) => (
-              <li key={a.key} className="attachment" data-status={a.status}>
-                <img src={a.thumbUrl} alt={a.name} className="thumb" />
+              <li key={a.key} className="attachment" data-status={a.status} data-frames={a.frames?.length}>
+                {a.frameUrls ? (
+                  <div className="frame-strip" aria-label={`${a.name}: ${a.frameUrls.length} sampled frames`}>
+                    {a.frameUrls.map((u, i) => (
+                      <img key={u} src={u} alt={`frame ${i + 1}`} className="frame" />
+                    ))}
+                  </div>
+                ) : a.thumbUrl ? (
+                  <img src={a.thumbUrl} alt={a.name} className="thumb" />
+                ) : (
+                  <span className="muted">{a.name}: sampling frames…</span>
+                )}
+                {a.progress && a.status === 'encoding' && <progress max={a.progress.total || 1} value={a.progress.done} aria-label={`${a.name} frames encoded`} />}
                 <span className={`badge ${a.status === 'ready' ? 'badge-pass' : ''}`}>{a.status === 'ready' ? 'ready' : 'encoding…'}</span>
                 <button type="button" className="link" aria-label={`Remove ${a.name}`} onClick={() => removeAttachment(a.key)}>
                   ×
@@ -220,6 +232,21 @@ export function Chat() {
           <input ref={fileInput} type="file" accept="image/*" multiple hidden data-testid="file-input" onChange={(e) => void attach([...(e.target.files ?? [])])} />
           <button type="button" onClick={() => fileInput.current?.click()}>
             Add image
+          </button>
+          <input
+            ref={videoInput}
+            type="file"
+            accept="video/*,image/gif"
+            hidden
+            data-testid="video-input"
+            onChange={(e) => {
+              const f = e.target.files?.[0];
+              if (f) void attachVideo(f);
+              e.target.value = '';
+            }}
+          />
+          <button type="button" onClick={() => videoInput.current?.click()}>
+            Add video
           </button>
           {busy ? (
             <button type="button" onClick={stop} data-testid="stop">

@@ -29,6 +29,10 @@ export function ChatSettingsPanel() {
           Max new tokens{' '}
           <input type="number" min={1} max={4096} step={1} value={settings.maxNewTokens} onChange={(e) => setSettings({ maxNewTokens: Math.round(num(e.target.value, 1, 4096, 512)) })} />
         </label>
+        <label>
+          Video frames at most{' '}
+          <input type="number" min={1} max={256} step={1} value={settings.maxVideoFrames} onChange={(e) => setSettings({ maxVideoFrames: Math.round(num(e.target.value, 1, 256, 16)) })} />
+        </label>
       </div>
     </details>
   );

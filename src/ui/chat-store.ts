@@ -8,24 +8,31 @@ import { deleteConversation, listConversations, loadConversation, saveConversati
 import { Comlink, engineWorker } from './engine-client.ts';
 import { useEngineStore } from './engine-store.ts';
 import { decodeImageForEngine } from './image-file.ts';
+import { decodeVideoForEngine } from './video-file.ts';
 
 export interface Attachment {
   key: string;
   name: string;
+  /** The image file; for a video, its first sampled frame (PNG). */
   blob: Blob;
   thumbUrl: string;
+  /** A video: its sampled frames (PNG) and their thumbnails. */
+  frames?: Blob[];
+  frameUrls?: string[];
   status: 'encoding' | 'ready';
-  /** Resolves to the worker's image id. */
-  encoded: Promise<string>;
+  /** Video: frames encoded so far / sampled. */
+  progress?: { done: number; total: number };
+  /** Resolves to the worker's image id (a video: one id per frame). */
+  encoded: Promise<string | string[]>;
 }
 
 export interface ChatMessage {
   id: string;
   role: 'user' | 'assistant';
   text: string;
-  images: { name: string; blob: Blob; thumbUrl: string }[];
+  images: { name: string; blob: Blob; thumbUrl: string; frames?: Blob[] }[];
   /** The worker's ids of `images` (this session only). */
-  imageIds?: string[];
+  imageIds?: (string | string[])[];
   status: 'streaming' | 'done' | 'stopped' | 'error';
   stats?: AnswerStats;
   error?: string;
@@ -39,6 +46,8 @@ interface ChatStore {
   busy: boolean;
   notice: string | null;
   attach(files: readonly File[]): Promise<void>;
+  /** A video (or animated GIF): frames sampled at about 1 fps, capped by the settings, each encoded. */
+  attachVideo(file: File): Promise<void>;
   removeAttachment(key: string): void;
   send(question: string): Promise<void>;
   /** Asks the last question again (a new answer), or `edited` instead of it, with the same images. */
@@ -56,7 +65,7 @@ const toStored = (m: ChatMessage): StoredMessage => ({
   id: m.id,
   role: m.role,
   text: m.text,
-  images: m.images.map(({ name, blob }) => ({ name, blob })),
+  images: m.images.map(({ name, blob, frames }) => ({ name, blob, ...(frames ? { frames } : {}) })),
   status: m.status === 'streaming' ? 'stopped' : m.status,
   ...(m.stats ? { stats: m.stats } : {}),
   ...(m.error ? { error: m.error } : {}),
@@ -64,14 +73,30 @@ const toStored = (m: ChatMessage): StoredMessage => ({
 
 const fromStored = (m: StoredMessage): ChatMessage => ({ ...m, images: m.images.map((im) => ({ ...im, thumbUrl: URL.createObjectURL(im.blob) })) });
 
-/** Re-encodes a message's images in the worker (a conversation the worker does not hold). */
-async function encodeAgain(images: readonly { name: string; blob: Blob }[]): Promise<string[]> {
-  const ids: string[] = [];
+async function encodeBlob(blob: Blob, name: string, mode: 'image' | 'video'): Promise<string> {
+  const bitmap = await decodeImageForEngine(new File([blob], name));
+  return (await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), mode)).id;
+}
+
+/** Re-encodes a message's images and videos in the worker (a conversation the worker does not hold). */
+async function encodeAgain(images: readonly { name: string; blob: Blob; frames?: Blob[] }[]): Promise<(string | string[])[]> {
+  const ids: (string | string[])[] = [];
   for (const im of images) {
-    const bitmap = await decodeImageForEngine(new File([im.blob], im.name));
-    ids.push((await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image')).id);
+    if (!im.frames) {
+      ids.push(await encodeBlob(im.blob, im.name, 'image'));
+      continue;
+    }
+    const frameIds: string[] = [];
+    for (const f of im.frames) frameIds.push(await encodeBlob(f, im.name, 'video'));
+    ids.push(frameIds);
   }
   return ids;
+}
+
+async function pngOf(bitmap: ImageBitmap): Promise<Blob> {
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
+  return canvas.convertToBlob({ type: 'image/png' });
 }
 
 /** The earlier completed turns of `messages` as the worker's history, images re-encoded. */
@@ -99,9 +124,41 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
   busy: false,
   notice: null,
 
+  attachVideo(file) {
+    attachQueue = attachQueue.then(async () => {
+      const key = newId('att');
+      const patch = (f: (a: Attachment) => Attachment) => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? f(a) : a)) }));
+      let settle!: { resolve: (ids: string[]) => void; reject: (e: Error) => void };
+      const encoded = new Promise<string[]>((resolve, reject) => (settle = { resolve, reject }));
+      encoded.catch(() => undefined);
+      set((s) => ({ attachments: [...s.attachments, { key, name: file.name, blob: file, thumbUrl: '', status: 'encoding', progress: { done: 0, total: 0 }, encoded }] }));
+      try {
+        const video = await decodeVideoForEngine(file, useEngineStore.getState().settings.maxVideoFrames);
+        const frames = await Promise.all(video.frames.map(pngOf));
+        const frameUrls = frames.map((f) => URL.createObjectURL(f));
+        patch((a) => ({ ...a, blob: frames[0]!, thumbUrl: frameUrls[0]!, frames, frameUrls, progress: { done: 0, total: frames.length } }));
+        const ids: string[] = [];
+        for (const bitmap of video.frames) {
+          ids.push((await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'video')).id);
+          patch((a) => ({ ...a, progress: { done: ids.length, total: frames.length } }));
+        }
+        settle.resolve(ids);
+        patch((a) => ({ ...a, status: 'ready' }));
+      } catch (e) {
+        settle.reject(e as Error);
+        set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key), notice: (e as Error).message }));
+      }
+    });
+    return attachQueue;
+  },
+
   attach(files) {
     attachQueue = attachQueue.then(async () => {
       for (const file of files) {
+        if (file.type.startsWith('video/')) {
+          void get().attachVideo(file);
+          continue;
+        }
         let bitmap: ImageBitmap;
         try {
           bitmap = await decodeImageForEngine(file);
@@ -128,7 +185,7 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
     const a = get().attachments.find((x) => x.key === key);
     if (!a) return;
     set((s) => ({ attachments: s.attachments.filter((x) => x.key !== key) }));
-    void a.encoded.then((id) => engineWorker().releaseImage(id)).catch(() => undefined);
+    void a.encoded.then((ids) => Promise.all([ids].flat().map((id) => engineWorker().releaseImage(id)))).catch(() => undefined);
   },
 
   async send(question) {
@@ -140,7 +197,13 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
       return;
     }
     if (!question.trim() && attachments.length === 0) return;
-    const user: ChatMessage = { id: newId('m'), role: 'user', text: question, images: attachments.map(({ name, blob, thumbUrl }) => ({ name, blob, thumbUrl })), status: 'done' };
+    const user: ChatMessage = {
+      id: newId('m'),
+      role: 'user',
+      text: question,
+      images: attachments.map(({ name, blob, thumbUrl, frames }) => ({ name, blob, thumbUrl, ...(frames ? { frames } : {}) })),
+      status: 'done',
+    };
     const earlier = get().messages;
     const answer: ChatMessage = { id: newId('m'), role: 'assistant', text: '', images: [], status: 'streaming' };
     set((s) => ({ busy: true, attachments: [], messages: [...s.messages, user, answer] }));

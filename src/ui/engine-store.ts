@@ -17,6 +17,8 @@ export interface ChatSettings {
   temperature: number;
   topP: number;
   maxNewTokens: number;
+  /** Cap on the frames sampled from a video (about 1 per second before the cap). */
+  maxVideoFrames: number;
 }
 
 interface EngineStore {
@@ -30,7 +32,7 @@ interface EngineStore {
   setSettings(s: Partial<ChatSettings>): void;
 }
 
-export const DEFAULT_SETTINGS: ChatSettings = { systemPrompt: '', temperature: 0, topP: 1, maxNewTokens: 512 };
+export const DEFAULT_SETTINGS: ChatSettings = { systemPrompt: '', temperature: 0, topP: 1, maxNewTokens: 512, maxVideoFrames: 16 };
 
 export const useEngineStore = create<EngineStore>()(
   persist(
@@ -64,6 +66,11 @@ export const useEngineStore = create<EngineStore>()(
       setPrecision: (precision) => set({ precision }),
       setSettings: (s) => set({ settings: { ...get().settings, ...s } }),
     }),
-    { name: 'llava-mini-engine', partialize: (s) => ({ precision: s.precision, settings: s.settings }) },
+    {
+      name: 'llava-mini-engine',
+      partialize: (s) => ({ precision: s.precision, settings: s.settings }),
+      // Settings saved by an older version lack newer fields.
+      merge: (saved, current) => ({ ...current, ...(saved as object), settings: { ...DEFAULT_SETTINGS, ...(saved as Partial<EngineStore> | undefined)?.settings } }),
+    },
   ),
 );
