@@ -252,3 +252,22 @@ test('a video (animated GIF): frames sampled at 1 fps, a frame strip, and the No
   expect(answer.newImages).toBe(3);
   expect(answer.tokens).toEqual((await node).tokens);
 });
+
+test('model sources: a picked checkpoint folder, a URL (remembered), and a URL with no model', async ({ page }) => {
+  test.setTimeout(600_000);
+  await page.goto('/');
+  await page.getByTestId('model-folder').setInputFiles('public/models/demo');
+  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expect(page.getByTestId('engine-memory-total')).toBeVisible();
+  await page.getByRole('button', { name: 'Unload' }).click();
+
+  await page.getByLabel('Model URL').fill('/models/nothing-here/');
+  await page.getByRole('button', { name: 'Load from URL' }).click();
+  await expect(page.getByTestId('engine-error')).toContainText(/config\.json/);
+
+  await page.getByLabel('Model URL').fill('/models/demo/');
+  await page.getByRole('button', { name: 'Load from URL' }).click();
+  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await page.reload();
+  await expect(page.getByLabel('Model URL')).toHaveValue('/models/demo/');
+});

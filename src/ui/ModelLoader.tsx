@@ -2,6 +2,7 @@
 import { formatBytes } from '../gpu/device.ts';
 import { PRECISIONS, type Precision } from '../weights/policy.ts';
 import type { EngineMemory } from '../engine/engine.ts';
+import { blobFilesFromFileList } from '../checkpoint/index.ts';
 import { useEngineStore } from './engine-store.ts';
 
 function MemoryTable({ memory }: { memory: EngineMemory }) {
@@ -31,8 +32,13 @@ function MemoryTable({ memory }: { memory: EngineMemory }) {
 }
 
 export function ModelLoader({ url }: { url: string }) {
-  const { status, precision, load, unload, setPrecision } = useEngineStore();
+  const { status, precision, load, unload, setPrecision, modelUrl, setModelUrl } = useEngineStore();
   const loading = status.kind === 'loading';
+  const loadFolder = (list: FileList | null) => {
+    if (!list?.length) return;
+    const folder = blobFilesFromFileList([...list]);
+    void load({ name: folder.name, files: [...folder.files] });
+  };
   return (
     <div className="model-loader">
       <div className="row">
@@ -51,11 +57,38 @@ export function ModelLoader({ url }: { url: string }) {
             Unload
           </button>
         ) : (
-          <button type="button" disabled={loading} onClick={() => void load(url)} data-testid="load-model">
-            {loading ? 'Loading…' : 'Load model'}
+          <button type="button" disabled={loading} onClick={() => void load({ url })} data-testid="load-model">
+            {loading ? 'Loading…' : 'Load demo model'}
           </button>
         )}
       </div>
+      {status.kind !== 'ready' && (
+        <div className="row">
+          <label>
+            Or a checkpoint folder{' '}
+            <input
+              type="file"
+              disabled={loading}
+              data-testid="model-folder"
+              aria-label="Checkpoint folder"
+              onChange={(e) => loadFolder(e.target.files)}
+              {...({ webkitdirectory: '', directory: '' } as object)}
+            />
+          </label>
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (modelUrl.trim()) void load({ url: new URL(modelUrl.trim().replace(/\/?$/, '/'), window.location.href).href });
+            }}
+          >
+            <input type="text" inputMode="url" placeholder="https://…/llava-mini/ (folder URL)" aria-label="Model URL" value={modelUrl} onChange={(e) => setModelUrl(e.target.value)} disabled={loading} />
+            <button type="submit" disabled={loading || !modelUrl.trim()}>
+              Load from URL
+            </button>
+          </form>
+        </div>
+      )}
       {status.kind === 'loading' && <LoadProgressBar status={status} />}
       {status.kind === 'ready' && (
         <>

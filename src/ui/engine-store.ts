@@ -1,7 +1,7 @@
 // The loaded model (in the engine worker): load with progress, memory per component, unload. Settings persist.
 import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
-import type { LoadedModel, LoadProgress } from '../worker/engine-api.ts';
+import type { LoadedModel, LoadProgress, ModelSource } from '../worker/engine-api.ts';
 import type { Precision } from '../weights/policy.ts';
 import { Comlink, engineWorker } from './engine-client.ts';
 
@@ -25,7 +25,10 @@ interface EngineStore {
   status: EngineStatus;
   precision: Precision;
   settings: ChatSettings;
-  load(url: string): Promise<void>;
+  /** The last model URL typed by the user (persisted). */
+  modelUrl: string;
+  load(source: ModelSource): Promise<void>;
+  setModelUrl(url: string): void;
   unload(): Promise<void>;
   refreshMemory(): Promise<void>;
   setPrecision(p: Precision): void;
@@ -40,12 +43,14 @@ export const useEngineStore = create<EngineStore>()(
       status: { kind: 'idle' },
       precision: 'q4',
       settings: DEFAULT_SETTINGS,
-      async load(url) {
+      modelUrl: '',
+      setModelUrl: (modelUrl) => set({ modelUrl }),
+      async load(source) {
         const startedAt = performance.now();
         set({ status: { kind: 'loading', progress: { stage: 'opening', loadedBytes: 0, totalBytes: 0 }, startedAt } });
         try {
           const model = await engineWorker().load(
-            url,
+            source,
             get().precision,
             Comlink.proxy((progress: LoadProgress) => set({ status: { kind: 'loading', progress, startedAt } })),
           );
@@ -68,7 +73,7 @@ export const useEngineStore = create<EngineStore>()(
     }),
     {
       name: 'llava-mini-engine',
-      partialize: (s) => ({ precision: s.precision, settings: s.settings }),
+      partialize: (s) => ({ precision: s.precision, settings: s.settings, modelUrl: s.modelUrl }),
       // Settings saved by an older version lack newer fields.
       merge: (saved, current) => ({ ...current, ...(saved as object), settings: { ...DEFAULT_SETTINGS, ...(saved as Partial<EngineStore> | undefined)?.settings } }),
     },

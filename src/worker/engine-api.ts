@@ -6,6 +6,9 @@ import type { TurnTimings } from '../engine/conversation.ts';
 import type { SamplingOptions } from '../llm/llama-runtime.ts';
 import type { Precision } from '../weights/policy.ts';
 
+/** Where the checkpoint comes from: a folder URL (HTTP range reads) or picked files with their relative paths. */
+export type ModelSource = { url: string } | { name: string; files: [string, Blob][] };
+
 export interface LoadProgress {
   stage: 'opening' | 'weights' | 'kernels';
   /** Bytes of checkpoint tensors uploaded so far / in all (weights stage). */
@@ -58,7 +61,7 @@ export interface AnswerStats {
 }
 
 export interface EngineApi {
-  load(url: string, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel>;
+  load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel>;
   /** Encodes an image (or a video frame) and fuses its vision rows; the bitmap is transferred. */
   encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video'): Promise<EncodedImageInfo>;
   releaseImage(id: string): Promise<void>;

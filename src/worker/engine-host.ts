@@ -1,13 +1,13 @@
 // The engine behind EngineApi: one GPUDevice, one loaded model, encoded images and conversations by id. Runs in
 // the engine worker (engine.worker.ts is the Comlink shell); it is plain TypeScript over the engine core.
-import { openCheckpoint, UrlCheckpointFiles } from '../checkpoint/index.ts';
+import { BlobCheckpointFiles, openCheckpoint, UrlCheckpointFiles } from '../checkpoint/index.ts';
 import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
 import { Conversation, type TextSide } from '../engine/conversation.ts';
 import { LlavaMiniEngine, type EncodedImage, type EngineMemory } from '../engine/engine.ts';
 import { textSideOf } from '../engine/text-side.ts';
 import { requestGpuDevice, type GpuContext } from '../gpu/device.ts';
 import type { Precision } from '../weights/policy.ts';
-import type { AnswerStats, AskRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress } from './engine-api.ts';
+import type { AnswerStats, AskRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
 
 interface Loaded {
   ctx: GpuContext;
@@ -24,10 +24,11 @@ export class EngineHost implements EngineApi {
 
   constructor(private readonly gpu: GPU | undefined) {}
 
-  async load(url: string, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel> {
+  async load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel> {
     await this.unload();
     onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
-    const checkpoint = await openCheckpoint(new UrlCheckpointFiles(url));
+    const files = 'url' in source ? new UrlCheckpointFiles(source.url) : new BlobCheckpointFiles(source.files, source.name);
+    const checkpoint = await openCheckpoint(files);
     const bytesOf = (name: string) => {
       const info = checkpoint.info(name);
       return numel(info.shape) * (DTYPE_BYTES[info.dtype as keyof typeof DTYPE_BYTES] ?? 4);
@@ -44,7 +45,7 @@ export class EngineHost implements EngineApi {
         },
       });
       this.loaded = { ctx, engine, text: textSideOf(checkpoint) };
-      const name = url.replace(/\/$/, '').split('/').pop() ?? url;
+      const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
       return { name, precision, adapter: ctx.summary, memory: this.withImageStates(engine.memory()), visionTokenRows: engine.visionTokenRows };
     } catch (e) {
       ctx.device.destroy();
