@@ -1,11 +1,17 @@
-// The app shell in Chromium: GPU panel, the WGSL self-test running in the page, and the no-WebGPU message.
+// The app shell in Chromium: the GPU diagnostics page (adapter, features, limits, the WGSL self-test running in
+// the page), the no-WebGPU message, narrow and dark layouts.
 import { expect, test } from '@playwright/test';
 
 const SHOTS = 'e2e/screenshots';
 
-test('shows the WebGPU adapter (SwiftShader here) with its features and limits', async ({ page }) => {
+test('the diagnostics page shows the WebGPU adapter (SwiftShader here) with its features and limits', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(/LLaVA-Mini — runs on your GPU, in your browser/);
+  // The chat page says in one line that WebGPU is ready and links to the diagnostics page.
+  await expect(page.getByTestId('gpu-status')).toContainText(/WebGPU ready.*swiftshader.*shader-f16 no/i);
+  await page.getByRole('link', { name: 'GPU diagnostics' }).click();
+  await expect(page).toHaveURL(/#\/diagnostics$/);
+  await expect(page.getByRole('link', { name: 'GPU diagnostics' })).toHaveAttribute('aria-current', 'page');
   const summary = page.getByTestId('adapter-summary');
   await expect(summary).toBeVisible();
   await expect(page.getByTestId('adapter-vendor')).toContainText(/google/i);
@@ -16,6 +22,16 @@ test('shows the WebGPU adapter (SwiftShader here) with its features and limits',
   await expect(page.getByTestId('adapter-maxStorageBufferBindingSize')).toContainText(/\d+(\.\d)? (MiB|GiB)/);
   await expect(page.getByTestId('adapter-maxComputeWorkgroupStorageSize')).toContainText('32 KiB');
   await expect(page.getByTestId('adapter-maxComputeInvocationsPerWorkgroup')).toContainText(/\d+/);
+  // Every feature and every limit, as the adapter reports them.
+  const features = page.getByTestId('adapter-features');
+  await features.getByText(/^Features \(\d+\)$/).click();
+  await expect(features.locator('li', { hasText: 'subgroups' })).toHaveCount(1);
+  await expect(features.locator('li', { hasText: /^shader-f16$/ })).toHaveCount(0);
+  const limits = page.getByTestId('adapter-limits');
+  await limits.getByText(/^Limits \(\d+\)$/).click();
+  expect(await limits.locator('.kv-row').count()).toBeGreaterThanOrEqual(25);
+  await expect(limits.locator('.kv-row', { hasText: 'maxComputeWorkgroupSizeX' })).toContainText(/\d+/);
+  await expect(limits.locator('.kv-row', { hasText: 'minStorageBufferOffsetAlignment' })).toContainText(/^minStorageBufferOffsetAlignment\s*\d+$/);
   await expect(page.getByRole('button', { name: 'Run GPU self-test' })).toBeEnabled();
   await page.screenshot({ path: `${SHOTS}/gpu-panel.png`, fullPage: true });
 });
@@ -28,7 +44,7 @@ test('the GPU self-test runs every kernel family in the page and passes against 
     // The checkpoint reader probes for an optional model.safetensors.index.json: that 404 is expected.
     if (m.type() === 'error' && !/status of 404/.test(m.text())) errors.push(m.text());
   });
-  await page.goto('/');
+  await page.goto('/#/diagnostics');
   const button = page.getByRole('button', { name: 'Run GPU self-test' });
   await expect(button).toBeEnabled();
   const rows = page.getByTestId('diagnostics').locator('tr[data-status]');
@@ -59,6 +75,7 @@ test('the GPU self-test runs every kernel family in the page and passes against 
   expect(maxAbs).toBeLessThan(1e-4);
   expect(errors).toEqual([]);
   await page.screenshot({ path: `${SHOTS}/selftest-pass.png`, fullPage: true });
+  await page.screenshot({ path: `${SHOTS}/diagnostics.png`, fullPage: true });
 });
 
 test('without WebGPU the page says so and what to do', async ({ page }) => {
@@ -74,14 +91,21 @@ test('without WebGPU the page says so and what to do', async ({ page }) => {
   await expect(alert).toContainText('Chrome or Edge (version 113 or later)');
   await expect(alert).toContainText('chrome://flags/#enable-unsafe-webgpu');
   await expect(alert).toContainText('http://localhost');
-  await expect(page.getByRole('button', { name: 'Run GPU self-test' })).toBeDisabled();
   await page.screenshot({ path: `${SHOTS}/no-webgpu.png`, fullPage: true });
+  await page.getByRole('link', { name: 'GPU diagnostics' }).click();
+  await expect(page.getByTestId('diagnostics-page').getByTestId('gpu-unavailable')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Run GPU self-test' })).toBeDisabled();
 });
 
 test('narrow window and dark mode stay usable', async ({ page }) => {
   await page.setViewportSize({ width: 380, height: 900 });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.goto('/');
+  await expect(page.getByTestId('model-name')).toBeVisible();
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
+  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: `${SHOTS}/narrow-dark-chat.png`, fullPage: true });
+  await page.goto('/#/diagnostics');
   await expect(page.getByTestId('adapter-summary')).toBeVisible();
   await page.getByRole('button', { name: 'Run GPU self-test' }).click();
   await expect(page.getByTestId('selftest-linear-f32')).toHaveAttribute('data-status', 'pass');

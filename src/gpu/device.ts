@@ -38,6 +38,8 @@ export interface AdapterSummary {
     maxComputeWorkgroupsPerDimension: number;
     maxStorageBuffersPerShaderStage: number;
   };
+  /** Every adapter limit by its WebGPU name, sorted (for the diagnostics page). */
+  allLimits: [string, number][];
 }
 
 export interface DeviceLostReport {
@@ -111,7 +113,18 @@ export function adapterSummary(adapter: GPUAdapter): AdapterSummary {
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     },
+    allLimits: allLimits(l),
   };
+}
+
+/** GPUSupportedLimits' attributes live on its prototype: `for…in` walks them (Object.keys would not). */
+function allLimits(l: GPUSupportedLimits): [string, number][] {
+  const out: [string, number][] = [];
+  for (const key in l) {
+    const v = (l as unknown as Record<string, unknown>)[key];
+    if (typeof v === 'number') out.push([key, v]);
+  }
+  return out.sort(([a], [b]) => a.localeCompare(b));
 }
 
 /** 1073741824 -> "1 GiB", 32768 -> "32 KiB". */

@@ -17,7 +17,7 @@ export function Diagnostics() {
   return (
     <section className="panel" aria-labelledby="diag-heading" data-testid="diagnostics">
       <div className="panel-head">
-        <h2 id="diag-heading">Diagnostics</h2>
+        <h2 id="diag-heading">Kernel self-test</h2>
         <button type="button" className="button" onClick={() => void runSelfTest()} disabled={!ready || running} aria-busy={running}>
           {running ? 'Running…' : 'Run GPU self-test'}
         </button>

@@ -1,21 +1,34 @@
 import { formatBytes } from '../gpu/device.ts';
+import { ROUTE_HASH } from './route.ts';
 import { useAppStore } from './store.ts';
 
 function yesNo(b: boolean): string {
   return b ? 'yes' : 'no';
 }
 
-export function GpuPanel() {
+/** The page's GPU state in one line (chat page); problems in full, with what to do. */
+export function GpuStatus() {
+  const gpu = useAppStore((s) => s.gpu);
+  if (gpu.kind !== 'ready') return <GpuProblem />;
+  const s = gpu.summary;
+  return (
+    <p className="gpu-status" data-testid="gpu-status">
+      <span className="badge badge-ok">WebGPU ready</span> {[s.vendor, s.architecture].filter(Boolean).join(' · ') || 'GPU adapter'}, shader-f16{' '}
+      {yesNo(s.shaderF16)} — <a href={ROUTE_HASH.diagnostics}>diagnostics and self-test</a>
+    </p>
+  );
+}
+
+/** Looking for an adapter, or why there is none / it was lost. Nothing once the GPU is ready. */
+function GpuProblem() {
   const gpu = useAppStore((s) => s.gpu);
   return (
-    <section className="panel" aria-labelledby="gpu-heading" data-testid="gpu-panel">
-      <h2 id="gpu-heading">GPU</h2>
+    <>
       {(gpu.kind === 'idle' || gpu.kind === 'requesting') && (
         <p className="muted" role="status">
           Looking for a WebGPU adapter…
         </p>
       )}
-      {gpu.kind === 'ready' && <AdapterDetails />}
       {(gpu.kind === 'unavailable' || gpu.kind === 'failed') && (
         <div className="notice notice-error" role="alert" data-testid="gpu-unavailable">
           {gpu.kind === 'unavailable' && gpu.reason === 'no-webgpu' ? (
@@ -46,6 +59,17 @@ export function GpuPanel() {
           </button>
         </div>
       )}
+    </>
+  );
+}
+
+/** The diagnostics page's adapter section: identity, every feature and every limit. */
+export function GpuPanel() {
+  const ready = useAppStore((s) => s.gpu.kind === 'ready');
+  return (
+    <section className="panel" aria-labelledby="gpu-heading" data-testid="gpu-panel">
+      <h2 id="gpu-heading">GPU</h2>
+      {ready ? <AdapterDetails /> : <GpuProblem />}
     </section>
   );
 }
@@ -81,6 +105,29 @@ function AdapterDetails() {
           </div>
         ))}
       </dl>
+      <details className="adapter-more" data-testid="adapter-features">
+        <summary>Features ({s.features.length})</summary>
+        <ul className="chips">
+          {s.features.map((f) => (
+            <li key={f}>
+              <code>{f}</code>
+            </li>
+          ))}
+        </ul>
+      </details>
+      <details className="adapter-more" data-testid="adapter-limits">
+        <summary>Limits ({s.allLimits.length})</summary>
+        <dl className="kv">
+          {s.allLimits.map(([name, v]) => (
+            <div className="kv-row" key={name}>
+              <dt>
+                <code>{name}</code>
+              </dt>
+              <dd>{/Size$/.test(name) ? `${formatBytes(v)} (${v})` : String(v)}</dd>
+            </div>
+          ))}
+        </dl>
+      </details>
     </>
   );
 }
