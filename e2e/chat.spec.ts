@@ -2,7 +2,7 @@
 // load the model into the engine worker, drop a PNG, ask; the streamed answer's token ids equal the Node CLI's
 // greedy tokens for the same image, prompt and checkpoint. Bad files give a clear message and the chat goes on.
 import { execFile } from 'node:child_process';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { crc32, deflateSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
@@ -253,12 +253,29 @@ test('a video (animated GIF): frames sampled at 1 fps, a frame strip, and the No
   expect(answer.tokens).toEqual((await node).tokens);
 });
 
-test('model sources: a picked checkpoint folder, a URL (remembered), and a URL with no model', async ({ page }) => {
+test('model sources: a picked or dropped checkpoint folder, a URL (remembered), and a URL with no model', async ({ page }) => {
   test.setTimeout(600_000);
   await page.goto('/');
   await page.getByTestId('model-folder').setInputFiles('public/models/demo');
   await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
   await expect(page.getByTestId('engine-memory-total')).toBeVisible();
+  await page.getByRole('button', { name: 'Unload' }).click();
+
+  // The checkpoint's files dropped on the page (as selected in a file manager) load as the model.
+  const names = await readdir('public/models/demo');
+  const checkpointDrop = () =>
+    page.evaluateHandle(async (names) => {
+      const dt = new DataTransfer();
+      for (const n of names) dt.items.add(new File([await (await fetch(`/models/demo/${n}`)).blob()], n));
+      return dt;
+    }, names);
+  await page.dispatchEvent('main', 'drop', { dataTransfer: await checkpointDrop() });
+  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expect(page.getByTestId('engine-ready')).toContainText('dropped checkpoint');
+  await expect(page.getByTestId('attachments')).toHaveCount(0);
+  // With a model loaded, a dropped checkpoint says what to do instead of replacing it under the chat.
+  await page.dispatchEvent('main', 'drop', { dataTransfer: await checkpointDrop() });
+  await expect(page.getByTestId('chat-notice')).toContainText('unload the current model first');
   await page.getByRole('button', { name: 'Unload' }).click();
 
   await page.getByLabel('Model URL').fill('/models/nothing-here/');

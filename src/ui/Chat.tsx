@@ -6,7 +6,17 @@ import type { AnswerStats } from '../worker/engine-api.ts';
 import { AnswerMarkdown } from './AnswerMarkdown.tsx';
 import { ChatSettingsPanel } from './ChatSettings.tsx';
 import { useChatStore, type ChatMessage } from './chat-store.ts';
+import { readDrop, type Drop } from './dropped-files.ts';
 import { useEngineStore } from './engine-store.ts';
+
+/** Files go to the composer; a checkpoint folder loads as the model (when none is loaded: unload first). */
+function onDropped(drop: Drop): void {
+  if (drop.kind === 'files') return void useChatStore.getState().attach(drop.files);
+  const engine = useEngineStore.getState();
+  if (engine.status.kind === 'loading' || engine.status.kind === 'ready') {
+    useChatStore.setState({ notice: `${drop.folder.name} looks like a checkpoint folder: unload the current model first, then drop it again.` });
+  } else void engine.load({ name: drop.folder.name, files: drop.folder.files });
+}
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
@@ -120,12 +130,12 @@ export function Chat() {
   const [text, setText] = useState('');
   const fileInput = useRef<HTMLInputElement>(null);
 
-  // Drop anywhere on the window, paste anywhere on the page.
+  // Drop anywhere on the window (images, videos, or a checkpoint folder), paste anywhere on the page.
   useEffect(() => {
     const onDragOver = (e: DragEvent) => e.preventDefault();
     const onDrop = (e: DragEvent) => {
       e.preventDefault();
-      if (e.dataTransfer?.files.length) void attach([...e.dataTransfer.files]);
+      if (e.dataTransfer?.files.length) void readDrop(e.dataTransfer).then(onDropped);
     };
     const onPaste = (e: ClipboardEvent) => {
       const files = [...(e.clipboardData?.files ?? [])];

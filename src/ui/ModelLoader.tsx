@@ -65,7 +65,7 @@ export function ModelLoader({ url }: { url: string }) {
       {status.kind !== 'ready' && (
         <div className="row">
           <label>
-            Or a checkpoint folder{' '}
+            Or a checkpoint folder (pick it, or drop it on the page){' '}
             <input
               type="file"
               disabled={loading}
