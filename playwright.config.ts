@@ -2,6 +2,8 @@
 // The app is built and served by `vite preview` on http://localhost:4173 (a secure context: navigator.gpu
 // exists only there, not on file: or data: pages).
 import { defineConfig } from '@playwright/test';
+import { resolve } from 'node:path';
+import { CAMERA_CLIP } from './e2e/camera-clip.ts';
 
 const PORT = 4173;
 
@@ -9,6 +11,7 @@ export default defineConfig({
   testDir: 'e2e',
   testMatch: '**/*.spec.ts',
   outputDir: 'test-results',
+  globalSetup: './e2e/global-setup.ts',
   fullyParallel: false,
   workers: 1,
   retries: 0,
@@ -34,6 +37,8 @@ export default defineConfig({
         '--no-first-run',
         '--use-fake-ui-for-media-stream',
         '--use-fake-device-for-media-stream',
+        // The fake camera plays our clip (written by the global setup) instead of Chromium's built-in pattern.
+        `--use-file-for-fake-video-capture=${resolve(CAMERA_CLIP)}`,
       ],
     },
   },

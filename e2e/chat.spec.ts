@@ -8,6 +8,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
 import { GifWriter } from 'omggif';
 import { PNG } from 'pngjs';
+import { CLIP_SIZE } from './camera-clip.ts';
 
 const SHOTS = 'e2e/screenshots';
 const FIXTURES = 'test-results/fixtures';
@@ -192,16 +193,38 @@ test('paste one image and drop another: two images in one question; Stop mid-ans
   await expect(page.getByTestId('msg-user').last()).toContainText('Tell me everything.');
 });
 
-test('webcam (Chromium fake camera): ask about a frame; live mode with flat GPU memory over 20 rounds', async ({ page }) => {
+test('webcam (Chromium fake camera playing our clip), offline: ask about a frame; live mode with flat GPU memory over 20 rounds', async ({ page }) => {
   test.setTimeout(900_000);
+  await mkdir(FIXTURES, { recursive: true });
   await loadModel(page);
+  // Everything from here on runs with the network off: the model is in the worker, the camera is local.
+  await page.context().setOffline(true);
   await page.getByTestId('start-camera').click();
-  await expect.poll(() => page.locator('video.camera').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  await expect.poll(() => page.locator('video.camera').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBe(CLIP_SIZE.width);
   await page.getByTestId('capture-frame').click();
   await expect(page.getByTestId('attachments').locator('[data-status="ready"]')).toHaveCount(1, { timeout: 240_000 });
-  const frame = await ask(page, 'What is on the camera?');
+  const question = 'What is on the camera?';
+  const frame = await ask(page, question);
   expect(frame.newImages).toBe(1);
-  expect(frame.tokens).toHaveLength(MAX_NEW_TOKENS);
+
+  // The frame frozen into the thread is our clip's (red left half, blue right half), and the browser's answer
+  // about it equals the Node CLI's on the same PNG.
+  const frozen = await page
+    .getByTestId('msg-user')
+    .last()
+    .locator('img')
+    .evaluate(async (img: HTMLImageElement) => {
+      const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+      return btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''));
+    });
+  const png = PNG.sync.read(Buffer.from(frozen, 'base64'));
+  expect([png.width, png.height]).toEqual([CLIP_SIZE.width, CLIP_SIZE.height]);
+  const rgb = (x: number, y: number) => [...png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3)];
+  const [left, right] = [rgb(40, 180), rgb(280, 180)];
+  expect(left[0]! - left[2]!).toBeGreaterThan(120); // red
+  expect(right[2]! - right[0]!).toBeGreaterThan(120); // blue
+  await writeFile(`${FIXTURES}/camera-frame.png`, Buffer.from(frozen, 'base64'));
+  expect(frame.tokens).toEqual((await nodeCli(['--image', `${FIXTURES}/camera-frame.png`, '--prompt', question])).tokens);
 
   await page.getByLabel('Every').fill('1');
   await page.getByTestId('live-start').click();
