@@ -2,7 +2,7 @@
 // load the model into the engine worker, drop a PNG, ask; the streamed answer's token ids equal the Node CLI's
 // greedy tokens for the same image, prompt and checkpoint. Bad files give a clear message and the chat goes on.
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { crc32, deflateSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
@@ -274,6 +274,58 @@ test('a video (animated GIF): frames sampled at 1 fps, a frame strip, and the No
   const answer = await ask(page, question);
   expect(answer.newImages).toBe(3);
   expect(answer.tokens).toEqual((await node).tokens);
+});
+
+/**
+ * A WebM (VP8) clip encoded in the page with WebCodecs and mediabunny: 3 s at 10 fps, frame k a flat colour with
+ * red = 8k, so a sampled frame tells which frame it is.
+ */
+async function webmClip(page: Page): Promise<Buffer> {
+  const mediabunny = await readFile('node_modules/mediabunny/dist/bundles/mediabunny.min.mjs', 'utf8');
+  const base64 = await page.evaluate(async (src) => {
+    const M = await import(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+    const canvas = new OffscreenCanvas(160, 120);
+    const ctx = canvas.getContext('2d')!;
+    const output = new M.Output({ format: new M.WebMOutputFormat(), target: new M.BufferTarget() });
+    const source = new M.CanvasSource(canvas, { codec: 'vp8', bitrate: 2e6 });
+    output.addVideoTrack(source, { frameRate: 10 });
+    await output.start();
+    for (let k = 0; k < 30; k++) {
+      ctx.fillStyle = `rgb(${8 * k}, ${255 - 8 * k}, 128)`;
+      ctx.fillRect(0, 0, 160, 120);
+      await source.add(k / 10, 1 / 10, { keyFrame: k % 10 === 0 });
+    }
+    await output.finalize();
+    const bytes = new Uint8Array(output.target.buffer as ArrayBuffer);
+    return btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''));
+  }, mediabunny);
+  return Buffer.from(base64, 'base64');
+}
+
+test('a video (WebM): frames sampled at 1 fps from the right moments, a frame strip, and an answer', async ({ page }) => {
+  test.setTimeout(600_000);
+  await loadModel(page);
+  const clip = await webmClip(page);
+  await page.getByTestId('video-input').setInputFiles({ name: 'clip.webm', mimeType: 'video/webm', buffer: clip });
+  const attachment = page.getByTestId('attachments').locator('li');
+  await expect(attachment).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
+  await expect(attachment.getByTestId('video-sampling')).toHaveText('3 of 30 frames (10.0 fps, 3.0 s)');
+  // 30 frames at 10 fps: num_frm = 30 // 10 = 3, frames (0+10)//2 = 5, (10+19)//2 = 14 and (19+29)//2 = 24 (spec 7).
+  await expect(attachment).toHaveAttribute('data-frames', '3');
+  const reds = await attachment.locator('img.frame').evaluateAll(async (imgs: HTMLImageElement[]) =>
+    Promise.all(
+      imgs.map(async (img) => {
+        const bitmap = await createImageBitmap(await (await fetch(img.src)).blob());
+        const ctx = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+        ctx.drawImage(bitmap, 0, 0);
+        return ctx.getImageData(bitmap.width >> 1, bitmap.height >> 1, 1, 1).data[0]!;
+      }),
+    ),
+  );
+  expect(reds.map((r) => Math.round(r / 8))).toEqual([5, 14, 24]);
+  const answer = await ask(page, 'What happens in the video?');
+  expect(answer.newImages).toBe(3);
+  expect(answer.tokens).toHaveLength(MAX_NEW_TOKENS);
 });
 
 test('model sources: a picked or dropped checkpoint folder, a URL (remembered), and a URL with no model', async ({ page }) => {

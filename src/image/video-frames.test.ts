@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sampleFrameIndices } from './video-frames.ts';
+import { nominalFrameRate, sampleFrameIndices } from './video-frames.ts';
 
 // Expected values are worked out by hand from the reference (get_seq_frames in LLaVA-Mini's
 // llavamini/eval/run_llava_mini.py): num_frm = min(N, N // fps), s = (N-1)/num_frm,
@@ -73,5 +73,18 @@ describe('sampleFrameIndices', () => {
     expect(sampleFrameIndices(1000, 10, 4)).toEqual([125, 375, 624, 874]);
     expect(sampleFrameIndices(1000, 10, 16)).toHaveLength(16);
     expect(() => sampleFrameIndices(1000, 10, 0)).toThrow(/maxFrames/);
+  });
+});
+
+describe('nominalFrameRate', () => {
+  it('snaps rates measured from float timestamps to the nominal integer or NTSC rate', () => {
+    expect(nominalFrameRate(1 / 0.09999999999999998)).toBe(10);
+    expect(sampleFrameIndices(30, nominalFrameRate(1 / 0.09999999999999998))).toEqual([5, 14, 24]);
+    expect(sampleFrameIndices(30, 1 / 0.09999999999999998)).toHaveLength(2); // why it is needed
+    expect(nominalFrameRate(1 / 0.033367)).toBe(30000 / 1001);
+    expect(nominalFrameRate(1 / 0.0417)).toBe(24000 / 1001);
+    expect(nominalFrameRate(25.01)).toBe(25);
+    expect(nominalFrameRate(12.3)).toBe(12.3); // no nominal rate near it: kept
+    expect(() => nominalFrameRate(0)).toThrow(/rate > 0/);
   });
 });

@@ -42,3 +42,16 @@ function roundHalfEven(x: number): number {
   if (d !== 0.5) return d < 0.5 ? f : f + 1;
   return f % 2 === 0 ? f : f + 1;
 }
+
+/**
+ * A frame rate measured from presentation timestamps (1 / the median frame duration, as the browser path does),
+ * snapped to the nominal rate a container states and decord reports: the nearer of an integer rate and an NTSC one
+ * (n·1000/1001), when within 0.5 %. Without it 1 / 0.09999999999999998 = 10.000000000000002 and 30 // fps gives 2 frames, not 3.
+ */
+export function nominalFrameRate(measured: number): number {
+  if (!Number.isFinite(measured) || measured <= 0) throw new Error(`nominalFrameRate: expected a rate > 0, got ${measured}`);
+  const integer = Math.round(measured);
+  const ntsc = (Math.round((measured * 1001) / 1000) * 1000) / 1001;
+  const nearest = Math.abs(measured - integer) <= Math.abs(measured - ntsc) ? integer : ntsc;
+  return nearest > 0 && Math.abs(measured - nearest) <= measured * 0.005 ? nearest : measured;
+}

@@ -215,6 +215,11 @@ export function Chat() {
                     {a.frameUrls.map((u, i) => (
                       <img key={u} src={u} alt={`frame ${i + 1}`} className="frame" />
                     ))}
+                    {a.sampling && (
+                      <span className="muted small" data-testid="video-sampling" data-total-frames={a.sampling.totalFrames} data-fps={a.sampling.fps}>
+                        {a.frameUrls.length} of {a.sampling.totalFrames} frames ({a.sampling.fps.toFixed(1)} fps, {(a.sampling.totalFrames / a.sampling.fps).toFixed(1)} s)
+                      </span>
+                    )}
                   </div>
                 ) : a.thumbUrl ? (
                   <img src={a.thumbUrl} alt={a.name} className="thumb" />

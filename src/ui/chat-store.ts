@@ -19,6 +19,8 @@ export interface Attachment {
   /** A video: its sampled frames (PNG) and their thumbnails. */
   frames?: Blob[];
   frameUrls?: string[];
+  /** A video: how its frames were sampled (shown under the strip). */
+  sampling?: { totalFrames: number; fps: number };
   status: 'encoding' | 'ready';
   /** Video: frames encoded so far / sampled. */
   progress?: { done: number; total: number };
@@ -136,7 +138,8 @@ export const useChatStore = create<ChatStore>()((set, get) => ({
         const video = await decodeVideoForEngine(file, useEngineStore.getState().settings.maxVideoFrames);
         const frames = await Promise.all(video.frames.map(pngOf));
         const frameUrls = frames.map((f) => URL.createObjectURL(f));
-        patch((a) => ({ ...a, blob: frames[0]!, thumbUrl: frameUrls[0]!, frames, frameUrls, progress: { done: 0, total: frames.length } }));
+        const sampling = { totalFrames: video.totalFrames, fps: video.fps };
+        patch((a) => ({ ...a, blob: frames[0]!, thumbUrl: frameUrls[0]!, frames, frameUrls, sampling, progress: { done: 0, total: frames.length } }));
         const ids: string[] = [];
         for (const bitmap of video.frames) {
           ids.push((await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'video')).id);

@@ -2,7 +2,7 @@
 // Animated GIFs go through WebCodecs' ImageDecoder (exact frames and delays, like the Node CLI's GIF path);
 // mp4 / webm / … through a <video> element: the frame rate is measured from requestVideoFrameCallback while the
 // video plays muted for a moment (browsers do not expose it), then each sampled frame is sought and captured.
-import { sampleFrameIndices } from '../image/video-frames.ts';
+import { nominalFrameRate, sampleFrameIndices } from '../image/video-frames.ts';
 
 export interface SampledVideo {
   frames: ImageBitmap[];
@@ -72,7 +72,7 @@ async function measureFps(video: HTMLVideoElement): Promise<number> {
   });
   video.pause();
   const deltas = times.slice(1).map((t, i) => t - times[i]!).filter((d) => d > 0).sort((a, b) => a - b);
-  return deltas.length ? 1 / deltas[Math.floor(deltas.length / 2)]! : 30;
+  return deltas.length ? nominalFrameRate(1 / deltas[Math.floor(deltas.length / 2)]!) : 30;
 }
 
 async function mediaFrames(file: Blob, maxFrames: number, onFrame: (done: number, total: number) => void): Promise<SampledVideo> {
