@@ -123,3 +123,17 @@ test('the demo model is found, validated through HTTP range reads, and labelled 
   await expect(page.getByTestId('model-llm')).toContainText('vocabulary 128256');
   await page.screenshot({ path: `${SHOTS}/model-panel.png`, fullPage: true });
 });
+
+test('before downloading the real 8B model, the page says whether this GPU can run it and in which format', async ({ page }) => {
+  await page.goto('/');
+  const check = page.getByTestId('real-model-check');
+  // SwiftShader: no shader-f16 -> q4f32_1; a software adapter -> "slowly"; its 1 GiB binding limit holds the 250.5 MiB embedding.
+  await expect(check).toHaveAttribute('data-format', 'q4f32_1');
+  await expect(check).toHaveAttribute('data-verdict', 'slow');
+  await check.getByText('LLaVA-Mini 8B (Llama-3.1-8B) on this GPU').click();
+  await expect(check).toContainText('Format q4f32_1');
+  await expect(check).toContainText('This GPU has no shader-f16');
+  await expect(check).toContainText('software (CPU) adapter');
+  await expect(check.locator('.kv-row', { hasText: 'LLM KV cache (4096 tokens)' })).toContainText('1 GiB'); // f32 KV: 32 layers x 2 x 4096 x 1024 x 4 B
+  await check.screenshot({ path: `${SHOTS}/real-model-check.png` });
+});

@@ -1,38 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseLlavaMiniConfig } from './config.ts';
 import { expectedTensors, requiredTensors } from './expected-tensors.ts';
+import { RELEASED_8B_CONFIG_JSON } from './released-config.ts';
 
-/** The released ICTNLP/llava-mini-llama-3.1-8b as far as it is known (no vision_config: CLIP-L/336 defaults). */
-function released(): Record<string, unknown> {
-  return {
-    architectures: ['LlavaMiniLlamaForCausalLM'],
-    model_type: 'llava_mini_llama',
-    hidden_size: 4096,
-    intermediate_size: 14336,
-    num_hidden_layers: 32,
-    num_attention_heads: 32,
-    num_key_value_heads: 8,
-    vocab_size: 128256,
-    rms_norm_eps: 1e-5,
-    rope_theta: 500000.0,
-    rope_scaling: { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
-    max_position_embeddings: 131072,
-    tie_word_embeddings: false,
-    bos_token_id: 128000,
-    eos_token_id: 128009,
-    hidden_act: 'silu',
-    attention_bias: false,
-    mm_hidden_size: 1024,
-    mm_projector_type: 'mlp2x_gelu',
-    mm_vision_select_layer: -2,
-    mm_vision_select_feature: 'patch',
-    mm_vision_tower: 'openai/clip-vit-large-patch14-336',
-    compressor_size: 1,
-    prefusion_layer_num: 4,
-    image_aspect_ratio: 'pad',
-    tokenizer_model_max_length: 2048,
-  };
-}
+/** The released ICTNLP/llava-mini-llama-3.1-8b config (a fresh copy per test). */
+const released = (): Record<string, unknown> => structuredClone(RELEASED_8B_CONFIG_JSON) as Record<string, unknown>;
 
 const withChange = (patch: Record<string, unknown>, drop: string[] = []) => {
   const c = { ...released(), ...patch };
