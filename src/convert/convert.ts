@@ -47,6 +47,8 @@ export interface ConvertOptions {
   outputs?: readonly ConvertOutput[];
   /** Shard size cap (default MLC's 32 MiB; tests use small caps). */
   shardCapBytes?: number;
+  /** Values per row block read from the checkpoint (default 4M; tests use small blocks). */
+  blockElements?: number;
   onProgress?: (p: ConvertProgress) => void;
   signal?: AbortSignal;
 }
@@ -183,7 +185,7 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
           await runJob(job, ck, async (i, bytes) => {
             await s.writer.write(names[i]!, bytes);
             report(s.dir, jobLabel(job));
-          }, signal);
+          }, { signal, ...(options.blockElements ? { blockElements: options.blockElements } : {}) });
         }
         tensorsDone++;
         report(s.dir, jobLabel(job));
@@ -194,7 +196,7 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
     if (!s.writer.allDone()) throw new Error(`internal: ${s.dir} has unfinished shards after every tensor was written`);
     if (s.dir.startsWith('llm-')) {
       // indent 4 as tvmjs.dump_tensor_cache writes it
-      await sink.writeFile(`${s.dir}/tensor-cache.json`, JSON.stringify(tensorCacheJson(ck, s), null, 4) + "\n");
+      await sink.writeFile(`${s.dir}/tensor-cache.json`, JSON.stringify(tensorCacheJson(ck, s), null, 4) + '\n');
     } else {
       const files = new Map(s.shards.map((sh) => [sh.dataPath, s.writer.result(sh).sha256!]));
       const records = new Map(s.shards.flatMap((sh) => Object.entries(s.writer.result(sh).records ?? {})));

@@ -53,11 +53,12 @@ export async function runJob(
   job: Job,
   src: RowReader,
   emit: (output: number, bytes: Uint8Array) => Promise<void>,
-  signal?: AbortSignal,
+  opts: { signal?: AbortSignal; blockElements?: number } = {},
 ): Promise<void> {
+  const { signal, blockElements = BLOCK_ELEMENTS } = opts;
   if (job.kind === 'cast') {
     const [rows, width] = rowsAndWidth(src.info(job.source).shape);
-    const block = Math.max(1, Math.floor(BLOCK_ELEMENTS / width));
+    const block = Math.max(1, Math.floor(blockElements / width));
     for (let r = 0; r < rows; r += block) {
       signal?.throwIfAborted();
       const v = await src.readRowsF32(job.source, r, Math.min(block, rows - r));
@@ -67,7 +68,7 @@ export async function runJob(
   }
   const groups = job.cols / Q4_GROUP_SIZE;
   const scales = job.scaleDType === 'f16' ? new Uint16Array(job.rows * groups) : new Float32Array(job.rows * groups);
-  const block = Math.max(1, Math.floor(BLOCK_ELEMENTS / job.cols));
+  const block = Math.max(1, Math.floor(blockElements / job.cols));
   let row = 0;
   for (const name of job.sources) {
     const [rows, width] = rowsAndWidth(src.info(name).shape);
