@@ -1,23 +1,20 @@
 // The converter's output sink on disk: a folder; whole files are replaced atomically (write + rename).
 import { mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { OutputSink, OutputStream } from '../convert/sink.ts';
+import { pathInside } from './file-source.ts';
 
 export class NodeOutputDir implements OutputSink {
   readonly dir: string;
+  /** For messages: the folder path. */
+  readonly name: string;
   constructor(dir: string) {
     this.dir = resolve(dir);
-  }
-
-  get name(): string {
-    return this.dir;
+    this.name = this.dir;
   }
 
   private path(name: string): string {
-    const p = resolve(this.dir, name);
-    const rel = relative(this.dir, p);
-    if (rel === '' || rel.startsWith('..')) throw new Error(`${this.dir}: output path "${name}" points outside the output folder`);
-    return p;
+    return pathInside(this.dir, name, 'the output folder');
   }
 
   async writeFile(name: string, data: Uint8Array | string): Promise<void> {
