@@ -18,6 +18,8 @@ import { DEFAULT_SHARD_CAP_BYTES, planShards, type ShardPlan } from './shards.ts
 import { JOURNAL_FILE, loadJournal, ShardSetWriter, type Journal } from './shard-writer.ts';
 import type { OutputSink } from './sink.ts';
 
+const SHARD_FILE = /^(params|pack)_shard_\d+\.bin$/;
+
 /** Bump when the output of the same input changes (a journal of another version is not resumed). */
 export const CONVERTER_VERSION = 1;
 
@@ -194,6 +196,9 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
       await s.writer.closeOpen();
     }
     if (!s.writer.allDone()) throw new Error(`internal: ${s.dir} has unfinished shards after every tensor was written`);
+    // shard files of an earlier conversion with another layout would only mislead
+    const planned = new Set(s.shards.map((sh) => sh.dataPath));
+    for (const f of await sink.list(s.dir)) if (SHARD_FILE.test(f) && !planned.has(f)) await sink.remove(`${s.dir}/${f}`);
     if (s.dir.startsWith('llm-')) {
       // indent 4 as tvmjs.dump_tensor_cache writes it
       await sink.writeFile(`${s.dir}/tensor-cache.json`, JSON.stringify(tensorCacheJson(ck, s), null, 4) + '\n');

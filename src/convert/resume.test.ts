@@ -82,13 +82,14 @@ describe('resume', () => {
     expectSameTree(await readTree(out));
   });
 
-  it('a journal of another input or other options is ignored (everything is written again)', async () => {
+  it('a journal of other options is ignored (everything is written again), stale shard files are removed', async () => {
     const out = await tmp();
-    await convertAbortingAfter(out, 60);
-    const summary = await convertDir(ckpt, out, { ...OPTS, shardCapBytes: 12 << 10 });
+    await convertDir(ckpt, out, OPTS);
+    await convertAbortingAfter(out, 60); // a journal of the 16 KiB layout
+    const summary = await convertDir(ckpt, out, { ...OPTS, shardCapBytes: 24 << 10 }); // fewer shards than before
     expect(summary.resumedBytes).toBe(0);
     const again = await tmp();
-    await convertDir(ckpt, again, { ...OPTS, shardCapBytes: 12 << 10 });
+    await convertDir(ckpt, again, { ...OPTS, shardCapBytes: 24 << 10 });
     const [a, b] = [await readTree(out), await readTree(again)];
     expect([...a.keys()]).toEqual([...b.keys()]);
     for (const [name, bytes] of b) expect(a.get(name)!.equals(bytes), name).toBe(true);

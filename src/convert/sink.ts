@@ -23,4 +23,6 @@ export interface OutputSink {
   readText(path: string): Promise<string | null>;
   /** Deletes the file if it exists. */
   remove(path: string): Promise<void>;
+  /** Names of the files directly inside a folder ([] when it does not exist). */
+  list(dir: string): Promise<string[]>;
 }

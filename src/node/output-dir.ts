@@ -1,5 +1,5 @@
 // The converter's output sink on disk: a folder; whole files are replaced atomically (write + rename).
-import { mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { OutputSink, OutputStream } from '../convert/sink.ts';
 import { pathInside } from './file-source.ts';
@@ -74,6 +74,15 @@ export class NodeOutputDir implements OutputSink {
       return await readFile(this.path(name), 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async list(name: string): Promise<string[]> {
+    try {
+      return (await readdir(this.path(name), { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
     }
   }
