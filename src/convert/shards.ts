@@ -8,7 +8,8 @@
 //     the parameter is appended to the shard being filled at byteOffset = pending
 //   the last shard being filled is committed at the end.
 // So a shard of several parameters stays below the cap (32 MiB), and a parameter of 16 MiB or more that does not
-// fit the shard being filled gets a shard of its own. Shard files are numbered in commit order.
+// fit the shard being filled gets a shard of its own (one that fits may join it: 3.5 + 28 MiB < 32 MiB). Shard
+// files are numbered in commit order.
 
 export type CacheDType = 'float16' | 'float32' | 'uint32';
 
