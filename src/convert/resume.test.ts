@@ -11,11 +11,12 @@ const OPTS: ConvertOptions = { shardCapBytes: 16 << 10, blockElements: 2048 };
 
 let ckpt: string;
 let reference: Map<string, Buffer>;
+const progress: ConvertProgress[] = [];
 
 beforeAll(async () => {
   ckpt = await tinyCheckpoint({ shards: 3 });
   const out = await tmp();
-  await convertDir(ckpt, out, OPTS);
+  await convertDir(ckpt, out, { ...OPTS, onProgress: (p) => progress.push(p) });
   reference = await readTree(out);
 });
 
@@ -46,6 +47,20 @@ describe('resume', () => {
     expect(reference.has(JOURNAL_FILE)).toBe(false);
     expect(reference.has('llm-q4f16_1/tensor-cache.json')).toBe(true);
     expect(reference.has('mm-q4/manifest.json')).toBe(true);
+  });
+
+  it('reports progress: stages in order, current tensor, bytes and tensors up to the totals', () => {
+    const stages = [...new Set(progress.map((p) => p.stage))];
+    expect(stages).toEqual(['open', 'resume', ...CONVERT_OUTPUTS, 'done']);
+    const shardBytes = [...reference].filter(([k]) => k.endsWith('.bin')).reduce((a, [, b]) => a + b.byteLength, 0);
+    for (let i = 1; i < progress.length; i++) {
+      expect(progress[i]!.bytesDone).toBeGreaterThanOrEqual(progress[i - 1]!.bytesDone);
+      expect(progress[i]!.tensorsDone).toBeGreaterThanOrEqual(progress[i - 1]!.tensorsDone);
+    }
+    const last = progress.at(-1)!;
+    expect(last).toMatchObject({ stage: 'done', bytesDone: shardBytes, bytesTotal: shardBytes, tensorsDone: last.tensorsTotal });
+    expect(progress.some((p) => p.stage === 'llm-q4f32_1' && p.tensor === 'model.layers.1.mlp.gate_up_proj')).toBe(true);
+    expect(progress.some((p) => p.stage === 'mm-q4' && p.tensor === 'model.prefusion_layers.0.self_attn.q_proj')).toBe(true);
   });
 
   it.each([5, 40, 90])('aborted after %i tensors, then resumed: byte-identical output, finished shards not redone', async (n) => {
