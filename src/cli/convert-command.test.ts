@@ -1,10 +1,12 @@
 // `npm run convert` end to end as a user runs it (a child Node process): a tiny checkpoint -> the four output
 // folders; bad input ends in one clear line on stderr and exit code 1, with nothing written.
+import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './cli.testing.ts';
-import { tinyCheckpoint, tmp } from '../convert/convert.testing.ts';
+import { convertDir, readTree, tinyCheckpoint, tmp } from '../convert/convert.testing.ts';
+import { JOURNAL_FILE } from '../convert/shard-writer.ts';
 
 const convert = (args: string[]): ReturnType<typeof cli> => cli(args, 'src/cli/convert.ts');
 
@@ -48,5 +50,34 @@ describe('npm run convert', () => {
     const usage = await convert([noClip]);
     expect(usage.code).toBe(1);
     expect(usage.stderr).toMatch(/^error: expected <checkpoint dir> <out dir>/);
+  });
+
+  it('killed half way (SIGKILL), the same command resumes and ends byte-identical to an uninterrupted run', async () => {
+    const ckpt = await tinyCheckpoint({ layers: 2, vocab: 8000, hidden: 128, intermediate: 256 });
+    const out = join(await tmp(), 'out');
+    const args = ['--import', './scripts/node-register.mjs', 'src/cli/convert.ts', ckpt, out, '--quiet', '--shard-mb', '0.05'];
+    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    let killedWith = 0; // completed shards in the journal when killed
+    for (let i = 0; i < 2000 && child.exitCode === null; i++) {
+      const j = await readFile(join(out, JOURNAL_FILE), 'utf8').then((t) => JSON.parse(t), () => null);
+      const n = j ? Object.keys(j.shards).length : 0;
+      if (n >= 3) {
+        child.kill('SIGKILL');
+        killedWith = n;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await exited;
+    expect(killedWith, 'the conversion finished before it could be killed').toBeGreaterThanOrEqual(3);
+    const r = await convert([ckpt, out, '--quiet', '--shard-mb', '0.05']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/resumed: [\d.]+ MB were already done/);
+    const fresh = join(await tmp(), 'fresh');
+    await convertDir(ckpt, fresh, { shardCapBytes: Math.round(0.05 * (1 << 20)) });
+    const [a, b] = [await readTree(out), await readTree(fresh)];
+    expect([...a.keys()]).toEqual([...b.keys()]);
+    for (const [name, bytes] of b) expect(a.get(name)!.equals(bytes), name).toBe(true);
   });
 });
