@@ -100,6 +100,10 @@ async function tokenizerFiles(files: CheckpointFiles): Promise<Array<{ name: str
   return out;
 }
 
+function indexFile(s: Section): string {
+  return `${s.dir}/${s.dir.startsWith('llm-') ? 'tensor-cache.json' : PACK_MANIFEST}`;
+}
+
 function json(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
 }
@@ -162,6 +166,8 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
   bytesTotal = sections.reduce((a, s) => a + s.shards.reduce((b, sh) => b + sh.nbytes, 0), 0);
   const resumedBytes = doneBytes();
   await saveJournal();
+  // An index file (tensor-cache.json / manifest.json) is written last: while it is absent the output is unfinished.
+  for (const s of sections) await sink.remove(indexFile(s));
 
   for (const s of sections) {
     if (!s.dir.startsWith('llm-')) continue;
@@ -201,12 +207,12 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
     for (const f of await sink.list(s.dir)) if (SHARD_FILE.test(f) && !planned.has(f)) await sink.remove(`${s.dir}/${f}`);
     if (s.dir.startsWith('llm-')) {
       // indent 4 as tvmjs.dump_tensor_cache writes it
-      await sink.writeFile(`${s.dir}/tensor-cache.json`, JSON.stringify(tensorCacheJson(ck, s), null, 4) + '\n');
+      await sink.writeFile(indexFile(s), JSON.stringify(tensorCacheJson(ck, s), null, 4) + '\n');
     } else {
       const files = new Map(s.shards.map((sh) => [sh.dataPath, s.writer.result(sh).sha256!]));
       const records = new Map(s.shards.flatMap((sh) => Object.entries(s.writer.result(sh).records ?? {})));
       const manifest = packManifest(s.dir.slice(3) as PackPrecision, ck.configJson, config, s.jobs, s.shards, { files, records });
-      await sink.writeFile(`${s.dir}/${PACK_MANIFEST}`, json(manifest));
+      await sink.writeFile(indexFile(s), json(manifest));
     }
   }
   await sink.remove(JOURNAL_FILE);

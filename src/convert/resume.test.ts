@@ -70,6 +70,13 @@ describe('resume', () => {
     expect(n).toBeLessThan(total);
     const journal = JSON.parse(await readFile(join(out, JOURNAL_FILE), 'utf8')) as Journal;
     const completed = Object.keys(journal.shards);
+    // an output folder without its index file is unfinished: none has one yet except those already complete
+    const tree = await readTree(out);
+    for (const o of CONVERT_OUTPUTS) {
+      const index = `${o}/${o.startsWith('llm-') ? 'tensor-cache.json' : 'manifest.json'}`;
+      const complete = [...reference.keys()].filter((k) => k.startsWith(`${o}/`) && k.endsWith('.bin')).every((k) => completed.includes(k));
+      expect(tree.has(index), index).toBe(complete);
+    }
     expect(completed.length).toBeGreaterThan(0);
 
     const resumed: ConvertProgress[] = [];
