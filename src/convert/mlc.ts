@@ -104,7 +104,10 @@ function num(o: object | null, key: string): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-/** mlc-chat-config.json (fields of mlc_llm protocol/mlc_chat_config.py, model_config of LlamaConfig). */
+/**
+ * mlc-chat-config.json: the fields of mlc_llm protocol/mlc_chat_config.py (MLCChatConfig), model_config = the
+ * fields of LlamaConfig (rope_theta is `position_embedding_base` there), ctx4k_cs1k sizes.
+ */
 export function mlcChatConfig(input: MlcChatConfigInput): Record<string, unknown> {
   const { config, quantization } = input;
   const l = config.llm;
@@ -152,7 +155,6 @@ export function mlcChatConfig(input: MlcChatConfigInput): Record<string, unknown
     attention_sink_size: -1,
     tensor_parallel_shards: 1,
     pipeline_parallel_stages: 1,
-    disaggregation: false,
     temperature: num(sampling, 'temperature') ?? 0.6,
     presence_penalty: 0.0,
     frequency_penalty: 0.0,
