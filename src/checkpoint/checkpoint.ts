@@ -93,6 +93,8 @@ export interface OpenCheckpointOptions {
    * "model.vision_tower.vision_tower.vision_model.*". Its tensors take precedence over any in the checkpoint.
    */
   clipFiles?: CheckpointFiles;
+  /** How the caller's users give that folder, for the missing-CLIP error (default "clipFiles"; the CLI: "--clip DIR"). */
+  clipOptionName?: string;
 }
 
 async function readOptionalJson(files: CheckpointFiles, name: string): Promise<object | null> {
@@ -249,7 +251,7 @@ export async function openCheckpoint(files: CheckpointFiles, options: OpenCheckp
     if (visionMissing.length > 0 && !hasAnyVision) {
       throw new Error(
         `${label}: the checkpoint has no CLIP vision tower (no "${VISION_PREFIX}*" tensors): ` +
-          'also give the openai/clip-vit-large-patch14-336 folder (clipFiles)',
+          `also give the openai/clip-vit-large-patch14-336 folder (${options.clipOptionName ?? 'clipFiles'})`,
       );
     }
     const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : '';

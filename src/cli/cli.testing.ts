@@ -4,11 +4,12 @@ import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 
 const run = promisify(execFile);
-const CLI = ['--import', './scripts/node-register.mjs', 'src/cli/main.ts'];
+const REGISTER = ['--import', './scripts/node-register.mjs'];
 
-export async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a CLI entry (default `npm run cli`'s src/cli/main.ts; `npm run convert`'s is src/cli/convert.ts). */
+export async function cli(args: string[], entry = 'src/cli/main.ts'): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { cwd: process.cwd(), maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await run(process.execPath, [...REGISTER, entry, ...args], { cwd: process.cwd(), maxBuffer: 64 << 20 });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };

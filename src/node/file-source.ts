@@ -41,6 +41,16 @@ export class FileByteSource implements ByteSource {
   }
 }
 
+/** `name` (a relative path) resolved inside `dir`; a name escaping it ("../x") is refused. */
+export function pathInside(dir: string, name: string, what: string): string {
+  const p = resolve(dir, name);
+  const rel = relative(dir, p);
+  if (rel === '' || rel.startsWith('..') || resolve(dir, rel) !== p) {
+    throw new Error(`${dir}: file name "${name}" points outside ${what}`);
+  }
+  return p;
+}
+
 /** A checkpoint folder on disk. Names are relative paths inside `dir`; escaping it ("../x") is refused. */
 export class NodeCheckpointFiles implements CheckpointFiles {
   readonly dir: string;
@@ -53,12 +63,7 @@ export class NodeCheckpointFiles implements CheckpointFiles {
   }
 
   path(name: string): string {
-    const p = resolve(this.dir, name);
-    const rel = relative(this.dir, p);
-    if (rel === '' || rel.startsWith('..') || resolve(this.dir, rel) !== p) {
-      throw new Error(`${this.dir}: file name "${name}" points outside the checkpoint folder`);
-    }
-    return p;
+    return pathInside(this.dir, name, 'the checkpoint folder');
   }
 
   async list(): Promise<string[]> {

@@ -1,0 +1,87 @@
+// One conversion step = one or more output parameters computed from checkpoint tensors, streamed in row blocks
+// (a row block of a huge embedding at a time, never a whole tensor or checkpoint shard).
+import { f32ToF16Bytes } from '../checkpoint/dtype.ts';
+import { quantizeQ4, q4ScalesToF16Bits, Q4_GROUP_SIZE, Q4_PER_WORD, type Q4ScaleDType } from '../quant/q4.ts';
+import { outParam, type CacheDType, type OutParam } from './shards.ts';
+
+/** Read access to the checkpoint's tensors (a Checkpoint does this). */
+export interface RowReader {
+  info(name: string): { shape: number[] };
+  readRowsF32(name: string, start: number, count: number): Promise<Float32Array>;
+}
+
+export type Job =
+  /** int4 group-32 of the row-concatenation of `sources` (all [*, cols]) -> q_weight [rows, cols/8], q_scale [rows, cols/32]. */
+  | { kind: 'q4'; sources: string[]; rows: number; cols: number; scaleDType: Q4ScaleDType; qWeight: string; qScale: string }
+  /** `source` stored as float16 / float32, same shape. */
+  | { kind: 'cast'; source: string; shape: number[]; dtype: Extract<CacheDType, 'float16' | 'float32'>; output: string };
+
+/** Values per row block read from the checkpoint (16 MB of f32). */
+export const BLOCK_ELEMENTS = 1 << 22;
+
+export function jobParams(job: Job): OutParam[] {
+  if (job.kind === 'cast') return [outParam(job.output, job.shape, job.dtype)];
+  return [
+    outParam(job.qWeight, [job.rows, job.cols / Q4_PER_WORD], 'uint32'),
+    outParam(job.qScale, [job.rows, job.cols / Q4_GROUP_SIZE], job.scaleDType === 'f16' ? 'float16' : 'float32'),
+  ];
+}
+
+export function jobSources(job: Job): string[] {
+  return job.kind === 'cast' ? [job.source] : job.sources;
+}
+
+/** Name of the tensor the job's output is shown under in progress reports. */
+export function jobLabel(job: Job): string {
+  return job.kind === 'cast' ? job.output : job.qWeight.replace(/\.q_weight$/, '');
+}
+
+function bytesOf(a: Uint32Array | Uint16Array | Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function rowsAndWidth(shape: readonly number[]): [number, number] {
+  if (shape.length === 0) return [1, 1];
+  return [shape[0]!, shape.slice(1).reduce((a, b) => a * b, 1)];
+}
+
+/**
+ * Runs a job: `emit(i, bytes)` receives output i's bytes front to back, output 0 completely before output 1.
+ * The q4 scales (1/8 the size of q_weight as f32) are collected and emitted after q_weight.
+ */
+export async function runJob(
+  job: Job,
+  src: RowReader,
+  emit: (output: number, bytes: Uint8Array) => Promise<void>,
+  opts: { signal?: AbortSignal; blockElements?: number } = {},
+): Promise<void> {
+  const { signal, blockElements = BLOCK_ELEMENTS } = opts;
+  if (job.kind === 'cast') {
+    const [rows, width] = rowsAndWidth(src.info(job.source).shape);
+    const block = Math.max(1, Math.floor(blockElements / width));
+    for (let r = 0; r < rows; r += block) {
+      signal?.throwIfAborted();
+      const v = await src.readRowsF32(job.source, r, Math.min(block, rows - r));
+      await emit(0, job.dtype === 'float16' ? f32ToF16Bytes(v) : bytesOf(v));
+    }
+    return;
+  }
+  const groups = job.cols / Q4_GROUP_SIZE;
+  const scales = job.scaleDType === 'f16' ? new Uint16Array(job.rows * groups) : new Float32Array(job.rows * groups);
+  const block = Math.max(1, Math.floor(blockElements / job.cols));
+  let row = 0;
+  for (const name of job.sources) {
+    const [rows, width] = rowsAndWidth(src.info(name).shape);
+    if (width !== job.cols) throw new Error(`tensor "${name}" is ${width} wide, expected ${job.cols}`);
+    for (let r = 0; r < rows; r += block) {
+      signal?.throwIfAborted();
+      const n = Math.min(block, rows - r);
+      const q = quantizeQ4(await src.readRowsF32(name, r, n), n, job.cols, { scaleDType: job.scaleDType });
+      await emit(0, bytesOf(q.qWeight));
+      scales.set(job.scaleDType === 'f16' ? q4ScalesToF16Bits(q.qScale) : q.qScale, (row + r) * groups);
+    }
+    row += rows;
+  }
+  if (row !== job.rows) throw new Error(`${jobLabel(job)}: its sources have ${row} rows, expected ${job.rows}`);
+  await emit(1, bytesOf(scales));
+}
