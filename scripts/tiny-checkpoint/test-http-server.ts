@@ -11,10 +11,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** A request the server answers badly on purpose: 'drop' sends half the body, then cuts the connection. */
+export type Fault = 'drop' | null;
+
 /** Serve `files` (path -> bytes) at http://127.0.0.1:PORT/PATH. */
 export async function startTestServer(
   files: Map<string, Uint8Array> | ((path: string) => Promise<Uint8Array | null>),
   mode: RangeMode = 'honour',
+  fault: (req: { method: string; path: string; range: string | undefined }) => Fault = () => null,
 ): Promise<TestServer> {
   const lookup = typeof files === 'function' ? files : async (p: string) => files.get(p) ?? null;
   const requests: TestServer['requests'] = [];
@@ -49,6 +53,10 @@ export async function startTestServer(
         'Content-Range': `bytes ${start}-${end}/${size}`,
         'Content-Length': String(part.byteLength),
       });
+      if (req.method !== 'HEAD' && fault({ method: req.method ?? 'GET', path, range }) === 'drop') {
+        res.write(part.subarray(0, part.byteLength >> 1), () => res.destroy());
+        return;
+      }
       res.end(req.method === 'HEAD' ? undefined : part);
     })().catch((e: unknown) => {
       res.writeHead(500);

@@ -190,6 +190,11 @@ export class Checkpoint implements WeightSource {
   }
 }
 
+/** The checkpoint lacks the CLIP tower (LLaVA checkpoints often do): the caller may retry with `clipFiles`. */
+export class MissingVisionTowerError extends Error {
+  override name = 'MissingVisionTowerError';
+}
+
 /**
  * Open and validate a checkpoint folder: config.json (parsed and checked), tokenizer.json and
  * tokenizer_config.json (required), generation_config.json (optional), and the presence, dtype and shape
@@ -249,7 +254,7 @@ export async function openCheckpoint(files: CheckpointFiles, options: OpenCheckp
     const visionMissing = missing.filter((n) => n.startsWith(VISION_PREFIX));
     const hasAnyVision = [...tensors.keys()].some((n) => n.startsWith(VISION_PREFIX));
     if (visionMissing.length > 0 && !hasAnyVision) {
-      throw new Error(
+      throw new MissingVisionTowerError(
         `${label}: the checkpoint has no CLIP vision tower (no "${VISION_PREFIX}*" tensors): ` +
           `also give the openai/clip-vit-large-patch14-336 folder (${options.clipOptionName ?? 'clipFiles'})`,
       );

@@ -123,6 +123,18 @@ function tensorCacheJson(ck: Checkpoint, section: Section): unknown {
   return { metadata: { ParamSize: paramSize, ParamBytes: paramBytes, BitsPerParam: (paramBytes * 8) / sourceParams }, records };
 }
 
+/** The tensors (jobs) and shard files of one output folder. */
+function planOutput(config: Checkpoint['config'], dir: ConvertOutput, cap: number): { jobs: Job[]; shards: ShardPlan[] } {
+  const isLlm = dir.startsWith('llm-');
+  const jobs = isLlm ? mlcJobs(config, dir.slice(4) as MlcQuantization) : packJobs(config, dir.slice(3) as PackPrecision);
+  return { jobs, shards: planShards(jobs.flatMap(jobParams), cap, isLlm ? 'params_shard' : 'pack_shard') };
+}
+
+/** Bytes of the shard files a conversion writes (what it needs on disk, before the small JSON files). */
+export function plannedOutputBytes(config: Checkpoint['config'], outputs: readonly ConvertOutput[], cap = DEFAULT_SHARD_CAP_BYTES): number {
+  return outputs.reduce((a, dir) => a + planOutput(config, dir, cap).shards.reduce((b, sh) => b + sh.nbytes, 0), 0);
+}
+
 /**
  * Converts the checkpoint in `files` into `sink`. Everything is validated before anything is written; a run that
  * was cut off (killed, aborted, failed) resumes from its journal and ends with the same bytes as an uninterrupted one.
@@ -157,10 +169,8 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
   const saveJournal = (): Promise<void> => sink.writeFile(JOURNAL_FILE, json(journal));
 
   sections = outputs.map((dir) => {
-    const isLlm = dir.startsWith('llm-');
-    const jobs = isLlm ? mlcJobs(config, dir.slice(4) as MlcQuantization) : packJobs(config, dir.slice(3) as PackPrecision);
-    const shards = planShards(jobs.flatMap(jobParams), cap, isLlm ? 'params_shard' : 'pack_shard');
-    return { dir, jobs, shards, writer: new ShardSetWriter(sink, dir, shards, journal, !isLlm, saveJournal) };
+    const { jobs, shards } = planOutput(config, dir, cap);
+    return { dir, jobs, shards, writer: new ShardSetWriter(sink, dir, shards, journal, !dir.startsWith('llm-'), saveJournal) };
   });
   tensorsTotal = sections.reduce((a, s) => a + s.jobs.length, 0);
   bytesTotal = sections.reduce((a, s) => a + s.shards.reduce((b, sh) => b + sh.nbytes, 0), 0);

@@ -3,6 +3,7 @@ export {
   convertCheckpoint,
   CONVERT_OUTPUTS,
   CONVERTER_VERSION,
+  plannedOutputBytes,
   type ConvertOptions,
   type ConvertOutput,
   type ConvertProgress,
