@@ -11,8 +11,8 @@
 //
 // Verified against @mlc-ai/web-llm 0.2.86 lib/index.js (line numbers of that file):
 //   LLMChatPipeline fields (constructor, 11636-11958): `tvm` (the model's tvmjs Instance), `device`
-//     (= tvm.webgpu(), 11745), `kvCache` (create_tir_paged_kv_cache with max_total_sequence_length =
-//     contextWindowSize and prefillChunkSize, 11927-11934), `rnnState` (undefined for Llama),
+//     (= tvm.webgpu(), 11743), `kvCache` (create_tir_paged_kv_cache with max_total_sequence_length =
+//     contextWindowSize and prefillChunkSize, 11929-11934), `rnnState` (undefined for Llama),
 //     `fKVCacheBeginForward` / `fKVCacheEndForward` (vm.builtin.kv_state_begin_forward / end_forward, 11920-11921),
 //     `prefillChunkSize` (from the library metadata, 11874), `contextWindowSize`, `slidingWindowSize`,
 //     `filledKVCacheLength`, `config` (mlc-chat-config.json + overrides).
