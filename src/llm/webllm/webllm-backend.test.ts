@@ -253,6 +253,7 @@ describe('WebLlmBackend on a fake pipeline', () => {
     const eos = await backend.generate({ maxNewTokens: 9, stopIds: [5], sampling: { temperature: 0.7, topP: 0.9, seed: 42 } });
     expect([eos.tokens, eos.stopped]).toEqual([[7, 5], 'eos']);
     expect(p.stopTokens).toEqual([5]);
+    expect(backend.defaultStopIds).toEqual([128001, 128008, 128009]);
     expect(p.sampled.at(-1)).toMatchObject({ temperature: 0.7, top_p: 0.9, max_tokens: 9 });
     expect(p.seeds[0]).toBe(42);
     expect(p.seeds).toHaveLength(2); // reseeded after the request, as MLCEngine does
@@ -264,6 +265,7 @@ describe('WebLlmBackend on a fake pipeline', () => {
     const aborted = await backend.generate({ maxNewTokens: 9, signal: ac.signal, onToken: (id) => id === 9 && ac.abort() });
     expect([aborted.tokens, aborted.stopped]).toEqual([[8, 9], 'aborted']);
     expect(p.getFinishReason()).toBe('abort');
+    expect(p.stopTokens).toEqual([128001, 128008, 128009]); // no stopIds: the model's own again
     expect(p.conversation.messages.at(-1)![2]).toBe('<8><9>');
     await expect(backend.generate({ maxNewTokens: 1, sampling: { temperature: 1, topP: 1, seed: 0.5 } })).rejects.toThrow(/prefill/);
     await backend.prefill(input, 1, { inputRowOffset: 8 });
@@ -285,6 +287,12 @@ describe('WebLlmBackend on a fake pipeline', () => {
     p.script = [1];
     await expect(p.samplePrefillStep('hello', 'user')).rejects.toThrow(/LLaVA-Mini prompts only/);
     expect(p.kvRows).toBe(5);
+    // A failure inside WebLLM's prefill step (here its sampler) leaves no tensor behind.
+    await backend.prefill(input, 2, { inputRowOffset: 5 });
+    p.script = [];
+    await expect(backend.generate({ maxNewTokens: 2 })).rejects.toThrow(/script exhausted/);
+    expect([p.tvm.live, p.tvm.scopeDepth]).toEqual([0, 0]);
+    await expect(backend.generate({ maxNewTokens: 2 })).rejects.toThrow(/prefill the prompt/);
     await expect(WebLlmBackend.attach(p, { hidden: H })).rejects.toThrow(/already hooked/);
     backend.destroy();
     expect(Object.prototype.hasOwnProperty.call(p, 'forwardPrefill')).toBe(false);

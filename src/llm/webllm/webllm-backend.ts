@@ -231,10 +231,15 @@ export class WebLlmBackend implements LlmBackend {
   private usage: WebLlmUsage | null = null;
   private text = '';
 
+  /** The model's own stop tokens (its conv template's), generate()'s default. */
+  readonly defaultStopIds: readonly number[];
+
   private constructor(
     readonly pipeline: WebLlmPipeline,
     readonly rows: EmbeddingPrefill,
-  ) {}
+  ) {
+    this.defaultStopIds = [...pipeline.stopTokens];
+  }
 
   /** Hooks the pipeline's prefill step (one backend per pipeline; destroy() unhooks it). */
   static async attach(pipeline: WebLlmPipeline, opts: WebLlmBackendOptions): Promise<WebLlmBackend> {
@@ -297,7 +302,7 @@ export class WebLlmBackend implements LlmBackend {
       if (!Number.isInteger(sampling.seed)) throw new Error(`WebLlmBackend.generate: the seed must be an integer, got ${sampling.seed}`);
       p.setSeed(sampling.seed);
     }
-    if (opts.stopIds) p.stopTokens = [...opts.stopIds];
+    p.stopTokens = [...(opts.stopIds ?? this.defaultStopIds)];
     const t0 = performance.now();
     const tokens: number[] = [];
     try {
@@ -314,12 +319,12 @@ export class WebLlmBackend implements LlmBackend {
         step = await p.sampleDecodeStep(genConfig);
       }
     } finally {
-      this.pending = null; // samplePrefillStep took (and disposed) them
+      this.dropPending(); // normally taken (and disposed) by samplePrefillStep through the hook already
+      this.pendingRows = 0;
       if (!('greedy' in sampling)) p.setSeed(Date.now() % 2 ** 31); // as MLCEngine does after a seeded request
     }
     this.text = p.getMessage();
     this.usage = usageOf(p, (performance.now() - t0 + this.lastPrefillMs) / 1000);
-    this.pendingRows = 0;
     return { tokens, stopped: stoppedOf(p.getFinishReason()), timings: timingsFromUsage(this.usage, this.lastPrefillMs) };
   }
 
@@ -349,6 +354,7 @@ export class WebLlmBackend implements LlmBackend {
   /** The hooked LLMChatPipeline.forwardPrefill: our prefilled rows stand for the prompt. */
   private forwardPrefill(inp: unknown, msgRole: string, inpRoleStr: string | undefined): Promise<ForwardPrefillResult> {
     const logits = this.pending;
+    this.pending = null; // WebLLM's now: samplePrefillStep disposes them
     if (!logits) {
       return Promise.reject(new Error('this WebLLM model answers LLaVA-Mini prompts only: call WebLlmBackend.prefill() and generate(), not chat.completions'));
     }
