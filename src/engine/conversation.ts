@@ -11,7 +11,7 @@ import { tokenizerImageToken } from '../text/image-tokens.ts';
 import { StreamingDetokenizer } from '../text/stop.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';
 import { readF32 } from '../gpu/buffers.ts';
-import type { SamplingOptions } from '../llm/llama-runtime.ts';
+import type { LlmBackend, SamplingOptions } from '../llm/llm-backend.ts';
 import { EncodedImage, type LlavaMiniEngine } from './engine.ts';
 import type { LlmInputAssembler } from './llm-input.ts';
 import { commonPrefix, llmLayout, llmRowOf } from './llm-layout.ts';
@@ -118,7 +118,8 @@ export class Conversation {
 
   private async askNow(question: string, opts: AskOptions): Promise<TurnResult> {
     const { engine } = this;
-    const { llm, prefusion } = engine;
+    const { prefusion } = engine;
+    const llm: LlmBackend = engine.llm;
     const newSlots = (opts.images ?? []).map((v) => (v instanceof EncodedImage ? [v] : [...v]));
     for (const s of newSlots) if (s.length === 0) throw new Error('Conversation.ask: a video with no frames');
     const messages: ChatMessage[] = [...this.turns, { role: 'user', content: imageTurnContent(question, newSlots.length) }];
@@ -131,8 +132,8 @@ export class Conversation {
       throw new Error(`the conversation is ${layout.rows} tokens long, more than the model's ${maxLength}: start a new conversation`);
     }
     const rows = Math.min(layout.rows, maxLength);
-    if (rows >= llm.cache.capacity) throw new Error(`the conversation is ${rows} tokens long and the context holds ${llm.cache.capacity}: start a new conversation`);
-    const maxNewTokens = Math.min(opts.maxNewTokens ?? 512, llm.cache.capacity - rows + 1);
+    if (rows >= llm.capacity) throw new Error(`the conversation is ${rows} tokens long and the context holds ${llm.capacity}: start a new conversation`);
+    const maxNewTokens = Math.min(opts.maxNewTokens ?? 512, llm.capacity - rows + 1);
 
     // Pre-fusion: every frame's state fuses the new text rows (its vision rows are cached).
     const t0 = performance.now();

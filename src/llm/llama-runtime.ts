@@ -17,7 +17,10 @@ import { mulberry32 } from '../util/seeded-random.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
 import { DecoderStack } from './decoder-layer.ts';
 import type { KvCache } from './kv-cache.ts';
+import type { GenerateOptions, GenerateResult, LlmBackend, PrefillOptions } from './llm-backend.ts';
 import { EMBED_TOKENS, TokenEmbedding } from './token-embedding.ts';
+
+export type { GenerateOptions, GenerateResult, GenerateTimings, SamplingOptions } from './llm-backend.ts';
 
 export interface LlamaRuntimeOptions {
   /** KV cache rows (prompt + generated tokens over all turns). Default min(4096, max_position_embeddings). */
@@ -28,37 +31,7 @@ export interface LlamaRuntimeOptions {
   kv?: KvStorage;
 }
 
-export type SamplingOptions = { greedy: true } | { temperature: number; topP: number; seed: number };
-
-export interface GenerateOptions {
-  maxNewTokens: number;
-  /** Generation stops after emitting one of these (it is included in `tokens`). Default the checkpoint's eosTokenIds. */
-  stopIds?: readonly number[];
-  /** Default greedy. */
-  sampling?: SamplingOptions;
-  onToken?(id: number): void;
-  /** Checked between tokens; an abort ends generation with stopped = 'aborted'. */
-  signal?: AbortSignal;
-}
-
-export interface GenerateTimings {
-  /** Wall time of the last prefill (all chunks, GPU done). */
-  prefillMs: number;
-  /** Wall time of the decode steps (tokens after the first). */
-  decodeMs: number;
-  /** Decode steps per second (0 when only one token was generated). */
-  tokensPerSecond: number;
-  /** Time to first token: prefillMs + picking and reading back the first token. */
-  firstTokenMs: number;
-}
-
-export interface GenerateResult {
-  tokens: number[];
-  stopped: 'eos' | 'length' | 'aborted';
-  timings: GenerateTimings;
-}
-
-export class LlamaRuntime {
+export class LlamaRuntime implements LlmBackend {
   readonly config: LlamaConfig;
   private readonly logits: GPUBuffer;
   private readonly prefillLogits: GPUBuffer;
@@ -115,6 +88,11 @@ export class LlamaRuntime {
     return this.stack.scratch.maxRows;
   }
 
+  /** KV cache rows (maxContext). */
+  get capacity(): number {
+    return this.cache.capacity;
+  }
+
   /** Rows in the KV cache: the position of the next row. */
   get length(): number {
     return this.cache.length;
@@ -125,7 +103,7 @@ export class LlamaRuntime {
    * them to the cache, and leaves the last row's logits for generate(). Abortable between chunks (the cache is
    * then rolled back to where it was). Returns the wall time in ms.
    */
-  async prefill(input: GPUBuffer, rows: number, opts: { signal?: AbortSignal; inputRowOffset?: number } = {}): Promise<number> {
+  async prefill(input: GPUBuffer, rows: number, opts: PrefillOptions = {}): Promise<number> {
     const H = this.config.hiddenSize;
     const row0 = opts.inputRowOffset ?? 0;
     if (!Number.isInteger(rows) || rows < 1) throw new Error(`LlamaRuntime.prefill: rows must be a positive integer, got ${rows}`);

@@ -1,0 +1,157 @@
+// EmbeddingPrefill against a fake WebLLM pipeline whose tensors are real GPUBuffers on a Dawn device
+// (SwiftShader without a GPU): chunking at prefillChunkSize, each chunk's tensor bytes equal to the right rows of
+// our f32 buffer (f32 exactly, f16 equal to round-to-nearest-even), the KV calls in WebLLM's order with their
+// shape arguments, filledKVCacheLength tracking the cache, roll-back through kv_state_popn, abort between
+// chunks, tvm scope hygiene (no leaked tensors, the returned logits detached).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeGpu } from '../../node/gpu.ts';
+import { f32ToF16Bytes } from '../../checkpoint/dtype.ts';
+import { readBuffer, storageBufferFrom } from '../../gpu/buffers.ts';
+import type { GpuContext } from '../../gpu/device.ts';
+import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
+import { dtypeOfQuantization, EmbeddingPrefill } from './embedding-prefill.ts';
+import { FakePipeline, type FakePipelineOptions, type ForwardRecord } from './fake-pipeline.test-support.ts';
+
+let ctx: GpuContext;
+beforeAll(async () => {
+  ctx = await createNodeGpu();
+});
+afterAll(() => ctx?.device.destroy());
+
+const H = 8;
+const C = 4;
+/** Our engine's LLM input buffer: [ROWS, H] f32. */
+const ROWS = 3 * C + 5 + 9;
+const INPUT = randomF32(ROWS * H, mulberry32(77), 4);
+
+function fake(opts: Partial<FakePipelineOptions> = {}): FakePipeline {
+  return new FakePipeline(ctx.device, { hidden: H, quantization: 'q4f32_1', prefillChunkSize: C, contextWindowSize: 64, ...opts });
+}
+
+/** The bytes the model must see for rows [from, from + n) of INPUT in `dtype`. */
+function expectedBytes(from: number, n: number, dtype: string): Uint8Array {
+  const rows = INPUT.slice(from * H, (from + n) * H);
+  return dtype === 'float16' ? f32ToF16Bytes(rows) : new Uint8Array(rows.buffer);
+}
+
+async function captured(p: FakePipeline, rec: ForwardRecord): Promise<Uint8Array> {
+  p.tvm.lib.webGPUContext.flushCommands();
+  return new Uint8Array(await readBuffer(ctx.device, rec.capture, rec.capture.size));
+}
+
+/** The calls one prefill of `rows` rows makes, chunk by chunk. */
+function expectedCalls(rows: number): string[] {
+  const calls: string[] = [];
+  for (let r = 0; r < rows; r += C) {
+    const n = Math.min(C, rows - r);
+    calls.push(`begin_forward seq=[0] len=[${n}]`, n > 1 ? `prefill n=${n}` : 'decode', 'end_forward');
+  }
+  return calls;
+}
+
+describe('EmbeddingPrefill', () => {
+  for (const quantization of ['q4f32_1', 'q4f16_1'] as const) {
+    for (const tensorByteOffset of [0, 256]) {
+      it(`${quantization}, tensors at byte offset ${tensorByteOffset}: chunks of at most prefillChunkSize rows carry the right rows`, async () => {
+        const input = storageBufferFrom(ctx.device, INPUT, 'llm input');
+        for (const rows of [1, C - 1, C, C + 1, 3 * C + 5]) {
+          const p = fake({ quantization, tensorByteOffset });
+          const ep = await EmbeddingPrefill.create(p, { hidden: H });
+          expect(ep.dtype).toBe(dtypeOfQuantization(quantization));
+          const row0 = 2;
+          const logits = await ep.run(input, rows, { inputRowOffset: row0 });
+          expect(p.calls).toEqual(expectedCalls(rows));
+          const sizes = p.forwards.map((f) => f.rows);
+          expect(sizes).toEqual(Array.from({ length: Math.ceil(rows / C) }, (_, i) => Math.min(C, rows - i * C)));
+          let at = 0;
+          for (const f of p.forwards) {
+            expect([f.start, f.filledBefore]).toEqual([at, at]);
+            expect(f.dtype).toBe(ep.dtype);
+            const got = await captured(p, f);
+            expect(Buffer.from(got).equals(Buffer.from(expectedBytes(row0 + at, f.rows, f.dtype))), `rows ${row0 + at}..${row0 + at + f.rows} of ${rows}`).toBe(true);
+            at += f.rows;
+          }
+          expect([p.filledKVCacheLength, p.kvRows, ep.length]).toEqual([rows, rows, rows]);
+          // The last chunk's logits, detached and alive; every other tensor freed; every scope closed.
+          const last = p.forwards.length - 1;
+          expect(Array.from((await ep.readLogits(logits)).subarray(0, 3))).toEqual([last, p.forwards[last]!.rows, p.forwards[last]!.start]);
+          expect([p.tvm.live, p.tvm.scopeDepth]).toEqual([1, 0]);
+          logits.dispose();
+          expect(p.tvm.live).toBe(0);
+          ep.destroy();
+        }
+        input.destroy();
+      });
+    }
+  }
+
+  it('appends after cached rows and rolls back with kv_state_popn (multi-turn bookkeeping)', async () => {
+    const input = storageBufferFrom(ctx.device, INPUT, 'llm input');
+    const p = fake({ quantization: 'q4f16_1' });
+    const ep = await EmbeddingPrefill.create(p, { hidden: H });
+    (await ep.run(input, 6)).dispose();
+    (await ep.run(input, 5, { inputRowOffset: 6 })).dispose();
+    expect([p.filledKVCacheLength, p.kvRows]).toEqual([11, 11]);
+    expect(p.forwards.map((f) => [f.start, f.rows])).toEqual([[0, 4], [4, 2], [6, 4], [10, 1]]);
+    expect(Buffer.from(await captured(p, p.forwards[2]!)).equals(Buffer.from(expectedBytes(6, 4, 'float16')))).toBe(true);
+    p.calls.length = 0;
+    ep.rollback(8);
+    expect(p.calls).toEqual(['popn seq=0:int64 n=3:int32']);
+    expect([p.filledKVCacheLength, p.kvRows]).toEqual([8, 8]);
+    ep.rollback(8); // nothing to pop
+    expect(p.calls).toHaveLength(1);
+    (await ep.run(input, 2, { inputRowOffset: 8 })).dispose();
+    expect(p.forwards.at(-1)!.start).toBe(8);
+    ep.rollback(0);
+    expect([p.filledKVCacheLength, p.kvRows]).toEqual([0, 0]);
+    expect(() => ep.rollback(1)).toThrow(/outside 0..0/);
+    expect([p.tvm.live, p.tvm.scopeDepth]).toEqual([0, 0]);
+    ep.destroy();
+    input.destroy();
+  });
+
+  it('an abort between chunks rolls the cache back to where the call started and frees every tensor', async () => {
+    const input = storageBufferFrom(ctx.device, INPUT, 'llm input');
+    const p = fake();
+    const ep = await EmbeddingPrefill.create(p, { hidden: H });
+    (await ep.run(input, 3)).dispose();
+    const ac = new AbortController();
+    p.onForward = (rec) => {
+      if (rec.start === 3 + C) ac.abort(new Error('stop!'));
+    };
+    await expect(ep.run(input, 3 * C, { inputRowOffset: 3, signal: ac.signal })).rejects.toThrow('stop!');
+    // Two chunks ran (the abort came during the second), the third never started; both were popped.
+    expect(p.forwards.map((f) => f.start)).toEqual([0, 3, 3 + C]);
+    expect(p.calls.at(-1)).toBe(`popn seq=0:int64 n=${2 * C}:int32`);
+    expect([p.filledKVCacheLength, p.kvRows, p.tvm.live, p.tvm.scopeDepth]).toEqual([3, 3, 0, 0]);
+    // An already aborted signal runs nothing.
+    await expect(ep.run(input, 2, { signal: ac.signal })).rejects.toThrow('stop!');
+    expect(p.forwards).toHaveLength(3);
+    // And the backend continues normally afterwards.
+    p.onForward = null;
+    (await ep.run(input, 2, { inputRowOffset: 3 })).dispose();
+    expect([p.filledKVCacheLength, p.kvRows]).toEqual([5, 5]);
+    ep.destroy();
+    input.destroy();
+  });
+
+  it('refuses what it cannot do with clear errors', async () => {
+    const input = storageBufferFrom(ctx.device, INPUT, 'llm input');
+    const p = fake({ contextWindowSize: 10 });
+    await expect(EmbeddingPrefill.create(p, { hidden: H + 2 })).rejects.toThrow(/hidden size is 8, our LLM input rows have 10/);
+    const ep = await EmbeddingPrefill.create(p, { hidden: H });
+    await expect(ep.run(input, 11)).rejects.toThrow(/exceed the context window of 10/);
+    await expect(ep.run(input, 4, { inputRowOffset: ROWS - 3 })).rejects.toThrow(/needs/);
+    await expect(ep.run(input, 0)).rejects.toThrow(/positive integer/);
+    expect(p.forwards).toHaveLength(0);
+    const hybrid = fake();
+    hybrid.rnnState = {};
+    await expect(EmbeddingPrefill.create(hybrid, { hidden: H })).rejects.toThrow(/RNN state/);
+    const sliding = fake();
+    sliding.slidingWindowSize = 1024;
+    await expect(EmbeddingPrefill.create(sliding, { hidden: H })).rejects.toThrow(/sliding window/);
+    expect(() => dtypeOfQuantization('q0f32')).toThrow(/quantization/);
+    ep.destroy();
+    input.destroy();
+  });
+});

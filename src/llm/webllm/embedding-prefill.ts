@@ -1,0 +1,273 @@
+// Prefill of our own fused embedding rows into a WebLLM model's KV cache, on the GPU, with no CPU round trip
+// (spec sections 5-6: the LLM input F[0:k] ++ V ++ F[k+1:] lives in the engine's GPUBuffer as f32 rows).
+//
+// For each chunk of at most `prefillChunkSize` rows: a TVM tensor [1, n, hidden] of the model's dtype is
+// allocated on the pipeline's device, its GPUBuffer taken from TVM's buffer table, our convert kernel
+// (shaders/convert.wgsl) writes rows [offset, offset + n) of our buffer into it (f32 copy, or f16), and the
+// model runs on it exactly as WebLLM's own LLMChatPipeline.embedAndForward does after its embedding lookup:
+// kv_state_begin_forward(state, ShapeTuple[0], ShapeTuple[n]) for every KV state, invokePrefill (n > 1) or
+// invokeDecode (n = 1), kv_state_end_forward in reverse order, filledKVCacheLength += n. The last chunk's logits
+// are kept for WebLLM's own sampler. Roll-back pops rows off the KV cache (vm.builtin.kv_state_popn).
+//
+// Verified against @mlc-ai/web-llm 0.2.86 lib/index.js (line numbers of that file):
+//   LLMChatPipeline fields (constructor, 11636-11958): `tvm` (the model's tvmjs Instance), `device`
+//     (= tvm.webgpu(), 11743), `kvCache` (create_tir_paged_kv_cache with max_total_sequence_length =
+//     contextWindowSize and prefillChunkSize, 11929-11934), `rnnState` (undefined for Llama),
+//     `fKVCacheBeginForward` / `fKVCacheEndForward` (vm.builtin.kv_state_begin_forward / end_forward, 11920-11921),
+//     `prefillChunkSize` (from the library metadata, 11874), `contextWindowSize`, `slidingWindowSize`,
+//     `filledKVCacheLength`, `config` (mlc-chat-config.json + overrides).
+//   embedAndForward (13279-13336): the forward sequence above; `getActiveKVStates()` (13510) = [kvCache] (+
+//     rnnState); `invokePrefill(x, n)` (13523) = prefill(x, kvCache, params) for the single ABI the Llama library
+//     has; `invokeDecode(x)` (13538) = decode(x, kvCache, params); `.get(0)` of the result is the logits.
+//   forwardPrefill (12347) checks filledKVCacheLength grew by each chunk's length and keeps the last chunk's
+//     logits detached from its tvm scope (tvm.detachFromCurrentScope); samplePrefillStep disposes them.
+//   tvmjs: `tvm.empty(shape, dtype, device)` (8364) allocates through WebGPUContext.deviceAllocDataSpace (5540:
+//     usage STORAGE | COPY_SRC | COPY_DST); `tensor.getDataPtr()` (7494) is the index into the buffer table,
+//     `webGPUContext.gpuBufferFromPtr(ptr)` (5654) the GPUBuffer, `tensor.byteOffset` (7473) the offset in it.
+//     TVM records its kernels into a pending command encoder submitted only by `flushCommands()` (5136), so we
+//     flush before our own queue.submit: TVM's earlier work on a buffer then precedes our write in queue order.
+//     Objects are created inside `beginScope()` / `endScope()` (7214) and disposed at its end unless detached.
+//   vm.builtin.kv_state_popn is not used by WebLLM 0.2.86; it is the TVM runtime's KVState::PopN(seq_id: int64,
+//     n: int32) (registered in apache/tvm src/runtime/relax_vm/kv_state.cc) and ships in every model library's
+//     runtime. Not verifiable here (no model library on this machine).
+import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
+import { readBuffer } from '../../gpu/buffers.ts';
+import { ConvertRowsKernel, type ConvertOut } from '../../gpu/kernels/convert.ts';
+import type { PrefillOptions } from '../llm-backend.ts';
+
+/** A tvmjs Tensor, as far as we use it. */
+export interface TvmTensor {
+  readonly shape: readonly number[];
+  readonly dtype: string;
+  /** Byte offset of the data in its buffer. */
+  readonly byteOffset: number;
+  /** Buffer-table index of the data (WebGPU tensors). */
+  getDataPtr(): number;
+  dispose(): void;
+}
+
+/** What a model function returns (an Array of tensors: logits first). */
+export interface TvmArray {
+  get(index: number): TvmTensor;
+}
+
+export interface TvmPackedFunc {
+  (...args: unknown[]): unknown;
+  dispose(): void;
+}
+
+/** tvmjs's WebGPUContext (tvm.lib.webGPUContext). */
+export interface TvmWebGpuContext {
+  readonly device: GPUDevice;
+  gpuBufferFromPtr(ptr: number): GPUBuffer;
+  flushCommands(): void;
+}
+
+/** The pipeline's tvmjs Instance, as far as we use it. */
+export interface TvmInstance {
+  readonly lib: { readonly webGPUContext?: TvmWebGpuContext };
+  empty(shape: readonly number[], dtype: string, device: unknown): TvmTensor;
+  makeShapeTuple(shape: readonly number[]): unknown;
+  scalar(value: number, dtype: string): unknown;
+  getGlobalFunc(name: string): TvmPackedFunc;
+  beginScope(): void;
+  endScope(): void;
+  detachFromCurrentScope<T>(obj: T): T;
+}
+
+/** Exactly the LLMChatPipeline members the embedding prefill uses (private in WebLLM's types, present at run time). */
+export interface PipelineForwardState {
+  tvm: TvmInstance;
+  /** The model's DLDevice (tvm.webgpu()). */
+  device: unknown;
+  kvCache?: unknown;
+  rnnState?: unknown;
+  fKVCacheBeginForward(state: unknown, seqIds: unknown, lengths: unknown): void;
+  fKVCacheEndForward(state: unknown): void;
+  getActiveKVStates(): unknown[];
+  invokePrefill(x: TvmTensor, n: number): TvmArray;
+  invokeDecode(x: TvmTensor): TvmArray;
+  filledKVCacheLength: number;
+  prefillChunkSize: number;
+  contextWindowSize: number;
+  slidingWindowSize: number;
+  /** mlc-chat-config.json + overrides. */
+  config: { quantization?: string; model_config?: Record<string, unknown> };
+}
+
+export type ModelDtype = 'float16' | 'float32';
+
+const CONVERT_OUT: Record<ModelDtype, ConvertOut> = { float16: 'f16', float32: 'f32' };
+
+/** The TVM runtime function that pops rows off a KV state. */
+export const KV_POPN = 'vm.builtin.kv_state_popn';
+
+export interface EmbeddingPrefillOptions {
+  /** Hidden size of our rows (= the model's). Checked against the model's config when it states one. */
+  hidden: number;
+  /** The model's activation dtype. Default from config.quantization (q4f16_* -> float16, q4f32_* -> float32). */
+  dtype?: ModelDtype;
+}
+
+/** Model dtype from an MLC quantization name (q4f16_1 -> float16, q4f32_1 -> float32). */
+export function dtypeOfQuantization(q: string): ModelDtype {
+  const m = /^q\d+f(16|32)_\d+$/.exec(q);
+  if (!m) throw new Error(`cannot tell the model dtype from quantization "${q}"`);
+  return m[1] === '16' ? 'float16' : 'float32';
+}
+
+/**
+ * Feeds f32 rows of our GPUBuffer into a WebLLM pipeline's KV cache and rolls it back. Owns only its convert
+ * kernel and the pop-n function handle; the pipeline stays WebLLM's.
+ */
+export class EmbeddingPrefill {
+  readonly dtype: ModelDtype;
+  readonly hidden: number;
+  private popn: TvmPackedFunc | null = null;
+
+  private constructor(
+    readonly pipeline: PipelineForwardState,
+    private readonly gpu: TvmWebGpuContext,
+    private readonly kernel: ConvertRowsKernel,
+    opts: EmbeddingPrefillOptions,
+  ) {
+    this.hidden = opts.hidden;
+    this.dtype = opts.dtype ?? dtypeOfQuantization(String(pipeline.config.quantization));
+  }
+
+  /** Checks that the pipeline is one we can drive and builds the convert kernel on its device. */
+  static async create(pipeline: PipelineForwardState, opts: EmbeddingPrefillOptions): Promise<EmbeddingPrefill> {
+    const gpu = pipeline.tvm.lib.webGPUContext;
+    if (!gpu) throw new Error('WebLLM pipeline has no WebGPU context (tvm.lib.webGPUContext)');
+    if (!Number.isInteger(opts.hidden) || opts.hidden < 1) throw new Error(`hidden must be a positive integer, got ${opts.hidden}`);
+    const modelHidden = pipeline.config.model_config?.hidden_size;
+    if (typeof modelHidden === 'number' && modelHidden !== opts.hidden) {
+      throw new Error(`the WebLLM model's hidden size is ${modelHidden}, our LLM input rows have ${opts.hidden}`);
+    }
+    if (pipeline.kvCache === undefined || pipeline.rnnState !== undefined) {
+      throw new Error('the WebLLM model must keep a plain KV cache (no RNN state): roll-back pops rows off it');
+    }
+    if (pipeline.slidingWindowSize !== -1 || !(pipeline.contextWindowSize > 0)) {
+      throw new Error(`the WebLLM model must use a context window, not a sliding window (context_window_size ${pipeline.contextWindowSize}, sliding_window_size ${pipeline.slidingWindowSize})`);
+    }
+    if (!(pipeline.prefillChunkSize > 0)) throw new Error(`bad prefillChunkSize ${pipeline.prefillChunkSize}`);
+    const kernel = await ConvertRowsKernel.create(gpu.device);
+    return new EmbeddingPrefill(pipeline, gpu, kernel, opts);
+  }
+
+  /** The GPUDevice WebLLM created: our engine's kernels must run on it (buffers cannot cross devices). */
+  get device(): GPUDevice {
+    return this.gpu.device;
+  }
+
+  /** Rows in WebLLM's KV cache. */
+  get length(): number {
+    return this.pipeline.filledKVCacheLength;
+  }
+
+  get capacity(): number {
+    return this.pipeline.contextWindowSize;
+  }
+
+  /**
+   * Prefills rows [inputRowOffset, inputRowOffset + rows) of `input` ([*, hidden] f32) after the cached rows.
+   * Returns the last chunk's logits, detached from every tvm scope: the caller owns them (dispose, or hand them
+   * to WebLLM's sampler, which disposes them). Abortable between chunks: the cache is then rolled back to where it
+   * was and the abort reason thrown. Resolves once the GPU has run every chunk.
+   */
+  async run(input: GPUBuffer, rows: number, opts: PrefillOptions = {}): Promise<TvmTensor> {
+    const { pipeline, hidden: H } = this;
+    const row0 = opts.inputRowOffset ?? 0;
+    if (!Number.isInteger(rows) || rows < 1) throw new Error(`WebLLM prefill: rows must be a positive integer, got ${rows}`);
+    if (!Number.isInteger(row0) || row0 < 0) throw new Error(`WebLLM prefill: inputRowOffset must be a non-negative integer, got ${row0}`);
+    if (input.size < (row0 + rows) * H * 4) throw new Error(`WebLLM prefill: input "${input.label}" has ${input.size} bytes, needs ${(row0 + rows) * H * 4} ([${row0 + rows}, ${H}] f32)`);
+    const start = pipeline.filledKVCacheLength;
+    if (start + rows > pipeline.contextWindowSize) {
+      throw new Error(`WebLLM prefill: ${start} cached + ${rows} new rows exceed the context window of ${pipeline.contextWindowSize}`);
+    }
+    opts.signal?.throwIfAborted();
+    const chunk = pipeline.prefillChunkSize;
+    let logits: TvmTensor | null = null;
+    try {
+      for (let r = 0; r < rows; r += chunk) {
+        if (r > 0) opts.signal?.throwIfAborted();
+        const n = Math.min(chunk, rows - r);
+        const next = this.forwardChunk(input, row0 + r, n);
+        logits?.dispose();
+        logits = next;
+      }
+      // TVM's last chunk is still in its pending encoder: submit it and wait, so the wall time covers the GPU work.
+      this.gpu.flushCommands();
+      await this.gpu.device.queue.onSubmittedWorkDone();
+      return logits!;
+    } catch (e) {
+      logits?.dispose();
+      this.gpu.flushCommands();
+      if (pipeline.filledKVCacheLength > start) this.rollback(start);
+      throw e;
+    }
+  }
+
+  /** Pops cached rows from `length` on (vm.builtin.kv_state_popn on sequence 0) and sets filledKVCacheLength. */
+  rollback(length: number): void {
+    const { pipeline } = this;
+    const filled = pipeline.filledKVCacheLength;
+    if (!Number.isInteger(length) || length < 0 || length > filled) throw new Error(`WebLLM rollback: length ${length} outside 0..${filled}`);
+    if (length === filled) return;
+    const { tvm } = pipeline;
+    this.popn ??= (() => {
+      tvm.beginScope();
+      try {
+        return tvm.detachFromCurrentScope(tvm.getGlobalFunc(KV_POPN));
+      } finally {
+        tvm.endScope();
+      }
+    })();
+    this.gpu.flushCommands();
+    this.popn(pipeline.kvCache, tvm.scalar(0, 'int64'), tvm.scalar(filled - length, 'int32'));
+    pipeline.filledKVCacheLength = length;
+  }
+
+  /** Reads a logits tensor (f32 or f16, on the pipeline's device) back as f32 values. */
+  async readLogits(t: TvmTensor): Promise<Float32Array> {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    const bytes = t.dtype === 'float32' ? 4 : t.dtype === 'float16' ? 2 : 0;
+    if (!bytes) throw new Error(`WebLLM logits of dtype ${t.dtype}`);
+    this.gpu.flushCommands();
+    const raw = new Uint8Array(await readBuffer(this.gpu.device, this.gpu.gpuBufferFromPtr(t.getDataPtr()), count * bytes, t.byteOffset));
+    return bytes === 4 ? new Float32Array(raw.buffer, 0, count) : f16BytesToF32(raw);
+  }
+
+  destroy(): void {
+    this.kernel.destroy();
+    this.popn?.dispose();
+    this.popn = null;
+  }
+
+  /** One chunk: tensor, our copy into it, WebLLM's forward. Returns the chunk's logits, detached. */
+  private forwardChunk(input: GPUBuffer, inputRow: number, n: number): TvmTensor {
+    const { pipeline, hidden: H } = this;
+    const { tvm } = pipeline;
+    tvm.beginScope();
+    try {
+      const x = tvm.empty([1, n, H], this.dtype, pipeline.device);
+      const target = this.gpu.gpuBufferFromPtr(x.getDataPtr());
+      // TVM's pending work (earlier chunks reading or writing this buffer) goes to the queue before our write.
+      this.gpu.flushCommands();
+      const encoder = this.gpu.device.createCommandEncoder({ label: 'webllm prefill input' });
+      this.kernel.run(encoder, input, inputRow * H, target, x.byteOffset, n * H, CONVERT_OUT[this.dtype]);
+      this.gpu.device.queue.submit([encoder.finish()]);
+
+      const lengths = tvm.makeShapeTuple([n]);
+      const seqIds = tvm.makeShapeTuple([0]);
+      const states = pipeline.getActiveKVStates();
+      for (const s of states) pipeline.fKVCacheBeginForward(s, seqIds, lengths);
+      const out = n > 1 ? pipeline.invokePrefill(x, n) : pipeline.invokeDecode(x);
+      for (let i = states.length - 1; i >= 0; i--) pipeline.fKVCacheEndForward(states[i]);
+      pipeline.filledKVCacheLength += n;
+      return tvm.detachFromCurrentScope(out.get(0));
+    } finally {
+      tvm.endScope();
+    }
+  }
+}

@@ -1,0 +1,97 @@
+// The WebLLM model record of a converted LLaVA-Mini LLM, checked against the installed @mlc-ai/web-llm: its
+// exported prebuiltAppConfig (the stock library) and its own URL functions (cleanModelUrl and
+// resolveModelPackageResourceURLs, evaluated from lib/index.js), so every file of a plain static folder is
+// fetched from that folder.
+import { describe, expect, it } from 'vitest';
+import { modelLibURLPrefix, modelVersion, TENSOR_CACHE_MANIFEST_FILENAME } from '@mlc-ai/web-llm';
+import { libFunctionSource, webLlmVersion } from './webllm-lib.test-support.ts';
+import { llavaMiniAppConfig, llavaMiniModelRecord, llmFolderUrl, modelDtype, pickCacheBackend, pickQuantization, stockLlamaLib, webLlmModelUrl } from './model-record.ts';
+
+/** WebLLM's own cleanModelUrl (MLCEngine.reloadInternal and hasModelInCache apply it to record.model). */
+const cleanModelUrl = new Function(`${libFunctionSource('cleanModelUrl')}; return cleanModelUrl;`)() as (url: string) => string;
+/** WebLLM's own resolveModelPackageResourceURLs (mlc-chat-config.json and tensor-cache.json). */
+const resolveResources = new Function('TENSOR_CACHE_MANIFEST_FILENAME', `${libFunctionSource('resolveModelPackageResourceURLs')}; return resolveModelPackageResourceURLs;`)(
+  TENSOR_CACHE_MANIFEST_FILENAME,
+) as (modelUrl: string, pkg: undefined) => { chatConfigUrl: string; tensorCacheBaseUrl: string; tensorCacheManifestUrl: string };
+
+/** The URLs WebLLM 0.2.86 fetches for a record's `model` (reloadInternal, fetchTensorCache, asyncLoadTokenizer). */
+function fetchedUrls(model: string) {
+  const modelUrl = cleanModelUrl(model);
+  const r = resolveResources(modelUrl, undefined);
+  return {
+    config: r.chatConfigUrl,
+    tensorCache: new URL('tensor-cache.json', r.tensorCacheBaseUrl).href,
+    shard: new URL('params_shard_3.bin', r.tensorCacheBaseUrl).href,
+    tokenizer: new URL('tokenizer.json', modelUrl).href,
+  };
+}
+
+describe('WebLLM model record', () => {
+  it('is checked against @mlc-ai/web-llm 0.2.86', () => {
+    expect(webLlmVersion()).toBe('0.2.86');
+    expect(modelVersion).toBe('v0_2_86/base');
+  });
+
+  it('uses the stock Llama-3.1-8B-Instruct library of the pinned version from prebuiltAppConfig', () => {
+    expect(stockLlamaLib('q4f16_1')).toBe(`${modelLibURLPrefix}v0_2_86/base/Llama-3_1-8B-Instruct-q4f16_1_cs1k-webgpu.wasm`);
+    expect(stockLlamaLib('q4f32_1')).toBe(`${modelLibURLPrefix}v0_2_86/base/Llama-3_1-8B-Instruct-q4f32_1_cs1k-webgpu.wasm`);
+  });
+
+  it('points a plain static folder at its own files through WebLLM\'s resolve/main rule', () => {
+    const rec = llavaMiniModelRecord({ baseUrl: 'models/llava-mini/', quantization: 'q4f16_1', pageUrl: 'https://app.example/chat/index.html?x=1' });
+    expect(rec.model).toBe('https://app.example/chat/models/llava-mini/llm-q4f16_1/#/resolve/main/');
+    // Without the marker WebLLM would append resolve/main/ to the path: the files would 404.
+    expect(cleanModelUrl('https://app.example/m/llm-q4f16_1/')).toBe('https://app.example/m/llm-q4f16_1/resolve/main/');
+    const dir = 'https://app.example/chat/models/llava-mini/llm-q4f16_1/';
+    expect(fetchedUrls(rec.model)).toEqual({
+      config: `${dir}mlc-chat-config.json`,
+      tensorCache: `${dir}tensor-cache.json`,
+      shard: `${dir}params_shard_3.bin`,
+      tokenizer: `${dir}tokenizer.json`,
+    });
+  });
+
+  it('keeps a Hugging Face resolve URL as it is and normalizes folder URLs', () => {
+    const hf = 'https://huggingface.co/u/llava-mini-mlc/resolve/main/llm-q4f32_1/';
+    expect(webLlmModelUrl(hf)).toBe(hf);
+    expect(fetchedUrls(webLlmModelUrl(hf)).config).toBe(`${hf}mlc-chat-config.json`);
+    expect(webLlmModelUrl('https://h/a/llm-q4f32_1')).toBe('https://h/a/llm-q4f32_1/#/resolve/main/');
+    expect(webLlmModelUrl('https://h/a/llm-q4f32_1/#old')).toBe('https://h/a/llm-q4f32_1/#/resolve/main/');
+    expect(llmFolderUrl('https://h/base', 'q4f32_1')).toBe('https://h/base/llm-q4f32_1/');
+    expect(() => webLlmModelUrl('relative/folder/')).toThrow();
+  });
+
+  it('asks shader-f16 for q4f16_1 only, overrides the context window, reuses the stock VRAM estimate', () => {
+    const f16 = llavaMiniModelRecord({ baseUrl: 'https://h/m/', quantization: 'q4f16_1' });
+    const f32 = llavaMiniModelRecord({ baseUrl: 'https://h/m/', quantization: 'q4f32_1', contextWindowSize: 2048, modelId: 'mine' });
+    expect(f16.required_features).toEqual(['shader-f16']);
+    expect(f32.required_features).toEqual([]);
+    expect(f16.overrides).toEqual({ context_window_size: 4096 });
+    expect(f32.overrides).toEqual({ context_window_size: 2048 });
+    expect(f16.model_id).toBe('LLaVA-Mini-Llama-3.1-8B-q4f16_1');
+    expect(f32.model_id).toBe('mine');
+    expect(f16.model_lib).toMatch(/q4f16_1_cs1k-webgpu\.wasm$/);
+    expect(f32.model_lib).toMatch(/q4f32_1_cs1k-webgpu\.wasm$/);
+    expect(f16.vram_required_MB).toBe(5001);
+    expect(f32.vram_required_MB).toBe(6101.01);
+    expect(f16.low_resource_required).toBe(false);
+    expect(() => llavaMiniModelRecord({ baseUrl: 'https://h/m/', quantization: 'q4f16_1', contextWindowSize: 0 })).toThrow(/contextWindowSize/);
+    expect(() => llavaMiniModelRecord({ baseUrl: 'https://h/m/', quantization: 'q0f16' as 'q4f16_1' })).toThrow(/unsupported/);
+  });
+
+  it('picks q4f32_1 on adapters without shader-f16, and the model dtype per quantization', () => {
+    expect(pickQuantization(new Set(['shader-f16', 'subgroups']))).toBe('q4f16_1');
+    expect(pickQuantization(new Set(['subgroups']))).toBe('q4f32_1');
+    expect(modelDtype('q4f16_1')).toBe('float16');
+    expect(modelDtype('q4f32_1')).toBe('float32');
+  });
+
+  it('builds an AppConfig with a cache backend the context has', () => {
+    expect(pickCacheBackend({ caches: {}, indexedDB: {} })).toBe('cache');
+    expect(pickCacheBackend({ indexedDB: {} })).toBe('indexeddb');
+    expect(() => pickCacheBackend({})).toThrow(/Cache API/);
+    const { appConfig, modelId } = llavaMiniAppConfig({ baseUrl: 'https://h/m/', quantization: 'q4f32_1', cacheBackend: 'opfs' });
+    expect(appConfig.cacheBackend).toBe('opfs');
+    expect(appConfig.model_list.map((r) => r.model_id)).toEqual([modelId]);
+  });
+});
