@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { CAMERA_CLIP } from './e2e/camera-clip.ts';
 
 const PORT = 4173;
+const FAKE_HUB_PORT = 4174;
 
 export default defineConfig({
   testDir: 'e2e',
@@ -43,12 +44,23 @@ export default defineConfig({
     },
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
-  webServer: {
-    command: `node --import tsx scripts/prepare-demo-model.ts && npx vite build && npx vite preview --host localhost --port ${PORT} --strictPort`,
-    url: `http://localhost:${PORT}`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 180_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-  },
+  webServer: [
+    {
+      command: `node --import tsx scripts/prepare-demo-model.ts && npx vite build && npx vite preview --host localhost --port ${PORT} --strictPort`,
+      url: `http://localhost:${PORT}`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 180_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
+      // Hugging Face's URLs on this machine (e2e/fake-hub.ts); it waits for the demo model the first command writes.
+      command: `node --import ./scripts/node-register.mjs e2e/fake-hub.ts`,
+      url: `http://127.0.0.1:${FAKE_HUB_PORT}/stats`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 180_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+  ],
 });

@@ -19,6 +19,7 @@ export async function startTestServer(
   files: Map<string, Uint8Array> | ((path: string) => Promise<Uint8Array | null>),
   mode: RangeMode = 'honour',
   fault: (req: { method: string; path: string; range: string | undefined }) => Fault = () => null,
+  listenPort = 0,
 ): Promise<TestServer> {
   const lookup = typeof files === 'function' ? files : async (p: string) => files.get(p) ?? null;
   const requests: TestServer['requests'] = [];
@@ -27,6 +28,14 @@ export async function startTestServer(
       const path = decodeURIComponent((req.url ?? '/').split('?')[0]!.replace(/^\/+/, ''));
       const range = req.headers.range;
       requests.push({ method: req.method ?? 'GET', path, range });
+      // Cross-origin range reads, as a page on another origin makes them (the Hugging Face hub allows them too).
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { 'Access-Control-Allow-Headers': 'Range', 'Access-Control-Allow-Methods': 'GET, HEAD' });
+        res.end();
+        return;
+      }
       const body = await lookup(path);
       if (!body) {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
@@ -63,7 +72,7 @@ export async function startTestServer(
       res.end(String(e));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -41,6 +41,16 @@ export interface StoredModelInfo {
   installedAt: string;
 }
 
+/** install.json: an install under way or cut off. `resume` repeats it (a local folder must be picked again). */
+export interface UnfinishedInstall {
+  id: string;
+  name: string;
+  source: string;
+  format: MlcQuantization;
+  startedAt: string;
+  resume: Exclude<InstallSource, { kind: 'folder' }> | null;
+}
+
 export const MODEL_INFO = 'model.json';
 /** install.json: what an unfinished install was doing, so the app can offer to resume it after a reload. */
 export const INSTALL_INFO = 'install.json';
@@ -175,7 +185,8 @@ export async function installModel(source: InstallSource, format: MlcQuantizatio
   const id = modelIdFor(source, format);
   const name = source.kind === 'hub' ? source.repo : source.kind === 'url' ? source.url.replace(/\/+$/, '').split('/').pop()! : source.name;
   await sink.remove(MODEL_INFO);
-  await sink.writeFile(INSTALL_INFO, JSON.stringify({ id, name, source: describeSource(source), format, startedAt: new Date().toISOString() }));
+  const unfinished: UnfinishedInstall = { id, name, source: describeSource(source), format, startedAt: new Date().toISOString(), resume: source.kind === 'folder' ? null : source };
+  await sink.writeFile(INSTALL_INFO, JSON.stringify(unfinished));
   if (source.kind === 'hub') {
     const revision = source.revision ?? 'main';
     await convertInto(hubFiles(source.hubUrl, source.repo, revision, fetchFn), sink, format, ctx, hubFiles(source.hubUrl, source.clipRepo ?? CLIP_REPO, 'main', fetchFn));

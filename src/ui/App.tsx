@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import { Chat } from './Chat.tsx';
 import { Diagnostics } from './Diagnostics.tsx';
 import { GpuPanel, GpuStatus } from './GpuPanel.tsx';
+import { ModelDownloads } from './ModelDownloads.tsx';
 import { ModelPanel } from './ModelPanel.tsx';
 import { ROUTE_HASH, useRoute, type Route } from './route.ts';
 import { Webcam } from './Webcam.tsx';
@@ -43,6 +44,7 @@ export function App() {
         <ModelPanel />
         <Chat />
         <Webcam />
+        <ModelDownloads />
       </main>
       {route === 'diagnostics' && (
         <main className="app-main" data-testid="diagnostics-page">

@@ -4,6 +4,7 @@ import { PRECISIONS, type Precision } from '../weights/policy.ts';
 import type { EngineMemory } from '../engine/engine.ts';
 import { blobFilesFromFileList } from '../checkpoint/index.ts';
 import { useEngineStore } from './engine-store.ts';
+import { ProgressLine } from './ProgressLine.tsx';
 
 function MemoryTable({ memory }: { memory: EngineMemory }) {
   const rows: [string, number][] = [
@@ -109,16 +110,6 @@ export function ModelLoader({ url }: { url: string }) {
 
 function LoadProgressBar({ status }: { status: Extract<ReturnType<typeof useEngineStore.getState>['status'], { kind: 'loading' }> }) {
   const { loadedBytes, totalBytes, stage, tensor } = status.progress;
-  const seconds = (performance.now() - status.startedAt) / 1000;
-  const rate = seconds > 0 ? loadedBytes / seconds : 0;
-  const eta = rate > 0 && totalBytes > loadedBytes ? (totalBytes - loadedBytes) / rate : 0;
-  return (
-    <div role="status" data-testid="load-progress">
-      <progress max={totalBytes || 1} value={loadedBytes} aria-label="Model loading progress" />
-      <p className="muted">
-        {stage === 'opening' ? 'Opening the checkpoint…' : stage === 'kernels' ? 'Building GPU kernels…' : `Uploading ${tensor ?? ''}`} {formatBytes(loadedBytes)} of{' '}
-        {formatBytes(totalBytes)}, {formatBytes(rate)}/s{eta > 0 ? `, about ${Math.ceil(eta)} s left` : ''}
-      </p>
-    </div>
-  );
+  const what = stage === 'opening' ? 'Opening the checkpoint…' : stage === 'kernels' ? 'Building GPU kernels…' : `Uploading ${tensor ?? ''}`;
+  return <ProgressLine label="Model loading progress" what={what} done={loadedBytes} total={totalBytes} startedAt={status.startedAt} testId="load-progress" />;
 }

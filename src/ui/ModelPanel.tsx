@@ -1,7 +1,6 @@
 import { useEffect } from 'react';
 import { formatBytes } from '../gpu/device.ts';
 import { ModelLoader } from './ModelLoader.tsx';
-import { RealModelCheck } from './RealModelCheck.tsx';
 import { useModelStore, type ModelSummary } from './model-store.ts';
 
 function rows(m: ModelSummary): [string, string, string][] {
@@ -49,7 +48,6 @@ export function ModelPanel() {
           <ModelLoader url={model.model.url} />
         </>
       )}
-      <RealModelCheck />
       {(model.kind === 'missing' || model.kind === 'invalid') && (
         <div className="notice notice-error" role="alert" data-testid="model-problem">
           <h3>{model.kind === 'missing' ? 'No model yet' : 'The model folder is not a valid LLaVA-Mini checkpoint'}</h3>

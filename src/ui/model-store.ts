@@ -43,7 +43,10 @@ export const useModelStore = create<{ model: ModelState; check(): Promise<void> 
     set({ model: { kind: 'checking' } });
     const info = await fetchDemoInfo(DEMO_MODEL_URL).catch(() => null);
     if (!info) {
-      set({ model: { kind: 'missing', message: 'No model is prepared yet: start the app with ./scripts/start.sh, which generates the demo model.' } });
+      const message = navigator.onLine
+        ? 'No model is prepared yet: start the app with ./scripts/start.sh, which generates the demo model.'
+        : 'You are offline and the demo model is served by the app’s server. Models stored in this browser (The real model, below) work offline.';
+      set({ model: { kind: 'missing', message } });
       return;
     }
     try {

@@ -6,8 +6,11 @@ import type { TurnTimings } from '../engine/conversation.ts';
 import type { SamplingOptions } from '../llm/llama-runtime.ts';
 import type { Precision } from '../weights/policy.ts';
 
-/** Where the checkpoint comes from: a folder URL (HTTP range reads) or picked files with their relative paths. */
-export type ModelSource = { url: string } | { name: string; files: [string, Blob][] };
+/**
+ * Where the model comes from: a folder URL (HTTP range reads), picked files with their relative paths, or a model
+ * stored in this browser (by id; see model-store-api.ts).
+ */
+export type ModelSource = { url: string } | { name: string; files: [string, Blob][] } | { cached: string; name: string };
 
 export interface LoadProgress {
   stage: 'opening' | 'weights' | 'kernels';

@@ -1,13 +1,21 @@
 // The engine behind EngineApi: one GPUDevice, one loaded model, encoded images and conversations by id. Runs in
 // the engine worker (engine.worker.ts is the Comlink shell); it is plain TypeScript over the engine core.
-import { BlobCheckpointFiles, openCheckpoint, UrlCheckpointFiles } from '../checkpoint/index.ts';
+import { BlobCheckpointFiles, openCheckpoint, UrlCheckpointFiles, type CheckpointFiles } from '../checkpoint/index.ts';
+import { OpfsFolder } from '../download/opfs.ts';
 import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
 import { Conversation, type TextSide } from '../engine/conversation.ts';
 import { LlavaMiniEngine, type EncodedImage, type EngineMemory } from '../engine/engine.ts';
 import { textSideOf } from '../engine/text-side.ts';
 import { requestGpuDevice, type GpuContext } from '../gpu/device.ts';
 import type { Precision } from '../weights/policy.ts';
+import { MODELS_DIR } from './model-store-api.ts';
 import type { AnswerStats, AskRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
+
+async function filesOf(source: ModelSource): Promise<CheckpointFiles> {
+  if ('url' in source) return new UrlCheckpointFiles(source.url);
+  if ('cached' in source) return (await OpfsFolder.open(`${MODELS_DIR}/${source.cached}`)).checkpointFiles();
+  return new BlobCheckpointFiles(source.files, source.name);
+}
 
 interface Loaded {
   ctx: GpuContext;
@@ -27,8 +35,7 @@ export class EngineHost implements EngineApi {
   async load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel> {
     await this.unload();
     onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
-    const files = 'url' in source ? new UrlCheckpointFiles(source.url) : new BlobCheckpointFiles(source.files, source.name);
-    const checkpoint = await openCheckpoint(files);
+    const checkpoint = await openCheckpoint(await filesOf(source));
     const bytesOf = (name: string) => {
       const info = checkpoint.info(name);
       return numel(info.shape) * (DTYPE_BYTES[info.dtype as keyof typeof DTYPE_BYTES] ?? 4);

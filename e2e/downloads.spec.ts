@@ -1,0 +1,82 @@
+// Getting a model onto the user's machine, in Chromium against e2e/fake-hub.ts (the hub's URLs, range requests):
+// from "Hugging Face" with a connection dropped half way, converted in the model-store worker and stored in OPFS;
+// then offline after a reload the page opens (service worker), the stored model loads and answers. A corrupted
+// download and a full storage give clear messages and nothing half-written is used.
+import { expect, test, type Page } from '@playwright/test';
+
+const HUB = 'http://127.0.0.1:4174';
+const SHOTS = 'e2e/screenshots';
+
+async function openFresh(page: Page): Promise<void> {
+  await page.goto('/');
+  await page.evaluate(() => localStorage.setItem('llava-mini-engine', JSON.stringify({ state: { precision: 'q4', settings: { systemPrompt: '', temperature: 0, topP: 1, maxNewTokens: 6, maxVideoFrames: 16 } }, version: 0 })));
+  await page.reload();
+}
+
+const stored = (page: Page) => page.getByTestId('downloads').getByTestId('stored-model');
+
+test('from the hub (one dropped connection), converted and stored; offline after a reload it loads and answers', async ({ page, request }) => {
+  test.setTimeout(600_000);
+  await openFresh(page);
+  const panel = page.getByTestId('downloads');
+  await panel.getByLabel('Hub URL').fill(HUB);
+  await panel.getByLabel('Repository').fill('ICTNLP/llava-mini-demo');
+  await panel.getByTestId('install').click();
+  await expect(panel.getByTestId('install-progress')).toBeVisible();
+  await expect(panel.getByTestId('install-status')).toHaveAttribute('data-stage', 'converting', { timeout: 60_000 });
+  await page.screenshot({ path: `${SHOTS}/download-progress.png`, fullPage: true });
+  await expect(stored(page)).toHaveAttribute('data-state', 'complete', { timeout: 300_000 });
+  await expect(panel.getByTestId('install-error')).toHaveCount(0);
+  expect((await (await request.get(`${HUB}/stats`)).json()).drops).toBe(1);
+  await expect(stored(page)).toContainText('q4f32_1'); // SwiftShader has no shader-f16
+  await page.screenshot({ path: `${SHOTS}/downloads.png`, fullPage: true });
+
+  // Offline: the service worker serves the page, the model comes from OPFS.
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+  });
+  await page.context().setOffline(true);
+  await page.reload();
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  await stored(page).getByRole('button', { name: 'Load' }).click();
+  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await page.getByRole('textbox', { name: 'Message' }).fill('Say something.');
+  await page.keyboard.press('Enter');
+  const answer = page.getByTestId('msg-assistant').last();
+  await expect(answer).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  expect((await answer.getAttribute('data-token-ids'))!.split(' ')).toHaveLength(6);
+  await page.context().setOffline(false);
+});
+
+test('a corrupted download is refused and never used; the good copy then installs', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openFresh(page);
+  const panel = page.getByTestId('downloads');
+  await panel.getByLabel('Converted folder at a URL').check();
+  await panel.getByLabel('Converted model URL').fill(`${HUB}/converted-corrupt/`);
+  await panel.getByTestId('install').click();
+  await expect(panel.getByTestId('install-error')).toContainText(/mm-q4\/pack_shard_0\.bin arrived corrupted \(sha256 [0-9a-f]{64}, the index says [0-9a-f]{64}\); nothing of it was stored/, { timeout: 120_000 });
+  await expect(stored(page)).toHaveAttribute('data-state', 'unfinished');
+  await expect(stored(page).getByRole('button', { name: 'Load' })).toHaveCount(0);
+  await stored(page).getByRole('button', { name: /^Delete/ }).click();
+  await expect(stored(page)).toHaveCount(0);
+
+  await panel.getByLabel('Converted model URL').fill(`${HUB}/converted/`);
+  await panel.getByTestId('install').click();
+  await expect(stored(page)).toHaveAttribute('data-state', 'complete', { timeout: 120_000 });
+  await expect(panel.getByTestId('install-error')).toHaveCount(0);
+});
+
+test('when the storage cannot take the model, the install says so before writing it', async ({ page }) => {
+  test.setTimeout(120_000);
+  await openFresh(page);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(page.url()).origin, quotaSize: 2_000_000 });
+  const panel = page.getByTestId('downloads');
+  await panel.getByLabel('Converted folder at a URL').check();
+  await panel.getByLabel('Converted model URL').fill(`${HUB}/converted/`);
+  await panel.getByTestId('install').click();
+  await expect(panel.getByTestId('install-error')).toContainText(/^Not enough storage: the model needs \d+\.\d\d GB more and the browser lets this site store \d+\.\d\d GB more\./);
+  await expect(stored(page)).toHaveAttribute('data-state', 'unfinished');
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(page.url()).origin });
+});

@@ -1,0 +1,159 @@
+// The real model onto this machine: from Hugging Face (converted here as it streams in), from a converted folder at
+// a URL, or from a local folder; progress with rate and ETA; stored models with their size, load / resume / delete.
+import { useEffect, useState } from 'react';
+import { blobFilesFromFileList } from '../checkpoint/index.ts';
+import { formatBytes } from '../gpu/device.ts';
+import type { InstallRequest, StoredModel } from '../worker/model-store-api.ts';
+import { useDownloadsStore, type SourceKind } from './downloads-store.ts';
+import { useEngineStore } from './engine-store.ts';
+import { ProgressLine } from './ProgressLine.tsx';
+import { RealModelCheck } from './RealModelCheck.tsx';
+import { useAppStore } from './store.ts';
+
+const SOURCES: [SourceKind, string][] = [
+  ['hub', 'Hugging Face'],
+  ['url', 'Converted folder at a URL'],
+  ['folder', 'Local folder'],
+];
+
+const STAGE: Record<string, string> = { checking: 'Checking the checkpoint and the free storage…', converting: 'Converting', downloading: 'Downloading', done: 'Finishing…' };
+
+function StoredRow({ m }: { m: StoredModel }) {
+  const { remove, start, install } = useDownloadsStore();
+  const { load, status } = useEngineStore();
+  const busy = install.kind === 'running' || status.kind === 'loading';
+  return (
+    <li data-testid="stored-model" data-state={m.state} data-id={m.id}>
+      <strong>{m.name}</strong> <code>{m.format}</code> {formatBytes(m.bytes)} <span className="muted small">{m.source}</span>{' '}
+      {m.state === 'complete' ? (
+        <button type="button" disabled={busy} onClick={() => void load({ cached: m.id, name: m.name })}>
+          Load
+        </button>
+      ) : (
+        <>
+          <span className="badge badge-skipped">unfinished</span>{' '}
+          {m.resume ? (
+            <button type="button" disabled={busy} onClick={() => void start(m.resume!, m.format)}>
+              Resume
+            </button>
+          ) : (
+            <span className="muted small">pick the folder again to resume</span>
+          )}
+        </>
+      )}{' '}
+      <button type="button" className="link" disabled={busy} aria-label={`Delete ${m.name}`} onClick={() => void remove(m.id)}>
+        Delete
+      </button>
+    </li>
+  );
+}
+
+export function ModelDownloads() {
+  const store = useDownloadsStore();
+  const gpu = useAppStore((s) => s.gpu);
+  const [folder, setFolder] = useState<FileList | null>(null);
+  const { refresh } = store;
+  useEffect(() => {
+    void refresh();
+  }, [refresh]);
+  const format = gpu.kind === 'ready' && gpu.summary.shaderF16 ? 'q4f16_1' : 'q4f32_1';
+  const running = store.install.kind === 'running';
+
+  const request = (): InstallRequest | null => {
+    if (store.sourceKind === 'hub') return store.repo.trim() ? { kind: 'hub', hubUrl: store.hubUrl.trim(), repo: store.repo.trim() } : null;
+    if (store.sourceKind === 'url') return store.convertedUrl.trim() ? { kind: 'url', url: new URL(store.convertedUrl.trim(), window.location.href).href } : null;
+    if (!folder?.length) return null;
+    const picked = blobFilesFromFileList([...folder]);
+    return { kind: 'folder', name: picked.name, files: [...picked.files] };
+  };
+
+  return (
+    <section className="panel" aria-labelledby="downloads-heading" data-testid="downloads">
+      <h2 id="downloads-heading">The real model</h2>
+      <RealModelCheck />
+      <form
+        className="download-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const r = request();
+          if (r) void store.start(r, format);
+        }}
+      >
+        <fieldset disabled={running || gpu.kind !== 'ready'}>
+          <legend>Get it from</legend>
+          <div className="row">
+            {SOURCES.map(([kind, text]) => (
+              <label key={kind}>
+                <input type="radio" name="source" checked={store.sourceKind === kind} onChange={() => store.setSource({ sourceKind: kind })} /> {text}
+              </label>
+            ))}
+          </div>
+          {store.sourceKind === 'hub' && (
+            <div className="row">
+              <label>
+                Hub <input aria-label="Hub URL" value={store.hubUrl} onChange={(e) => store.setSource({ hubUrl: e.target.value })} />
+              </label>
+              <label>
+                Repository <input aria-label="Repository" value={store.repo} onChange={(e) => store.setSource({ repo: e.target.value })} />
+              </label>
+            </div>
+          )}
+          {store.sourceKind === 'url' && (
+            <label>
+              Folder URL <input aria-label="Converted model URL" inputMode="url" placeholder="https://…/llava-mini-converted/" value={store.convertedUrl} onChange={(e) => store.setSource({ convertedUrl: e.target.value })} />
+            </label>
+          )}
+          {store.sourceKind === 'folder' && (
+            <label>
+              Checkpoint or converted folder{' '}
+              <input type="file" aria-label="Model folder to install" onChange={(e) => setFolder(e.target.files)} {...({ webkitdirectory: '', directory: '' } as object)} />
+            </label>
+          )}
+          <p className="muted small">
+            Stored in this browser as <code>{format}</code>
+            {store.sourceKind === 'hub' ? ': the checkpoint is converted as it streams in and only the result is kept.' : '.'} Works offline afterwards.
+          </p>
+          <button type="submit" data-testid="install">
+            {store.sourceKind === 'url' ? 'Download' : 'Download and convert'}
+          </button>
+        </fieldset>
+      </form>
+      {store.install.kind === 'running' && (
+        <div data-testid="install-status" data-stage={store.install.progress.stage}>
+          <ProgressLine
+            label="Model download progress"
+            what={`${store.install.label}: ${STAGE[store.install.progress.stage]} ${store.install.progress.item ?? ''}`}
+            done={store.install.progress.bytesDone}
+            total={store.install.progress.bytesTotal}
+            startedAt={store.install.startedAt}
+            startBytes={store.install.startBytes}
+            testId="install-progress"
+          />
+          <button type="button" onClick={store.cancel}>
+            Cancel
+          </button>
+        </div>
+      )}
+      {store.install.kind === 'error' && (
+        <p className="notice notice-error" role="alert" data-testid="install-error">
+          {store.install.message}
+        </p>
+      )}
+      <h3>Stored models</h3>
+      {store.models.length === 0 ? (
+        <p className="muted">None yet.</p>
+      ) : (
+        <ul className="stored-models" data-testid="stored-models">
+          {store.models.map((m) => (
+            <StoredRow key={m.id} m={m} />
+          ))}
+        </ul>
+      )}
+      {store.storage && (
+        <p className="muted small" data-testid="storage-status">
+          This site uses {formatBytes(store.storage.usage)} of {formatBytes(store.storage.quota)} the browser allows{store.storage.persisted ? ' (persistent)' : ''}.
+        </p>
+      )}
+    </section>
+  );
+}
