@@ -57,6 +57,8 @@ export const useDownloadsStore = create<DownloadsStore>()(
           return { kind: 'running', label: label(request), progress, startedAt, startBytes: Math.max(0, startBytes) };
         };
         set({ install: running({ stage: 'checking', item: null, bytesDone: 0, bytesTotal: 0 }) });
+        // Ask the browser not to evict a multi-GB model under storage pressure (window-only API; it may say no).
+        await navigator.storage.persist?.().catch(() => false);
         try {
           await modelStoreWorker().install(request, format, Comlink.proxy((p: InstallProgress) => set({ install: running(p) })));
           set({ install: { kind: 'idle' } });

@@ -35,8 +35,6 @@ export class ModelStoreHost implements ModelStoreApi {
     if (this.running) throw new Error('a model is already being installed: wait for it or cancel it');
     const source: InstallSource = request.kind === 'folder' ? { kind: 'folder', name: request.name, files: new BlobCheckpointFiles(request.files, request.name) } : request;
     const folder = await OpfsFolder.open(`${MODELS_DIR}/${modelIdFor(source, format)}`);
-    // Ask the browser not to evict a multi-GB model under storage pressure (it may say no; the model still works).
-    await navigator.storage.persist().catch(() => false);
     this.running = new AbortController();
     try {
       return await installModel(source, format, folder, {
