@@ -19,7 +19,9 @@ import { createNodeGpu } from '../node/gpu.ts';
 import type { RgbaImage } from '../reference/preprocess.ts';
 import { mulberry32 } from '../util/seeded-random.ts';
 import { openConvertedModel, type ConvertedModel } from './converted-model.ts';
-import { q4QuantizerOf } from './encoded-source.ts';
+import { encodeRows, widenRows } from './encode.ts';
+import { q4QuantizerOf, uploadStorage } from './encoded-source.ts';
+import { GpuWeightsPolicy } from './policy-table.ts';
 import type { GpuTensor } from './gpu-weights.ts';
 import { GpuWeights } from './gpu-weights.ts';
 
@@ -141,6 +143,23 @@ it('llm-q4f32_1: the LLM is byte for byte what the raw checkpoint at plain q4 ho
   }
   a.destroy();
   b.destroy();
+});
+
+it('with shader-f16 (the plan, on the CPU): llm-q4f16_1 + mm-q4 are exactly the raw checkpoint at plain q4, tensor by tensor', async () => {
+  const converted = await openConvertedModel(nodeCheckpointFiles(out), { hasF16: true });
+  expect(converted.llm).toBe('q4f16_1');
+  const policy = new GpuWeightsPolicy(converted.config, 'q4', true);
+  const counts: Record<string, number> = {};
+  for (const { name } of policy.usedTensors()) {
+    const { storage, rows, cols } = policy.plan(name);
+    const stored = converted.storedAs(name);
+    expect({ name, storage: uploadStorage(name, storage, stored, true) }).toEqual({ name, storage });
+    const got = widenRows(stored, storage, await converted.readEncodedRows(name, 0, rows));
+    const want = encodeRows(storage, await raw.checkpoint.readF32(name), rows, cols);
+    expect({ name, data: Buffer.from(got.data).equals(want.data), scales: got.scales && Buffer.from(got.scales).equals(want.scales!) }).toEqual({ name, data: true, scales: want.scales && true });
+    counts[storage] = (counts[storage] ?? 0) + 1;
+  }
+  expect(Object.keys(counts).sort()).toEqual(['f16', 'q4f16']);
 });
 
 describe('bad converted folders', () => {
