@@ -16,8 +16,8 @@ import type { GpuContext } from '../gpu/device.ts';
 import { readBuffer } from '../gpu/buffers.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { createNodeGpu } from '../node/gpu.ts';
+import { decodeImageFile } from '../node/image-file.ts';
 import type { RgbaImage } from '../reference/preprocess.ts';
-import { mulberry32 } from '../util/seeded-random.ts';
 import { openConvertedModel, type ConvertedModel } from './converted-model.ts';
 import { encodeRows, widenRows } from './encode.ts';
 import { q4QuantizerOf, uploadStorage } from './encoded-source.ts';
@@ -33,11 +33,8 @@ let ckpt: string;
 let out: string;
 let raw: LoadedModel;
 
-function noiseImage(width: number, height: number, seed: number): RgbaImage {
-  const rng = mulberry32(seed);
-  return { width, height, data: Uint8ClampedArray.from({ length: width * height * 4 }, () => Math.floor(rng() * 256)) };
-}
-const image = noiseImage(70, 50, 1);
+let png: string;
+let image: RgbaImage;
 
 beforeAll(async () => {
   ctx = await createNodeGpu();
@@ -46,6 +43,9 @@ beforeAll(async () => {
   out = join(await tmp(), 'converted');
   await convertDir(ckpt, out);
   raw = await loadModelDir(ckpt);
+  png = join(await tmp(), 'photo.png');
+  await writeFile(png, gradientPng(60, 44));
+  image = await decodeImageFile(png);
 });
 afterAll(() => ctx?.device.destroy());
 
@@ -54,6 +54,7 @@ async function greedyTokens(engine: LlavaMiniEngine, text: ReturnType<typeof tex
   const conv = new Conversation(engine, text);
   const turn = await conv.ask(QUESTION, { images: [encoded], maxNewTokens: STEPS, sampling: { greedy: true } });
   conv.destroy();
+  encoded.destroy();
   return turn.tokens;
 }
 
@@ -208,9 +209,6 @@ describe('bad converted folders', () => {
 
 describe('cli generate --model <converted dir>', () => {
   it('loads the converted folder (the same greedy tokens as the engine on it) and refuses --precision f32', async () => {
-    const dir = await tmp();
-    const png = join(dir, 'photo.png');
-    await writeFile(png, gradientPng(60, 44));
     const args = ['generate', '--model', out, '--image', png, '--prompt', QUESTION, '--max-new-tokens', String(STEPS), '--greedy', '--json', '--max-context', '512'];
     const r = await cli(args);
     expect(r.code, r.stderr).toBe(0);
@@ -219,11 +217,7 @@ describe('cli generate --model <converted dir>', () => {
     const converted = await openConvertedModel(nodeCheckpointFiles(out), { hasF16: false });
     const engine = await LlavaMiniEngine.load(ctx.device, converted, { precision: 'q4', maxContext: 512 });
     try {
-      const { decodeImageFile } = await import('../node/image-file.ts');
-      const encoded = await engine.encodeImage(await decodeImageFile(png));
-      const conv = new Conversation(engine, textSideOf(converted));
-      const turn = await conv.ask(QUESTION, { images: [encoded], maxNewTokens: STEPS, sampling: { greedy: true } });
-      expect(cliTokens).toEqual(turn.tokens);
+      expect(cliTokens).toEqual(await greedyTokens(engine, textSideOf(converted)));
     } finally {
       engine.destroy();
     }
