@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, gradientPng } from '../cli/cli.testing.ts';
 import { loadModelDir, type LoadedModel } from '../cli/load-model.ts';
-import { convertDir, tinyCheckpoint, tmp } from '../convert/convert.testing.ts';
+import { convertDir, readTree, tinyCheckpoint, tmp } from '../convert/convert.testing.ts';
 import { Conversation } from '../engine/conversation.ts';
 import { LlavaMiniEngine } from '../engine/engine.ts';
 import { textSideOf } from '../engine/text-side.ts';
@@ -18,7 +18,8 @@ import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { decodeImageFile } from '../node/image-file.ts';
 import type { RgbaImage } from '../reference/preprocess.ts';
-import { openConvertedModel, type ConvertedModel } from './converted-model.ts';
+import { BlobCheckpointFiles } from '../checkpoint/byte-source.ts';
+import { ConvertedModel, openConvertedModel, openModelFolder } from './converted-model.ts';
 import { encodeRows, widenRows } from './encode.ts';
 import { q4QuantizerOf, uploadStorage } from './encoded-source.ts';
 import { GpuWeightsPolicy } from './policy-table.ts';
@@ -161,6 +162,20 @@ it('with shader-f16 (the plan, on the CPU): llm-q4f16_1 + mm-q4 are exactly the 
     counts[storage] = (counts[storage] ?? 0) + 1;
   }
   expect(Object.keys(counts).sort()).toEqual(['f16', 'q4f16']);
+});
+
+it('opens the same over Blobs (a folder dropped in the browser): same config, same stored bytes', async () => {
+  const tree = await readTree(out);
+  const blobs = new BlobCheckpointFiles([...tree].map(([p, b]) => [p, new Blob([new Uint8Array(b)])] as [string, Blob]), 'dropped');
+  const [fromBlobs, fromFiles] = [await openModelFolder(blobs, { hasF16: false }), await openConvertedModel(nodeCheckpointFiles(out), { hasF16: false })];
+  if (!(fromBlobs instanceof ConvertedModel)) throw new Error('not detected as a converted folder');
+  expect(fromBlobs.config).toEqual(fromFiles.config);
+  expect(fromBlobs.totalBytes()).toBe(fromFiles.totalBytes());
+  for (const name of ['model.layers.0.mlp.up_proj.weight', 'model.prefusion_layers.1.self_attn.v_proj.weight', 'model.mm_projector.0.weight']) {
+    const [a, b] = [await fromBlobs.readEncodedRows(name, 1, 3), await fromFiles.readEncodedRows(name, 1, 3)];
+    expect(Buffer.from(a.data).equals(b.data) && (a.scales === undefined || Buffer.from(a.scales).equals(b.scales!))).toBe(true);
+  }
+  expect(await openModelFolder(nodeCheckpointFiles(ckpt), { hasF16: false })).not.toBeInstanceOf(ConvertedModel);
 });
 
 describe('bad converted folders', () => {
