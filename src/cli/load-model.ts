@@ -14,6 +14,7 @@ export interface LoadedModel {
 }
 
 export async function loadModelDir(dir: string): Promise<LoadedModel> {
+  if (await isConvertedDir(dir)) throw new Error(`${dir} is a converted folder: this needs the Hugging Face checkpoint folder it was converted from`);
   const checkpoint = await openCheckpoint(nodeCheckpointFiles(dir));
   return { checkpoint, text: textSideOf(checkpoint) };
 }

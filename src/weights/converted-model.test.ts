@@ -85,6 +85,18 @@ async function expectSameGpuBytes(a: GpuWeights, b: GpuWeights): Promise<number>
   return bytes;
 }
 
+/** `names` on the GPU from the converted folder: byte for byte what the raw checkpoint at plain q4 uploads. */
+async function expectPlainQ4Upload(converted: ConvertedModel, names: string[]): Promise<void> {
+  const a = new GpuWeights(ctx.device, raw.checkpoint, 'q4');
+  const b = new GpuWeights(ctx.device, converted, 'q4');
+  for (const n of names) {
+    const [ba, bb] = [await blockBytes(ctx.device, await a.load(n)), await blockBytes(ctx.device, await b.load(n))];
+    expect({ n, bytes: bb.map((x) => Buffer.from(x).toString('base64')) }).toEqual({ n, bytes: ba.map((x) => Buffer.from(x).toString('base64')) });
+  }
+  a.destroy();
+  b.destroy();
+}
+
 describe.each(['q4f32_1', 'q4f16_1'] as const)('a converted folder with llm-%s on a GPU without shader-f16', (llm) => {
   let converted: ConvertedModel;
   beforeAll(async () => {
@@ -136,15 +148,15 @@ describe.each(['q4f32_1', 'q4f16_1'] as const)('a converted folder with llm-%s o
 it('llm-q4f32_1: the LLM is byte for byte what the raw checkpoint at plain q4 holds on this GPU', async () => {
   const converted = await openConvertedModel(nodeCheckpointFiles(out), { hasF16: false });
   expect(converted.llm).toBe('q4f32_1'); // the device has no shader-f16
-  const a = new GpuWeights(ctx.device, raw.checkpoint, 'q4');
-  const b = new GpuWeights(ctx.device, converted, 'q4');
-  const names = ['model.embed_tokens.weight', 'lm_head.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.v_proj.weight', 'model.layers.1.mlp.gate_proj.weight', 'model.layers.1.mlp.up_proj.weight', 'model.layers.1.mlp.down_proj.weight', 'model.norm.weight'];
-  for (const n of names) {
-    const [ba, bb] = [await blockBytes(ctx.device, await a.load(n)), await blockBytes(ctx.device, await b.load(n))];
-    expect(bb.map((x) => Buffer.from(x).toString('base64'))).toEqual(ba.map((x) => Buffer.from(x).toString('base64')));
-  }
-  a.destroy();
-  b.destroy();
+  await expectPlainQ4Upload(converted, ['model.embed_tokens.weight', 'lm_head.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.v_proj.weight', 'model.layers.1.mlp.gate_proj.weight', 'model.layers.1.mlp.up_proj.weight', 'model.layers.1.mlp.down_proj.weight', 'model.norm.weight']);
+});
+
+it('mm-f16: its f16 pre-fusion matrices are quantized at load, as the raw (f16) checkpoint at plain q4 is', async () => {
+  const converted = await openConvertedModel(nodeCheckpointFiles(out), { hasF16: false, pack: 'f16' });
+  const name = 'model.prefusion_layers.1.mlp.gate_proj.weight';
+  expect(converted.storedAs(name)).toBe('f16');
+  expect(new GpuWeights(ctx.device, converted, 'q4').plan(name).storage).toBe('q4f32');
+  await expectPlainQ4Upload(converted, [name]);
 });
 
 it('with shader-f16 (the plan, on the CPU): llm-q4f16_1 + mm-q4 are exactly the raw checkpoint at plain q4, tensor by tensor', async () => {

@@ -33,6 +33,8 @@ interface StoredRecord {
 /** Where an engine tensor's rows live: rows [rowOffset, rowOffset + rows) of a stored (possibly fused) parameter. */
 interface Entry {
   storage: Storage;
+  /** The engine tensor's shape (as the checkpoint has it). */
+  shape: readonly number[];
   rows: number;
   cols: number;
   rowOffset: number;
@@ -105,13 +107,13 @@ function mapJobs(jobs: readonly Job[], records: Map<string, StoredRecord>, index
     const storage = storageOf(job);
     if (job.kind === 'cast') {
       const [rows, cols] = job.shape.length === 1 ? [1, job.shape[0]!] : [job.shape[0]!, job.shape.slice(1).reduce((a, b) => a * b, 1)];
-      into.set(job.source, { storage, rows, cols, rowOffset: 0, data: records.get(job.output)!, index });
+      into.set(job.source, { storage, shape: job.shape, rows, cols, rowOffset: 0, data: records.get(job.output)!, index });
       continue;
     }
     let rowOffset = 0;
     for (const source of job.sources) {
       const rows = shapes.get(source)![0]!;
-      into.set(source, { storage, rows, cols: job.cols, rowOffset, data: records.get(job.qWeight)!, scales: records.get(job.qScale)!, index });
+      into.set(source, { storage, shape: shapes.get(source)!, rows, cols: job.cols, rowOffset, data: records.get(job.qWeight)!, scales: records.get(job.qScale)!, index });
       rowOffset += rows;
     }
   }
@@ -174,8 +176,7 @@ export class ConvertedModel implements EncodedWeightSource {
 
   info(name: string): TensorInfo {
     const e = this.entry(name);
-    const shape = expectedTensorList(this.config).find((t) => t.name === name)!.shape;
-    return { name, dtype: e.storage === 'f16' ? 'F16' : 'F32', shape: [...shape] };
+    return { name, dtype: e.storage === 'f16' ? 'F16' : 'F32', shape: [...e.shape] };
   }
 
   /** The shard file, its size checked once against the index file (a truncated download is named here). */
