@@ -102,7 +102,7 @@ async function readOptionalJson(files: CheckpointFiles, name: string): Promise<o
   return jsonObject(parseJson(await files.readText(name), name), name);
 }
 
-async function readRequiredJson(files: CheckpointFiles, name: string, label: string): Promise<object> {
+export async function readRequiredJson(files: CheckpointFiles, name: string, label: string): Promise<object> {
   if (!(await files.exists(name))) throw new Error(`${label}: missing ${name}`);
   return jsonObject(parseJson(await files.readText(name), name), name);
 }

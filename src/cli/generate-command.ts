@@ -11,9 +11,9 @@ import type { SamplingOptions } from '../llm/llama-runtime.ts';
 import { parsePrecision } from '../weights/policy.ts';
 import { collectDump, writeDump } from './dump.ts';
 import { runCheck } from './check.ts';
-import { loadModelDir } from './load-model.ts';
+import { checkConvertedPrecision, isConvertedDir, loadConvertedDir, loadModelDir, type EngineModel } from './load-model.ts';
 
-export const GENERATE_USAGE = `  generate --model <checkpoint dir> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
+export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
            [--max-new-tokens N (512)] [--greedy | --temperature T --top-p P --seed S]
            [--precision f32|f16|q4 (q4)] [--max-context N] [--system <text>]
            [--json] [--dump <file.safetensors>] [--check]
@@ -21,7 +21,9 @@ export const GENERATE_USAGE = `  generate --model <checkpoint dir> (--image <png
       conversation (cached rows reused). --json prints { tokens, text, stopped, promptIds, timings, memory, turns }
       (the top-level fields are the last turn's);
       --dump writes pixel_values, clip, compressed, vision_token, fused_text, llm_input, logits0, prompt_ids;
-      --check runs the CPU reference on the same input and prints the error of every tensor (exit 1 when off).`;
+      --check runs the CPU reference on the same input and prints the error of every tensor (exit 1 when off).
+      A converted folder (npm run convert output) loads its int4 LLM (llm-q4f16_1 with shader-f16, else llm-q4f32_1)
+      and mm-q4 pack as stored: --precision q4 only, no --check.`;
 
 function positiveInt(name: string, s: string | undefined): number | undefined {
   if (s === undefined) return undefined;
@@ -65,7 +67,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (!values.model) throw new Error('--model <checkpoint dir> is required');
+  if (!values.model) throw new Error('--model <checkpoint dir or converted dir> is required');
   const prompts = values.prompt ?? [];
   if (prompts.length === 0) throw new Error('--prompt <text> is required');
   if (prompts.length > 1 && (values.dump !== undefined || values.check)) throw new Error('--dump and --check take a single --prompt');
@@ -77,7 +79,12 @@ export async function runGenerate(argv: string[]): Promise<void> {
   if (values.check && !('greedy' in sampling)) throw new Error('--check compares greedy tokens: leave out --temperature / --top-p / --seed');
 
   const t0 = performance.now();
-  const model = await loadModelDir(values.model);
+  const converted = await isConvertedDir(values.model);
+  if (converted) {
+    checkConvertedPrecision(values.model, precision);
+    if (values.check) throw new Error('--check runs the CPU reference on the Hugging Face checkpoint: give that folder, not a converted one');
+  }
+  const raw = converted ? null : await loadModelDir(values.model);
   // Inputs are decoded before the GPU work starts: a bad file fails fast.
   const images = await Promise.all((values.image ?? []).map((p) => decodeImageFile(p)));
   const video = values.video ? await decodeVideoFile(values.video) : null;
@@ -87,7 +94,10 @@ export async function runGenerate(argv: string[]): Promise<void> {
   const failOnGpuError = () => {
     if (gpuError) throw new Error(`the GPU reported an error: ${gpuError}`);
   };
-  const engine = await LlavaMiniEngine.load(ctx.device, model.checkpoint, { precision, maxContext });
+  const model: EngineModel = raw
+    ? { source: raw.checkpoint, text: raw.text, checkpoint: raw.checkpoint }
+    : { ...(await loadConvertedDir(values.model, ctx.device.features.has('shader-f16'))), checkpoint: null };
+  const engine = await LlavaMiniEngine.load(ctx.device, model.source, { precision, maxContext });
   try {
     const tLoaded = performance.now();
     const capture = values.check || values.dump !== undefined;
@@ -132,8 +142,8 @@ export async function runGenerate(argv: string[]): Promise<void> {
       else console.log(turns.map((t) => t.text).join('\n\n'));
       console.error(`${turn.tokens.length} tokens (${turn.stopped}); prefill ${turn.llmRows} rows in ${timings.prefillMs.toFixed(0)} ms; ${timings.tokensPerSecond.toFixed(1)} tokens/s`);
     }
-    if (values.check && dump) {
-      const ok = await runCheck({ model, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm.cache.storage, images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
+    if (values.check && dump && raw) {
+      const ok = await runCheck({ model: raw, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm.cache.storage, images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
       if (!ok) throw new Error('check: the GPU results differ from the CPU reference beyond the tolerance (see above)');
     }
     conv.destroy();

@@ -14,7 +14,7 @@ import { LlamaRuntime } from '../llm/llama-runtime.ts';
 import { TokenEmbedding } from '../llm/token-embedding.ts';
 import { PrefusionRuntime, type PrefusionState } from '../prefuse/prefusion.ts';
 import type { RgbaImage } from '../reference/preprocess.ts';
-import { GpuWeights } from '../weights/gpu-weights.ts';
+import { GpuWeights, type GpuWeightsOptions } from '../weights/gpu-weights.ts';
 import { LlmInputAssembler } from './llm-input.ts';
 import type { Precision } from '../weights/policy.ts';
 
@@ -33,6 +33,8 @@ export interface EngineOptions {
   maxBindingBytes?: number;
   /** Called after each tensor upload. */
   onProgress?(tensor: string, done: number, total: number): void;
+  /** The int4 arithmetic for tensors quantized at load (see GpuWeightsOptions; tests). */
+  q4Quantizer?: GpuWeightsOptions['q4Quantizer'];
 }
 
 /** An image (RGBA pixels, or in the browser an ImageBitmap / canvas / video frame). */
@@ -126,7 +128,7 @@ export class LlavaMiniEngine {
   /** Uploads every tensor by the precision policy, builds every stage and allocates caches. */
   static async load(device: GPUDevice, source: WeightSource, opts: EngineOptions): Promise<LlavaMiniEngine> {
     const config = source.config;
-    const weights = new GpuWeights(device, source, opts.precision, { maxBindingBytes: opts.maxBindingBytes });
+    const weights = new GpuWeights(device, source, opts.precision, { maxBindingBytes: opts.maxBindingBytes, q4Quantizer: opts.q4Quantizer });
     try {
       await weights.loadAll(opts.onProgress);
       const maxContext = opts.maxContext ?? Math.min(4096, config.llm.maxPositionEmbeddings);

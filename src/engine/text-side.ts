@@ -4,7 +4,10 @@ import { resolveStopIds } from '../text/stop.ts';
 import { loadTokenizer } from '../text/tokenizer.ts';
 import type { TextSide } from './conversation.ts';
 
-export function textSideOf(checkpoint: Checkpoint): TextSide {
+/** What a model folder (a Checkpoint, or a ConvertedModel) carries for the text side. */
+export type TextSideFiles = Pick<Checkpoint, 'config' | 'tokenizerJson' | 'tokenizerConfigJson' | 'generationConfig'>;
+
+export function textSideOf(checkpoint: TextSideFiles): TextSide {
   return {
     tokenizer: loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfigJson),
     tokenizerConfig: checkpoint.tokenizerConfigJson,

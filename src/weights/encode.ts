@@ -2,7 +2,7 @@
 // encodeRows() makes; tests run the CPU reference on decodeRows(encodeRows(w)) so that GPU and reference
 // see bit-identical weights.
 import { f16BytesToF32, f32ToF16Bytes } from '../checkpoint/dtype.ts';
-import { dequantizeQ4, quantizeQ4 } from '../quant/q4.ts';
+import { dequantizeQ4, quantizeQ4, type Q4ScaleDType } from '../quant/q4.ts';
 import type { Storage } from './policy.ts';
 
 export interface EncodedRows {
@@ -28,7 +28,12 @@ export function rowBytes(storage: Storage, cols: number): { data: number; scales
   }
 }
 
-export function encodeRows(storage: Storage, values: Float32Array, rows: number, cols: number): EncodedRows {
+/**
+ * `quantizer` (q4 only): whose arithmetic picks the int4 codes, MLC q4f16_1 ('f16') or q4f32_1 ('f32'); default the
+ * storage's own scale dtype. q4f16_1 codes in q4f32 storage are exactly what a converted q4f16_1 folder holds on a
+ * device without shader-f16 (its f16 scales widened); q4f32_1 codes cannot be stored q4f16 (f32 scales).
+ */
+export function encodeRows(storage: Storage, values: Float32Array, rows: number, cols: number, quantizer?: Q4ScaleDType): EncodedRows {
   switch (storage) {
     case 'f32':
       return { data: bytesOf(values) };
@@ -36,7 +41,9 @@ export function encodeRows(storage: Storage, values: Float32Array, rows: number,
       return { data: f32ToF16Bytes(values) };
     case 'q4f32':
     case 'q4f16': {
-      const q = quantizeQ4(values, rows, cols, { scaleDType: storage === 'q4f16' ? 'f16' : 'f32' });
+      const scaleDType = quantizer ?? (storage === 'q4f16' ? 'f16' : 'f32');
+      if (storage === 'q4f16' && scaleDType === 'f32') throw new Error('encodeRows: q4f32_1 codes (f32 scales) cannot be stored q4f16');
+      const q = quantizeQ4(values, rows, cols, { scaleDType });
       const scales = storage === 'q4f16' ? f32ToF16Bytes(q.qScale) : bytesOf(q.qScale);
       return { data: bytesOf(q.qWeight), scales };
     }
@@ -57,4 +64,19 @@ export function decodeRows(storage: Storage, enc: EncodedRows, rows: number, col
       return dequantizeQ4(qWeight, qScale, rows, cols);
     }
   }
+}
+
+/**
+ * Rows stored as `from` re-encoded as `to` without loss: the same bytes, f16 values widened to f32, or q4f16 scales
+ * widened to f32 (the int4 words unchanged). Any other pair would round and is refused.
+ */
+export function widenRows(from: Storage, to: Storage, enc: EncodedRows): EncodedRows {
+  if (from === to) return enc;
+  const widen = (b: Uint8Array) => bytesOf(f16BytesToF32(b));
+  if (from === 'f16' && to === 'f32') return { data: widen(enc.data) };
+  if (from === 'q4f16' && to === 'q4f32') {
+    if (!enc.scales) throw new Error('widenRows: q4 rows need scales');
+    return { data: enc.data, scales: widen(enc.scales) };
+  }
+  throw new Error(`widenRows: ${from} cannot be stored as ${to} without rounding`);
 }

@@ -3,7 +3,9 @@
 // maxStorageBufferBindingSize into row blocks, and counting GPU bytes per model part.
 import type { TensorPart } from '../checkpoint/expected-tensors.ts';
 import type { WeightSource } from '../checkpoint/types.ts';
-import { encodeRows, rowBytes, type EncodedRows } from './encode.ts';
+import type { Q4ScaleDType } from '../quant/q4.ts';
+import { encodeRows, rowBytes, widenRows, type EncodedRows } from './encode.ts';
+import { isEncodedSource, uploadStorage, type EncodedWeightSource } from './encoded-source.ts';
 import type { Precision, Storage } from './policy.ts';
 import { GpuWeightsPolicy, matrixShape, type TensorPlan } from './policy-table.ts';
 
@@ -47,25 +49,39 @@ export function rowReader(source: WeightSource): WeightReadSource {
 /** CPU memory bound for one upload chunk (f32 values). */
 const CHUNK_BYTES = 64 << 20;
 
+export interface GpuWeightsOptions {
+  /** Lower the per-binding limit (tests exercise row-block splitting with it); default: the device limit. */
+  maxBindingBytes?: number;
+  /**
+   * The int4 arithmetic for tensors quantized here (MLC q4f16_1 = 'f16', q4f32_1 = 'f32'); default the storage's
+   * scale dtype. Lets the raw checkpoint reproduce a converted folder's codes exactly (tests).
+   */
+  q4Quantizer?: (name: string) => Q4ScaleDType | undefined;
+}
+
 export class GpuWeights {
   private readonly tensors = new Map<string, GpuTensor>();
   private readonly reader: WeightReadSource;
+  /** Set when the source holds its tensors already encoded (a converted folder). */
+  private readonly encoded: EncodedWeightSource | null;
   readonly policy: GpuWeightsPolicy;
 
   constructor(
     readonly device: GPUDevice,
     readonly source: WeightSource,
     precision: Precision,
-    /** Lower the per-binding limit (tests exercise row-block splitting with it); default: the device limit. */
-    private readonly opts: { maxBindingBytes?: number } = {},
+    private readonly opts: GpuWeightsOptions = {},
   ) {
     this.policy = new GpuWeightsPolicy(source.config, precision, device.features.has('shader-f16'));
     this.reader = rowReader(source);
+    this.encoded = isEncodedSource(source) ? source : null;
   }
 
-  /** How a tensor is stored under this policy on this device. */
+  /** How a tensor is stored under this policy on this device (for a pre-encoded source: as stored, widened if needed). */
   plan(name: string): TensorPlan {
-    return this.policy.plan(name);
+    const plan = this.policy.plan(name);
+    if (!this.encoded) return plan;
+    return { ...plan, storage: uploadStorage(name, plan.storage, this.encoded.storedAs(name), this.policy.hasF16) };
   }
 
   get(name: string): GpuTensor {
@@ -86,6 +102,15 @@ export class GpuWeights {
     // Even chunk sizes keep every f16 / q4-scale chunk offset 4-byte aligned.
     const rowsPerChunk = Math.max(2, Math.floor(CHUNK_BYTES / (cols * 4)) & ~1);
 
+    // A pre-encoded tensor whose stored format converts to `storage` without loss goes up as stored.
+    const stored = this.encoded?.storedAs(name);
+    const asStored = stored !== undefined && stored.startsWith('q4') === storage.startsWith('q4');
+    const quantizer = this.opts.q4Quantizer?.(name);
+    const readChunk = async (start: number, m: number): Promise<EncodedRows> =>
+      asStored
+        ? widenRows(stored, storage, await this.encoded!.readEncodedRows(name, start, m))
+        : encodeRows(storage, await this.reader.readRows(name, start, m), m, cols, quantizer);
+
     const blocks: GpuTensorBlock[] = [];
     let bytes = 0;
     for (let rowStart = 0; rowStart < rows; rowStart += rowsPerBlock) {
@@ -93,8 +118,7 @@ export class GpuWeights {
       const block = this.createBlock(name, storage, rowStart, n, per);
       for (let r = 0; r < n; r += rowsPerChunk) {
         const m = Math.min(rowsPerChunk, n - r);
-        const values = await this.reader.readRows(name, rowStart + r, m);
-        this.write(block, encodeRows(storage, values, m, cols), r, per);
+        this.write(block, await readChunk(rowStart + r, m), r, per);
       }
       bytes += block.data.size + (block.scales?.size ?? 0);
       blocks.push(block);
