@@ -14,11 +14,18 @@ export class StorageFullError extends Error {
 const isQuota = (e: unknown) => e instanceof DOMException && e.name === 'QuotaExceededError';
 const isMissing = (e: unknown) => e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
 
+/** Chromium reports a write that the quota stops as QuotaExceededError or, from a writable stream, only as a
+ * generic pipe error: then the storage estimate tells whether the storage is full. */
+async function storageNearlyFull(): Promise<boolean> {
+  const { usage = 0, quota = Infinity } = await navigator.storage.estimate().catch(() => ({}) as StorageEstimate);
+  return quota - usage < 16 * 1024 * 1024;
+}
+
 async function quotaChecked<T>(what: string, op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (e) {
-    throw isQuota(e) ? new StorageFullError(what) : e;
+    throw isQuota(e) || (await storageNearlyFull()) ? new StorageFullError(what) : e;
   }
 }
 

@@ -32,7 +32,7 @@ function MemoryTable({ memory }: { memory: EngineMemory }) {
   );
 }
 
-export function ModelLoader({ url }: { url: string }) {
+export function ModelLoader({ demoUrl }: { demoUrl: string | null }) {
   const { status, precision, load, unload, setPrecision, modelUrl, setModelUrl } = useEngineStore();
   const loading = status.kind === 'loading';
   const loadFolder = (list: FileList | null) => {
@@ -58,9 +58,11 @@ export function ModelLoader({ url }: { url: string }) {
             Unload
           </button>
         ) : (
-          <button type="button" disabled={loading} onClick={() => void load({ url })} data-testid="load-model">
-            {loading ? 'Loading…' : 'Load demo model'}
-          </button>
+          demoUrl && (
+            <button type="button" disabled={loading} onClick={() => void load({ url: demoUrl })} data-testid="load-model">
+              {loading ? 'Loading…' : 'Load demo model'}
+            </button>
+          )
         )}
       </div>
       {status.kind !== 'ready' && (

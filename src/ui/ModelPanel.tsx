@@ -45,15 +45,16 @@ export function ModelPanel() {
               </div>
             ))}
           </dl>
-          <ModelLoader url={model.model.url} />
         </>
       )}
       {(model.kind === 'missing' || model.kind === 'invalid') && (
         <div className="notice notice-error" role="alert" data-testid="model-problem">
-          <h3>{model.kind === 'missing' ? 'No model yet' : 'The model folder is not a valid LLaVA-Mini checkpoint'}</h3>
+          <h3>{model.kind === 'missing' ? 'No demo model' : 'The demo model folder is not a valid LLaVA-Mini checkpoint'}</h3>
           <p>{model.message}</p>
         </div>
       )}
+      {/* Loading other models (folders, URLs, stored ones) and the loaded model's state need no demo model. */}
+      <ModelLoader demoUrl={model.kind === 'ready' ? model.model.url : null} />
     </section>
   );
 }

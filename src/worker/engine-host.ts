@@ -1,7 +1,8 @@
 // The engine behind EngineApi: one GPUDevice, one loaded model, encoded images and conversations by id. Runs in
 // the engine worker (engine.worker.ts is the Comlink shell); it is plain TypeScript over the engine core.
-import { BlobCheckpointFiles, openCheckpoint, UrlCheckpointFiles, type CheckpointFiles } from '../checkpoint/index.ts';
+import { BlobCheckpointFiles, UrlCheckpointFiles, type CheckpointFiles } from '../checkpoint/index.ts';
 import { OpfsFolder } from '../download/opfs.ts';
+import { ConvertedModel, openModelFolder } from '../weights/converted-model.ts';
 import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
 import { Conversation, type TextSide } from '../engine/conversation.ts';
 import { LlavaMiniEngine, type EncodedImage, type EngineMemory } from '../engine/engine.ts';
@@ -35,25 +36,30 @@ export class EngineHost implements EngineApi {
   async load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel> {
     await this.unload();
     onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
-    const checkpoint = await openCheckpoint(await filesOf(source));
-    const bytesOf = (name: string) => {
-      const info = checkpoint.info(name);
-      return numel(info.shape) * (DTYPE_BYTES[info.dtype as keyof typeof DTYPE_BYTES] ?? 4);
-    };
+    const files = await filesOf(source);
+    // The device first: a converted folder's format (q4f16_1 or q4f32_1) is picked by shader-f16.
     const ctx = await requestGpuDevice(this.gpu);
     try {
+      const model = await openModelFolder(files, { hasF16: ctx.features.has('shader-f16') });
+      // A converted model is stored in int4: it runs at q4 whatever precision is picked for checkpoints.
+      const used: Precision = model instanceof ConvertedModel ? 'q4' : precision;
+      const bytesOf = (name: string) => {
+        if (model instanceof ConvertedModel) return model.storedBytes(name);
+        const info = model.info(name);
+        return numel(info.shape) * (DTYPE_BYTES[info.dtype as keyof typeof DTYPE_BYTES] ?? 4);
+      };
       let loadedBytes = 0;
-      const totalBytes = checkpoint.totalBytes();
-      const engine = await LlavaMiniEngine.load(ctx.device, checkpoint, {
-        precision,
+      const totalBytes = model.totalBytes();
+      const engine = await LlavaMiniEngine.load(ctx.device, model, {
+        precision: used,
         onProgress: (tensor, done, total) => {
           loadedBytes += bytesOf(tensor);
           onProgress({ stage: done === total ? 'kernels' : 'weights', loadedBytes, totalBytes, tensor });
         },
       });
-      this.loaded = { ctx, engine, text: textSideOf(checkpoint) };
+      this.loaded = { ctx, engine, text: textSideOf(model) };
       const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
-      return { name, precision, adapter: ctx.summary, memory: this.withImageStates(engine.memory()), visionTokenRows: engine.visionTokenRows };
+      return { name, precision: used, adapter: ctx.summary, memory: this.withImageStates(engine.memory()), visionTokenRows: engine.visionTokenRows };
     } catch (e) {
       ctx.device.destroy();
       throw e;
