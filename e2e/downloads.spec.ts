@@ -29,6 +29,8 @@ test('from the hub (one dropped connection), converted and stored; offline after
   await expect(panel.getByTestId('install-error')).toHaveCount(0);
   expect((await (await request.get(`${HUB}/stats`)).json()).drops).toBe(1);
   await expect(stored(page)).toContainText('q4f32_1'); // SwiftShader has no shader-f16
+  // The LLM went straight into WebLLM's own OPFS cache: WebLLM's hasModelInCache finds every shard there.
+  await expect(stored(page)).toHaveAttribute('data-webllm', 'true');
   await page.screenshot({ path: `${SHOTS}/downloads.png`, fullPage: true });
 
   // Offline: the service worker serves the page, the model comes from OPFS.
@@ -86,7 +88,11 @@ test('a corrupted download is refused and never used; the good copy then install
 test('when the storage cannot take the model, the install says so before writing it', async ({ page }) => {
   test.setTimeout(120_000);
   await openFresh(page);
-  const { quota = 0, usage = 0 } = await page.evaluate(() => navigator.storage.estimate());
+  // Measured once the service worker has cached the app (that is storage too).
+  const { quota = 0, usage = 0 } = await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    return navigator.storage.estimate();
+  });
   const panel = page.getByTestId('downloads');
   await panel.getByLabel('Converted folder at a URL').check();
   // A hosted model whose shards add up to far more than this browser lets the site store.

@@ -23,8 +23,13 @@ function StoredRow({ m }: { m: StoredModel }) {
   const { load, status } = useEngineStore();
   const busy = install.kind === 'running' || status.kind === 'loading';
   return (
-    <li data-testid="stored-model" data-state={m.state} data-id={m.id}>
+    <li data-testid="stored-model" data-state={m.state} data-id={m.id} data-webllm={m.state === 'complete' ? String(m.webllm) : undefined}>
       <strong>{m.name}</strong> <code>{m.format}</code> {formatBytes(m.bytes)} <span className="muted small">{m.source}</span>{' '}
+      {m.state === 'complete' && m.webllm && (
+        <span className="badge badge-pass" title="The LLM is in WebLLM's own cache: WebLLM loads it with no network">
+          WebLLM cache ready
+        </span>
+      )}{' '}
       {m.state === 'complete' ? (
         <button type="button" disabled={busy} onClick={() => void load({ cached: m.id, name: m.name })}>
           Load

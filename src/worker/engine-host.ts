@@ -1,7 +1,7 @@
 // The engine behind EngineApi: one GPUDevice, one loaded model, encoded images and conversations by id. Runs in
 // the engine worker (engine.worker.ts is the Comlink shell); it is plain TypeScript over the engine core.
 import { BlobCheckpointFiles, UrlCheckpointFiles, type CheckpointFiles } from '../checkpoint/index.ts';
-import { OpfsFolder } from '../download/opfs.ts';
+import { openStoredModel, storedModelInfo } from '../download/stored-models.ts';
 import { ConvertedModel, openModelFolder } from '../weights/converted-model.ts';
 import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
 import { Conversation, type TextSide } from '../engine/conversation.ts';
@@ -9,12 +9,15 @@ import { LlavaMiniEngine, type EncodedImage, type EngineMemory } from '../engine
 import { textSideOf } from '../engine/text-side.ts';
 import { requestGpuDevice, type GpuContext } from '../gpu/device.ts';
 import type { Precision } from '../weights/policy.ts';
-import { MODELS_DIR } from './model-store-api.ts';
 import type { AnswerStats, AskRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
 
 async function filesOf(source: ModelSource): Promise<CheckpointFiles> {
   if ('url' in source) return new UrlCheckpointFiles(source.url);
-  if ('cached' in source) return (await OpfsFolder.open(`${MODELS_DIR}/${source.cached}`)).checkpointFiles();
+  if ('cached' in source) {
+    const info = await storedModelInfo(source.cached);
+    if (info?.state !== 'complete') throw new Error(`${source.name} is not completely stored in this browser: resume or repeat its download`);
+    return (await openStoredModel(source.cached, info.format)).checkpointFiles();
+  }
   return new BlobCheckpointFiles(source.files, source.name);
 }
 

@@ -6,7 +6,10 @@ import type { InstallProgress, InstallSource, StoredModelInfo, UnfinishedInstall
 /** InstallSource as plain data: a local folder travels as its files. */
 export type InstallRequest = Exclude<InstallSource, { kind: 'folder' }> | { kind: 'folder'; name: string; files: [string, Blob][] };
 
-export type StoredModel = ({ state: 'complete' } & StoredModelInfo) | ({ state: 'unfinished'; bytes: number } & UnfinishedInstall);
+export type StoredModel =
+  /** `webllm`: WebLLM's own hasModelInCache finds the LLM (loadable by WebLLM with no network). */
+  | ({ state: 'complete'; webllm: boolean } & StoredModelInfo)
+  | ({ state: 'unfinished'; bytes: number } & UnfinishedInstall);
 
 export interface StorageStatus {
   usage: number;
@@ -22,6 +25,3 @@ export interface ModelStoreApi {
   cancel(): void;
   remove(id: string): Promise<void>;
 }
-
-/** Where stored models live in OPFS: one folder per model id. */
-export const MODELS_DIR = 'models';

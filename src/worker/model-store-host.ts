@@ -1,27 +1,27 @@
-// The model store behind ModelStoreApi: OPFS folders under models/, filled by installModel.
+// The model store behind ModelStoreApi: stored models (src/download/stored-models.ts) filled by installModel.
+import { hasModelInCache } from '@mlc-ai/web-llm';
 import { BlobCheckpointFiles } from '../checkpoint/index.ts';
 import type { MlcQuantization } from '../convert/index.ts';
 import { retryingFetch } from '../download/fetch-retry.ts';
-import { INSTALL_INFO, installModel, MODEL_INFO, modelIdFor, type InstallProgress, type InstallSource, type StoredModelInfo, type UnfinishedInstall } from '../download/install.ts';
+import { installModel, modelIdFor, type InstallProgress, type InstallSource, type StoredModelInfo } from '../download/install.ts';
 import { OpfsFolder } from '../download/opfs.ts';
-import { MODELS_DIR, type InstallRequest, type ModelStoreApi, type StorageStatus, type StoredModel } from './model-store-api.ts';
+import { MODELS_DIR, openStoredModel, storedModelAppConfig, storedModelInfo } from '../download/stored-models.ts';
+import type { InstallRequest, ModelStoreApi, StorageStatus, StoredModel } from './model-store-api.ts';
 
 export class ModelStoreHost implements ModelStoreApi {
   private running: AbortController | null = null;
 
   async list(): Promise<StoredModel[]> {
-    const root = await OpfsFolder.open(MODELS_DIR);
     const out: StoredModel[] = [];
-    for (const id of await root.folders()) {
-      const info = await root.readText(`${id}/${MODEL_INFO}`);
-      if (info) {
-        out.push({ state: 'complete', ...(JSON.parse(info) as StoredModelInfo) });
-        continue;
+    for (const id of await (await OpfsFolder.open(MODELS_DIR)).folders()) {
+      const info = await storedModelInfo(id);
+      if (!info) continue;
+      if (info.state === 'complete') {
+        const { appConfig, modelId } = storedModelAppConfig(id, info.format);
+        out.push({ ...info, webllm: await hasModelInCache(modelId, appConfig).catch(() => false) });
+      } else {
+        out.push({ ...info, bytes: await (await openStoredModel(id, info.format)).bytes() });
       }
-      const unfinished = await root.readText(`${id}/${INSTALL_INFO}`);
-      if (!unfinished) continue;
-      const bytes = (await root.walk(id)).reduce((a, [, f]) => a + f.size, 0);
-      out.push({ state: 'unfinished', bytes, ...(JSON.parse(unfinished) as UnfinishedInstall) });
     }
     return out;
   }
@@ -34,10 +34,10 @@ export class ModelStoreHost implements ModelStoreApi {
   async install(request: InstallRequest, format: MlcQuantization, onProgress: (p: InstallProgress) => void): Promise<StoredModelInfo> {
     if (this.running) throw new Error('a model is already being installed: wait for it or cancel it');
     const source: InstallSource = request.kind === 'folder' ? { kind: 'folder', name: request.name, files: new BlobCheckpointFiles(request.files, request.name) } : request;
-    const folder = await OpfsFolder.open(`${MODELS_DIR}/${modelIdFor(source, format)}`);
+    const store = await openStoredModel(modelIdFor(source, format), format);
     this.running = new AbortController();
     try {
-      return await installModel(source, format, folder, {
+      return await installModel(source, format, store, {
         freeBytes: async () => {
           const { usage = 0, quota = 0 } = await navigator.storage.estimate();
           return quota - usage;
@@ -56,6 +56,8 @@ export class ModelStoreHost implements ModelStoreApi {
   }
 
   async remove(id: string): Promise<void> {
+    const info = await storedModelInfo(id);
+    if (info) await (await openStoredModel(id, info.format)).removeAll();
     await (await OpfsFolder.open(MODELS_DIR)).removeFolder(id);
   }
 }
