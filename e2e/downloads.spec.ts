@@ -40,8 +40,15 @@ test('from the hub (one dropped connection), converted and stored; offline after
   await page.context().setOffline(true);
   await page.reload();
   await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  // WebLLM's stock library is compiled for the 8B model's shapes: asked to run this tiny one, it says so.
+  await panel.getByLabel('LLM engine').selectOption('webllm');
+  await stored(page).getByRole('button', { name: 'Load' }).click();
+  await expect(page.getByTestId('engine-error')).toContainText("this model's LLM does not have Llama-3.1-8B's shapes");
+  // Automatic: our own kernels for a model WebLLM's library cannot run.
+  await panel.getByLabel('LLM engine').selectOption('auto');
   await stored(page).getByRole('button', { name: 'Load' }).click();
   await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expect(page.getByTestId('engine-ready')).toContainText('LLM on our kernels');
   await page.getByRole('textbox', { name: 'Message' }).fill('Say something.');
   await page.keyboard.press('Enter');
   const answer = page.getByTestId('msg-assistant').last();

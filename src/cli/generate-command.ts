@@ -7,7 +7,7 @@ import { LlavaMiniEngine, type EncodedImage } from '../engine/engine.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { decodeImageFile } from '../node/image-file.ts';
 import { decodeVideoFile } from '../node/video-file.ts';
-import type { SamplingOptions } from '../llm/llama-runtime.ts';
+import { LlamaRuntime, type SamplingOptions } from '../llm/llama-runtime.ts';
 import { parsePrecision } from '../weights/policy.ts';
 import { collectDump, writeDump } from './dump.ts';
 import { runCheck } from './check.ts';
@@ -143,7 +143,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
       console.error(`${turn.tokens.length} tokens (${turn.stopped}); prefill ${turn.llmRows} rows in ${timings.prefillMs.toFixed(0)} ms; ${timings.tokensPerSecond.toFixed(1)} tokens/s`);
     }
     if (values.check && dump && raw) {
-      const ok = await runCheck({ model: raw, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm.cache.storage, images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
+      const ok = await runCheck({ model: raw, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm instanceof LlamaRuntime ? engine.llm.cache.storage : 'f32', images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
       if (!ok) throw new Error('check: the GPU results differ from the CPU reference beyond the tolerance (see above)');
     }
     conv.destroy();

@@ -18,6 +18,8 @@ import { renderChat, type ChatMessage } from '../text/chat-template.ts';
 import { tokenizerImageToken } from '../text/image-tokens.ts';
 import { mulberry32 } from '../util/seeded-random.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
+import { LlamaRuntime } from '../llm/llama-runtime.ts';
+import { GpuWeights } from '../weights/gpu-weights.ts';
 import { Conversation } from './conversation.ts';
 import { LlavaMiniEngine } from './engine.ts';
 
@@ -200,6 +202,30 @@ describe('LlavaMiniEngine at f32', () => {
     const ok = await conv.ask('Anything?', { images: [image], maxNewTokens: 4 });
     expect(ok.tokens).toHaveLength(4);
     conv.destroy();
+  });
+});
+
+describe('LlavaMiniEngine with an external LLM (how WebLLM plugs in)', () => {
+  it('uploads no LLM layers of its own and answers through the given LlmBackend with the same tokens', async () => {
+    // The "external" LLM: a native runtime over its own weights, as WebLLM brings its own on the same device.
+    const llmWeights = new GpuWeights(ctx.device, model.checkpoint, 'f32');
+    await llmWeights.loadAll(undefined, (n) => n.startsWith('model.layers.') || n === 'model.norm.weight' || n === 'lm_head.weight' || n === 'model.embed_tokens.weight');
+    const external = await LlamaRuntime.create(llmWeights, { prefillChunkSize: 16, kv: 'f32' });
+    const withExternal = await LlavaMiniEngine.load(ctx.device, model.checkpoint, { precision: 'f32', chunkSize: 16, externalLlm: external });
+    try {
+      expect(withExternal.llm).toBe(external);
+      // Only the token embedding of the LLM part is the engine's (text rows and pre-fusion read it).
+      const H = engine.hidden;
+      expect(withExternal.memory().weights.llm).toBe(model.checkpoint.config.llm.vocabSize * H * 4);
+      expect(engine.memory().weights.llm).toBeGreaterThan(withExternal.memory().weights.llm);
+      const question = 'Describe it in detail.';
+      const a = await new Conversation(withExternal, model.text).ask(question, { images: [await withExternal.encodeImage(images[1]!)], maxNewTokens: 12 });
+      const b = await new Conversation(engine, model.text).ask(question, { images: [await engine.encodeImage(images[1]!)], maxNewTokens: 12 });
+      expect(a.tokens).toEqual(b.tokens);
+    } finally {
+      withExternal.destroy();
+      llmWeights.destroy();
+    }
   });
 });
 

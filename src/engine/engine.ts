@@ -10,6 +10,7 @@ import type { KvStorage } from '../gpu/kernels/rope.ts';
 import { AddKernel } from '../gpu/kernels/elementwise.ts';
 import { ImageEncoderGpu, profileImageEncoder, readRows } from '../compress/image-encoder.ts';
 import { ImageInput, type BitmapSource, type ImageMode } from '../image/image-input.ts';
+import type { LlmBackend } from '../llm/llm-backend.ts';
 import { LlamaRuntime } from '../llm/llama-runtime.ts';
 import { TokenEmbedding } from '../llm/token-embedding.ts';
 import { PrefusionRuntime, type PrefusionState } from '../prefuse/prefusion.ts';
@@ -35,6 +36,17 @@ export interface EngineOptions {
   onProgress?(tensor: string, done: number, total: number): void;
   /** The int4 arithmetic for tensors quantized at load (see GpuWeightsOptions; tests). */
   q4Quantizer?: GpuWeightsOptions['q4Quantizer'];
+  /**
+   * An LLM that runs elsewhere on this device (WebLLM's compiled Llama): its decoder layers, final norm and lm_head
+   * are then not uploaded and no native runtime is built. The token embedding still is: text rows and pre-fusion
+   * read it. The engine takes ownership (destroy()).
+   */
+  externalLlm?: LlmBackend;
+}
+
+/** Tensors only the LLM's own runtime reads (an external LLM brings its own). */
+function llmRuntimeOnly(name: string): boolean {
+  return name.startsWith('model.layers.') || name === 'model.norm.weight' || name === 'lm_head.weight';
 }
 
 /** An image (RGBA pixels, or in the browser an ImageBitmap / canvas / video frame). */
@@ -116,7 +128,7 @@ export class LlavaMiniEngine {
     readonly input: ImageInput,
     readonly encoder: ImageEncoderGpu,
     readonly prefusion: PrefusionRuntime,
-    readonly llm: LlamaRuntime,
+    readonly llm: LlmBackend,
     private readonly embedding: TokenEmbedding,
     private readonly add: AddKernel,
     /** The LLM input rows (fused text and vision tokens) the prefill reads. */
@@ -130,7 +142,7 @@ export class LlavaMiniEngine {
     const config = source.config;
     const weights = new GpuWeights(device, source, opts.precision, { maxBindingBytes: opts.maxBindingBytes, q4Quantizer: opts.q4Quantizer });
     try {
-      await weights.loadAll(opts.onProgress);
+      await weights.loadAll(opts.onProgress, opts.externalLlm ? (name) => !llmRuntimeOnly(name) : undefined);
       const maxContext = opts.maxContext ?? Math.min(4096, config.llm.maxPositionEmbeddings);
       const maxTextRows = opts.maxTextRows ?? Math.min(maxContext, config.tokenizerModelMaxLength);
       const hasF16 = device.features.has('shader-f16');
@@ -140,12 +152,12 @@ export class LlavaMiniEngine {
         ImageInput.create(device, config),
         ImageEncoderGpu.load(weights),
         PrefusionRuntime.create(weights, { maxTextRows, chunkSize, kv }),
-        LlamaRuntime.create(weights, { maxContext, prefillChunkSize: chunkSize, kv }),
+        opts.externalLlm ?? LlamaRuntime.create(weights, { maxContext, prefillChunkSize: chunkSize, kv }),
         TokenEmbedding.create(weights),
         AddKernel.create(device),
       ]);
       // Plain embeddings serve text-only prompts; the add kernel averages several images' fused text.
-      const assembler = new LlmInputAssembler(device, config.llm.hiddenSize, llm.cache.capacity, prefusion.maxTextRows, embedding, add);
+      const assembler = new LlmInputAssembler(device, config.llm.hiddenSize, llm.capacity, prefusion.maxTextRows, embedding, add);
       return new LlavaMiniEngine(device, weights, input, encoder, prefusion, llm, embedding, add, assembler);
     } catch (e) {
       weights.destroy();

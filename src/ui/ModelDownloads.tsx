@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'react';
 import { blobFilesFromFileList } from '../checkpoint/index.ts';
 import { formatBytes } from '../gpu/device.ts';
+import type { LlmChoice } from '../worker/engine-api.ts';
 import type { InstallRequest, StoredModel } from '../worker/model-store-api.ts';
 import { useDownloadsStore, type SourceKind } from './downloads-store.ts';
 import { useEngineStore } from './engine-store.ts';
@@ -19,7 +20,7 @@ const SOURCES: [SourceKind, string][] = [
 const STAGE: Record<string, string> = { checking: 'Checking the checkpoint and the free storage…', converting: 'Converting', downloading: 'Downloading', done: 'Finishing…' };
 
 function StoredRow({ m }: { m: StoredModel }) {
-  const { remove, start, install } = useDownloadsStore();
+  const { remove, start, install, llmChoice } = useDownloadsStore();
   const { load, status } = useEngineStore();
   const busy = install.kind === 'running' || status.kind === 'loading';
   return (
@@ -31,7 +32,7 @@ function StoredRow({ m }: { m: StoredModel }) {
         </span>
       )}{' '}
       {m.state === 'complete' ? (
-        <button type="button" disabled={busy} onClick={() => void load({ cached: m.id, name: m.name })}>
+        <button type="button" disabled={busy} onClick={() => void load({ cached: m.id, name: m.name, llm: llmChoice })}>
           Load
         </button>
       ) : (
@@ -145,6 +146,14 @@ export function ModelDownloads() {
         </p>
       )}
       <h3>Stored models</h3>
+      <label>
+        LLM engine{' '}
+        <select aria-label="LLM engine" value={store.llmChoice} onChange={(e) => store.setSource({ llmChoice: e.target.value as LlmChoice })}>
+          <option value="auto">automatic (WebLLM for the 8B model)</option>
+          <option value="webllm">WebLLM</option>
+          <option value="native">native (our WGSL kernels)</option>
+        </select>
+      </label>
       {store.models.length === 0 ? (
         <p className="muted">None yet.</p>
       ) : (

@@ -96,7 +96,8 @@ export function ModelLoader({ demoUrl }: { demoUrl: string | null }) {
       {status.kind === 'ready' && (
         <>
           <p role="status" data-testid="engine-ready">
-            Ready: {status.model.name} at {status.model.precision} on {status.model.adapter.vendor || 'this GPU'}.
+            Ready: {status.model.name} at {status.model.precision} on {status.model.adapter.vendor || 'this GPU'}, LLM on{' '}
+            {status.model.llm === 'webllm' ? 'WebLLM' : 'our kernels'}.
           </p>
           <MemoryTable memory={status.model.memory} />
         </>
@@ -112,6 +113,15 @@ export function ModelLoader({ demoUrl }: { demoUrl: string | null }) {
 
 function LoadProgressBar({ status }: { status: Extract<ReturnType<typeof useEngineStore.getState>['status'], { kind: 'loading' }> }) {
   const { loadedBytes, totalBytes, stage, tensor } = status.progress;
+  if (stage === 'llm') {
+    // WebLLM reports a fraction and a sentence (library download / compile, weights from its cache).
+    return (
+      <div role="status" data-testid="load-progress">
+        <progress max={totalBytes || 1} value={loadedBytes} aria-label="Model loading progress" />
+        <p className="muted">WebLLM: {tensor}</p>
+      </div>
+    );
+  }
   const what = stage === 'opening' ? 'Opening the checkpoint…' : stage === 'kernels' ? 'Building GPU kernels…' : `Uploading ${tensor ?? ''}`;
   return <ProgressLine label="Model loading progress" what={what} done={loadedBytes} total={totalBytes} startedAt={status.startedAt} testId="load-progress" />;
 }

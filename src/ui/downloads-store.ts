@@ -4,6 +4,7 @@ import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import type { MlcQuantization } from '../convert/index.ts';
 import { DEFAULT_HUB_URL, OFFICIAL_REPO, type InstallProgress } from '../download/install.ts';
+import type { LlmChoice } from '../worker/engine-api.ts';
 import type { InstallRequest, StorageStatus, StoredModel } from '../worker/model-store-api.ts';
 import { Comlink } from './engine-client.ts';
 import { modelStoreWorker } from './model-store-client.ts';
@@ -20,10 +21,12 @@ interface DownloadsStore {
   hubUrl: string;
   repo: string;
   convertedUrl: string;
+  /** Who runs a stored model's LLM (auto: WebLLM for the 8B model, else our kernels). */
+  llmChoice: LlmChoice;
   models: StoredModel[];
   storage: StorageStatus | null;
   install: InstallState;
-  setSource(patch: Partial<Pick<DownloadsStore, 'sourceKind' | 'hubUrl' | 'repo' | 'convertedUrl'>>): void;
+  setSource(patch: Partial<Pick<DownloadsStore, 'sourceKind' | 'hubUrl' | 'repo' | 'convertedUrl' | 'llmChoice'>>): void;
   refresh(): Promise<void>;
   start(request: InstallRequest, format: MlcQuantization): Promise<void>;
   cancel(): void;
@@ -39,6 +42,7 @@ export const useDownloadsStore = create<DownloadsStore>()(
       hubUrl: DEFAULT_HUB_URL,
       repo: OFFICIAL_REPO,
       convertedUrl: '',
+      llmChoice: 'auto',
       models: [],
       storage: null,
       install: { kind: 'idle' },
@@ -75,7 +79,7 @@ export const useDownloadsStore = create<DownloadsStore>()(
     }),
     {
       name: 'llava-mini-downloads',
-      partialize: (s) => ({ sourceKind: s.sourceKind, hubUrl: s.hubUrl, repo: s.repo, convertedUrl: s.convertedUrl }),
+      partialize: (s) => ({ sourceKind: s.sourceKind, hubUrl: s.hubUrl, repo: s.repo, convertedUrl: s.convertedUrl, llmChoice: s.llmChoice }),
     },
   ),
 );

@@ -152,8 +152,9 @@ export class GpuWeights {
   }
 
   /** Upload every tensor inference reads. */
-  async loadAll(onTensor?: (name: string, done: number, total: number) => void): Promise<void> {
-    const names = this.policy.usedTensors().map((t) => t.name);
+  /** Uploads every tensor inference reads (`only`: those it keeps, e.g. all but an external LLM's). */
+  async loadAll(onTensor?: (name: string, done: number, total: number) => void, only: (name: string) => boolean = () => true): Promise<void> {
+    const names = this.policy.usedTensors().map((t) => t.name).filter(only);
     for (let i = 0; i < names.length; i++) {
       await this.load(names[i]!);
       onTensor?.(names[i]!, i + 1, names.length);

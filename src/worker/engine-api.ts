@@ -10,10 +10,14 @@ import type { Precision } from '../weights/policy.ts';
  * Where the model comes from: a folder URL (HTTP range reads), picked files with their relative paths, or a model
  * stored in this browser (by id; see model-store-api.ts).
  */
-export type ModelSource = { url: string } | { name: string; files: [string, Blob][] } | { cached: string; name: string };
+export type ModelSource = { url: string } | { name: string; files: [string, Blob][] } | { cached: string; name: string; llm?: LlmChoice };
+
+/** Who runs the LLM of a stored model: WebLLM's compiled library (the 8B model's default), or our own kernels. */
+export type LlmChoice = 'auto' | 'webllm' | 'native';
 
 export interface LoadProgress {
-  stage: 'opening' | 'weights' | 'kernels';
+  /** 'llm': WebLLM loading its library and the LLM weights (loadedBytes/totalBytes are then its fraction x 1e6). */
+  stage: 'opening' | 'llm' | 'weights' | 'kernels';
   /** Bytes of checkpoint tensors uploaded so far / in all (weights stage). */
   loadedBytes: number;
   totalBytes: number;
@@ -23,6 +27,8 @@ export interface LoadProgress {
 export interface LoadedModel {
   name: string;
   precision: Precision;
+  /** Which runtime answers: WebLLM's library or our kernels. */
+  llm: 'webllm' | 'native';
   adapter: AdapterSummary;
   memory: EngineMemory;
   /** C^2: LLM rows per image. */

@@ -1,30 +1,36 @@
 // The engine behind EngineApi: one GPUDevice, one loaded model, encoded images and conversations by id. Runs in
 // the engine worker (engine.worker.ts is the Comlink shell); it is plain TypeScript over the engine core.
+import type { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { BlobCheckpointFiles, UrlCheckpointFiles, type CheckpointFiles } from '../checkpoint/index.ts';
-import { openStoredModel, storedModelInfo } from '../download/stored-models.ts';
-import { ConvertedModel, openModelFolder } from '../weights/converted-model.ts';
 import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
+import type { MlcQuantization } from '../convert/index.ts';
+import { openStoredModel, storedModelInfo } from '../download/stored-models.ts';
 import { Conversation, type TextSide } from '../engine/conversation.ts';
 import { LlavaMiniEngine, type EncodedImage, type EngineMemory } from '../engine/engine.ts';
 import { textSideOf } from '../engine/text-side.ts';
-import { requestGpuDevice, type GpuContext } from '../gpu/device.ts';
+import { requestGpuDevice, type AdapterSummary } from '../gpu/device.ts';
+import { ConvertedModel, openModelFolder } from '../weights/converted-model.ts';
 import type { Precision } from '../weights/policy.ts';
+import { fitsStockLlamaLibrary, loadWithWebLlm } from './webllm-loader.ts';
 import type { AnswerStats, AskRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
 
-async function filesOf(source: ModelSource): Promise<CheckpointFiles> {
-  if ('url' in source) return new UrlCheckpointFiles(source.url);
-  if ('cached' in source) {
-    const info = await storedModelInfo(source.cached);
-    if (info?.state !== 'complete') throw new Error(`${source.name} is not completely stored in this browser: resume or repeat its download`);
-    return (await openStoredModel(source.cached, info.format)).checkpointFiles();
-  }
-  return new BlobCheckpointFiles(source.files, source.name);
-}
-
 interface Loaded {
-  ctx: GpuContext;
   engine: LlavaMiniEngine;
   text: TextSide;
+  summary: AdapterSummary;
+  /** Gives the GPU back (our device, or WebLLM's engine and its device). */
+  release(): Promise<void>;
+}
+
+/** A stored model: its info (format) and files, the LLM's from WebLLM's cache. */
+async function storedFiles(id: string, name: string): Promise<{ files: CheckpointFiles; format: MlcQuantization }> {
+  const info = await storedModelInfo(id);
+  if (info?.state !== 'complete') throw new Error(`${name} is not completely stored in this browser: resume or repeat its download`);
+  return { files: await (await openStoredModel(id, info.format)).checkpointFiles(), format: info.format };
+}
+
+function filesOf(source: Exclude<ModelSource, { cached: string }>): CheckpointFiles {
+  return 'url' in source ? new UrlCheckpointFiles(source.url) : new BlobCheckpointFiles(source.files, source.name);
 }
 
 export class EngineHost implements EngineApi {
@@ -39,34 +45,52 @@ export class EngineHost implements EngineApi {
   async load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel> {
     await this.unload();
     onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
-    const files = await filesOf(source);
-    // The device first: a converted folder's format (q4f16_1 or q4f32_1) is picked by shader-f16.
+    const stored = 'cached' in source ? await storedFiles(source.cached, source.name) : null;
+    const files = stored?.files ?? filesOf(source as Exclude<ModelSource, { cached: string }>);
+    const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
+    if (stored && 'cached' in source) {
+      const probe = await openModelFolder(files, { hasF16: stored.format === 'q4f16_1' });
+      const choice = source.llm ?? 'auto';
+      if (probe instanceof ConvertedModel && (choice === 'webllm' || (choice === 'auto' && fitsStockLlamaLibrary(probe.config)))) {
+        const progress = this.progressOf(probe, onProgress);
+        const w = await loadWithWebLlm(source.cached, stored.format, probe, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), progress);
+        this.loaded = { engine: w.engine, text: textSideOf(probe), summary: w.summary, release: w.release };
+        return this.loadedModel(name, 'q4', 'webllm');
+      }
+    }
     const ctx = await requestGpuDevice(this.gpu);
     try {
+      // A converted folder's format (q4f16_1 or q4f32_1) is picked by the device's shader-f16.
       const model = await openModelFolder(files, { hasF16: ctx.features.has('shader-f16') });
       // A converted model is stored in int4: it runs at q4 whatever precision is picked for checkpoints.
       const used: Precision = model instanceof ConvertedModel ? 'q4' : precision;
-      const bytesOf = (name: string) => {
-        if (model instanceof ConvertedModel) return model.storedBytes(name);
-        const info = model.info(name);
-        return numel(info.shape) * (DTYPE_BYTES[info.dtype as keyof typeof DTYPE_BYTES] ?? 4);
-      };
-      let loadedBytes = 0;
-      const totalBytes = model.totalBytes();
-      const engine = await LlavaMiniEngine.load(ctx.device, model, {
-        precision: used,
-        onProgress: (tensor, done, total) => {
-          loadedBytes += bytesOf(tensor);
-          onProgress({ stage: done === total ? 'kernels' : 'weights', loadedBytes, totalBytes, tensor });
-        },
-      });
-      this.loaded = { ctx, engine, text: textSideOf(model) };
-      const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
-      return { name, precision: used, adapter: ctx.summary, memory: this.withImageStates(engine.memory()), visionTokenRows: engine.visionTokenRows };
+      const engine = await LlavaMiniEngine.load(ctx.device, model, { precision: used, onProgress: this.progressOf(model, onProgress) });
+      this.loaded = { engine, text: textSideOf(model), summary: ctx.summary, release: async () => ctx.device.destroy() };
+      return this.loadedModel(name, used, 'native');
     } catch (e) {
       ctx.device.destroy();
       throw e;
     }
+  }
+
+  /** Upload progress in bytes of the stored tensors. */
+  private progressOf(model: Checkpoint | ConvertedModel, onProgress: (p: LoadProgress) => void): (tensor: string, done: number, total: number) => void {
+    const bytesOf = (tensor: string) => {
+      if (model instanceof ConvertedModel) return model.storedBytes(tensor);
+      const info = model.info(tensor);
+      return numel(info.shape) * (DTYPE_BYTES[info.dtype as keyof typeof DTYPE_BYTES] ?? 4);
+    };
+    const totalBytes = model.totalBytes();
+    let loadedBytes = 0;
+    return (tensor, done, total) => {
+      loadedBytes += bytesOf(tensor);
+      onProgress({ stage: done === total ? 'kernels' : 'weights', loadedBytes, totalBytes, tensor });
+    };
+  }
+
+  private loadedModel(name: string, precision: Precision, llm: LoadedModel['llm']): LoadedModel {
+    const { engine, summary } = this.require();
+    return { name, precision, llm, adapter: summary, memory: this.withImageStates(engine.memory()), visionTokenRows: engine.visionTokenRows };
   }
 
   async encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video'): Promise<EncodedImageInfo> {
@@ -154,7 +178,7 @@ export class EngineHost implements EngineApi {
     for (const image of this.images.values()) image.destroy();
     this.images.clear();
     this.loaded.engine.destroy();
-    this.loaded.ctx.device.destroy();
+    await this.loaded.release();
     this.loaded = null;
   }
 
