@@ -114,6 +114,12 @@ export function checkCapability(gpu: AdapterCapabilities, config: LlavaMiniConfi
     { part: `LLM KV cache (${opts.contextWindow} tokens)`, bytes: kvBytes },
     { part: 'working buffers', bytes: work.imageSide + work.prefusion + llmWork },
   ];
+  if (opts.llm === 'webllm') {
+    // WebLLM holds the LLM's weights; the engine keeps its own int4 copy of the token embedding for text rows and
+    // pre-fusion (LlavaMiniEngine with externalLlm).
+    const row = rowBytes(gpu.shaderF16 ? 'q4f16' : 'q4f32', l.hiddenSize);
+    needs.push({ part: 'token embedding (the image side\'s copy)', bytes: l.vocabSize * (row.data + row.scales) });
+  }
   const totalBytes = needs.reduce((a, n) => a + n.bytes, 0);
   const largestBindingBytes = opts.llm === 'webllm' ? largestMlcTensorBytes(config) : Math.min(gpu.limits.maxStorageBufferBindingSize, weights.llm);
 
