@@ -15,13 +15,19 @@ async function openFresh(page: Page): Promise<void> {
 
 const stored = (page: Page) => page.getByTestId('downloads').getByTestId('stored-model');
 
-test('from the hub (one dropped connection), converted and stored; offline after a reload it loads and answers', async ({ page, request }) => {
-  test.setTimeout(600_000);
+/** Starts "Download and convert" of the demo checkpoint from the fake hub; returns the panel. */
+async function startHubInstall(page: Page) {
   await openFresh(page);
   const panel = page.getByTestId('downloads');
   await panel.getByLabel('Hub URL').fill(HUB);
   await panel.getByLabel('Repository').fill('ICTNLP/llava-mini-demo');
   await panel.getByTestId('install').click();
+  return panel;
+}
+
+test('from the hub (one dropped connection), converted and stored; offline after a reload it loads and answers', async ({ page, request }) => {
+  test.setTimeout(600_000);
+  const panel = await startHubInstall(page);
   await expect(panel.getByTestId('install-progress')).toBeVisible();
   await expect(panel.getByTestId('install-status')).toHaveAttribute('data-stage', 'converting', { timeout: 60_000 });
   await page.screenshot({ path: `${SHOTS}/download-progress.png`, fullPage: true });
@@ -59,11 +65,7 @@ test('from the hub (one dropped connection), converted and stored; offline after
 
 test('an install cut off by a reload resumes where it stopped', async ({ page }) => {
   test.setTimeout(300_000);
-  await openFresh(page);
-  const panel = page.getByTestId('downloads');
-  await panel.getByLabel('Hub URL').fill(HUB);
-  await panel.getByLabel('Repository').fill('ICTNLP/llava-mini-demo');
-  await panel.getByTestId('install').click();
+  const panel = await startHubInstall(page);
   // Reload once some shards are written (the converter's journal records each finished shard).
   await expect.poll(async () => Number((await panel.getByTestId('install-progress').getAttribute('data-done')) ?? 0), { timeout: 120_000 }).toBeGreaterThan(4 << 20);
   await page.reload();
