@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../node/gpu.ts';
 import { compareArrays } from './compare.ts';
 import type { GpuContext } from './device.ts';
+import { CONVERT_SELF_TEST_CASES } from './kernels/convert.selftest.ts';
 import { ATTENTION_SELF_TEST_CASES } from './kernels/attention.selftest.ts';
 import { ELEMENTWISE_SELF_TEST_CASES } from './kernels/elementwise.selftest.ts';
 import { EMBEDDING_SELF_TEST_CASES } from './kernels/embedding.selftest.ts';
@@ -34,6 +35,7 @@ describe('self-test', () => {
       ATTENTION_SELF_TEST_CASES,
       PREPROCESS_SELF_TEST_CASES,
       SAMPLING_SELF_TEST_CASES,
+      CONVERT_SELF_TEST_CASES,
     ];
     const ids = SELF_TEST_CASES.map((c) => c.id);
     expect(new Set(ids).size).toBe(ids.length);

@@ -4,6 +4,7 @@
 // per-case plumbing live in selftest-support.ts, which the case files import (not this module), so this aggregate
 // can import all of them without a cycle. No React, no DOM: usable from the app, the CLI and tests.
 import { ATTENTION_SELF_TEST_CASES } from './kernels/attention.selftest.ts';
+import { CONVERT_SELF_TEST_CASES } from './kernels/convert.selftest.ts';
 import { ELEMENTWISE_SELF_TEST_CASES } from './kernels/elementwise.selftest.ts';
 import { EMBEDDING_SELF_TEST_CASES } from './kernels/embedding.selftest.ts';
 import { LINEAR_Q4_SELF_TEST_CASES } from './kernels/linear-q4.selftest.ts';
@@ -45,6 +46,7 @@ export const SELF_TEST_GROUPS: readonly SelfTestGroup[] = [
   { family: 'RoPE', cases: ROPE_SELF_TEST_CASES },
   { family: 'Decode matvec', cases: MATVEC_SELF_TEST_CASES },
   { family: 'Sampling', cases: SAMPLING_SELF_TEST_CASES },
+  { family: 'WebLLM hand-off', cases: CONVERT_SELF_TEST_CASES },
 ];
 
 /** Every self-test, in display order. */
