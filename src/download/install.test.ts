@@ -1,8 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../scripts/tiny-checkpoint/test-http-server.ts';
 import { convertDir, readTree, tinyCheckpoint, tmp } from '../convert/convert.testing.ts';
+import { openCheckpoint } from '../checkpoint/checkpoint.ts';
+import { expectedTensorList, VISION_PREFIX } from '../checkpoint/expected-tensors.ts';
+import { serializeSafetensors } from '../checkpoint/safetensors-write.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { NodeOutputDir } from '../node/output-dir.ts';
 import { retryingFetch } from './fetch-retry.ts';
@@ -131,5 +134,25 @@ describe('installModel', () => {
     expect(withoutInfo(tree)).toEqual(await expected(ckpt));
     expect(tree.has(INSTALL_INFO)).toBe(false);
     expect(JSON.parse(await readFile(join(out, MODEL_INFO), 'utf8')).source).toBe('folder tiny');
+  });
+
+  it('a local checkpoint without the CLIP tower installs with a separate CLIP folder, and says what is missing without one', async () => {
+    const full = await tinyCheckpoint();
+    const noVision = await tinyCheckpoint({ visionTower: false });
+    const ck = await openCheckpoint(nodeCheckpointFiles(full));
+    const clipDir = await tmp();
+    const tensors = [];
+    for (const t of expectedTensorList(ck.config).filter((x) => x.part === 'vision')) {
+      tensors.push({ name: 'vision_model.' + t.name.slice(VISION_PREFIX.length), dtype: 'F32' as const, shape: t.shape, data: await ck.readF32(t.name) });
+    }
+    await writeFile(join(clipDir, 'model.safetensors'), serializeSafetensors(tensors));
+    const source = { kind: 'folder' as const, name: 'tiny', files: nodeCheckpointFiles(noVision) };
+    await expect(installModel(source, 'q4f32_1', new NodeOutputDir(join(await tmp(), 'a')), { freeBytes: plenty })).rejects.toThrow(/has no CLIP vision tower/);
+    const out = join(await tmp(), 'b');
+    await installModel({ ...source, clipFiles: nodeCheckpointFiles(clipDir) }, 'q4f32_1', new NodeOutputDir(out), { freeBytes: plenty });
+    const [got, want] = [withoutInfo(await readTree(out)), await expected(full)];
+    // The pack is the same; the LLM's mlc-chat-config and shards too (the tower never reaches the LLM).
+    expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+    for (const [k, v] of want) if (k.startsWith('mm-q4/')) expect(got.get(k)!.equals(v), k).toBe(true);
   });
 });

@@ -18,8 +18,8 @@ export type InstallSource =
   | { kind: 'hub'; hubUrl: string; repo: string; revision?: string; clipRepo?: string }
   /** A converted folder served over HTTP. */
   | { kind: 'url'; url: string }
-  /** A local folder: a raw checkpoint or a converted one. */
-  | { kind: 'folder'; name: string; files: CheckpointFiles };
+  /** A local folder: a raw checkpoint or a converted one (and the CLIP folder, for a checkpoint without the tower). */
+  | { kind: 'folder'; name: string; files: CheckpointFiles; clipFiles?: CheckpointFiles };
 
 export interface InstallProgress {
   stage: 'checking' | 'converting' | 'downloading' | 'done';
@@ -193,7 +193,7 @@ export async function installModel(source: InstallSource, format: MlcQuantizatio
   } else {
     const files = source.kind === 'url' ? new UrlCheckpointFiles(source.url, { fetch: fetchFn }) : source.files;
     if (await isConvertedFolder(files, format)) await copyConverted(files, sink, format, ctx);
-    else if (source.kind === 'folder') await convertInto(files, sink, format, ctx);
+    else if (source.kind === 'folder') await convertInto(files, sink, format, ctx, source.clipFiles);
     else throw new Error(`${source.url} has no converted model for ${format} (llm-${format}/tensor-cache.json and mm-q4/manifest.json): host the output of npm run convert there`);
   }
   const outputs = installOutputs(format);

@@ -58,6 +58,7 @@ export function ModelDownloads() {
   const store = useDownloadsStore();
   const gpu = useAppStore((s) => s.gpu);
   const [folder, setFolder] = useState<FileList | null>(null);
+  const [clipFolder, setClipFolder] = useState<FileList | null>(null);
   const { refresh } = store;
   useEffect(() => {
     void refresh();
@@ -70,7 +71,8 @@ export function ModelDownloads() {
     if (store.sourceKind === 'url') return store.convertedUrl.trim() ? { kind: 'url', url: new URL(store.convertedUrl.trim(), window.location.href).href } : null;
     if (!folder?.length) return null;
     const picked = blobFilesFromFileList([...folder]);
-    return { kind: 'folder', name: picked.name, files: [...picked.files] };
+    const clip = clipFolder?.length ? [...blobFilesFromFileList([...clipFolder]).files] : null;
+    return { kind: 'folder', name: picked.name, files: [...picked.files], ...(clip ? { clip } : {}) };
   };
 
   return (
@@ -110,10 +112,16 @@ export function ModelDownloads() {
             </label>
           )}
           {store.sourceKind === 'folder' && (
-            <label>
-              Checkpoint or converted folder{' '}
-              <input type="file" aria-label="Model folder to install" onChange={(e) => setFolder(e.target.files)} {...({ webkitdirectory: '', directory: '' } as object)} />
-            </label>
+            <div className="row">
+              <label>
+                Checkpoint or converted folder{' '}
+                <input type="file" aria-label="Model folder to install" onChange={(e) => setFolder(e.target.files)} {...({ webkitdirectory: '', directory: '' } as object)} />
+              </label>
+              <label>
+                CLIP folder, if the checkpoint has no vision tower{' '}
+                <input type="file" aria-label="CLIP folder" onChange={(e) => setClipFolder(e.target.files)} {...({ webkitdirectory: '', directory: '' } as object)} />
+              </label>
+            </div>
           )}
           <p className="muted small">
             Stored in this browser as <code>{format}</code>

@@ -4,7 +4,7 @@ import type { MlcQuantization } from '../convert/index.ts';
 import type { InstallProgress, InstallSource, StoredModelInfo, UnfinishedInstall } from '../download/install.ts';
 
 /** InstallSource as plain data: a local folder travels as its files. */
-export type InstallRequest = Exclude<InstallSource, { kind: 'folder' }> | { kind: 'folder'; name: string; files: [string, Blob][] };
+export type InstallRequest = Exclude<InstallSource, { kind: 'folder' }> | { kind: 'folder'; name: string; files: [string, Blob][]; clip?: [string, Blob][] };
 
 export type StoredModel =
   /** `webllm`: WebLLM's own hasModelInCache finds the LLM (loadable by WebLLM with no network). */

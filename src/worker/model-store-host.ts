@@ -33,7 +33,10 @@ export class ModelStoreHost implements ModelStoreApi {
 
   async install(request: InstallRequest, format: MlcQuantization, onProgress: (p: InstallProgress) => void): Promise<StoredModelInfo> {
     if (this.running) throw new Error('a model is already being installed: wait for it or cancel it');
-    const source: InstallSource = request.kind === 'folder' ? { kind: 'folder', name: request.name, files: new BlobCheckpointFiles(request.files, request.name) } : request;
+    const source: InstallSource =
+      request.kind === 'folder'
+        ? { kind: 'folder', name: request.name, files: new BlobCheckpointFiles(request.files, request.name), ...(request.clip ? { clipFiles: new BlobCheckpointFiles(request.clip, 'CLIP folder') } : {}) }
+        : request;
     const store = await openStoredModel(modelIdFor(source, format), format);
     this.running = new AbortController();
     try {
