@@ -156,6 +156,13 @@ async function copyConverted(files: CheckpointFiles, sink: OutputSink, format: M
   ctx.onProgress?.({ stage: 'done', item: null, bytesDone: bytesTotal, bytesTotal });
 }
 
+/** Bytes of the files in the output folders. */
+async function storedBytes(sink: OutputSink, outputs: readonly ConvertOutput[]): Promise<number> {
+  let bytes = 0;
+  for (const o of outputs) for (const f of await sink.list(o)) bytes += (await sink.size(`${o}/${f}`)) ?? 0;
+  return bytes;
+}
+
 /** Converts a raw checkpoint into the sink, storing only the outputs this GPU uses. */
 async function convertInto(files: CheckpointFiles, sink: OutputSink, format: MlcQuantization, ctx: InstallContext, clipFolder?: CheckpointFiles): Promise<void> {
   const outputs = installOutputs(format);
@@ -167,10 +174,8 @@ async function convertInto(files: CheckpointFiles, sink: OutputSink, format: Mlc
     clipFiles = clipFolder;
     return openCheckpoint(files, { clipFiles });
   });
-  const stored = (await Promise.all(outputs.map(async (o) => (await sink.list(o)).length))).reduce((a, b) => a + b, 0) > 0;
   // A resumed conversion already holds some shards: the quota check counts what is left (an upper bound).
-  const have = stored ? (await Promise.all(outputs.map(async (o) => Promise.all((await sink.list(o)).map(async (f) => (await sink.size(`${o}/${f}`)) ?? 0))))).flat().reduce((a, b) => a + b, 0) : 0;
-  await checkRoom(ctx, plannedOutputBytes(ck.config, outputs) - have);
+  await checkRoom(ctx, plannedOutputBytes(ck.config, outputs) - (await storedBytes(sink, outputs)));
   await convertCheckpoint(files, sink, {
     outputs,
     ...(clipFiles ? { clipFiles, clipOptionName: `the ${CLIP_REPO} repository` } : {}),
@@ -197,9 +202,7 @@ export async function installModel(source: InstallSource, format: MlcQuantizatio
     else throw new Error(`${source.url} has no converted model for ${format} (llm-${format}/tensor-cache.json and mm-q4/manifest.json): host the output of npm run convert there`);
   }
   const outputs = installOutputs(format);
-  let bytes = 0;
-  for (const o of outputs) for (const f of await sink.list(o)) bytes += (await sink.size(`${o}/${f}`)) ?? 0;
-  const info: StoredModelInfo = { id, name, source: describeSource(source), format, outputs, bytes, installedAt: new Date().toISOString() };
+  const info: StoredModelInfo = { id, name, source: describeSource(source), format, outputs, bytes: await storedBytes(sink, outputs), installedAt: new Date().toISOString() };
   await sink.writeFile(MODEL_INFO, JSON.stringify(info, null, 2));
   await sink.remove(INSTALL_INFO);
   return info;
