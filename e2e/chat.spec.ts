@@ -338,18 +338,23 @@ test('model sources: a picked or dropped checkpoint folder, a URL (remembered), 
 
   // The checkpoint's files dropped on the page (as selected in a file manager) load as the model.
   const names = await readdir('public/models/demo');
-  const checkpointDrop = () =>
-    page.evaluateHandle(async (names) => {
-      const dt = new DataTransfer();
-      for (const n of names) dt.items.add(new File([await (await fetch(`/models/demo/${n}`)).blob()], n));
-      return dt;
-    }, names);
-  await page.dispatchEvent('main', 'drop', { dataTransfer: await checkpointDrop() });
+  const checkpointDrop = await page.evaluateHandle(async (names) => {
+    const dt = new DataTransfer();
+    for (const n of names) dt.items.add(new File([await (await fetch(`/models/demo/${n}`)).blob()], n));
+    return dt;
+  }, names);
+  await page.dispatchEvent('main', 'drop', { dataTransfer: checkpointDrop });
   await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
   await expect(page.getByTestId('engine-ready')).toContainText('dropped checkpoint');
   await expect(page.getByTestId('attachments')).toHaveCount(0);
-  // With a model loaded, a dropped checkpoint says what to do instead of replacing it under the chat.
-  await page.dispatchEvent('main', 'drop', { dataTransfer: await checkpointDrop() });
+  // With a model loaded, a dropped checkpoint (its files' names are what count) says what to do instead of
+  // replacing the model under the chat.
+  const another = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    for (const n of ['config.json', 'model.safetensors']) dt.items.add(new File(['{}'], n));
+    return dt;
+  });
+  await page.dispatchEvent('main', 'drop', { dataTransfer: another });
   await expect(page.getByTestId('chat-notice')).toContainText('unload the current model first');
   await page.getByRole('button', { name: 'Unload' }).click();
 

@@ -8,7 +8,7 @@
 //   /stats                                      {"drops": n}
 // Started by playwright.config.ts next to the app server.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestServer } from '../scripts/tiny-checkpoint/test-http-server.ts';
 import { convertCheckpoint } from '../src/convert/index.ts';
@@ -26,8 +26,12 @@ for (let waited = 0; !existsSync(join(DEMO, 'demo-model.json')); waited += 500) 
   if (waited > 120_000) throw new Error(`${DEMO} did not appear: run node --import tsx scripts/prepare-demo-model.ts`);
   await new Promise((r) => setTimeout(r, 500));
 }
-if (!existsSync(join(CONVERTED, 'mm-q4/manifest.json')) || !existsSync(join(CONVERTED, 'llm-q4f32_1/tensor-cache.json'))) {
+// Converted once per demo model: the marker is the demo's own marker file, copied when the conversion finished.
+const demoMarker = await readFile(join(DEMO, 'demo-model.json'), 'utf8');
+if ((await readFile(join(CONVERTED, 'demo-model.json'), 'utf8').catch(() => null)) !== demoMarker) {
+  await rm(CONVERTED, { recursive: true, force: true });
   await convertCheckpoint(nodeCheckpointFiles(DEMO), new NodeOutputDir(CONVERTED));
+  await writeFile(join(CONVERTED, 'demo-model.json'), demoMarker);
 }
 
 let drops = 0;
