@@ -337,12 +337,18 @@ test('model sources: a picked or dropped checkpoint folder, a URL (remembered), 
   await page.getByRole('button', { name: 'Unload' }).click();
 
   // The checkpoint's files dropped on the page (as selected in a file manager) load as the model.
+  // The files come from disk through a file input the test adds, as a file manager hands them to a drop.
   const names = await readdir('public/models/demo');
-  const checkpointDrop = await page.evaluateHandle(async (names) => {
+  await page.evaluate(() => {
+    const input = Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'drop-source', hidden: true });
+    document.body.append(input);
+  });
+  await page.setInputFiles('#drop-source', names.map((n) => `public/models/demo/${n}`));
+  const checkpointDrop = await page.evaluateHandle(() => {
     const dt = new DataTransfer();
-    for (const n of names) dt.items.add(new File([await (await fetch(`/models/demo/${n}`)).blob()], n));
+    for (const f of (document.getElementById('drop-source') as HTMLInputElement).files!) dt.items.add(f);
     return dt;
-  }, names);
+  });
   await page.dispatchEvent('main', 'drop', { dataTransfer: checkpointDrop });
   await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
   await expect(page.getByTestId('engine-ready')).toContainText('dropped checkpoint');
