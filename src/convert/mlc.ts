@@ -16,6 +16,11 @@ import type { Job } from './jobs.ts';
 export type MlcQuantization = 'q4f16_1' | 'q4f32_1';
 export const MLC_QUANTIZATIONS: readonly MlcQuantization[] = ['q4f16_1', 'q4f32_1'];
 
+/** The format a device runs: q4f16_1 with shader-f16, q4f32_1 (f32 scales and activations) without. */
+export function mlcQuantizationFor(hasF16: boolean): MlcQuantization {
+  return hasF16 ? 'q4f16_1' : 'q4f32_1';
+}
+
 /** The prebuilt WebLLM library this output is for: Llama-3_1-8B-Instruct-<q>-ctx4k_cs1k-webgpu.wasm. */
 export const MLC_CONTEXT_WINDOW = 4096;
 export const MLC_PREFILL_CHUNK = 1024;

@@ -1,7 +1,6 @@
-// The browser's Origin Private File System as the converter's OutputSink and as a CheckpointFiles to read a stored
-// model back. Chromium writes through a swap file and publishes it on close(), so a file is either absent or whole:
-// a download cut off by a reload never leaves half a shard behind. Full storage becomes one clear sentence.
-import { BlobCheckpointFiles, type CheckpointFiles } from '../checkpoint/byte-source.ts';
+// The browser's Origin Private File System as the converter's OutputSink; walk() hands a stored model's files back.
+// Chromium writes through a swap file and publishes it on close(), so a file is either absent or whole: a download
+// cut off by a reload never leaves half a shard behind. Full storage becomes one clear sentence.
 import type { OutputSink, OutputStream } from '../convert/sink.ts';
 
 export class StorageFullError extends Error {
@@ -148,12 +147,5 @@ export class OpfsFolder implements OutputSink {
     await dir?.removeEntry(name, { recursive: true }).catch((e: unknown) => {
       if (!isMissing(e)) throw e;
     });
-  }
-
-  /** The folder's files as a CheckpointFiles (Blobs: read by range, never loaded whole). */
-  async checkpointFiles(path = ''): Promise<CheckpointFiles> {
-    const prefix = path ? `${path.replace(/\/$/, '')}/` : '';
-    const files = (await this.walk(path)).map(([p, f]) => [p.slice(prefix.length), f] as [string, Blob]);
-    return new BlobCheckpointFiles(files, `${this.name}/${path}`);
   }
 }

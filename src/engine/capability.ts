@@ -4,6 +4,7 @@
 // verdict is "too small" only where a limit rules the model out; the memory need is stated for the user to weigh.
 import { expectedTensorList, type TensorPart } from '../checkpoint/expected-tensors.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
+import { mlcQuantizationFor, type MlcQuantization } from '../convert/mlc.ts';
 import { GpuWeightsPolicy } from '../weights/policy-table.ts';
 import { rowBytes } from '../weights/encode.ts';
 
@@ -22,9 +23,6 @@ export interface AdapterCapabilities {
 /** The LLM's runtime: WebLLM's compiled library (one buffer per MLC tensor) or our native kernels (row blocks). */
 export type LlmEngineKind = 'webllm' | 'native';
 
-/** MLC's quantization names: q4f16_1 needs shader-f16, q4f32_1 runs everywhere. */
-export type MlcFormat = 'q4f16_1' | 'q4f32_1';
-
 export interface CapabilityOptions {
   llm: LlmEngineKind;
   /** Context window of the LLM's KV cache (WebLLM's ctx4k libraries: 4096). */
@@ -39,7 +37,7 @@ export interface MemoryNeed {
 }
 
 export interface CapabilityReport {
-  format: MlcFormat;
+  format: MlcQuantization;
   /** GPU memory the model needs, per part (weights, KV caches, working buffers). */
   needs: MemoryNeed[];
   totalBytes: number;
@@ -100,7 +98,7 @@ function workingBytes(config: LlavaMiniConfig): { imageSide: number; prefusion: 
 }
 
 export function checkCapability(gpu: AdapterCapabilities, config: LlavaMiniConfig, opts: CapabilityOptions): CapabilityReport {
-  const format: MlcFormat = gpu.shaderF16 ? 'q4f16_1' : 'q4f32_1';
+  const format = mlcQuantizationFor(gpu.shaderF16);
   const weights = weightBytesByPart(config, gpu.shaderF16);
   const l = config.llm;
   const kvBytes = l.numLayers * 2 * opts.contextWindow * l.numKvHeads * l.headDim * (gpu.shaderF16 ? 2 : 4);

@@ -2,6 +2,7 @@
 // a URL, or from a local folder; progress with rate and ETA; stored models with their size, load / resume / delete.
 import { useEffect, useState } from 'react';
 import { blobFilesFromFileList } from '../checkpoint/index.ts';
+import { mlcQuantizationFor } from '../convert/mlc.ts';
 import { formatBytes } from '../gpu/device.ts';
 import type { LlmChoice } from '../worker/engine-api.ts';
 import type { InstallRequest, StoredModel } from '../worker/model-store-api.ts';
@@ -63,7 +64,7 @@ export function ModelDownloads() {
   useEffect(() => {
     void refresh();
   }, [refresh]);
-  const format = gpu.kind === 'ready' && gpu.summary.shaderF16 ? 'q4f16_1' : 'q4f32_1';
+  const format = mlcQuantizationFor(gpu.kind === 'ready' && gpu.summary.shaderF16);
   const running = store.install.kind === 'running';
 
   const request = (): InstallRequest | null => {

@@ -22,11 +22,12 @@ interface Loaded {
   release(): Promise<void>;
 }
 
-/** A stored model: its info (format) and files, the LLM's from WebLLM's cache. */
-async function storedFiles(id: string, name: string): Promise<{ files: CheckpointFiles; format: MlcQuantization }> {
+/** A stored model, opened as stored (it holds one format; its LLM's files come from WebLLM's cache). */
+async function openStored(id: string, name: string): Promise<{ model: ConvertedModel | Checkpoint; format: MlcQuantization }> {
   const info = await storedModelInfo(id);
   if (info?.state !== 'complete') throw new Error(`${name} is not completely stored in this browser: resume or repeat its download`);
-  return { files: await (await openStoredModel(id, info.format)).checkpointFiles(), format: info.format };
+  const files = await (await openStoredModel(id, info.format)).checkpointFiles();
+  return { model: await openModelFolder(files, { hasF16: info.format === 'q4f16_1' }), format: info.format };
 }
 
 function filesOf(source: Exclude<ModelSource, { cached: string }>): CheckpointFiles {
@@ -45,23 +46,21 @@ export class EngineHost implements EngineApi {
   async load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel> {
     await this.unload();
     onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
-    const stored = 'cached' in source ? await storedFiles(source.cached, source.name) : null;
-    const files = stored?.files ?? filesOf(source as Exclude<ModelSource, { cached: string }>);
+    const stored = 'cached' in source ? await openStored(source.cached, source.name) : null;
     const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
-    if (stored && 'cached' in source) {
-      const probe = await openModelFolder(files, { hasF16: stored.format === 'q4f16_1' });
+    if (stored && 'cached' in source && stored.model instanceof ConvertedModel) {
       const choice = source.llm ?? 'auto';
-      if (probe instanceof ConvertedModel && (choice === 'webllm' || (choice === 'auto' && fitsStockLlamaLibrary(probe.config)))) {
-        const progress = this.progressOf(probe, onProgress);
-        const w = await loadWithWebLlm(source.cached, stored.format, probe, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), progress);
-        this.loaded = { engine: w.engine, text: textSideOf(probe), summary: w.summary, release: w.release };
+      if (choice === 'webllm' || (choice === 'auto' && fitsStockLlamaLibrary(stored.model.config))) {
+        const model = stored.model;
+        const w = await loadWithWebLlm(source.cached, stored.format, model, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
+        this.loaded = { engine: w.engine, text: textSideOf(model), summary: w.summary, release: w.release };
         return this.loadedModel(name, 'q4', 'webllm');
       }
     }
     const ctx = await requestGpuDevice(this.gpu);
     try {
-      // A converted folder's format (q4f16_1 or q4f32_1) is picked by the device's shader-f16.
-      const model = await openModelFolder(files, { hasF16: ctx.features.has('shader-f16') });
+      // A folder from elsewhere: a converted one's format (q4f16_1 or q4f32_1) is picked by the device's shader-f16.
+      const model = stored?.model ?? (await openModelFolder(filesOf(source as Exclude<ModelSource, { cached: string }>), { hasF16: ctx.features.has('shader-f16') }));
       // A converted model is stored in int4: it runs at q4 whatever precision is picked for checkpoints.
       const used: Precision = model instanceof ConvertedModel ? 'q4' : precision;
       const engine = await LlavaMiniEngine.load(ctx.device, model, { precision: used, onProgress: this.progressOf(model, onProgress) });

@@ -60,7 +60,7 @@ export class ModelStoreHost implements ModelStoreApi {
 
   async remove(id: string): Promise<void> {
     const info = await storedModelInfo(id);
-    if (info) await (await openStoredModel(id, info.format)).removeAll();
+    if (info) await (await openStoredModel(id, info.format)).removeLlm();
     await (await OpfsFolder.open(MODELS_DIR)).removeFolder(id);
   }
 }

@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { modelLibURLPrefix, modelVersion, TENSOR_CACHE_MANIFEST_FILENAME } from '@mlc-ai/web-llm';
 import { libFunctionSource, webLlmVersion } from './webllm-lib.test-support.ts';
-import { llavaMiniAppConfig, llavaMiniModelRecord, llmFolderUrl, modelDtype, pickCacheBackend, pickQuantization, stockLlamaLib, webLlmModelUrl } from './model-record.ts';
+import { mlcQuantizationFor } from '../../convert/mlc.ts';
+import { dtypeOfQuantization } from './embedding-prefill.ts';
+import { llavaMiniAppConfig, llavaMiniModelRecord, llmFolderUrl, pickCacheBackend, stockLlamaLib, webLlmModelUrl } from './model-record.ts';
 
 /** WebLLM's own cleanModelUrl (MLCEngine.reloadInternal and hasModelInCache apply it to record.model). */
 const cleanModelUrl = new Function(`${libFunctionSource('cleanModelUrl')}; return cleanModelUrl;`)() as (url: string) => string;
@@ -80,10 +82,10 @@ describe('WebLLM model record', () => {
   });
 
   it('picks q4f32_1 on adapters without shader-f16, and the model dtype per quantization', () => {
-    expect(pickQuantization(new Set(['shader-f16', 'subgroups']))).toBe('q4f16_1');
-    expect(pickQuantization(new Set(['subgroups']))).toBe('q4f32_1');
-    expect(modelDtype('q4f16_1')).toBe('float16');
-    expect(modelDtype('q4f32_1')).toBe('float32');
+    expect(mlcQuantizationFor(new Set(['shader-f16', 'subgroups']).has('shader-f16'))).toBe('q4f16_1');
+    expect(mlcQuantizationFor(new Set(['subgroups']).has('shader-f16'))).toBe('q4f32_1');
+    expect(dtypeOfQuantization('q4f16_1')).toBe('float16');
+    expect(dtypeOfQuantization('q4f32_1')).toBe('float32');
   });
 
   it('builds an AppConfig with a cache backend the context has', () => {

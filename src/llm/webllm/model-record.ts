@@ -23,24 +23,13 @@
 //   "Llama-3.1-8B-Instruct-<quant>-MLC"): in 0.2.86 `<modelLibURLPrefix>v0_2_86/base/
 //   Llama-3_1-8B-Instruct-<quant>_cs1k-webgpu.wasm`.
 import { modelLibURLPrefix, modelVersion, prebuiltAppConfig, type AppConfig, type ModelRecord } from '@mlc-ai/web-llm';
-
-export type WebLlmQuantization = 'q4f16_1' | 'q4f32_1';
+import type { MlcQuantization } from '../../convert/mlc.ts';
 
 /** WebLLM's AppConfig.cacheBackend (the type is not exported by the package). */
 export type WebLlmCacheBackend = NonNullable<AppConfig['cacheBackend']>;
 
-/** The float dtype of the model's activations (and of its embedding tensors) per quantization. */
-export function modelDtype(q: WebLlmQuantization): 'float16' | 'float32' {
-  return q === 'q4f16_1' ? 'float16' : 'float32';
-}
-
-/** q4f16_1 where the adapter has shader-f16, else q4f32_1 (f32 compute, about 1.1 GB more GPU memory). */
-export function pickQuantization(features: { has(feature: string): boolean }): WebLlmQuantization {
-  return features.has('shader-f16') ? 'q4f16_1' : 'q4f32_1';
-}
-
 /** The prebuilt record of the stock Llama-3.1-8B-Instruct model for `q` in the pinned package's prebuiltAppConfig. */
-export function stockLlamaRecord(q: WebLlmQuantization): ModelRecord {
+export function stockLlamaRecord(q: MlcQuantization): ModelRecord {
   const id = `Llama-3.1-8B-Instruct-${q}-MLC`;
   const record = prebuiltAppConfig.model_list.find((r) => r.model_id === id);
   if (!record) throw new Error(`@mlc-ai/web-llm's prebuiltAppConfig has no "${id}" (package version changed?)`);
@@ -48,7 +37,7 @@ export function stockLlamaRecord(q: WebLlmQuantization): ModelRecord {
 }
 
 /** The stock Llama-3.1-8B-Instruct WebGPU library of the pinned WebLLM version for `q`. */
-export function stockLlamaLib(q: WebLlmQuantization): string {
+export function stockLlamaLib(q: MlcQuantization): string {
   const lib = stockLlamaRecord(q).model_lib;
   const expectedPrefix = `${modelLibURLPrefix}${modelVersion}/`;
   if (!lib.startsWith(expectedPrefix)) throw new Error(`stock Llama library ${lib} is not under ${expectedPrefix}`);
@@ -56,7 +45,7 @@ export function stockLlamaLib(q: WebLlmQuantization): string {
 }
 
 /** The folder our converter writes the LLM into for `q`, under the converted model's base URL. */
-export function llmFolderUrl(baseUrl: string, q: WebLlmQuantization, pageUrl?: string): string {
+export function llmFolderUrl(baseUrl: string, q: MlcQuantization, pageUrl?: string): string {
   const base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`, pageUrl ?? defaultPageUrl());
   return new URL(`llm-${q}/`, base).href;
 }
@@ -76,7 +65,7 @@ export function webLlmModelUrl(folderUrl: string, pageUrl?: string): string {
 export interface LlavaMiniModelRecordOptions {
   /** Base URL of the converted model (the folder holding llm-<quant>/); relative URLs resolve against pageUrl. */
   baseUrl: string;
-  quantization: WebLlmQuantization;
+  quantization: MlcQuantization;
   /** KV cache rows (prompt + answer over every turn). Default 4096. */
   contextWindowSize?: number;
   /** Default `LLaVA-Mini-Llama-3.1-8B-<quant>`; pass a distinct id per model source. */

@@ -189,7 +189,8 @@ export class SplitModelStore implements OutputSink {
     return [...(await this.folder.walk()), ...(await this.llm.files())].reduce((a, [, f]) => a + f.size, 0);
   }
 
-  async removeAll(): Promise<void> {
+  /** Deletes the LLM's entries from WebLLM's cache (the model's own folder is deleted by whoever holds its parent). */
+  async removeLlm(): Promise<void> {
     await this.llm.removeAll();
   }
 }
