@@ -17,6 +17,21 @@ export async function cli(args: string[], entry = 'src/cli/main.ts'): Promise<{ 
   }
 }
 
+/** Whether the CLI's GPU device has shader-f16 (`gpu --json`: same adapter and environment as every CLI run here). */
+export async function cliDeviceHasF16(): Promise<boolean> {
+  const r = await cli(['gpu', '--json']);
+  if (r.code !== 0) throw new Error(`cli gpu failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { deviceFeatures: string[] }).deviceFeatures.includes('shader-f16');
+}
+
+/**
+ * What our code wrote to stderr: without Node's own warnings and without the adapter notices Dawn prints for some
+ * drivers (lavapipe: "maxDynamic…BuffersPerPipelineLayout artificially reduced from 256 to 16 …").
+ */
+export function ourStderrLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.trim() && !/ExperimentalWarning|--trace-warnings|^Warning: \w+ artificially reduced from \d+ to \d+/.test(l));
+}
+
 /** A PNG with a colour gradient (deterministic, no flat areas). */
 export function gradientPng(width: number, height: number): Buffer {
   const png = new PNG({ width, height });

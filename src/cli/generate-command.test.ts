@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GifWriter } from 'omggif';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, gradientPng } from './cli.testing.ts';
+import { cli, cliDeviceHasF16, gradientPng, ourStderrLines } from './cli.testing.ts';
 import { makeTinyCheckpoint } from '../../scripts/tiny-checkpoint/generate.ts';
 import { MemoryByteSource } from '../checkpoint/byte-source.ts';
 import { readSafetensorsHeader, readTensorBytes, readTensorF32 } from '../checkpoint/safetensors.ts';
@@ -30,8 +30,6 @@ function colourGif(): Uint8Array {
   return buf.slice(0, gw.end());
 }
 
-/** The error lines on stderr (Node's own warnings are not ours). */
-const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() && !/ExperimentalWarning|--trace-warnings/.test(l));
 
 describe('cli generate', () => {
   let dir: string;
@@ -51,7 +49,7 @@ describe('cli generate', () => {
     const dump = join(dir, 'dump.safetensors');
     const args = ['generate', '--model', model, '--image', image, '--prompt', 'What is in this image?', '--precision', 'f32', '--max-new-tokens', '32', '--greedy', '--json', '--dump', dump];
     const r = await cli(args);
-    expect(errorLines(r.stderr)).toEqual([]);
+    expect(ourStderrLines(r.stderr)).toEqual([]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.tokens).toHaveLength(32);
@@ -96,13 +94,14 @@ describe('cli generate', () => {
 
   it('q4: the same greedy tokens as the CPU reference on the dequantized weights', async () => {
     const r = await cli(['generate', '--model', model, '--image', image, '--prompt', 'Describe it.', '--precision', 'q4', '--max-new-tokens', '32', '--json']);
-    expect(errorLines(r.stderr)).toEqual([]);
+    expect(ourStderrLines(r.stderr)).toEqual([]);
     const out = JSON.parse(r.stdout);
     const loaded = await loadModelDir(model);
     const cfg = loaded.checkpoint.config;
     const pixelValues = preprocessImage(await decodeImageFile(image), { size: cfg.vision.imageSize, aspectRatio: cfg.imageAspectRatio });
-    // SwiftShader has no shader-f16: the q4 policy's f16 tensors are stored f32 there (the policy's fallback).
-    const weights = dequantizedSource(loaded.checkpoint, 'q4', false);
+    // The reference runs on the weights as the CLI's device holds them: the q4 policy's f16 tensors and int4 scales
+    // are f16 with shader-f16, f32 without (the child process gets the same adapter and LLAVA_DISABLE_FEATURES).
+    const weights = dequantizedSource(loaded.checkpoint, 'q4', await cliDeviceHasF16());
     const ref = await generateReference({ weights, pixelValues, promptIds: out.promptIds, maxNewTokens: 32, stopIds: loaded.text.stopIds });
     expect(out.tokens).toEqual(ref.tokens);
   });
@@ -121,7 +120,7 @@ describe('cli generate', () => {
   describe('bad input: one clear line, non-zero exit', () => {
     const expectOneLine = (r: { code: number; stderr: string }, pattern: RegExp) => {
       expect(r.code).not.toBe(0);
-      const lines = errorLines(r.stderr);
+      const lines = ourStderrLines(r.stderr);
       expect(lines, r.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(pattern);
     };

@@ -1,11 +1,13 @@
 // `npm run cli -- <command> …`: a thin Node shell over the engine core. Every failure ends with one clear
 // line on stderr and a non-zero exit.
 import { GENERATE_USAGE, runGenerate } from './generate-command.ts';
+import { GPU_USAGE, runGpu } from './gpu-command.ts';
 import { runReference, REFERENCE_USAGE } from './reference-command.ts';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
   generate: { run: runGenerate, usage: GENERATE_USAGE },
   reference: { run: runReference, usage: REFERENCE_USAGE },
+  gpu: { run: runGpu, usage: GPU_USAGE },
 };
 
 const USAGE = `Usage: npm run cli -- <command> [options]\n\nCommands:\n${Object.values(COMMANDS)

@@ -1,6 +1,6 @@
 // Adapter/device setup and summaries (Node/Dawn; SwiftShader without a GPU).
 import { describe, expect, it, vi } from 'vitest';
-import { createNodeGpu } from '../node/gpu.ts';
+import { createNodeGpu, disabledFeatures } from '../node/gpu.ts';
 import { formatAdapterSummary, formatBytes, GpuUnavailableError, requestGpuDevice } from './device.ts';
 
 describe('requestGpuDevice', () => {
@@ -11,7 +11,7 @@ describe('requestGpuDevice', () => {
       expect(s.vendor).toBeTruthy();
       expect(s.features).toEqual([...s.features].sort());
       expect(s.shaderF16).toBe(ctx.adapter.features.has('shader-f16'));
-      expect(ctx.features.has('shader-f16')).toBe(s.shaderF16);
+      expect(ctx.features.has('shader-f16')).toBe(s.shaderF16 && !disabledFeatures().includes('shader-f16'));
       for (const k of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup'] as const) {
         expect(ctx.device.limits[k], k).toBe(ctx.adapter.limits[k]);
         expect(s.limits[k]).toBe(ctx.adapter.limits[k]);
@@ -28,6 +28,19 @@ describe('requestGpuDevice', () => {
     } finally {
       ctx.device.destroy();
     }
+  });
+
+  it('leaves out the features it is told to (the f32 fallbacks on an adapter with shader-f16)', async () => {
+    const ctx = await createNodeGpu({ withoutFeatures: ['shader-f16', 'timestamp-query'] });
+    try {
+      expect(ctx.features.has('shader-f16')).toBe(false);
+      expect(ctx.features.has('timestamp-query')).toBe(false);
+      expect(ctx.features.has('subgroups')).toBe(ctx.adapter.features.has('subgroups'));
+    } finally {
+      ctx.device.destroy();
+    }
+    expect(disabledFeatures({ LLAVA_DISABLE_FEATURES: ' shader-f16 ,subgroups,' })).toEqual(['shader-f16', 'subgroups']);
+    expect(disabledFeatures({})).toEqual([]);
   });
 
   it('reports destroy() as reason "destroyed" without calling onLost', async () => {

@@ -167,11 +167,13 @@ export interface RequestDeviceOptions {
   onLost?: (report: DeviceLostReport) => void;
   /** Called for GPU errors no error scope caught (default: console.error). */
   onUncapturedError?: (message: string) => void;
+  /** Optional features not to request even where the adapter has them (to run the fallbacks, e.g. f32 without shader-f16). */
+  withoutFeatures?: readonly string[];
 }
 
 /**
  * Requests a high-performance adapter and a device with the adapter's maximum buffer, binding and workgroup
- * limits, plus shader-f16 / subgroups / timestamp-query when the adapter has them.
+ * limits, plus shader-f16 / subgroups / timestamp-query when the adapter has them (less `withoutFeatures`).
  * Throws GpuUnavailableError when `gpu` is missing, there is no adapter, or the device request fails.
  */
 export async function requestGpuDevice(gpu: GPU | undefined | null, opts: RequestDeviceOptions = {}): Promise<GpuContext> {
@@ -198,7 +200,7 @@ export async function requestGpuDevice(gpu: GPU | undefined | null, opts: Reques
     const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
     if (typeof v === 'number' && v > 0) requiredLimits[name] = v;
   }
-  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !opts.withoutFeatures?.includes(f));
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({ label: 'llava-mini', requiredLimits, requiredFeatures });

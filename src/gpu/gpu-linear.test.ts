@@ -1,29 +1,35 @@
 // Kernels over GpuWeights tensors against the CPU reference (src/reference/linear.ts, ops.ts) fed the weights exactly
-// as the GPU holds them (dequantizedSource), on Dawn (SwiftShader: no shader-f16, so q4 scales are f32 and the
-// policy's f16 tensors are f32). Weights are uploaded with a 1 KiB binding limit so that most are split in row blocks.
-// Metric: max |gpu - ref| / max |ref| <= 1e-5 (f32 sums of at most 64 terms; observed ~1e-7).
+// as the GPU holds them (dequantizedSource), on Dawn: with shader-f16 the policy's half tensors are f16 and q4 scales
+// f16 (q4f16), without it both are f32. Weights are uploaded with a 1 KiB binding limit so that most are split in row
+// blocks. Metric: max |gpu - ref| / max |ref| <= 1e-5 (f32 sums of at most 64 terms; observed ~1e-7).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../node/gpu.ts';
 import { linear } from '../reference/linear.ts';
 import { layerNorm, rmsNorm } from '../reference/ops.ts';
 import { randomUniform, randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
+import { rowBytes } from '../weights/encode.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
+import type { Storage } from '../weights/policy.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from './buffers.ts';
 import { compareArrays, formatComparison } from './compare.ts';
 import { LinearKernels, linearPath, loadF32Tensor, NormKernels, recordLinear, sliceRows } from './gpu-linear.ts';
 
 const REL = 1e-5;
+const MAX_BINDING = 1024;
 const source = randomWeights(tinyConfig({ llmHidden: 64 }), 9);
-const deq = dequantizedSource(source, 'q4', false);
 
 let device: GPUDevice;
+let hasF16: boolean;
+let deq: ReturnType<typeof dequantizedSource>;
 let weights: GpuWeights;
 let kernels: LinearKernels;
 const owned: GPUBuffer[] = [];
 beforeAll(async () => {
   device = (await createNodeGpu()).device;
-  weights = new GpuWeights(device, source, 'q4', { maxBindingBytes: 1024 });
+  hasF16 = device.features.has('shader-f16');
+  deq = dequantizedSource(source, 'q4', hasF16);
+  weights = new GpuWeights(device, source, 'q4', { maxBindingBytes: MAX_BINDING });
   kernels = new LinearKernels(device);
 });
 afterAll(() => {
@@ -74,27 +80,33 @@ async function runWindow(name: string, biasName: string | null, M: number, ldy: 
   }
 }
 
+/** Rows per block under MAX_BINDING for a tensor of this storage and width. */
+const rowsPerBlock = (storage: Storage, cols: number) => Math.floor(MAX_BINDING / rowBytes(storage, cols).data);
+
 describe('recordLinear over GpuWeights tensors', () => {
-  it('f32 weight in 16 row blocks with bias slices, into a column window: matvec (M = 1, 3) and tiled (M = 7)', async () => {
+  it('half-precision weight (f16, or f32 without shader-f16) in row blocks with bias slices, into a column window: matvec (M = 1, 3) and tiled (M = 7)', async () => {
     for (const M of [1, 3, 7]) {
       const w = await runWindow('model.mm_projector.2.weight', 'model.mm_projector.2.bias', M, 64 + 9, 5);
-      expect(w.storage).toBe('f32');
-      expect(w.blocks.length).toBe(16);
+      expect(w.storage).toBe(hasF16 ? 'f16' : 'f32');
+      expect(w.blocks.length).toBe(hasF16 ? 8 : 16);
+      expect(w.blocks.length).toBe(Math.ceil(w.rows / rowsPerBlock(w.storage, w.cols)));
       expect(linearPath(w.storage, M, w.cols)).toBe(M <= 4 ? 'matvec' : 'tiled');
     }
   });
 
-  it('int4 (q4f32) weight in 4 row blocks: matvec (M = 2) and the int4 tiled kernel (M = 9)', async () => {
+  it('int4 (q4f16, or q4f32 without shader-f16) weight in 4 row blocks: matvec (M = 2) and the int4 tiled kernel (M = 9)', async () => {
     for (const M of [2, 9]) {
       const w = await runWindow('model.layers.0.mlp.up_proj.weight', null, M, 128, 0);
-      expect(w.storage).toBe('q4f32');
+      expect(w.storage).toBe(hasF16 ? 'q4f16' : 'q4f32');
       expect(w.blocks.length).toBe(4);
     }
   });
 
-  it('row slices across blocks (f32 and int4 with scales) give the same linear as the slice of the weights', async () => {
+  it('row slices across blocks (half precision and int4 with scales) give the same linear as the slice of the weights', async () => {
     const f = await runWindow('model.compressor.attn.in_proj_weight', null, 6, 32, 0, { start: 8, count: 32 });
-    expect(f.blocks.length).toBe(3);
+    const r = rowsPerBlock(f.storage, f.cols);
+    expect(f.blocks.length).toBe(Math.floor(39 / r) - Math.floor(8 / r) + 1);
+    expect(f.blocks.length).toBeGreaterThan(1);
     const q = await runWindow('model.layers.0.mlp.up_proj.weight', null, 5, 64, 0, { start: 16, count: 64 });
     expect(q.blocks.map((b) => [b.rowStart, b.rows])).toEqual([[0, 16], [16, 32], [48, 16]]);
   });
@@ -103,7 +115,7 @@ describe('recordLinear over GpuWeights tensors', () => {
     const w = await weights.load('model.layers.1.self_attn.o_proj.weight');
     const fresh = new LinearKernels(device);
     const b = createStorageBuffer(device, 8 * 64 * 4);
-    expect(() => recordLinear(device, fresh, b, w, null, b, 8)).toThrow(/no tiled kernel for q4f32 weights was prepared/);
+    expect(() => recordLinear(device, fresh, b, w, null, b, 8)).toThrow(new RegExp(`no tiled kernel for ${w.storage} weights was prepared`));
     b.destroy();
   });
 });

@@ -32,12 +32,20 @@ export function createValidationOnlyGpu(opts: RequestDeviceOptions = {}): Promis
 }
 
 /**
+ * Optional features that LLAVA_DISABLE_FEATURES (comma-separated, e.g. `shader-f16`) keeps off the device, so
+ * the tests and the CLI can run the f32 fallbacks on an adapter that has shader-f16.
+ */
+export function disabledFeatures(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.LLAVA_DISABLE_FEATURES ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+}
+
+/**
  * Adapter + device in Node (same GpuContext as the browser). Throws GpuUnavailableError with setup hints when
  * Dawn finds no adapter. Call `ctx.device.destroy()` when done so the process can exit promptly.
  */
 export async function createNodeGpu(opts: RequestDeviceOptions = {}): Promise<GpuContext> {
   try {
-    return await requestGpuDevice(nodeGpu(), opts);
+    return await requestGpuDevice(nodeGpu(), { withoutFeatures: disabledFeatures(), ...opts });
   } catch (e) {
     if (e instanceof GpuUnavailableError && e.kind === 'no-adapter') {
       const icd = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;

@@ -47,7 +47,8 @@ describe('GpuWeights', () => {
         await expectUploaded(w, name);
       }
       const down = w.plan('model.layers.0.mlp.down_proj.weight');
-      expect(down.storage).toBe(precision === 'f32' ? 'f32' : 'q4f32'); // SwiftShader: no shader-f16
+      // int4 scales are f16 where the device has shader-f16 (q4f16_1), else f32 (q4f32_1).
+      expect(down.storage).toBe(precision === 'f32' ? 'f32' : device.features.has('shader-f16') ? 'q4f16' : 'q4f32');
       const parts = w.bytesByPart();
       for (const part of ['vision', 'projector', 'compressor', 'prefusion', 'llm'] as const) expect(parts[part]).toBeGreaterThan(0);
       w.destroy();
