@@ -2,7 +2,7 @@
 //   [pad to square with (122,116,104)] -> Pillow BICUBIC resize of the shortest edge to S in Pillow's 8-bit
 //   fixed point (PRECISION_BITS 22), horizontal pass to uint8 then vertical pass to uint8 -> center crop S x S
 //   -> x/255 + normalize (a 256-entry f32 table per channel, made on the CPU by the reference's own function).
-//   Video frames: Pillow NEAREST straight to S x S (source indices made on the CPU).
+//   Video frames: torch's nearest interpolate straight to S x S (source indices made on the CPU).
 //
 // Everything that involves floating point (filter windows, fixed-point weights, nearest indices, the
 // normalization table) is computed on the CPU by the same code as the reference and uploaded in `table`; the
