@@ -3,9 +3,9 @@
 //   image:  [expand2square with (122,116,104) when aspectRatio === 'pad'] -> Pillow BICUBIC shortest edge -> S
 //           (8-bit fixed point, horizontal then vertical, a same-size pass skipped) -> center crop -> normalize;
 //   video:  torch's nearest interpolate straight to S x S (the reference's load_video) -> normalize.
-// The CPU computes every float-dependent quantity with the reference's own code (pillowBicubicCoeffs, the
-// nearest indices, normalizePixel) and uploads them once per input shape (a cached "plan"); the GPU does integer
-// arithmetic only. Only the S x S crop is computed.
+// The CPU computes every float-dependent quantity (pillowBicubicCoeffs and normalizePixel from the reference;
+// the nearest indices here, in ATen's float32 steps) and uploads them once per input shape (a cached "plan");
+// the GPU does integer arithmetic only. Only the S x S crop is computed.
 //
 // Inputs: a storage buffer of packed RGBA rows (`rowStride` pixels apart, default `width`), e.g. from
 // uploadRgba() (Node / ImageData) or uploadImageBitmap() (browser: ImageBitmap, canvas, video frame).
