@@ -264,7 +264,9 @@ test('a video (animated GIF): frames sampled at 1 fps, a frame strip, and the No
   await mkdir(FIXTURES, { recursive: true });
   await writeFile(`${FIXTURES}/clip.gif`, gradientGif());
   const question = 'What happens in the video?';
-  const node = nodeCli(['--video', `${FIXTURES}/clip.gif`, '--prompt', question]);
+  // --check: Node's frames (torch's nearest resize of the 64x48 frames) and tokens agree with the CPU reference,
+  // so the page's tokens equal to Node's say its WebCodecs frames went through the same resize.
+  const node = nodeCli(['--video', `${FIXTURES}/clip.gif`, '--prompt', question, '--check']);
   await loadModel(page);
   await page.getByTestId('video-input').setInputFiles(`${FIXTURES}/clip.gif`);
   const attachment = page.getByTestId('attachments').locator('li');

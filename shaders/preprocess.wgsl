@@ -2,11 +2,11 @@
 //   [pad to square with (122,116,104)] -> Pillow BICUBIC resize of the shortest edge to S in Pillow's 8-bit
 //   fixed point (PRECISION_BITS 22), horizontal pass to uint8 then vertical pass to uint8 -> center crop S x S
 //   -> x/255 + normalize (a 256-entry f32 table per channel, made on the CPU by the reference's own function).
-//   Video frames: Pillow NEAREST straight to S x S (source indices made on the CPU).
+//   Video frames: torch's nearest interpolate straight to S x S (source indices made on the CPU).
 //
 // Everything that involves floating point (filter windows, fixed-point weights, nearest indices, the
-// normalization table) is computed on the CPU by the same code as the reference and uploaded in `table`; the
-// GPU does only integer arithmetic (i32 multiply-adds, arithmetic shift, clamp), so the result is exact by
+// normalization table) is computed on the CPU (the bicubic weights and the table by the reference's own code) and
+// uploaded in `table`; the GPU does only integer arithmetic (i32 multiply-adds, arithmetic shift, clamp), so the result is exact by
 // construction. i32 cannot overflow: the host checks 2^21 + 255 * sum(max(w, 0)) < 2^31 (and the negative
 // counterpart) for every output, which bounds every partial sum.
 //

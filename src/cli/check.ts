@@ -2,6 +2,8 @@
 // storage is not counted as error) and one line per tensor: max |gpu - ref|, max |ref| and their ratio.
 // Tolerance: 1e-4 relative with an f32 KV cache; an f16 KV cache rounds every cached key and value, so 1e-2 then.
 // Greedy tokens must match too (with an f16 KV cache a near-tie may flip: reported, not failed).
+// After follow-up questions the last turn is checked: the reference runs from scratch on that turn's prompt ids
+// (the re-rendered conversation, earlier answers as text), where the engine reused its cached rows.
 import type { KvStorage } from '../gpu/kernels/rope.ts';
 import type { DecodedVideo } from '../node/video-file.ts';
 import { generateReference, ReferenceLlavaMini, type ReferenceIntermediates } from '../reference/pipeline.ts';

@@ -1,4 +1,6 @@
-// --dump: the engine's intermediates of one question as f32 safetensors (prompt_ids as i32, -200 at image slots).
+// --dump: the engine's intermediates of the last question as f32 safetensors (prompt_ids as i32, -200 at image
+// slots). After follow-up questions that turn's tensors cover the whole conversation: prompt_ids, fused_text and
+// llm_input hold every earlier question and answer too, logits0 is the first answer token's.
 // With several images or video frames, the image-side tensors are the first one's.
 import { writeFile } from 'node:fs/promises';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';

@@ -3,7 +3,10 @@
 // - f32: every --dump tensor within 1e-4 of the CPU reference (max |gpu - ref| / max |ref|), the same 32 greedy
 //   tokens, and --check agrees;
 // - q4: the same greedy tokens as the CPU reference on the weights as the GPU holds them;
-// - a GIF video through --video --check;
+// - a 64x48 GIF video through --video --check --dump (compressor 2): pixel_values are torch's nearest resize of
+//   the first sampled frame, the index rule stated here independently;
+// - two --prompt (a follow-up turn): --dump writes the second turn's tensors (the whole conversation's prompt ids),
+//   each within 1e-4 of the CPU reference run from scratch, and --check passes;
 // - bad input ends with one clear line on stderr and a non-zero exit.
 import { copyFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
@@ -17,29 +20,58 @@ import { MemoryByteSource } from '../checkpoint/byte-source.ts';
 import { readSafetensorsHeader, readTensorBytes, readTensorF32 } from '../checkpoint/safetensors.ts';
 import { decodeImageFile } from '../node/image-file.ts';
 import { generateReference } from '../reference/pipeline.ts';
-import { preprocessImage } from '../reference/preprocess.ts';
+import { normalizePixel, preprocessImage } from '../reference/preprocess.ts';
+import { DEFAULT_SYSTEM_PROMPT, imageTurnContent, renderChat, stripImagePlaceholders } from '../text/chat-template.ts';
+import { tokenizerImageToken } from '../text/image-tokens.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { relativeError } from './check.ts';
 import { loadModelDir } from './load-model.ts';
 
-/** 2 s at 2 fps (4 frames, each one palette colour): two frames are sampled. */
-function colourGif(): Uint8Array {
-  const buf = new Uint8Array(64 * 48 * 8 + 4096);
-  const gw = new GifWriter(buf, 64, 48, { palette: [0xff0000, 0x00ff00, 0x0000ff, 0xffffff], loop: 0 });
-  for (let k = 0; k < 4; k++) gw.addFrame(0, 0, 64, 48, new Array<number>(64 * 48).fill(k), { delay: 50 });
+/** Palette entry i of the test GIF: (i, 255 - i, 3i mod 256). */
+const paletteRgb = (i: number): [number, number, number] => [i, 255 - i, (i * 3) & 255];
+
+/** Palette index of pixel (x, y) of frame k of the test GIF: a gradient that moves with k. */
+const gifIndex = (x: number, y: number, k: number) => (x * 3 + y + k * 40) & 255;
+
+/** 2 s at 2 fps: 4 frames of 64x48, each a gradient shifted by its index (so the resize's choice of pixels shows). */
+function gradientGif(): Uint8Array {
+  const [w, h] = [64, 48];
+  const buf = new Uint8Array(w * h * 8 + 8192);
+  const gw = new GifWriter(buf, w, h, { palette: Array.from({ length: 256 }, (_, i) => paletteRgb(i).reduce((v, c) => (v << 8) | c, 0)), loop: 0 });
+  for (let k = 0; k < 4; k++) gw.addFrame(0, 0, w, h, Array.from({ length: w * h }, (_, p) => gifIndex(p % w, Math.floor(p / w), k)), { delay: 50 });
   return buf.slice(0, gw.end());
 }
 
+/**
+ * pixel_values [3, 336, 336] of frame k resized as torch.nn.functional.interpolate(size=(336, 336)) does: output
+ * (x, y) copies source pixel (floor(x * 64 / 336), floor(y * 48 / 336)); `centres` samples Pillow's way instead,
+ * at floor((x + 0.5) * 64 / 336), to show that this GIF tells the two apart.
+ */
+function gifFramePixelValues(k: number, rule: 'torch' | 'centres'): Float32Array {
+  const S = 336;
+  const src = (o: number, n: number) => Math.min(Math.floor(((rule === 'torch' ? o : o + 0.5) * n) / S), n - 1);
+  const out = new Float32Array(3 * S * S);
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const rgb = paletteRgb(gifIndex(src(x, 64), src(y, 48), k));
+      for (const c of [0, 1, 2] as const) out[c * S * S + y * S + x] = normalizePixel(rgb[c], c);
+    }
+  }
+  return out;
+}
 
 describe('cli generate', () => {
   let dir: string;
   let model: string;
+  let model2: string;
   let image: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'llava-generate-'));
     model = join(dir, 'model');
     await makeTinyCheckpoint({ out: model, seed: 7 });
+    model2 = join(dir, 'model-c2');
+    await makeTinyCheckpoint({ out: model2, seed: 7, compressorSize: 2 });
     image = join(dir, 'photo.png');
     await writeFile(image, gradientPng(300, 220));
   });
@@ -106,15 +138,86 @@ describe('cli generate', () => {
     expect(out.tokens).toEqual(ref.tokens);
   });
 
-  it('--video (an animated GIF) with --check: per-tensor errors and OK', async () => {
+  it("--video (a 64x48 GIF, compressor 2) with --check and --dump: pixel_values are torch's nearest resize of the first sampled frame", async () => {
     const gif = join(dir, 'clip.gif');
-    await writeFile(gif, colourGif());
-    const r = await cli(['generate', '--model', model, '--video', gif, '--prompt', 'What happens?', '--precision', 'f32', '--max-new-tokens', '6', '--check']);
+    await writeFile(gif, gradientGif());
+    const dump = join(dir, 'video.safetensors');
+    const r = await cli(['generate', '--model', model2, '--video', gif, '--prompt', 'What happens?', '--precision', 'f32', '--max-new-tokens', '6', '--check', '--dump', dump]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/check: CPU reference on f32/);
     for (const name of ['pixel_values', 'clip', 'compressed', 'vision_token', 'fused_text', 'llm_input', 'logits0']) expect(r.stderr).toMatch(new RegExp(`${name} .* ok`));
+    expect(r.stderr).toMatch(/compressed +\[4, /); // C = 2: four vision tokens a frame
     expect(r.stderr).toMatch(/tokens: all 6 equal/);
     expect(r.stderr).toMatch(/check: OK/);
+
+    // 4 frames at 2 fps: num_frm = 4 // 2 = 2, s = 3 / 2, the first sampled frame is (round(0) + round(1.5)) // 2 = 1.
+    const file = await readSafetensorsHeader(new MemoryByteSource(new Uint8Array(await readFile(dump)), 'dump'));
+    const pixelValues = await readTensorF32(file, 'pixel_values');
+    const expected = gifFramePixelValues(1, 'torch');
+    expect(Buffer.from(pixelValues.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+    expect(Buffer.from(expected.buffer).equals(Buffer.from(gifFramePixelValues(1, 'centres').buffer))).toBe(false);
+  });
+
+  describe('a follow-up turn (two --prompt)', () => {
+    const questions = ['What is in this image?', 'And what colours does it have?'];
+    // One CLI run serves both tests (--check logs to stderr, --json prints to stdout).
+    let run: ReturnType<typeof cli> | undefined;
+    const dumpFile = () => join(dir, 'turn2.safetensors');
+    const followUp = () =>
+      (run ??= cli(['generate', '--model', model, '--image', image, '--prompt', questions[0]!, '--prompt', questions[1]!, '--precision', 'f32', '--max-new-tokens', '8', '--json', '--dump', dumpFile(), '--check']));
+
+    it("--dump writes the second turn's tensors: the whole conversation, within 1e-4 of the reference from scratch", async () => {
+      const dump = dumpFile();
+      const r = await followUp();
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.turns).toHaveLength(2);
+
+      const loaded = await loadModelDir(model);
+      const cfg = loaded.checkpoint.config;
+      const file = await readSafetensorsHeader(new MemoryByteSource(new Uint8Array(await readFile(dump)), 'dump'));
+      const promptIds = Array.from(new Int32Array((await readTensorBytes(file, 'prompt_ids')).buffer));
+      // The conversation re-rendered with the first answer as text, then the follow-up question.
+      const messages = [
+        { role: 'system' as const, content: DEFAULT_SYSTEM_PROMPT },
+        { role: 'user' as const, content: imageTurnContent(questions[0]!, 1) },
+        { role: 'assistant' as const, content: stripImagePlaceholders(out.turns[0].text) },
+        { role: 'user' as const, content: imageTurnContent(questions[1]!, 0) },
+      ];
+      expect(promptIds).toEqual(tokenizerImageToken(renderChat(loaded.checkpoint.tokenizerConfigJson, messages, { addGenerationPrompt: false }), loaded.text.tokenizer));
+      expect(promptIds).toEqual(out.turns[1].promptIds);
+      expect(promptIds.length).toBeGreaterThan(out.turns[0].promptIds.length);
+
+      const pixelValues = preprocessImage(await decodeImageFile(image), { size: cfg.vision.imageSize, aspectRatio: cfg.imageAspectRatio });
+      const ref = await generateReference({ weights: loaded.checkpoint, pixelValues, promptIds, maxNewTokens: 8, stopIds: loaded.text.stopIds });
+      const H = cfg.llm.hiddenSize;
+      const expected: Record<string, [Float32Array, number[]]> = {
+        pixel_values: [ref.intermediates.pixelValues, [3, 336, 336]],
+        fused_text: [ref.intermediates.fusedText, [promptIds.length, H]],
+        llm_input: [ref.intermediates.llmInput, [ref.intermediates.llmInputRows, H]],
+        logits0: [ref.logits0, [cfg.llm.vocabSize]],
+      };
+      for (const [name, [want, shape]] of Object.entries(expected)) {
+        expect(file.tensors.get(name)?.shape, name).toEqual(shape);
+        const e = relativeError(await readTensorF32(file, name), want);
+        expect(e.rel, `${name}: max err ${e.maxErr} of max|ref| ${e.maxRef}`).toBeLessThanOrEqual(1e-4);
+      }
+      expect(out.tokens).toEqual(out.turns[1].tokens);
+      expect(out.tokens).toEqual(ref.tokens);
+    });
+
+    it('--check compares the second turn with the reference from scratch and passes', async () => {
+      const r = await followUp();
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      const L = out.turns[1].promptIds.length;
+      expect(L).toBeGreaterThan(out.turns[0].promptIds.length);
+      // fused_text covers the whole conversation (the second turn's L rows), not the first turn's
+      expect(r.stderr).toMatch(new RegExp(`fused_text +\\[${L}, \\d+\\] .* ok`));
+      for (const name of ['pixel_values', 'clip', 'compressed', 'vision_token', 'llm_input', 'logits0']) expect(r.stderr).toMatch(new RegExp(`${name} .* ok`));
+      expect(r.stderr).toMatch(new RegExp(`tokens: all ${out.tokens.length} equal`));
+      expect(r.stderr).toMatch(/check: OK/);
+    });
   });
 
   describe('bad input: one clear line, non-zero exit', () => {

@@ -1,6 +1,6 @@
 // `generate`: image(s) or a video + question -> answer on the GPU engine (Dawn: the real GPU, or SwiftShader).
-// --dump writes the intermediates as f32 safetensors; --check re-runs the same input on the CPU reference and
-// prints each tensor's error (a user's way to validate their GPU).
+// --dump writes the intermediates as f32 safetensors (the last turn's, with follow-up prompts); --check re-runs the
+// same input on the CPU reference from scratch and prints each tensor's error (a user's way to validate their GPU).
 import { parseArgs } from 'node:util';
 import { Conversation, type TurnResult } from '../engine/conversation.ts';
 import { LlavaMiniEngine, type EncodedImage } from '../engine/engine.ts';
@@ -20,8 +20,10 @@ export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted di
       Runs LLaVA-Mini on the GPU (WebGPU through Dawn); each further --prompt is a follow-up turn of the same
       conversation (cached rows reused). --json prints { tokens, text, stopped, promptIds, timings, memory, turns }
       (the top-level fields are the last turn's);
-      --dump writes pixel_values, clip, compressed, vision_token, fused_text, llm_input, logits0, prompt_ids;
-      --check runs the CPU reference on the same input and prints the error of every tensor (exit 1 when off).
+      --dump writes pixel_values, clip, compressed, vision_token (the first image or frame), then the last turn's
+      fused_text, llm_input, logits0 and prompt_ids (the whole conversation up to that question);
+      --check runs the CPU reference from scratch on the same input (the last turn: the re-rendered conversation)
+      and prints the error of every tensor (exit 1 when off).
       A converted folder (npm run convert output) loads its int4 LLM (llm-q4f16_1 with shader-f16, else llm-q4f32_1)
       and mm-q4 pack as stored: --precision q4 only, no --check.`;
 
@@ -70,7 +72,6 @@ export async function runGenerate(argv: string[]): Promise<void> {
   if (!values.model) throw new Error('--model <checkpoint dir or converted dir> is required');
   const prompts = values.prompt ?? [];
   if (prompts.length === 0) throw new Error('--prompt <text> is required');
-  if (prompts.length > 1 && (values.dump !== undefined || values.check)) throw new Error('--dump and --check take a single --prompt');
   if (values.video && values.image?.length) throw new Error('--video and --image cannot be combined');
   const maxNewTokens = positiveInt('max-new-tokens', values['max-new-tokens'])!;
   const maxContext = positiveInt('max-context', values['max-context']);
@@ -115,7 +116,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
           images: i > 0 ? [] : video ? [encoded] : encoded,
           maxNewTokens,
           sampling,
-          capture,
+          capture: capture && i === prompts.length - 1,
           onText: stream ? (d) => process.stdout.write(d) : undefined,
         }),
       );

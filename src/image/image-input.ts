@@ -2,7 +2,7 @@
 // (bit-exact with src/reference/preprocess.ts). Two modes (spec sections 1 and 7):
 //   'image': pad to a square with (122,116,104) when config.imageAspectRatio is "pad", bicubic shortest edge -> S,
 //            center crop;
-//   'video': a video frame, nearest straight to S x S.
+//   'video': a video frame, torch's nearest interpolate straight to S x S (as the reference's load_video).
 // Inputs: Node / ImageData `{ width, height, data }` (uploadRgba) or, in the browser, an ImageBitmap, canvas or
 // video frame (uploadImageBitmap; see there how to create the bitmap for bit-exactness).
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';

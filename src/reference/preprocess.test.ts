@@ -8,8 +8,9 @@ import {
   preprocessImage,
   preprocessImageRgb,
   preprocessVideoFrame,
+  rgbaToRgb,
   resizeBicubicPillow,
-  resizeNearestPillow,
+  resizeNearestTorch,
   shortestEdgeResizeSize,
   toPixelValues,
   type RgbImage,
@@ -84,8 +85,8 @@ describe('Pillow bicubic resize', () => {
     expect([...out.data]).toEqual([60, 10, 255, 221, 10, 255]);
   });
 
-  it('matches Pillow 9.4.0 Image.resize(BICUBIC / NEAREST) byte for byte', () => {
-    // Fixtures: Image.frombytes('RGB', size, data).resize(out, resample).tobytes() with Pillow 9.4.0.
+  it('matches Pillow 9.4.0 Image.resize(BICUBIC) byte for byte', () => {
+    // Fixtures: Image.frombytes('RGB', size, data).resize(out, Image.BICUBIC).tobytes() with Pillow 9.4.0.
     const a = rgb(5, 4, [
       165, 77, 202, 24, 37, 48, 187, 29, 109, 19, 44, 222, 214, 35, 123, 46, 217, 30, 63, 114, 31, 203, 25, 113, 23, 68, 148, 214, 73, 60,
       157, 92, 52, 96, 190, 49, 32, 30, 105, 254, 218, 160, 238, 232, 185, 153, 127, 92, 124, 41, 153, 253, 175, 229, 147, 37, 60, 214, 84, 175,
@@ -95,11 +96,6 @@ describe('Pillow bicubic resize', () => {
       105, 78, 100, 195, 161, 138, 130, 129, 51, 94, 108, 107, 251, 224, 178, 139, 102, 99, 165, 113, 154, 210, 119, 143, 141, 88, 126, 209,
       114, 182, 182, 51, 120,
     ]);
-    expect([...resizeNearestPillow(a, 3, 7).data]).toEqual([
-      165, 77, 202, 187, 29, 109, 214, 35, 123, 165, 77, 202, 187, 29, 109, 214, 35, 123, 46, 217, 30, 203, 25, 113, 214, 73, 60, 46, 217, 30,
-      203, 25, 113, 214, 73, 60, 157, 92, 52, 32, 30, 105, 238, 232, 185, 153, 127, 92, 253, 175, 229, 214, 84, 175, 153, 127, 92, 253, 175,
-      229, 214, 84, 175,
-    ]);
     const b = rgb(7, 5, [
       43, 81, 87, 65, 14, 77, 238, 74, 242, 179, 79, 67, 10, 7, 52, 71, 222, 99, 108, 14, 128, 108, 149, 123, 166, 132, 214, 67, 31, 181, 234,
       215, 66, 77, 9, 225, 93, 2, 76, 88, 72, 242, 61, 31, 166, 247, 54, 29, 127, 97, 141, 21, 50, 231, 14, 32, 226, 166, 102, 141, 231, 244,
@@ -107,7 +103,6 @@ describe('Pillow bicubic resize', () => {
       82, 220, 206, 173, 215, 100, 182, 163, 47, 187, 9, 173, 234, 225,
     ]);
     expect([...resizeBicubicPillow(b, 3, 2).data]).toEqual([120, 82, 137, 121, 76, 144, 96, 78, 140, 160, 146, 119, 97, 130, 190, 98, 145, 137]);
-    expect([...resizeNearestPillow(b, 3, 2).data]).toEqual([166, 132, 214, 234, 215, 66, 93, 2, 76, 70, 213, 62, 37, 123, 219, 62, 79, 187]);
   });
 
   it('upscale and downscale within ±1 of an independent double-precision convolution', () => {
@@ -201,10 +196,63 @@ describe('HF CLIPImageProcessor geometry and normalization', () => {
     // alpha is ignored
     const opaque = { ...rgba, data: Uint8ClampedArray.from(rgba.data, (v, i) => (i % 4 === 3 ? 255 : v)) };
     expect([...preprocessImage(opaque, { size: 14 })]).toEqual([...pv]);
-    // video frame: nearest straight to S x S
+    // video frame: torch's nearest straight to S x S, no crop
     const vf = preprocessVideoFrame(rgba, { size: 10 });
     expect(vf.length).toBe(300);
-    // first output pixel samples source (floor(0.5 * 2), floor(0.5 * 1.3)) = (1, 0)
-    expect(vf[0]).toBe(normalizePixel(rgba.data[4]!, 0));
+    // output (1, 1) samples source (floor(1 * 2), floor(1 * 1.3)) = (2, 1)
+    expect(vf[10 + 1]).toBe(normalizePixel(rgba.data[(20 + 2) * 4]!, 0));
+    expect([...vf]).toEqual([...toPixelValues(resizeNearestTorch(rgbaToRgb(rgba), 10, 10))]);
+  });
+});
+
+/**
+ * torch.nn.functional.interpolate(size=...) 'nearest', stated independently: output pixel (x, y) copies source
+ * pixel (floor(x * inW / outW), floor(y * inH / outH)) in exact integer arithmetic, clamped to the last pixel.
+ * ATen computes the same in float32, which agrees with this statement for every size below.
+ */
+function torchNearestByIntegers(img: RgbImage, outW: number, outH: number): Uint8Array {
+  const out = new Uint8Array(outW * outH * 3);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const sx = Math.min(Math.floor((x * img.width) / outW), img.width - 1);
+      const sy = Math.min(Math.floor((y * img.height) / outH), img.height - 1);
+      for (let c = 0; c < 3; c++) out[(y * outW + x) * 3 + c] = img.data[(sy * img.width + sx) * 3 + c]!;
+    }
+  }
+  return out;
+}
+
+describe("torch's nearest resize of video frames", () => {
+  // Non-integer scales (64 -> 336 is x5.25) and an integer one (112 -> 336 is x3, 168 -> 336 x2).
+  for (const [w, h] of [[64, 48], [500, 300], [17, 9], [112, 168]] as const) {
+    it(`${w}x${h} -> 336x336 equals floor(dst * in / out), last row and column included`, () => {
+      const img = randomRgb(w, h, w * 31 + h);
+      const got = resizeNearestTorch(img, 336, 336);
+      expect([got.width, got.height]).toEqual([336, 336]);
+      expect(Buffer.from(got.data).equals(Buffer.from(torchNearestByIntegers(img, 336, 336)))).toBe(true);
+      // the last output pixel reads the source pixel floor(335 * in / 336), never past the edge
+      const last = (335 * 336 + 335) * 3;
+      const src = (Math.floor((335 * h) / 336) * w + Math.floor((335 * w) / 336)) * 3;
+      expect([...got.data.subarray(last, last + 3)]).toEqual([...img.data.subarray(src, src + 3)]);
+    });
+  }
+
+  it('differs from Pillow NEAREST (pixel centres) at a non-integer scale: 64 -> 336 starts column 5 at output 26', () => {
+    // torch: floor(26 * 64 / 336) = floor(4.95) = 4, floor(27 * 64 / 336) = 5; Pillow: floor((26 + 0.5) * 64 / 336) = 5.
+    const line = rgb(64, 1, Array.from({ length: 64 }, (_, i) => [i, i, i]).flat());
+    const got = resizeNearestTorch(line, 336, 1);
+    expect([got.data[26 * 3], got.data[27 * 3]]).toEqual([4, 5]);
+  });
+
+  it('float32 arithmetic as ATen: 720 -> 336 and 1080 -> 336 pick one pixel lower where the exact quotient is whole', () => {
+    // Fixtures: ATen's nearest_neighbor_compute_source_index (float scale = (float)in / out, floorf(dst * scale))
+    // compiled with gcc: 720: outputs 119, 231, 238 -> 254, 494, 509; 1080: 154, 308 -> 494, 989.
+    const column = (inSize: number, dst: number) => {
+      const line = rgb(inSize, 1, Array.from({ length: inSize }, (_, i) => [i & 255, i >> 8, 0]).flat());
+      const px = resizeNearestTorch(line, 336, 1).data.subarray(dst * 3, dst * 3 + 2);
+      return px[0]! + 256 * px[1]!;
+    };
+    expect([column(720, 119), column(720, 231), column(720, 238), column(720, 118), column(720, 335)]).toEqual([254, 494, 509, 252, 717]);
+    expect([column(1080, 154), column(1080, 308), column(1080, 335)]).toEqual([494, 989, 1076]);
   });
 });

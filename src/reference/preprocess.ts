@@ -1,7 +1,8 @@
 // Image preprocessing, exactly like the reference pipeline (spec section 1):
 //   LLaVA's expand2square (only when image_aspect_ratio == "pad") -> HF CLIPImageProcessor:
 //   resize shortest edge to S with Pillow BICUBIC on uint8 RGB -> center crop S x S -> rescale 1/255 -> normalize.
-// Video frames (spec section 7): resized straight to S x S with Pillow NEAREST, no crop, same rescale/normalize.
+// Video frames (spec sections 1 and 7): resized straight to S x S with torch's nearest interpolate (the
+// reference's load_video), no crop, same rescale/normalize.
 //
 // Images here are 8-bit RGB, interleaved, row-major ({width, height, data} with 3 bytes a pixel).
 // Inputs are RGBA (4 bytes a pixel, as from canvas getImageData / decoders); alpha is ignored (PIL convert('RGB')
@@ -183,32 +184,25 @@ export function resizeBicubicPillow(img: RgbImage, outW: number, outH: number): 
 }
 
 /**
- * PIL Image.resize((outW, outH), Image.NEAREST) (ImagingScaleAffine): source coordinate starts at scale/2 and is
- * advanced by repeated f64 addition of scale = in/out; index = (int)coordinate.
+ * torch.nn.functional.interpolate(frames, size=(outH, outW)) in its default mode 'nearest' on uint8 frames, as
+ * ATen's upsample_nearest2d computes it: per axis scale = float(in) / out in float32, source index =
+ * floorf(dst * scale) in float32, clamped to in - 1. Not Pillow's NEAREST (pixel centres): at a non-integer scale
+ * the two pick different pixels. The float32 steps matter too: for 720 -> 336, output 119 reads pixel 254 where
+ * the exact 119 * 720 / 336 = 255 would read 255.
  */
-export function resizeNearestPillow(img: RgbImage, outW: number, outH: number): RgbImage {
+export function resizeNearestTorch(img: RgbImage, outW: number, outH: number): RgbImage {
   const { width: inW, height: inH, data } = img;
-  const sx = inW / outW;
-  const sy = inH / outH;
-  const xin = new Int32Array(outW);
-  let xo = 0 + sx * 0.5;
-  for (let x = 0; x < outW; x++) {
-    // (Pillow leaves an out-of-range coordinate black; with scale = in/out it never leaves the image.)
-    xin[x] = Math.min(inW - 1, Math.max(0, Math.trunc(xo)));
-    xo += sx;
-  }
+  if (data.length !== inW * inH * 3) throw new Error(`resizeNearestTorch: ${data.length} bytes for ${inW}x${inH} RGB`);
+  if (!(outW > 0 && outH > 0)) throw new Error(`resizeNearestTorch: bad output size ${outW}x${outH}`);
+  const f32 = Math.fround;
+  const source = (dst: number, inSize: number, outSize: number) => Math.min(Math.floor(f32(dst * f32(inSize / outSize))), inSize - 1);
   const out = new Uint8Array(outW * outH * 3);
-  let yo = 0 + sy * 0.5;
   for (let y = 0; y < outH; y++) {
-    const yi = Math.min(inH - 1, Math.max(0, Math.trunc(yo)));
+    const yi = source(y, inH, outH);
     for (let x = 0; x < outW; x++) {
-      const s = (yi * inW + xin[x]!) * 3;
-      const d = (y * outW + x) * 3;
-      out[d] = data[s]!;
-      out[d + 1] = data[s + 1]!;
-      out[d + 2] = data[s + 2]!;
+      const s = (yi * inW + source(x, inW, outW)) * 3;
+      out.set(data.subarray(s, s + 3), (y * outW + x) * 3);
     }
-    yo += sy;
   }
   return { width: outW, height: outH, data: out };
 }
@@ -288,8 +282,8 @@ export function preprocessImage(rgba: RgbaImage, opts: PreprocessOptions): Float
   return toPixelValues(preprocessImageRgb(rgba, opts), opts.mean ?? CLIP_MEAN, opts.std ?? CLIP_STD);
 }
 
-/** A video frame -> pixel_values [3, S, S]: nearest resize straight to S x S, no crop, same normalization. */
+/** A video frame -> pixel_values [3, S, S]: torch's nearest resize straight to S x S, no crop, same normalization. */
 export function preprocessVideoFrame(rgba: RgbaImage, opts: PreprocessOptions): Float32Array {
-  const img = resizeNearestPillow(rgbaToRgb(rgba), opts.size, opts.size);
+  const img = resizeNearestTorch(rgbaToRgb(rgba), opts.size, opts.size);
   return toPixelValues(img, opts.mean ?? CLIP_MEAN, opts.std ?? CLIP_STD);
 }

@@ -4,7 +4,7 @@
 // f32 of pixel_values must be identical.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
-import { pillowBicubicCoeffs, preprocessImage, preprocessVideoFrame, resizeNearestPillow, type RgbaImage } from '../../reference/preprocess.ts';
+import { normalizePixel, pillowBicubicCoeffs, preprocessImage, preprocessVideoFrame, resizeNearestTorch, type RgbaImage } from '../../reference/preprocess.ts';
 import { mulberry32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readBuffer, readF32 } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
@@ -100,23 +100,52 @@ describe('preprocessRgba (image) vs preprocessImage: bit-exact', () => {
   });
 });
 
-describe('preprocessVideoFrame (nearest) vs the reference: bit-exact', () => {
-  for (const [w, h, S] of [[64, 48, 24], [17, 31, 40], [1, 1, 8], [333, 100, 32], [50, 50, 50]] as const) {
-    it(`${w}x${h} -> ${S}x${S}`, async () => {
+/**
+ * pixel_values of a video frame by torch's nearest rule stated independently: output (x, y) is source pixel
+ * (floor(x * w / S), floor(y * h / S)) in integer arithmetic, clamped to the last pixel, then normalized.
+ */
+function torchNearestPixelValues(img: RgbaImage, S: number): Float32Array {
+  const out = new Float32Array(3 * S * S);
+  for (let y = 0; y < S; y++) {
+    const sy = Math.min(Math.floor((y * img.height) / S), img.height - 1);
+    for (let x = 0; x < S; x++) {
+      const sx = Math.min(Math.floor((x * img.width) / S), img.width - 1);
+      for (const c of [0, 1, 2] as const) out[c * S * S + y * S + x] = normalizePixel(img.data[(sy * img.width + sx) * 4 + c]!, c);
+    }
+  }
+  return out;
+}
+
+describe("video frames: torch's nearest resize, bit-exact", () => {
+  // Non-integer scales (64 -> 336 is x5.25) and an integer one (112 -> 336 x3, 168 -> 336 x2); every output
+  // pixel is compared, so the last row and column (the clamp) are too.
+  for (const [w, h] of [[64, 48], [500, 300], [17, 9], [112, 168]] as const) {
+    it(`${w}x${h} -> 336x336 equals the independently stated index rule and the reference`, async () => {
       const img = randomRgba(w, h, w + h * 7);
-      const got = await preprocessOnGpu(ctx.device, img, { size: S, mode: 'video', kernel });
-      expectExact(got, preprocessVideoFrame(img, { size: S }), 'video', S);
+      const got = await preprocessOnGpu(ctx.device, img, { size: 336, mode: 'video', kernel });
+      expectExact(got, torchNearestPixelValues(img, 336), 'video vs floor(dst * in / out)', 336);
+      expectExact(got, preprocessVideoFrame(img, { size: 336 }), 'video vs reference', 336);
     });
   }
 
-  it('nearestIndices reproduces the reference resize', () => {
-    for (const [inSize, outSize] of [[7, 3], [3, 7], [640, 336], [1000, 336], [336, 336], [1, 5]] as const) {
+  it('720x1080 (where float32 steps pick one pixel lower than the exact quotient) and small S', async () => {
+    for (const [w, h, S] of [[720, 1080, 336], [1, 1, 8], [333, 100, 32], [50, 50, 50]] as const) {
+      const img = randomRgba(w, h, w + h * 7);
+      const got = await preprocessOnGpu(ctx.device, img, { size: S, mode: 'video', kernel });
+      expectExact(got, preprocessVideoFrame(img, { size: S }), `video ${w}x${h} -> ${S}`, S);
+    }
+  });
+
+  it('nearestIndices: the same indices as the reference resize; 720 -> 336 in float32 steps', () => {
+    for (const [inSize, outSize] of [[7, 3], [3, 7], [64, 336], [640, 336], [720, 336], [1000, 336], [336, 336], [1, 5]] as const) {
       const idx = nearestIndices(inSize, outSize);
-      const line = { width: inSize, height: 1, data: Uint8Array.from({ length: inSize * 3 }, (_, k) => Math.floor(k / 3) % 256) };
-      const ref = resizeNearestPillow(line, outSize, 1);
-      if (inSize <= 256) expect(Array.from(idx)).toEqual(Array.from({ length: outSize }, (_, o) => ref.data[o * 3]));
+      const line = { width: inSize, height: 1, data: Uint8Array.from({ length: inSize * 3 }, (_, k) => [Math.floor(k / 3) & 255, Math.floor(k / 3) >> 8, 0][k % 3]!) };
+      const ref = resizeNearestTorch(line, outSize, 1).data;
+      expect(Array.from(idx)).toEqual(Array.from({ length: outSize }, (_, o) => ref[o * 3]! + 256 * ref[o * 3 + 1]!));
       expect(Math.max(...idx)).toBeLessThan(inSize);
     }
+    // ATen's floorf(119 * ((float)720 / 336)) = 254 (the exact quotient is 255)
+    expect(nearestIndices(720, 336)[119]).toBe(254);
   });
 });
 
@@ -266,7 +295,7 @@ describe('f16-output variant', () => {
 
   // Runs only where the adapter has shader-f16 (skipped on SwiftShader): f16(table value), so exact vs the
   // reference rounded to f16.
-  it('equals the reference rounded to f16 (needs shader-f16)', async ({ skip }) => {
+  it('image and video frame equal the reference rounded to f16 (needs shader-f16)', async ({ skip }) => {
     if (!ctx.device.features.has('shader-f16')) skip('the adapter has no shader-f16');
     const { roundToF16 } = await import('./linear.ts');
     const { f16BytesToF32 } = await import('../../checkpoint/dtype.ts');
@@ -278,6 +307,11 @@ describe('f16-output variant', () => {
     k.preprocessRgba(ctx.device, src.buffer, img.width, img.height, out, { size: S });
     const got = f16BytesToF32(new Uint8Array(await readBuffer(ctx.device, out, 3 * S * S * 2)));
     expectExact(got, roundToF16(preprocessImage(img, { size: S })), 'f16 output', S);
+    k.preprocessVideoFrame(ctx.device, src.buffer, img.width, img.height, out, { size: S });
+    const frame = f16BytesToF32(new Uint8Array(await readBuffer(ctx.device, out, 3 * S * S * 2)));
+    expectExact(frame, roundToF16(preprocessVideoFrame(img, { size: S })), 'f16 output, video frame', S);
+    src.buffer.destroy();
+    out.destroy();
     k.destroy();
   });
 });

@@ -2,10 +2,10 @@
 // pixel, R in the low byte) -> pixel_values [3, S, S] f32, bit-exact with src/reference/preprocess.ts:
 //   image:  [expand2square with (122,116,104) when aspectRatio === 'pad'] -> Pillow BICUBIC shortest edge -> S
 //           (8-bit fixed point, horizontal then vertical, a same-size pass skipped) -> center crop -> normalize;
-//   video:  Pillow NEAREST straight to S x S -> normalize.
-// The CPU computes every float-dependent quantity with the reference's own code (pillowBicubicCoeffs, the
-// nearest indices, normalizePixel) and uploads them once per input shape (a cached "plan"); the GPU does integer
-// arithmetic only. Only the S x S crop is computed.
+//   video:  torch's nearest interpolate straight to S x S (the reference's load_video) -> normalize.
+// The CPU computes every float-dependent quantity (pillowBicubicCoeffs and normalizePixel from the reference;
+// the nearest indices here, in ATen's float32 steps) and uploads them once per input shape (a cached "plan");
+// the GPU does integer arithmetic only. Only the S x S crop is computed.
 //
 // Inputs: a storage buffer of packed RGBA rows (`rowStride` pixels apart, default `width`), e.g. from
 // uploadRgba() (Node / ImageData) or uploadImageBitmap() (browser: ImageBitmap, canvas, video frame).
@@ -65,7 +65,7 @@ export interface PreprocessRunOptions {
   size: number;
   /** config.imageAspectRatio: 'pad' pads to a square first (image mode only). */
   aspectRatio?: string;
-  /** 'image' (default): bicubic + crop. 'video': nearest to S x S, no pad, no crop (spec section 7). */
+  /** 'image' (default): bicubic + crop. 'video': torch's nearest to S x S, no pad, no crop (spec sections 1, 7). */
   mode?: 'image' | 'video';
   /** Pixels between the starts of two rows in the buffer (default: width). */
   rowStride?: number;
@@ -102,16 +102,17 @@ function bicubicAxis(inSize: number, outSize: number, o0: number, n: number): Ax
   return { min: c.xmin.slice(o0, o0 + n), count: c.count.slice(o0, o0 + n), weights, k };
 }
 
-/** Pillow NEAREST source indices (ImagingScaleAffine), the same f64 steps as the reference's resizeNearestPillow. */
+/**
+ * torch's nearest source indices (interpolate(size=...) default mode, ATen's upsample_nearest2d), for video
+ * frames: index[o] = floorf(o * scale) with scale = (float)in / out, both in float32, clamped to in - 1.
+ */
 export function nearestIndices(inSize: number, outSize: number): Int32Array {
-  const s = inSize / outSize;
-  const idx = new Int32Array(outSize);
-  let c = 0 + s * 0.5;
-  for (let o = 0; o < outSize; o++) {
-    idx[o] = Math.min(inSize - 1, Math.max(0, Math.trunc(c)));
-    c += s;
-  }
-  return idx;
+  const scale = new Float32Array([inSize / outSize]);
+  const product = new Float32Array(1);
+  return Int32Array.from({ length: outSize }, (_, o) => {
+    product[0] = o * scale[0]!;
+    return Math.min(Math.floor(product[0]!), inSize - 1);
+  });
 }
 
 /**
@@ -272,7 +273,7 @@ export class PreprocessKernel {
     });
   }
 
-  /** The video-frame path: preprocessRgba with mode 'video' (nearest to S x S, no pad, no crop). */
+  /** The video-frame path: preprocessRgba with mode 'video' (torch's nearest to S x S, no pad, no crop). */
   preprocessVideoFrame(target: GpuTarget, rgba: GPUBuffer, width: number, height: number, out: GPUBuffer, opts: Omit<PreprocessRunOptions, 'mode' | 'aspectRatio'>): void {
     this.preprocessRgba(target, rgba, width, height, out, { ...opts, mode: 'video' });
   }
