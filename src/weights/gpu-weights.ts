@@ -156,12 +156,13 @@ export class GpuWeights {
     if (block.scales && enc.scales) put(block.scales, rowOffset * per.scales, enc.scales);
   }
 
-  /** Upload every tensor inference reads. */
   /** Uploads every tensor inference reads (`only`: those it keeps, e.g. all but an external LLM's). */
   async loadAll(onTensor?: (name: string, done: number, total: number) => void, only: (name: string) => boolean = () => true): Promise<void> {
     const names = this.policy.usedTensors().map((t) => t.name).filter(only);
     for (let i = 0; i < names.length; i++) {
       await this.load(names[i]!);
+      // The last report means every tensor is on the GPU (generated sources write there asynchronously).
+      if (i === names.length - 1) await this.device.queue.onSubmittedWorkDone();
       onTensor?.(names[i]!, i + 1, names.length);
     }
   }

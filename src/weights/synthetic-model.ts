@@ -39,9 +39,27 @@ const CLIP_L_336_JSON = {
   hidden_act: CLIP_VIT_L_336.hiddenAct,
 };
 
-/** ICTNLP/llava-mini-llama-3.1-8b: CLIP ViT-L/336 (23 of 24 layers run), C = 1, 4 pre-fusion layers, Llama-3.1-8B. */
+/**
+ * llava-mini-8b: ICTNLP/llava-mini-llama-3.1-8b (CLIP ViT-L/336 with 23 of 24 layers run, mlp2x_gelu projector,
+ * C = 1, 4 pre-fusion layers, Llama-3.1-8B). llava-mini-tiny: the same architecture and token counts (336 px,
+ * 576 patches, the real vocabulary) at the tiny test checkpoint's widths, for quick checks of the whole path.
+ */
 export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticModelSpec>> = {
-  'llava-mini-8b': { configJson: RELEASED_8B_CONFIG_JSON, llmLayers: 32, clipLayers: 23, prefusionLayers: 4 },
+  'llava-mini-8b': { configJson: { ...RELEASED_8B_CONFIG_JSON, vision_config: CLIP_L_336_JSON }, llmLayers: 32, clipLayers: 23, prefusionLayers: 4 },
+  'llava-mini-tiny': {
+    configJson: {
+      ...RELEASED_8B_CONFIG_JSON,
+      hidden_size: 128,
+      intermediate_size: 256,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      mm_hidden_size: 256,
+      vision_config: { ...CLIP_L_336_JSON, hidden_size: 256, intermediate_size: 512, num_attention_heads: 4 },
+    },
+    llmLayers: 2,
+    clipLayers: 2,
+    prefusionLayers: 2,
+  },
 };
 
 export function isSyntheticSpec(model: string): boolean {
@@ -65,7 +83,7 @@ export function syntheticConfig(spec: string, overrides: SyntheticDepth = {}): L
   const clip = depth('--clip-layers', overrides.clipLayers, m.clipLayers, 1, name);
   const prefusion = depth('--prefusion-layers', overrides.prefusionLayers, m.prefusionLayers, 0, name);
   // mm_vision_select_layer -2: the tower has one layer more than runs.
-  const json = { ...m.configJson, num_hidden_layers: llm, prefusion_layer_num: prefusion, vision_config: { ...CLIP_L_336_JSON, num_hidden_layers: clip + 1 } };
+  const json = { ...m.configJson, num_hidden_layers: llm, prefusion_layer_num: prefusion, vision_config: { ...(m.configJson.vision_config as object), num_hidden_layers: clip + 1 } };
   return parseLlavaMiniConfig(json, { where: spec });
 }
 
