@@ -71,16 +71,28 @@ function run(tool: keyof typeof TOOLS, args: string[], limitS: number): Promise<
   });
 }
 
+/** The check's time budget: 8 minutes on a GPU; a CPU adapter (--scale local) gets an hour and step limits x5. */
+const BUDGET_S = local ? 3600 : 480;
+const SLOW = local ? 5 : 1;
+
 const lastLines = (s: string, n = 12) => s.trim().split('\n').slice(-n).join('\n');
 
+const tStart = performance.now();
 const steps: StepResult[] = [];
-async function step(name: string, tool: keyof typeof TOOLS, args: string[], limitS: number, skip?: string): Promise<Run | null> {
+async function step(name: string, tool: keyof typeof TOOLS, args: string[], capS: number, skip?: string): Promise<Run | null> {
   if (skip) {
     steps.push({ name, status: 'skipped', seconds: 0, detail: skip });
     console.error(`[check] ${name}: skipped (${skip})`);
     return null;
   }
-  console.error(`[check] ${name} ...`);
+  // The whole check must end within its budget: a step gets at most what is left of it.
+  const left = BUDGET_S - (performance.now() - tStart) / 1000;
+  if (left < 10) {
+    steps.push({ name, status: 'failed', seconds: 0, detail: `not run: the ${BUDGET_S} s budget is spent` });
+    return null;
+  }
+  const limitS = Math.min(capS * SLOW, left - 5);
+  console.error(`[check] ${name} (at most ${limitS.toFixed(0)} s) ...`);
   const r = await run(tool, args, limitS);
   const ok = r.code === 0 && !r.timedOut;
   const detail = r.timedOut ? `stopped after ${limitS} s` : ok ? lastLines(r.stdout + '\n' + r.stderr, 4) : lastLines(r.stderr || r.stdout);
@@ -96,7 +108,6 @@ async function adapter(): Promise<AdapterSummary> {
   return ctx.summary;
 }
 
-const tStart = performance.now();
 const summary = await adapter();
 const work = await mkdtemp(join(tmpdir(), 'llava-check-'));
 try {
@@ -114,12 +125,12 @@ try {
     await step(`generate --check ${precision} (tiny checkpoint)`, 'cli', ['generate', '--model', tiny, '--image', image, '--prompt', 'What is in the picture?', '--precision', precision, '--max-new-tokens', '8', '--check'], 180, skip);
   }
   // Real shapes; on a local software adapter only the CLIP shapes (the 8B ones take minutes there).
-  const kernels = await step('kernel bench (real shapes)', 'bench-kernels', local ? ['--only', 'clip', '--reps', '1'] : [], local ? 240 : 150);
+  const kernels = await step('kernel bench (real shapes)', 'bench-kernels', local ? ['--only', 'clip', '--reps', '1'] : [], 150);
 
   const e2e: CheckResults['e2e'] = [];
   const model = local ? ['--model', 'synthetic:llava-mini-tiny', '--decode-tokens', '16'] : ['--model', 'synthetic:llava-mini-8b'];
   for (const precision of ['q4', 'f16'] as const) {
-    const r = await step(`bench:e2e ${model[1]} ${precision}`, 'bench-e2e', [...model, '--precision', precision, '--json'], local ? 300 : 150, precision === 'f16' ? noF16 : undefined);
+    const r = await step(`bench:e2e ${model[1]} ${precision}`, 'bench-e2e', [...model, '--precision', precision, '--json'], 150, precision === 'f16' ? noF16 : undefined);
     if (r) e2e.push(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
   }
   const results: CheckResults = {
