@@ -11,12 +11,14 @@ import { LlamaRuntime, type SamplingOptions } from '../llm/llama-runtime.ts';
 import { parsePrecision } from '../weights/policy.ts';
 import { collectDump, writeDump } from './dump.ts';
 import { runCheck } from './check.ts';
-import { checkConvertedPrecision, isConvertedDir, loadConvertedDir, loadModelDir, type EngineModel } from './load-model.ts';
+import { isSyntheticSpec, syntheticConfig } from '../weights/synthetic-model.ts';
+import { checkConvertedPrecision, isConvertedDir, loadConvertedDir, loadModelDir, loadSyntheticModel, SYNTHETIC_DEPTH_OPTIONS, syntheticDepthOf, type EngineModel } from './load-model.ts';
 
-export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
+export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir | synthetic:llava-mini-8b> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
            [--max-new-tokens N (512)] [--greedy | --temperature T --top-p P --seed S]
            [--precision f32|f16|q4 (q4)] [--max-context N] [--system <text>]
            [--json] [--dump <file.safetensors>] [--check]
+           [--llm-layers N --clip-layers N --prefusion-layers N (synthetic models only)]
       Runs LLaVA-Mini on the GPU (WebGPU through Dawn); each further --prompt is a follow-up turn of the same
       conversation (cached rows reused). --json prints { tokens, text, stopped, promptIds, timings, memory, turns }
       (the top-level fields are the last turn's);
@@ -25,7 +27,8 @@ export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted di
       --check runs the CPU reference from scratch on the same input (the last turn: the re-rendered conversation)
       and prints the error of every tensor (exit 1 when off).
       A converted folder (npm run convert output) loads its int4 LLM (llm-q4f16_1 with shader-f16, else llm-q4f32_1)
-      and mm-q4 pack as stored: --precision q4 only, no --check.`;
+      and mm-q4 pack as stored: --precision q4 only, no --check. synthetic:llava-mini-8b is the released model's
+      shapes with pseudo-random weights generated on the GPU (for speed and size; its answers mean nothing).`;
 
 function positiveInt(name: string, s: string | undefined): number | undefined {
   if (s === undefined) return undefined;
@@ -66,6 +69,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       dump: { type: 'string' },
       check: { type: 'boolean', default: false },
+      ...SYNTHETIC_DEPTH_OPTIONS,
     },
     strict: true,
   });
@@ -80,12 +84,18 @@ export async function runGenerate(argv: string[]): Promise<void> {
   if (values.check && !('greedy' in sampling)) throw new Error('--check compares greedy tokens: leave out --temperature / --top-p / --seed');
 
   const t0 = performance.now();
-  const converted = await isConvertedDir(values.model);
+  const synthetic = isSyntheticSpec(values.model);
+  const depth = syntheticDepthOf(values);
+  if (synthetic) {
+    syntheticConfig(values.model, depth);
+    if (values.check) throw new Error('--check runs the CPU reference on checkpoint weights: a synthetic model has none');
+  } else if (Object.values(depth).some((v) => v !== undefined)) throw new Error('--llm-layers / --clip-layers / --prefusion-layers apply to synthetic models only');
+  const converted = !synthetic && (await isConvertedDir(values.model));
   if (converted) {
     checkConvertedPrecision(values.model, precision);
     if (values.check) throw new Error('--check runs the CPU reference on the Hugging Face checkpoint: give that folder, not a converted one');
   }
-  const raw = converted ? null : await loadModelDir(values.model);
+  const raw = converted || synthetic ? null : await loadModelDir(values.model);
   // Inputs are decoded before the GPU work starts: a bad file fails fast.
   const images = await Promise.all((values.image ?? []).map((p) => decodeImageFile(p)));
   const video = values.video ? await decodeVideoFile(values.video) : null;
@@ -97,7 +107,9 @@ export async function runGenerate(argv: string[]): Promise<void> {
   };
   const model: EngineModel = raw
     ? { source: raw.checkpoint, text: raw.text, checkpoint: raw.checkpoint }
-    : { ...(await loadConvertedDir(values.model, ctx.device.features.has('shader-f16'))), checkpoint: null };
+    : synthetic
+      ? await loadSyntheticModel(values.model, depth)
+      : { ...(await loadConvertedDir(values.model, ctx.device.features.has('shader-f16'))), checkpoint: null };
   const engine = await LlavaMiniEngine.load(ctx.device, model.source, { precision, maxContext });
   try {
     const tLoaded = performance.now();

@@ -1,12 +1,15 @@
 // Opens a model folder from disk with its tokenizer: what every CLI command starts from. A Hugging Face LLaVA-Mini
-// checkpoint, or (generate) a converted folder (`npm run convert` output: MLC LLM + our pack).
+// checkpoint, (generate) a converted folder (`npm run convert` output: MLC LLM + our pack), or (generate, benches) a
+// synthetic model (`synthetic:<name>`: the released shapes, weights generated on the GPU, the real Llama-3 tokenizer).
 import { openCheckpoint, type Checkpoint } from '../checkpoint/index.ts';
 import type { WeightSource } from '../checkpoint/types.ts';
 import type { TextSide } from '../engine/conversation.ts';
 import { textSideOf } from '../engine/text-side.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
+import { readLlama3TokenizerFiles } from '../node/llama3-tokenizer.ts';
 import { convertedLayout, openConvertedModel, type ConvertedModel } from '../weights/converted-model.ts';
 import type { Precision } from '../weights/policy.ts';
+import { SyntheticModel, type SyntheticDepth } from '../weights/synthetic-model.ts';
 
 export interface LoadedModel {
   checkpoint: Checkpoint;
@@ -39,3 +42,26 @@ export async function loadConvertedDir(dir: string, hasF16: boolean): Promise<{ 
 
 /** Either kind of folder as the engine's weight source and text side (`checkpoint` only for a Hugging Face folder). */
 export type EngineModel = { source: WeightSource; text: TextSide; checkpoint: Checkpoint | null };
+
+/** The depth overrides of a synthetic model, as parseArgs options (`--llm-layers N --clip-layers N --prefusion-layers N`). */
+export const SYNTHETIC_DEPTH_OPTIONS = {
+  'llm-layers': { type: 'string' },
+  'clip-layers': { type: 'string' },
+  'prefusion-layers': { type: 'string' },
+} as const;
+
+/** The parsed depth overrides (whole numbers; their ranges are checked against the model by syntheticConfig). */
+export function syntheticDepthOf(values: { 'llm-layers'?: string; 'clip-layers'?: string; 'prefusion-layers'?: string }): SyntheticDepth {
+  const num = (flag: string, s: string | undefined) => {
+    if (s === undefined) return undefined;
+    if (!/^\d+$/.test(s)) throw new Error(`--${flag} must be a whole number, got "${s}"`);
+    return Number(s);
+  };
+  return { llmLayers: num('llm-layers', values['llm-layers']), clipLayers: num('clip-layers', values['clip-layers']), prefusionLayers: num('prefusion-layers', values['prefusion-layers']) };
+}
+
+/** `synthetic:<name>` as the engine's weight source, with the real Llama-3 tokenizer and chat template. */
+export async function loadSyntheticModel(spec: string, depth: SyntheticDepth): Promise<EngineModel> {
+  const source = SyntheticModel.open(spec, depth, await readLlama3TokenizerFiles());
+  return { source, text: textSideOf(source), checkpoint: null };
+}

@@ -7,6 +7,7 @@ import type { Q4ScaleDType } from '../quant/q4.ts';
 import { encodeRows, rowBytes, widenRows, type EncodedRows } from './encode.ts';
 import { isEncodedSource, uploadStorage, type EncodedWeightSource } from './encoded-source.ts';
 import type { Precision, Storage } from './policy.ts';
+import { isGeneratedSource, type GeneratedWeightSource } from './synthetic-model.ts';
 import { GpuWeightsPolicy, matrixShape, type TensorPlan } from './policy-table.ts';
 
 /** Rows [rowStart, rowStart + rows) of a tensor in their own buffer(s). */
@@ -64,6 +65,8 @@ export class GpuWeights {
   private readonly reader: WeightReadSource;
   /** Set when the source holds its tensors already encoded (a converted folder). */
   private readonly encoded: EncodedWeightSource | null;
+  /** Set when the source writes its tensors on the GPU (a synthetic model). */
+  private readonly generated: GeneratedWeightSource | null;
   readonly policy: GpuWeightsPolicy;
 
   constructor(
@@ -75,6 +78,7 @@ export class GpuWeights {
     this.policy = new GpuWeightsPolicy(source.config, precision, device.features.has('shader-f16'));
     this.reader = rowReader(source);
     this.encoded = isEncodedSource(source) ? source : null;
+    this.generated = isGeneratedSource(source) ? source : null;
   }
 
   /** How a tensor is stored under this policy on this device (for a pre-encoded source: as stored, widened if needed). */
@@ -116,7 +120,8 @@ export class GpuWeights {
     for (let rowStart = 0; rowStart < rows; rowStart += rowsPerBlock) {
       const n = Math.min(rowsPerBlock, rows - rowStart);
       const block = this.createBlock(name, storage, rowStart, n, per);
-      for (let r = 0; r < n; r += rowsPerChunk) {
+      if (this.generated) await this.generated.generateRows(this.device, name, storage, block, rowStart, n, cols);
+      else for (let r = 0; r < n; r += rowsPerChunk) {
         const m = Math.min(rowsPerChunk, n - r);
         this.write(block, await readChunk(rowStart + r, m), r, per);
       }
@@ -151,12 +156,13 @@ export class GpuWeights {
     if (block.scales && enc.scales) put(block.scales, rowOffset * per.scales, enc.scales);
   }
 
-  /** Upload every tensor inference reads. */
   /** Uploads every tensor inference reads (`only`: those it keeps, e.g. all but an external LLM's). */
   async loadAll(onTensor?: (name: string, done: number, total: number) => void, only: (name: string) => boolean = () => true): Promise<void> {
     const names = this.policy.usedTensors().map((t) => t.name).filter(only);
     for (let i = 0; i < names.length; i++) {
       await this.load(names[i]!);
+      // The last report means every tensor is on the GPU (generated sources write there asynchronously).
+      if (i === names.length - 1) await this.device.queue.onSubmittedWorkDone();
       onTensor?.(names[i]!, i + 1, names.length);
     }
   }

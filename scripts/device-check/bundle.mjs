@@ -1,0 +1,45 @@
+// Bundles the CLI, the benches, the tiny-checkpoint generator and the check runner into single-file ES modules
+// (esbuild, already in node_modules through tsx/vite) for machines that have neither our node_modules nor a
+// network: `node scripts/device-check/bundle.mjs OUTDIR COMMIT`. Shaders are inlined (`?raw` -> text); the
+// `webgpu` package (a native addon) stays external and travels beside the bundles in OUTDIR/node_modules.
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const [outdir, commit = 'unknown'] = process.argv.slice(2);
+if (!outdir) throw new Error('usage: bundle.mjs OUTDIR [COMMIT]');
+
+/** Vite's `?raw` imports: the file's text as the default export. */
+const rawText = {
+  name: 'raw-text',
+  setup(b) {
+    b.onResolve({ filter: /\?raw$/ }, (args) => ({ path: resolve(args.resolveDir, args.path.replace(/\?raw$/, '')), namespace: 'raw' }));
+    b.onLoad({ filter: /.*/, namespace: 'raw' }, async (args) => ({ contents: await readFile(args.path, 'utf8'), loader: 'text' }));
+  },
+};
+
+await build({
+  absWorkingDir: root,
+  entryPoints: {
+    cli: 'src/cli/main.ts',
+    'bench-e2e': 'bench/e2e.ts',
+    'bench-kernels': 'bench/kernels.ts',
+    'make-tiny-checkpoint': 'scripts/make-tiny-checkpoint.ts',
+    'run-checks': 'scripts/device-check/run-checks.ts',
+  },
+  outdir,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['webgpu'],
+  plugins: [rawText],
+  define: { 'process.env.LLAVA_BUNDLE_COMMIT': JSON.stringify(commit) },
+  // Bundled CommonJS dependencies call require(): give the ES module one.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  logLevel: 'warning',
+  legalComments: 'none',
+});
