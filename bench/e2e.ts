@@ -18,7 +18,7 @@ import { mulberry32 } from '../src/util/seeded-random.ts';
 import { parsePrecision } from '../src/weights/policy.ts';
 import { isSyntheticSpec } from '../src/weights/synthetic-model.ts';
 import { measureDeviceLimits, type DeviceLimits } from './e2e/device-limits.ts';
-import { clipFlops, compressorFlops, decodeFlops, llmPrefillFlops, prefusionFlops, projectorFlops } from './e2e/flops.ts';
+import { clipFlops, compressorFlops, decodeFlops, flopsWords, llmPrefillFlops, prefusionFlops, projectorFlops, speedWords } from './e2e/flops.ts';
 import { StageTimer } from './e2e/stage-timer.ts';
 
 /** A typical question: about 40 text tokens. */
@@ -299,7 +299,7 @@ function printTables(r: Result): void {
   const a = r.baselines.llava15;
   if (a && r.ratios) {
     console.log(`LLaVA-v1.5 way: ${a.rows} LLM rows, time to first token ${a.ttftMs!.toFixed(1)} ms (${(a.ttftFlops! / 1e9).toFixed(1)} GFLOP) vs ours ${r.ttftMs.toFixed(1)} ms (${(r.ours.ttftFlops / 1e9).toFixed(1)} GFLOP)`);
-    console.log(`ratios: time to first token ${r.ratios.ttftSpeedup!.toFixed(2)}x faster, ${(100 * (1 - r.ratios.ttftFlopsRatio!)).toFixed(1)}% fewer FLOPs; image + question ${r.ratios.endToEndSpeedup!.toFixed(2)}x faster, ${(100 * (1 - r.ratios.endToEndFlopsRatio!)).toFixed(1)}% fewer FLOPs`);
+    console.log(`ratios: time to first token ${speedWords(r.ratios.ttftSpeedup!)}, ${flopsWords(r.ratios.ttftFlopsRatio!)}; image + question ${speedWords(r.ratios.endToEndSpeedup!)}, ${flopsWords(r.ratios.endToEndFlopsRatio!)}`);
   }
   console.log(`wall time ${(r.wallMs / 1000).toFixed(1)} s`);
 }

@@ -57,3 +57,13 @@ export function prefusionFlops(cfg: LlavaMiniConfig, textRows: number): { vision
     text: cfg.prefusionLayerNum * llamaLayerFlops(cfg, textRows, visionRows),
   };
 }
+
+/** "2.50x faster" / "1.52x slower" for a speed-up ratio (baseline time / ours). */
+export function speedWords(speedup: number): string {
+  return speedup >= 1 ? `${speedup.toFixed(2)}x faster` : `${(1 / speedup).toFixed(2)}x slower`;
+}
+
+/** "68.0% fewer FLOPs" / "7.7% more FLOPs" for a FLOP ratio (ours / baseline). */
+export function flopsWords(ratio: number): string {
+  return ratio <= 1 ? `${(100 * (1 - ratio)).toFixed(1)}% fewer FLOPs` : `${(100 * (ratio - 1)).toFixed(1)}% more FLOPs`;
+}

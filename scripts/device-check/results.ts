@@ -1,5 +1,6 @@
 // The GPU check's results: the JSON shape written to results.json and its Markdown tables (results.md, and the
 // tables pasted into docs/PERFORMANCE.md).
+import { flopsWords, speedWords } from '../../bench/e2e/flops.ts';
 import type { AdapterSummary } from '../../src/gpu/device.ts';
 
 export interface StepResult {
@@ -69,7 +70,7 @@ export function formatE2eMarkdown(r: E2eResult): string {
   if (a && r.ratios) {
     lines.push(
       '',
-      `LLaVA-v1.5 way (a): ${a.rows} LLM rows, time to first token ${a.ttftMs.toFixed(1)} ms, ${(a.ttftFlops / 1e9).toFixed(1)} GFLOP. Ours is **${r.ratios.ttftSpeedup.toFixed(2)}x** faster to the first token with ${(100 * (1 - r.ratios.ttftFlopsRatio)).toFixed(1)}% fewer FLOPs; image + question together ${r.ratios.endToEndSpeedup.toFixed(2)}x, ${(100 * (1 - r.ratios.endToEndFlopsRatio)).toFixed(1)}% fewer FLOPs.`,
+      `LLaVA-v1.5 way (a): ${a.rows} LLM rows, time to first token ${a.ttftMs.toFixed(1)} ms, ${(a.ttftFlops / 1e9).toFixed(1)} GFLOP. Ours is **${speedWords(r.ratios.ttftSpeedup)}** to the first token with ${flopsWords(r.ratios.ttftFlopsRatio)}; image + question together ${speedWords(r.ratios.endToEndSpeedup)}, ${flopsWords(r.ratios.endToEndFlopsRatio)}.`,
     );
   }
   return lines.join('\n');
