@@ -13,7 +13,7 @@ import { collectDump, writeDump } from './dump.ts';
 import { runCheck } from './check.ts';
 import { checkConvertedPrecision, isConvertedDir, loadConvertedDir, loadModelDir, type EngineModel } from './load-model.ts';
 
-export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
+export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir> (--image <png|jpg|webp|gif|bmp> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
            [--max-new-tokens N (512)] [--greedy | --temperature T --top-p P --seed S]
            [--precision f32|f16|q4 (q4)] [--max-context N] [--system <text>]
            [--json] [--dump <file.safetensors>] [--check]
