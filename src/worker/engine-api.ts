@@ -7,10 +7,10 @@ import type { SamplingOptions } from '../llm/llama-runtime.ts';
 import type { Precision } from '../weights/policy.ts';
 
 /**
- * Where the model comes from: a folder URL (HTTP range reads), picked files with their relative paths, or a model
+ * Where the model comes from: a folder URL (HTTP range reads; `files` its listing when an index gave one), picked files with their relative paths, or a model
  * stored in this browser (by id; see model-store-api.ts).
  */
-export type ModelSource = { url: string } | { name: string; files: [string, Blob][] } | { cached: string; name: string; llm?: LlmChoice };
+export type ModelSource = { url: string; files?: readonly string[] } | { name: string; files: [string, Blob][] } | { cached: string; name: string; llm?: LlmChoice };
 
 /** Who runs the LLM of a stored model: WebLLM's compiled library (the 8B model's default), or our own kernels. */
 export type LlmChoice = 'auto' | 'webllm' | 'native';

@@ -31,7 +31,7 @@ async function openStored(id: string, name: string): Promise<{ model: ConvertedM
 }
 
 function filesOf(source: Exclude<ModelSource, { cached: string }>): CheckpointFiles {
-  return 'url' in source ? new UrlCheckpointFiles(source.url) : new BlobCheckpointFiles(source.files, source.name);
+  return 'url' in source ? new UrlCheckpointFiles(source.url, source.files ? { files: source.files } : {}) : new BlobCheckpointFiles(source.files, source.name);
 }
 
 export class EngineHost implements EngineApi {
