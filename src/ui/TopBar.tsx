@@ -11,15 +11,16 @@ import { formatBytes } from '../gpu/device.ts';
 /** What the load is doing, with counts that are measured (bytes, pipelines), never a guessed time. */
 export function loadProgressText(status: Extract<EngineStatus, { kind: 'loading' }>): { text: string; fraction: number | null } {
   const { stage, loadedBytes, totalBytes, tensor, pipelines } = status.progress;
-  const seconds = (performance.now() - status.startedAt) / 1000;
   if (stage === 'opening') return { text: 'Opening the model…', fraction: null };
   if (stage === 'llm') return { text: `WebLLM: ${tensor ?? ''}`, fraction: loadedBytes / (totalBytes || 1) };
   if (stage === 'kernels') {
     const p = pipelines ?? { requested: 0, built: 0 };
     return { text: `Building GPU kernels: ${p.built} of ${p.requested} pipelines built so far`, fraction: p.requested ? p.built / p.requested : null };
   }
-  const rate = seconds > 0 ? loadedBytes / seconds : 0;
-  const eta = rate > 0 ? (totalBytes - loadedBytes) / rate : 0;
+  // A time left only once the upload rate has been measured for a while (never from the time spent opening).
+  const measuredS = (performance.now() - status.stage.startedAt) / 1000;
+  const moved = loadedBytes - status.stage.startBytes;
+  const eta = measuredS >= 3 && moved > totalBytes * 0.05 ? (totalBytes - loadedBytes) / (moved / measuredS) : 0;
   return {
     text: `Uploading weights: ${formatBytes(loadedBytes)} of ${formatBytes(totalBytes)}${eta > 1 ? `, about ${Math.ceil(eta)} s left` : ''}${tensor ? ` (${tensor})` : ''}`,
     fraction: loadedBytes / (totalBytes || 1),

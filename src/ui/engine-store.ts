@@ -11,7 +11,7 @@ import { showNotice } from './notice-store.ts';
 
 export type EngineStatus =
   | { kind: 'idle' }
-  | { kind: 'loading'; progress: LoadProgress; startedAt: number }
+  | { kind: 'loading'; progress: LoadProgress; startedAt: number; stage: { startedAt: number; startBytes: number } }
   | { kind: 'ready'; model: LoadedModel }
   | { kind: 'error'; message: string };
 
@@ -66,12 +66,18 @@ export const useEngineStore = create<EngineStore>()(
         }
         lastSource = source;
         const startedAt = performance.now();
-        set({ status: { kind: 'loading', progress: { stage: 'opening', loadedBytes: 0, totalBytes: 0 }, startedAt } });
+        set({ status: { kind: 'loading', progress: { stage: 'opening', loadedBytes: 0, totalBytes: 0 }, startedAt, stage: { startedAt, startBytes: 0 } } });
         try {
           const model = await engineWorker().load(
             source,
             get().precision,
-            Comlink.proxy((progress: LoadProgress) => set({ status: { kind: 'loading', progress, startedAt } })),
+            Comlink.proxy((progress: LoadProgress) => {
+              // Rates (and so times left) are measured from where the current stage began.
+              const s = get().status;
+              const same = s.kind === 'loading' && s.progress.stage === progress.stage;
+              const stage = same ? s.stage : { startedAt: performance.now(), startBytes: progress.loadedBytes };
+              set({ status: { kind: 'loading', progress, startedAt, stage } });
+            }),
           );
           set((s) => ({ status: { kind: 'ready', model }, generation: s.generation + 1 }));
           if (model.adapter.isFallbackAdapter && get().settings.maxNewTokens === DEFAULT_SETTINGS.maxNewTokens) {
