@@ -178,8 +178,8 @@ function Message({ m, last }: { m: ChatMessage; last: boolean }) {
 const STAGE_TEXT: Record<NonNullable<Attachment['stage']>, string> = {
   decoding: 'decoding',
   'sampling frames': 'sampling frames',
-  'image side': 'vision + compression',
-  'vision pre-fusion': 'pre-fusion',
+  'image side': 'step 1 of 2: vision + compression',
+  'vision pre-fusion': 'step 2 of 2: pre-fusion',
 };
 
 function AttachmentChip({ a }: { a: Attachment }) {
@@ -193,29 +193,31 @@ function AttachmentChip({ a }: { a: Attachment }) {
         : `${STAGE_TEXT[a.stage ?? 'decoding']}…`;
   return (
     <li className="attachment" data-status={a.status} data-stage={a.stage} data-frames={a.frames?.length}>
-      {a.frameUrls ? (
-        <div className="frame-strip" aria-label={`${a.name}: ${a.frameUrls.length} sampled frames`}>
-          {a.frameUrls.map((u, i) => (
-            <img key={u} src={u} alt={`frame ${i + 1}`} className="frame" />
-          ))}
-          {a.sampling && (
-            <span className="muted small" data-testid="video-sampling" data-total-frames={a.sampling.totalFrames} data-fps={a.sampling.fps}>
-              {a.frameUrls.length} of {a.sampling.totalFrames} frames ({a.sampling.fps.toFixed(1)} fps, {(a.sampling.totalFrames / a.sampling.fps).toFixed(1)} s)
-            </span>
-          )}
-        </div>
-      ) : a.thumbUrl ? (
-        <img src={a.thumbUrl} alt={a.name} className="thumb" />
-      ) : (
-        <span className="muted small">{a.name}</span>
-      )}
+      <div className="attachment-media">
+        {a.frameUrls ? (
+          <div className="frame-strip" aria-label={`${a.name}: ${a.frameUrls.length} sampled frames`}>
+            {a.frameUrls.map((u, i) => (
+              <img key={u} src={u} alt={`frame ${i + 1}`} className="frame" />
+            ))}
+            {a.sampling && (
+              <span className="muted small" data-testid="video-sampling" data-total-frames={a.sampling.totalFrames} data-fps={a.sampling.fps}>
+                {a.frameUrls.length} of {a.sampling.totalFrames} frames ({a.sampling.fps.toFixed(1)} fps, {(a.sampling.totalFrames / a.sampling.fps).toFixed(1)} s)
+              </span>
+            )}
+          </div>
+        ) : a.thumbUrl ? (
+          <img src={a.thumbUrl} alt={a.name} className="thumb" />
+        ) : (
+          <span className="muted small">{a.name}</span>
+        )}
+        <button type="button" className="icon-button attachment-remove" aria-label={`Remove ${a.name}`} onClick={() => removeAttachment(a.key)}>
+          <X aria-hidden size={14} />
+        </button>
+      </div>
       {a.progress && a.status === 'encoding' && a.progress.total > 0 && <progress max={a.progress.total} value={a.progress.done} aria-label={`${a.name} frames encoded`} />}
       <span className={`badge ${a.status === 'ready' ? 'badge-pass' : ''}`} role="status">
         {status}
       </span>
-      <button type="button" className="icon-button attachment-remove" aria-label={`Remove ${a.name}`} onClick={() => removeAttachment(a.key)}>
-        <X aria-hidden size={14} />
-      </button>
     </li>
   );
 }
