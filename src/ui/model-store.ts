@@ -11,8 +11,6 @@ export interface ModelSummary {
   /** Shown next to the name, e.g. 'random weights, for trying the pipeline'. */
   label: string | null;
   url: string;
-  /** The folder's files (from demo-model.json): the checkpoint is opened without probing for optional files. */
-  files?: string[];
   weightBytes: number;
   tensorCount: number;
   visionTokens: number;
@@ -32,7 +30,6 @@ export type ModelState =
 interface DemoInfo {
   name?: string;
   label?: string;
-  files?: string[];
 }
 
 async function fetchDemoInfo(url: string): Promise<DemoInfo | null> {
@@ -53,8 +50,7 @@ export const useModelStore = create<{ model: ModelState; check(): Promise<void> 
       return;
     }
     try {
-      const files = info.files;
-      const ckpt = await openCheckpoint(new UrlCheckpointFiles(DEMO_MODEL_URL, files ? { files } : {}));
+      const ckpt = await openCheckpoint(new UrlCheckpointFiles(DEMO_MODEL_URL));
       const c = ckpt.config;
       const patches = (c.vision.imageSize / c.vision.patchSize) ** 2;
       set({
@@ -64,7 +60,6 @@ export const useModelStore = create<{ model: ModelState; check(): Promise<void> 
             name: info.name ?? 'demo',
             label: info.label ?? null,
             url: DEMO_MODEL_URL,
-            ...(files ? { files } : {}),
             weightBytes: ckpt.totalBytes(),
             tensorCount: ckpt.tensorNames().length,
             visionTokens: patches,

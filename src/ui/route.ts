@@ -1,14 +1,13 @@
-// The app's views, chosen by the URL hash (#/, #/model, #/downloads, #/diagnostics): bookmarkable, and they work
+// The app's two pages, chosen by the URL hash (#/ and #/diagnostics): a bookmarkable diagnostics page that works
 // from a static host with no server-side routing.
 import { useSyncExternalStore } from 'react';
 
-export type Route = 'chat' | 'model' | 'downloads' | 'diagnostics';
+export type Route = 'chat' | 'diagnostics';
 
-export const ROUTE_HASH: Record<Route, string> = { chat: '#/', model: '#/model', downloads: '#/downloads', diagnostics: '#/diagnostics' };
+export const ROUTE_HASH: Record<Route, string> = { chat: '#/', diagnostics: '#/diagnostics' };
 
 function currentRoute(): Route {
-  const hash = window.location.hash;
-  return (Object.keys(ROUTE_HASH) as Route[]).find((r) => r !== 'chat' && ROUTE_HASH[r] === hash) ?? 'chat';
+  return window.location.hash === ROUTE_HASH.diagnostics ? 'diagnostics' : 'chat';
 }
 
 function subscribe(onChange: () => void): () => void {
