@@ -1,5 +1,5 @@
 // Browser tests in Debian's Chromium (/usr/bin/chromium) with WebGPU on SwiftShader (no GPU needed).
-// The app is built and served by `vite preview` on http://localhost:4173 (a secure context: navigator.gpu
+// The app is built and served by ./scripts/start.sh (`vite preview`) on http://localhost:4173 (a secure context: navigator.gpu
 // exists only there, not on file: or data: pages).
 import { defineConfig } from '@playwright/test';
 import { resolve } from 'node:path';
@@ -46,7 +46,8 @@ export default defineConfig({
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
   webServer: [
     {
-      command: `node --import tsx scripts/prepare-demo-model.ts && npx vite build && npx vite preview --host localhost --port ${PORT} --strictPort`,
+      // What users start (README): the demo model, the production build, `vite preview` (service worker included).
+      command: `PORT=${PORT} ./scripts/start.sh`,
       url: `http://localhost:${PORT}`,
       reuseExistingServer: !process.env.CI,
       timeout: 180_000,

@@ -8,7 +8,7 @@ const HUB = 'http://127.0.0.1:4174';
 const SHOTS = 'e2e/screenshots';
 
 async function openFresh(page: Page): Promise<void> {
-  await page.goto('/');
+  await page.goto('/#/downloads');
   await page.evaluate(() => localStorage.setItem('llava-mini-engine', JSON.stringify({ state: { precision: 'q4', settings: { systemPrompt: '', temperature: 0, topP: 1, maxNewTokens: 6, maxVideoFrames: 16 } }, version: 0 })));
   await page.reload();
 }
@@ -55,6 +55,7 @@ test('from the hub (one dropped connection), converted and stored; offline after
   await stored(page).getByRole('button', { name: 'Load' }).click();
   await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
   await expect(page.getByTestId('engine-ready')).toContainText('LLM on our kernels');
+  await page.getByRole('link', { name: 'Chat', exact: true }).click();
   await page.getByRole('textbox', { name: 'Message' }).fill('Say something.');
   await page.keyboard.press('Enter');
   const answer = page.getByTestId('msg-assistant').last();

@@ -56,6 +56,20 @@ describe('UrlCheckpointFiles', () => {
     await expect(files.readText('missing.json')).rejects.toThrow(/missing\.json: HTTP 404/);
     expect([...(await files.open('w.bin').read(1, 2))]).toEqual([7, 14]);
   });
+
+  it('with the folder listing from an index, answers exists() without a request', async () => {
+    const asked: string[] = [];
+    const fetchSpy: typeof fetch = (input, init) => {
+      asked.push(`${init?.method ?? 'GET'} ${String(input)}`);
+      return Promise.resolve(new Response('{"x": 1}'));
+    };
+    const files = new UrlCheckpointFiles('https://example.test/m/', { fetch: fetchSpy, files: ['config.json', 'w.bin'] });
+    expect(await files.exists('config.json')).toBe(true);
+    expect(await files.exists('model.safetensors.index.json')).toBe(false);
+    expect(asked).toEqual([]);
+    expect(JSON.parse(await files.readText('config.json'))).toEqual({ x: 1 });
+    expect(asked).toEqual(['GET https://example.test/m/config.json']);
+  });
 });
 
 describe('Blob sources', () => {

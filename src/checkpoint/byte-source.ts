@@ -112,6 +112,11 @@ export interface UrlSourceOptions {
   fetch?: typeof fetch;
   /** Extra request headers (for example Authorization). */
   headers?: Record<string, string>;
+  /**
+   * The folder's file names when an index of the folder was read (the demo model's demo-model.json): exists()
+   * answers from it, so optional files are never probed with requests that 404 (and log errors in a browser).
+   */
+  files?: readonly string[];
 }
 
 /** "bytes 0-0/1234" -> {start, end, total}; total is NaN for "*". */
@@ -255,6 +260,7 @@ export class UrlCheckpointFiles implements CheckpointFiles {
   }
 
   async exists(name: string): Promise<boolean> {
+    if (this.options.files) return this.options.files.includes(name);
     const url = this.url(name);
     let res: Response;
     try {

@@ -231,7 +231,7 @@ describe('cli generate', () => {
     it('not an image', async () => {
       const fake = join(dir, 'notes.jpg');
       await writeFile(fake, 'plain text\n');
-      expectOneLine(await cli(['generate', '--model', model, '--image', fake, '--prompt', 'hi']), /^error: .*notes\.jpg is not a PNG or JPEG image/);
+      expectOneLine(await cli(['generate', '--model', model, '--image', fake, '--prompt', 'hi']), /^error: .*notes\.jpg is not a PNG, JPEG, WebP, GIF or BMP image/);
     });
 
     it('a truncated shard', async () => {

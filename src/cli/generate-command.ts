@@ -14,7 +14,7 @@ import { runCheck } from './check.ts';
 import { isSyntheticSpec, syntheticConfig } from '../weights/synthetic-model.ts';
 import { checkConvertedPrecision, isConvertedDir, loadConvertedDir, loadModelDir, loadSyntheticModel, SYNTHETIC_DEPTH_OPTIONS, syntheticDepthOf, type EngineModel } from './load-model.ts';
 
-export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir | synthetic:llava-mini-8b> (--image <png|jpg> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
+export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir | synthetic:llava-mini-8b> (--image <png|jpg|webp|gif|bmp> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
            [--max-new-tokens N (512)] [--greedy | --temperature T --top-p P --seed S]
            [--precision f32|f16|q4 (q4)] [--max-context N] [--system <text>]
            [--json] [--dump <file.safetensors>] [--check]

@@ -7,7 +7,7 @@ import { encodeImagePrompt } from '../text/prompt.ts';
 import { StreamingDetokenizer } from '../text/stop.ts';
 import { loadModelDir } from './load-model.ts';
 
-export const REFERENCE_USAGE = `  reference --model <checkpoint dir> --image <png|jpg> [--image …] --prompt <text>
+export const REFERENCE_USAGE = `  reference --model <checkpoint dir> --image <png|jpg|webp|gif|bmp> [--image …] --prompt <text>
             [--max-new-tokens N (512)] [--system <text>] [--json]
       Runs the CPU reference model (f32, slow, exact) with greedy decoding.`;
 

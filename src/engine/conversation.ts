@@ -55,12 +55,63 @@ export interface TurnResult {
   stopped: 'eos' | 'length' | 'aborted';
   /** The whole conversation's prompt ids (-200 at each image slot). */
   promptIds: number[];
-  /** LLM input rows of the prompt (after truncation). */
+  /** LLM input rows of the prompt. */
   llmRows: number;
   /** Rows kept from the previous turn's LLM cache; llmRows - reusedRows were prefilled. */
   reusedRows: number;
   timings: TurnTimings;
   captured?: { fusedText: Float32Array; llmInput: Float32Array; logits0: Float32Array };
+}
+
+/** A saved turn, as the UI keeps it: the question, the answer text, the frame count of each visual it brought. */
+export interface SavedTurn<Visual> {
+  question: string;
+  answer: string;
+  images: readonly Visual[];
+}
+
+/** How long a conversation with one more question would be (LLM rows), and the most the model takes. */
+export interface ContextUsage {
+  rows: number;
+  limit: number;
+}
+
+/** The rendered turns of a saved history after `systemPrompt` (what resume() and context measures start from). */
+function historyMessages(systemPrompt: string | undefined, history: readonly SavedTurn<unknown>[]): ChatMessage[] {
+  const turns: ChatMessage[] = [{ role: 'system', content: systemPrompt ?? DEFAULT_SYSTEM_PROMPT }];
+  for (const h of history) turns.push({ role: 'user', content: imageTurnContent(h.question, h.images.length) }, { role: 'assistant', content: stripImagePlaceholders(h.answer) });
+  return turns;
+}
+
+/** The LLM rows a conversation can take: the tokenizer's model_max_length and the context, one row for an answer. */
+function contextLimit(engine: LlavaMiniEngine): number {
+  return Math.min(engine.config.tokenizerModelMaxLength, engine.llm.capacity - 1);
+}
+
+/** A one-line refusal that gives the limit and what to do. */
+export function overContextMessage(rows: number, limit: number, firstTurn: boolean): string {
+  const over = rows - limit;
+  return firstTurn
+    ? `This message is ${rows} tokens long and the model's context holds ${limit}: shorten it by at least ${over} tokens (about ${over * 4} characters), or split it over several questions.`
+    : `With this message the conversation would be ${rows} tokens long and the model's context holds ${limit}: start a new chat, or shorten the message by at least ${over} tokens.`;
+}
+
+/**
+ * The context a conversation saved as `history` would use with `question` and new visuals of `newFrames` frames
+ * each (no GPU work: the chat template, the tokenizer and the layout only). The composer shows it before sending.
+ */
+export function measureContext(
+  engine: LlavaMiniEngine,
+  text: TextSide,
+  opts: { systemPrompt?: string },
+  history: readonly SavedTurn<number>[],
+  question: string,
+  newFrames: readonly number[],
+): ContextUsage {
+  const messages: ChatMessage[] = [...historyMessages(opts.systemPrompt, history), { role: 'user', content: imageTurnContent(question, newFrames.length) }];
+  const ids = tokenizerImageToken(renderChat(text.tokenizerConfig, messages, { addGenerationPrompt: false }), text.tokenizer);
+  const frames = [...history.flatMap((h) => h.images), ...newFrames];
+  return { rows: llmLayout(ids, frames.map((n) => n * engine.visionTokenRows)).rows, limit: contextLimit(engine) };
 }
 
 export class Conversation {
@@ -89,16 +140,24 @@ export class Conversation {
     engine: LlavaMiniEngine,
     text: TextSide,
     opts: { systemPrompt?: string },
-    history: readonly { question: string; answer: string; images: readonly (EncodedImage | readonly EncodedImage[])[] }[],
+    history: readonly SavedTurn<EncodedImage | readonly EncodedImage[]>[],
   ): Conversation {
     const conv = new Conversation(engine, text, opts);
-    for (const h of history) {
-      const slots = h.images.map((v) => (v instanceof EncodedImage ? [v] : [...v]));
+    const turns = historyMessages(opts.systemPrompt, history);
+    history.forEach((h, i) => {
       conv.history.push({ turns: conv.turns, slots: conv.slots });
-      conv.turns = [...conv.turns, { role: 'user', content: imageTurnContent(h.question, slots.length) }, { role: 'assistant', content: stripImagePlaceholders(h.answer) }];
-      conv.slots = [...conv.slots, ...slots];
-    }
+      conv.turns = turns.slice(0, 3 + 2 * i);
+      conv.slots = [...conv.slots, ...h.images.map((v) => (v instanceof EncodedImage ? [v] : [...v]))];
+    });
     return conv;
+  }
+
+  /** The context this conversation would use with `question` and new visuals of `newFrames` frames each. */
+  measure(question: string, newFrames: readonly number[] = []): ContextUsage {
+    const messages: ChatMessage[] = [...this.turns, { role: 'user', content: imageTurnContent(question, newFrames.length) }];
+    const ids = tokenizerImageToken(renderChat(this.text.tokenizerConfig, messages, { addGenerationPrompt: false }), this.text.tokenizer);
+    const frames = [...this.slots.map((s) => s.length), ...newFrames];
+    return { rows: llmLayout(ids, frames.map((n) => n * this.engine.visionTokenRows)).rows, limit: contextLimit(this.engine) };
   }
 
   /** The conversation as rendered: system, then user / assistant turns. */
@@ -126,13 +185,10 @@ export class Conversation {
     const ids = tokenizerImageToken(renderChat(this.text.tokenizerConfig, messages, { addGenerationPrompt: false }), this.text.tokenizer);
     const slots = [...this.slots, ...newSlots];
     const layout = llmLayout(ids, slots.map((frames) => frames.length * engine.visionTokenRows));
-    const maxLength = engine.config.tokenizerModelMaxLength;
-    // The first turn is truncated as the reference does; later turns must fit (truncating would drop the question).
-    if (layout.rows > maxLength && this.turns.length > 1) {
-      throw new Error(`the conversation is ${layout.rows} tokens long, more than the model's ${maxLength}: start a new conversation`);
-    }
-    const rows = Math.min(layout.rows, maxLength);
-    if (rows >= llm.capacity) throw new Error(`the conversation is ${rows} tokens long and the context holds ${llm.capacity}: start a new conversation`);
+    // Too long: refused with the limit and what to do (truncating would drop the question).
+    const limit = contextLimit(engine);
+    if (layout.rows > limit) throw new Error(overContextMessage(layout.rows, limit, this.turns.length === 1));
+    const rows = layout.rows;
     const maxNewTokens = Math.min(opts.maxNewTokens ?? 512, llm.capacity - rows + 1);
 
     // Pre-fusion: every frame's state fuses the new text rows (its vision rows are cached).

@@ -20,7 +20,7 @@ import { mulberry32 } from '../util/seeded-random.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { LlamaRuntime } from '../llm/llama-runtime.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
-import { Conversation } from './conversation.ts';
+import { Conversation, measureContext } from './conversation.ts';
 import { LlavaMiniEngine } from './engine.ts';
 
 const STEPS = 32;
@@ -93,7 +93,11 @@ describe('LlavaMiniEngine at f32', () => {
   it('multi-turn with caching gives the tokens of a from-scratch run of the whole conversation', async () => {
     const conv = conversation();
     const first = await conv.ask('Describe the picture.', { images: [await engine.encodeImage(images[0]!)], maxNewTokens: 12 });
+    // The context the next question will take, measured before sending: from the conversation, or from saved history.
+    const usage = conv.measure('And the colours?');
+    expect(measureContext(engine, model.text, {}, [{ question: 'Describe the picture.', answer: first.text, images: [1] }], 'And the colours?', [])).toEqual(usage);
     const second = await conv.ask('And the colours?', { maxNewTokens: STEPS });
+    expect(usage.rows).toBe(second.llmRows);
     // The previous prompt's rows stayed in the LLM cache: only the answer and the new turn were prefilled.
     expect(second.reusedRows).toBe(first.llmRows);
     expect(second.promptIds.slice(0, first.promptIds.length)).toEqual(first.promptIds);
@@ -156,8 +160,12 @@ describe('LlavaMiniEngine at f32', () => {
     conv.destroy();
   });
 
-  it('a text-only turn uses the plain embeddings', async () => {
+  it('a text-only turn uses the plain embeddings; an over-long one is refused with the limit and what to do', async () => {
     const conv = conversation();
+    const long = 'word '.repeat(5000);
+    const { rows, limit } = conv.measure(long);
+    expect(rows).toBeGreaterThan(limit);
+    await expect(conv.ask(long, { maxNewTokens: 2 })).rejects.toThrow(`This message is ${rows} tokens long and the model's context holds ${limit}: shorten it by at least ${rows - limit} tokens`);
     const turn = await conv.ask('Say hello.', { maxNewTokens: 16, capture: true });
     const fused = reference.fuse([], turn.promptIds);
     expectRelClose(turn.captured!.llmInput, fused.llmInput, 'llm_input', [fused.llmInputRows, engine.hidden]);

@@ -8,6 +8,7 @@ import type { LlavaMiniConfig, WeightSource } from '../checkpoint/types.ts';
 import { readF32 } from '../gpu/buffers.ts';
 import type { KvStorage } from '../gpu/kernels/rope.ts';
 import { AddKernel } from '../gpu/kernels/elementwise.ts';
+import { watchPipelineBuilds, type PipelineBuilds } from '../gpu/pipeline.ts';
 import { ImageEncoderGpu, profileImageEncoder, readRows } from '../compress/image-encoder.ts';
 import { ImageInput, type BitmapSource, type ImageMode } from '../image/image-input.ts';
 import type { LlmBackend } from '../llm/llm-backend.ts';
@@ -34,6 +35,8 @@ export interface EngineOptions {
   maxBindingBytes?: number;
   /** Called after each tensor upload. */
   onProgress?(tensor: string, done: number, total: number): void;
+  /** Called as the stages' GPU pipelines are requested and built (after the uploads). */
+  onPipelines?(builds: PipelineBuilds): void;
   /** The int4 arithmetic for tensors quantized at load (see GpuWeightsOptions; tests). */
   q4Quantizer?: GpuWeightsOptions['q4Quantizer'];
   /**
@@ -97,7 +100,11 @@ export interface EncodeOptions {
   /** Submit and time each image-side stage alone (bench). */
   profile?: boolean;
   signal?: AbortSignal;
+  /** Called as each stage starts: the image side (one submit: preprocess, CLIP, projector, compressor), then the vision rows' pre-fusion. */
+  onStage?(stage: EncodeStage): void;
 }
+
+export type EncodeStage = 'image side' | 'vision pre-fusion';
 
 export interface EngineMemory {
   /** Weights per model part. */
@@ -148,6 +155,7 @@ export class LlavaMiniEngine {
       const hasF16 = device.features.has('shader-f16');
       const kv: KvStorage = opts.kv ?? (hasF16 && opts.precision !== 'f32' ? 'f16' : 'f32');
       const chunkSize = opts.chunkSize ?? 128;
+      const unwatch = opts.onPipelines ? watchPipelineBuilds(device, opts.onPipelines) : () => undefined;
       const [input, encoder, prefusion, llm, embedding, add] = await Promise.all([
         ImageInput.create(device, config),
         ImageEncoderGpu.load(weights),
@@ -155,7 +163,7 @@ export class LlavaMiniEngine {
         opts.externalLlm ?? LlamaRuntime.create(weights, { maxContext, prefillChunkSize: chunkSize, kv }),
         TokenEmbedding.create(weights),
         AddKernel.create(device),
-      ]);
+      ]).finally(unwatch);
       // Plain embeddings serve text-only prompts; the add kernel averages several images' fused text.
       const assembler = new LlmInputAssembler(device, config.llm.hiddenSize, llm.capacity, prefusion.maxTextRows, embedding, add);
       return new LlavaMiniEngine(device, weights, input, encoder, prefusion, llm, embedding, add, assembler);
@@ -198,6 +206,7 @@ export class LlavaMiniEngine {
     const { device } = this;
     const mode = opts.mode ?? 'image';
     const t0 = performance.now();
+    opts.onStage?.('image side');
     const upload = isRgba(image) ? this.input.upload(image) : this.input.uploadBitmap(image);
     let stages: VisualTimings['stages'];
     try {
@@ -225,6 +234,7 @@ export class LlavaMiniEngine {
         }
       : null;
     const t1 = performance.now();
+    opts.onStage?.('vision pre-fusion');
     const state = await this.prefusion.fuseVision(out.G.buffer, out.Vc.buffer, { signal: opts.signal, gRow: out.G.row, vcRow: out.Vc.row });
     const prefusionMs = performance.now() - t1;
     const timings: VisualTimings = { imageMs: tImage - t0, prefusionMs, ...(stages ? { stages } : {}) };

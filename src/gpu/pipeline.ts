@@ -36,6 +36,35 @@ export class ShaderError extends Error {
 const layoutCache = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
 const programCache = new WeakMap<GPUDevice, Map<string, Promise<ComputeProgram>>>();
 
+/** Pipeline builds on one device so far: requested (a new spec) and built (finished, failed ones included). */
+export interface PipelineBuilds {
+  requested: number;
+  built: number;
+}
+const buildWatchers = new WeakMap<GPUDevice, (builds: PipelineBuilds) => void>();
+const buildCounts = new WeakMap<GPUDevice, PipelineBuilds>();
+
+/**
+ * Reports every pipeline build on `device` as it is requested and as it finishes (a model load counts them:
+ * most of its time on a software adapter is spent here). Returns the function that stops watching.
+ */
+export function watchPipelineBuilds(device: GPUDevice, onChange: (builds: PipelineBuilds) => void): () => void {
+  buildWatchers.set(device, onChange);
+  return () => buildWatchers.delete(device);
+}
+
+function countBuild(device: GPUDevice, p: Promise<unknown>): void {
+  const counts = buildCounts.get(device) ?? { requested: 0, built: 0 };
+  buildCounts.set(device, counts);
+  counts.requested++;
+  buildWatchers.get(device)?.({ ...counts });
+  const done = () => {
+    counts.built++;
+    buildWatchers.get(device)?.({ ...counts });
+  };
+  p.then(done, done);
+}
+
 function perDevice<V>(cache: WeakMap<GPUDevice, Map<string, V>>, device: GPUDevice): Map<string, V> {
   let m = cache.get(device);
   if (!m) cache.set(device, (m = new Map()));
@@ -129,6 +158,7 @@ export function computeProgram(device: GPUDevice, spec: ComputePipelineSpec): Pr
   if (!p) {
     p = buildProgram(device, spec);
     cache.set(key, p);
+    countBuild(device, p);
     p.catch(() => cache.delete(key));
   }
   return p;

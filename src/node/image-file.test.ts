@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { encode as encodeBmp } from 'bmp-ts';
 import jpeg from 'jpeg-js';
+import { GifWriter } from 'omggif';
 import pngjs from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +14,7 @@ import {
   detectImageFormat,
   ImageFileError,
   jpegExifOrientation,
+  webpExifOrientation,
   type DecodedImage,
 } from './image-file.ts';
 
@@ -137,9 +140,9 @@ describe('decodeImageFile: PNG', () => {
 
   it('rejects a text file named .png, by its content', async () => {
     const p = write('photo.png', 'hello, I am text\n');
-    await expect(decodeImageFile(p)).rejects.toThrow(/^photo\.png is not a PNG or JPEG image$/);
+    await expect(decodeImageFile(p)).rejects.toThrow(/^photo\.png is not a PNG, JPEG, WebP, GIF or BMP image$/);
     await expect(decodeImageFile(p)).rejects.toMatchObject({ kind: 'not-an-image' });
-    await expect(decodeImageFile(write('empty.png', ''))).rejects.toThrow('empty.png is empty, not a PNG or JPEG image');
+    await expect(decodeImageFile(write('empty.png', ''))).rejects.toThrow('empty.png is empty, not a PNG, JPEG, WebP, GIF or BMP image');
   });
 
   it('rejects a truncated or corrupt PNG', async () => {
@@ -215,6 +218,81 @@ describe('decodeImageFile: JPEG', () => {
     expect(() => decodeImageBytes(bytes.subarray(0, 30), 'head.jpg')).toThrow(/head\.jpg is a corrupt or truncated JPEG/);
     const trailing = Buffer.concat([bytes, Buffer.from('trailing garbage')]);
     expect(decodeImageBytes(trailing, 'tail.jpg').width).toBe(16);
+  });
+});
+
+// Chromium's own WebP encoder (canvas.convertToBlob) wrote these 16x8 red | blue files: lossy (VP8) and lossless (VP8L).
+const webpFile = (kind: 'lossy' | 'lossless') => readFileSync(new URL(`./testdata/red-blue-${kind}.webp`, import.meta.url));
+
+/** The WebP with an EXIF chunk (VP8X flag 0x08 set, chunk appended, RIFF size updated). */
+function webpWithExif(webp: Buffer, orientation: number): Buffer {
+  const tiff = exifApp1(orientation, true).subarray(4 + 6); // the TIFF block alone, as the WebP spec stores it
+  const head = Buffer.alloc(8);
+  head.write('EXIF', 0, 'latin1');
+  head.writeUInt32LE(tiff.length, 4);
+  const out = Buffer.concat([webp, head, tiff, Buffer.alloc(tiff.length & 1)]);
+  if (out.toString('latin1', 12, 16) !== 'VP8X') throw new Error('fixture has no VP8X header');
+  out[20] |= 0x08;
+  out.writeUInt32LE(out.length - 8, 4);
+  return out;
+}
+
+describe('decodeImageFile: WebP, GIF, BMP (what the browser also accepts)', () => {
+  it('decodes lossy and lossless WebP through libwebp', async () => {
+    for (const kind of ['lossy', 'lossless'] as const) {
+      const img = await decodeImageFile(write(`red-blue-${kind}.bin`, webpFile(kind)));
+      expect(detectImageFormat(webpFile(kind))).toBe('webp');
+      expect([img.width, img.height]).toEqual([16, 8]);
+      expect(isRed(px(img, 2, 4))).toBe(true);
+      expect(isBlue(px(img, 13, 4))).toBe(true);
+      expect(px(img, 2, 4)[3]).toBe(255);
+    }
+    expect(px(decodeImageBytes(webpFile('lossless'), 'l.webp'), 0, 0)).toEqual([255, 0, 0, 255]); // lossless: exact
+  });
+
+  it('applies a WebP EXIF chunk orientation, exactly as the rotation of the plain decode', () => {
+    const rotated = webpWithExif(webpFile('lossless'), 6);
+    expect(webpExifOrientation(rotated)).toBe(6);
+    expect(webpExifOrientation(webpFile('lossless'))).toBe(1);
+    const img = decodeImageBytes(rotated, 'rot6.webp');
+    const plain = decodeImageBytes(webpFile('lossless'), 'plain.webp');
+    expect([img.width, img.height]).toEqual([8, 16]);
+    for (let y = 0; y < 16; y++) for (let x = 0; x < 8; x++) expect(px(img, x, y)).toEqual(px(plain, y, 8 - 1 - x));
+  });
+
+  it('rejects a truncated WebP and a WebP over the pixel limit with one line', () => {
+    const bytes = webpFile('lossy');
+    expect(() => decodeImageBytes(bytes.subarray(0, 60), 'cut.webp')).toThrow(/^cut\.webp is a corrupt or truncated WebP \(.+\)$/);
+    expect(() => decodeImageBytes(bytes, 'small.webp', { maxPixels: 100 })).toThrow('small.webp is 16x8 (128 pixels), over the limit of 100 pixels');
+  });
+
+  it('decodes the first frame of an animated GIF, transparent pixels transparent black', () => {
+    const [w, h] = [6, 4];
+    const buf = new Uint8Array(4096);
+    const gif = new GifWriter(buf, w, h, { palette: [0xff0000, 0x00ff00, 0x0000ff, 0x000000], loop: 0 });
+    gif.addFrame(0, 0, w, h, Array.from({ length: w * h }, (_, i) => (i % w < 3 ? 0 : i % w === 5 ? 3 : 2)), { delay: 10, transparent: 3 });
+    gif.addFrame(0, 0, w, h, Array.from({ length: w * h }, () => 1), { delay: 10 });
+    const bytes = Buffer.from(buf.subarray(0, gif.end()));
+    expect(detectImageFormat(bytes)).toBe('gif');
+    const img = decodeImageBytes(bytes, 'anim.gif');
+    expect([img.width, img.height]).toEqual([w, h]);
+    expect(px(img, 1, 2)).toEqual([255, 0, 0, 255]); // frame 1, not frame 2's green
+    expect(px(img, 4, 2)).toEqual([0, 0, 255, 255]);
+    expect(px(img, 5, 0)).toEqual([0, 0, 0, 0]);
+    expect(() => decodeImageBytes(bytes.subarray(0, 30), 'cut.gif')).toThrow(/^cut\.gif is a corrupt or truncated GIF \(.+\)$/);
+  });
+
+  it('decodes 24-bit BMP (bottom-up rows) as opaque RGBA', () => {
+    const [w, h] = [5, 3]; // 5 * 3 bytes per row: padded rows
+    const abgr = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < w * h; i++) abgr.set([0, (i * 40) & 255, (i * 17) & 255, i * 5], i * 4); // A B G R
+    const bytes = encodeBmp({ data: abgr, width: w, height: h, bitPP: 24 }).data;
+    expect(detectImageFormat(bytes)).toBe('bmp');
+    const img = decodeImageBytes(bytes, 'p.bmp');
+    expect([img.width, img.height]).toEqual([w, h]);
+    for (let i = 0; i < w * h; i++) expect(px(img, i % w, Math.floor(i / w))).toEqual([i * 5, (i * 17) & 255, (i * 40) & 255, 255]);
+    expect(() => decodeImageBytes(bytes, 'big.bmp', { maxPixels: 10 })).toThrow('big.bmp is 5x3 (15 pixels), over the limit of 10 pixels');
+    expect(() => decodeImageBytes(bytes.subarray(0, 40), 'cut.bmp')).toThrow(/^cut\.bmp is a corrupt or truncated BMP/);
   });
 });
 

@@ -1,5 +1,6 @@
-// Node-only image file decoding: PNG (pngjs) and JPEG (jpeg-js) to 8-bit RGBA, EXIF orientation applied.
-// The format comes from the file's magic bytes, never from its name.
+// Node-only image file decoding: PNG (pngjs), JPEG (jpeg-js), WebP (libwebp through @jsquash/webp's wasm), GIF
+// (omggif: the first frame, as an <img> shows it) and BMP (bmp-ts) to 8-bit RGBA, EXIF orientation applied: the
+// formats the browser app accepts. The format comes from the file's magic bytes, never from its name.
 //
 // Conversions (chosen to match what PIL's Image.open(...).convert('RGB') sees, alpha aside):
 // - PNG palette / grey / grey+alpha / RGB / RGBA, bit depths 1-16, interlaced or not -> RGBA 8-bit;
@@ -7,11 +8,31 @@
 //   a tRNS colour key makes those pixels' alpha 0 but keeps their colour (pngjs would zero it).
 // - JPEG grey / YCbCr / Adobe RGB / CMYK via jpeg-js (its IDCT and chroma upsampling are not libjpeg's: a
 //   few levels of difference from PIL are expected).
-// - EXIF orientation 2-8 (JPEG APP1 "Exif", PNG eXIf chunk) is applied, as PIL's ImageOps.exif_transpose.
+// - WebP lossy / lossless / with alpha via libwebp (the browser's own decoder library).
+// - GIF: the first frame composited on a transparent canvas of the logical screen size (video-file.ts has the rest).
+// - BMP 1/4/8/16/24/32-bit: opaque (PIL opens BMP as RGB), bottom-up or top-down rows.
+// - EXIF orientation 2-8 (JPEG APP1 "Exif", PNG eXIf chunk, WebP EXIF chunk) is applied, as PIL's
+//   ImageOps.exif_transpose.
 
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import webpDecoderFactory from '@jsquash/webp/codec/dec/webp_dec.js';
+import { decode as decodeBmpBytes } from 'bmp-ts';
 import jpeg from 'jpeg-js';
+import { GifReader } from 'omggif';
 import pngjs from 'pngjs';
 import { readLocalFile } from './read-local-file.ts';
+
+// libwebp's wasm, instantiated once from the package's file (Node's fetch cannot read file: URLs).
+const webpWasm = await WebAssembly.compile(await readFile(createRequire(import.meta.url).resolve('@jsquash/webp/codec/dec/webp_dec.wasm')));
+const webp = await webpDecoderFactory({
+  noInitialRun: true,
+  instantiateWasm: (imports: WebAssembly.Imports, done: (i: WebAssembly.Instance) => void) => {
+    const instance = new WebAssembly.Instance(webpWasm, imports);
+    done(instance);
+    return instance.exports;
+  },
+});
 
 export interface DecodedImage {
   width: number;
@@ -39,7 +60,9 @@ export class ImageFileError extends Error {
   }
 }
 
-export type ImageFormat = 'png' | 'jpeg';
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif' | 'bmp';
+
+const FORMATS_SENTENCE = 'a PNG, JPEG, WebP, GIF or BMP image';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -47,10 +70,15 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 export function detectImageFormat(bytes: Uint8Array): ImageFormat | null {
   if (bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (bytes.length >= 12 && ascii(bytes, 0, 'RIFF') && ascii(bytes, 8, 'WEBP')) return 'webp';
+  if (bytes.length >= 6 && (ascii(bytes, 0, 'GIF87a') || ascii(bytes, 0, 'GIF89a'))) return 'gif';
+  if (bytes.length >= 26 && ascii(bytes, 0, 'BM')) return 'bmp';
   return null;
 }
 
-/** Read and decode a PNG or JPEG file to RGBA, EXIF orientation applied. Errors are ImageFileError. */
+const ascii = (b: Uint8Array, o: number, s: string): boolean => [...s].every((c, k) => b[o + k] === c.charCodeAt(0));
+
+/** Read and decode an image file (PNG, JPEG, WebP, GIF, BMP) to RGBA, EXIF orientation applied. Errors are ImageFileError. */
 export async function decodeImageFile(path: string, opts: DecodeImageOptions = {}): Promise<DecodedImage> {
   const { name, bytes } = await readLocalFile(path).catch((e: Error) => {
     throw new ImageFileError('unreadable', e.message);
@@ -58,16 +86,16 @@ export async function decodeImageFile(path: string, opts: DecodeImageOptions = {
   return decodeImageBytes(bytes, name, opts);
 }
 
-/** Decode PNG or JPEG bytes; `name` is only used in error messages. */
+/** Decode image bytes; `name` is only used in error messages. */
 export function decodeImageBytes(bytes: Uint8Array, name: string, opts: DecodeImageOptions = {}): DecodedImage {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (bytes.length === 0) throw new ImageFileError('not-an-image', `${name} is empty, not a PNG or JPEG image`);
+  if (bytes.length === 0) throw new ImageFileError('not-an-image', `${name} is empty, not ${FORMATS_SENTENCE}`);
   const format = detectImageFormat(bytes);
-  if (format === null) throw new ImageFileError('not-an-image', `${name} is not a PNG or JPEG image`);
+  if (format === null) throw new ImageFileError('not-an-image', `${name} is not ${FORMATS_SENTENCE}`);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const img = format === 'png' ? decodePng(buf, name, maxPixels) : decodeJpeg(buf, name, maxPixels);
-  const orientation = format === 'png' ? pngExifOrientation(bytes) : jpegExifOrientation(bytes);
-  return applyExifOrientation(img, orientation);
+  const decode = { png: decodePng, jpeg: decodeJpeg, webp: decodeWebp, gif: decodeGif, bmp: decodeBmp }[format];
+  const orientation = { png: pngExifOrientation, jpeg: jpegExifOrientation, webp: webpExifOrientation, gif: () => 1, bmp: () => 1 }[format];
+  return applyExifOrientation(decode(buf, name, maxPixels), orientation(bytes));
 }
 
 // ---------------------------------------------------------------------------------------------- limits
@@ -205,6 +233,81 @@ function decodeJpeg(buf: Buffer, name: string, maxPixels: number): DecodedImage 
   return { width: w, height: h, data: new Uint8ClampedArray(img.data.buffer, img.data.byteOffset, img.data.length) };
 }
 
+// ---------------------------------------------------------------------------------------------- WebP, GIF, BMP
+
+const u32le = (b: Uint8Array, o: number): number => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+
+/** The RIFF chunks of a WebP file (type, payload offset, payload length); stops at the first truncated one. */
+function webpChunks(b: Uint8Array): { type: string; start: number; length: number }[] {
+  const chunks: { type: string; start: number; length: number }[] = [];
+  for (let o = 12; o + 8 <= b.length; ) {
+    const length = u32le(b, o + 4);
+    if (o + 8 + length > b.length) break;
+    chunks.push({ type: String.fromCharCode(b[o], b[o + 1], b[o + 2], b[o + 3]), start: o + 8, length });
+    o += 8 + length + (length & 1);
+  }
+  return chunks;
+}
+
+/** Width and height from the VP8X / VP8 / VP8L header, or null. */
+function webpSize(b: Uint8Array): { width: number; height: number } | null {
+  const c = webpChunks(b)[0];
+  if (!c) return null;
+  const p = c.start;
+  if (c.type === 'VP8X' && c.length >= 10) return { width: 1 + (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16)), height: 1 + (b[p + 7] | (b[p + 8] << 8) | (b[p + 9] << 16)) };
+  if (c.type === 'VP8 ' && c.length >= 10) return { width: (b[p + 6] | (b[p + 7] << 8)) & 0x3fff, height: (b[p + 8] | (b[p + 9] << 8)) & 0x3fff };
+  if (c.type === 'VP8L' && c.length >= 5) {
+    const bits = u32le(b, p + 1);
+    return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+  }
+  return null;
+}
+
+function decodeWebp(buf: Buffer, name: string, maxPixels: number): DecodedImage {
+  const corrupt = (why: string): ImageFileError => new ImageFileError('corrupt', `${name} is a corrupt or truncated WebP (${why})`);
+  const size = webpSize(buf);
+  if (!size) throw corrupt('no image header');
+  checkSize(name, size.width, size.height, maxPixels);
+  const img = webp.decode(buf) as { width: number; height: number; data: Uint8ClampedArray } | null;
+  if (!img) throw corrupt('libwebp could not decode it');
+  return { width: img.width, height: img.height, data: new Uint8ClampedArray(img.data) };
+}
+
+function decodeGif(buf: Buffer, name: string, maxPixels: number): DecodedImage {
+  const corrupt = (why: string): ImageFileError => new ImageFileError('corrupt', `${name} is a corrupt or truncated GIF (${why})`);
+  if (buf.length < 13) throw corrupt('no screen descriptor');
+  const [w, h] = [buf[6] | (buf[7] << 8), buf[8] | (buf[9] << 8)];
+  if (w === 0 || h === 0) throw corrupt(`size ${w}x${h}`);
+  checkSize(name, w, h, maxPixels);
+  const data = new Uint8ClampedArray(w * h * 4); // transparent black, as a browser's canvas before frame 1
+  try {
+    const reader = new GifReader(buf);
+    if (reader.numFrames() === 0) throw new Error('no frames');
+    reader.decodeAndBlitFrameRGBA(0, data);
+  } catch (e) {
+    throw corrupt(oneLine(e));
+  }
+  return { width: w, height: h, data };
+}
+
+function decodeBmp(buf: Buffer, name: string, maxPixels: number): DecodedImage {
+  const corrupt = (why: string): ImageFileError => new ImageFileError('corrupt', `${name} is a corrupt or truncated BMP (${why})`);
+  const w = buf.readInt32LE(18);
+  const h = Math.abs(buf.readInt32LE(22)); // negative: rows stored top-down
+  if (w <= 0 || h === 0) throw corrupt(`size ${w}x${h}`);
+  checkSize(name, w, h, maxPixels);
+  let data: Uint8ClampedArray;
+  try {
+    const bmp = decodeBmpBytes(buf, { toRGBA: true });
+    if (bmp.width !== w || bmp.height !== h || bmp.data.length < w * h * 4) throw new Error('pixel data too short');
+    data = new Uint8ClampedArray(bmp.data.subarray(0, w * h * 4));
+  } catch (e) {
+    throw corrupt(oneLine(e));
+  }
+  for (let i = 3; i < data.length; i += 4) data[i] = 255;
+  return { width: w, height: h, data };
+}
+
 // ---------------------------------------------------------------------------------------------- EXIF
 
 /** Orientation (1-8) from a TIFF/EXIF block (as in APP1 after "Exif\0\0", or a PNG eXIf chunk); 1 if absent. */
@@ -256,6 +359,15 @@ export function pngExifOrientation(bytes: Uint8Array): number {
     o += 12 + len;
   }
   return 1;
+}
+
+/** EXIF orientation of a WebP from its EXIF chunk (1 when there is none). */
+export function webpExifOrientation(bytes: Uint8Array): number {
+  const exif = webpChunks(bytes).find((c) => c.type === 'EXIF');
+  if (!exif) return 1;
+  let tiff = bytes.subarray(exif.start, exif.start + exif.length);
+  if (ascii(tiff, 0, 'Exif\0\0')) tiff = tiff.subarray(6); // some writers keep JPEG's APP1 prefix
+  return exifOrientationFromTiff(tiff);
 }
 
 /**

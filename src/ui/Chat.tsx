@@ -1,53 +1,94 @@
-// The chat: thread with streamed, sanitized markdown answers and per-answer stats; a composer that takes images
-// by drag-and-drop (anywhere on the window), paste or a file picker. Enter sends, Shift+Enter is a newline,
-// Esc stops.
+// The chat view: the thread fills the page (streamed, sanitized markdown answers; images open larger on click;
+// per-answer stats as one line that expands into a table), the composer stays at the bottom with the notice just
+// above it. Images come by drag-and-drop (anywhere on the window), paste or a picker. Enter sends (or queues, while
+// an answer streams), Shift+Enter is a newline, Esc stops.
+import * as Dialog from '@radix-ui/react-dialog';
+import { Camera, Film, ImagePlus, RotateCcw, Send, Settings2, Square, StepForward, X, Copy, Pencil, Clock } from 'lucide-react';
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { AnswerStats } from '../worker/engine-api.ts';
 import { AnswerMarkdown } from './AnswerMarkdown.tsx';
 import { ChatSettingsPanel } from './ChatSettings.tsx';
-import { useChatStore, type ChatMessage } from './chat-store.ts';
+import { useChatStore, type Attachment, type ChatMessage } from './chat-store.ts';
 import { readDrop, type Drop } from './dropped-files.ts';
 import { useEngineStore } from './engine-store.ts';
+import { NoticeBar } from './NoticeBar.tsx';
+import { showNotice } from './notice-store.ts';
+import { Webcam } from './Webcam.tsx';
 
 /** Files go to the composer; a checkpoint folder loads as the model (when none is loaded: unload first). */
 function onDropped(drop: Drop): void {
   if (drop.kind === 'files') return void useChatStore.getState().attach(drop.files);
   const engine = useEngineStore.getState();
   if (engine.status.kind === 'loading' || engine.status.kind === 'ready') {
-    useChatStore.setState({ notice: `${drop.folder.name} looks like a checkpoint folder: unload the current model first, then drop it again.` });
+    showNotice(`${drop.folder.name} looks like a checkpoint folder: unload the current model first, then drop it again.`);
   } else void engine.load({ name: drop.folder.name, files: drop.folder.files });
 }
 
-const ms = (v: number) => `${v.toFixed(0)} ms`;
+const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`);
 
 function Stats({ stats }: { stats: AnswerStats }) {
   const t = stats.timings;
+  const ttft = t.prefusionMs + t.firstTokenMs;
+  const textRows = stats.llmRows - stats.imageRows;
   const rows: [string, string][] = [
-    ['images (encoded on attach)', stats.newImages ? `${stats.newImages}: ${ms(stats.imageWorkMs)} (preprocess, vision, compression, vision pre-fusion)` : 'none this turn: cached rows reused'],
-    ['pre-fusion (text rows)', ms(t.prefusionMs)],
-    ['prefill', `${ms(t.prefillMs)} for ${stats.llmRows - stats.reusedRows} new rows (${stats.reusedRows} reused)`],
-    ['time to first token', ms(t.prefusionMs + t.firstTokenMs)],
-    ['decode', `${ms(t.decodeMs)}, ${t.tokensPerSecond.toFixed(1)} tokens/s`],
-    ['LLM rows', `${stats.llmRows}: ${stats.imageRows} for images, ${stats.llmRows - stats.imageRows} for text`],
-    ['new tokens', `${stats.tokens.length} (${stats.stopped})`],
+    ['Time to first token', `${ms(ttft)} (text pre-fusion ${ms(t.prefusionMs)}, then prefill and first token ${ms(t.firstTokenMs)})`],
+    ['Decode', `${stats.tokens.length} tokens in ${ms(t.decodeMs)}: ${t.tokensPerSecond.toFixed(1)} tokens/s (stopped by ${stats.stopped})`],
+    ['Context', `${stats.llmRows} tokens: ${stats.imageRows} for images, ${textRows} for text`],
+    ['Prefill', `${ms(t.prefillMs)} for ${stats.llmRows - stats.reusedRows} new tokens (${stats.reusedRows} reused from the previous turn)`],
+    [
+      'Images',
+      stats.newImages
+        ? `${stats.newImages} new: ${ms(stats.imageWorkMs)} when attached (preprocess, vision, compression, vision pre-fusion)`
+        : 'none this turn: cached rows reused',
+    ],
   ];
   return (
     <details className="stats" data-testid="answer-stats">
-      <summary>Stats</summary>
-      <dl className="kv">
-        {rows.map(([k, v]) => (
-          <div className="kv-row" key={k}>
-            <dt>{k}</dt>
-            <dd>{v}</dd>
-          </div>
-        ))}
-      </dl>
+      <summary className="stats-line">
+        <span>TTFT {ms(ttft)}</span>
+        <span>{t.tokensPerSecond.toFixed(1)} tok/s</span>
+        <span>images {stats.imageRows} tok</span>
+        <span>text {textRows} tok</span>
+      </summary>
+      <table className="stats-table">
+        <tbody>
+          {rows.map(([k, v]) => (
+            <tr key={k}>
+              <th scope="row">{k}</th>
+              <td>{v}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </details>
   );
 }
 
+/** A thumbnail that opens the image large (Radix Dialog: Esc or a click outside closes it). */
+function ImageThumb({ src, name, className = 'thumb' }: { src: string; name: string; className?: string }) {
+  return (
+    <Dialog.Root>
+      <Dialog.Trigger asChild>
+        <button type="button" className="thumb-button" aria-label={`Open ${name} larger`}>
+          <img src={src} alt={name} className={className} />
+        </button>
+      </Dialog.Trigger>
+      <Dialog.Portal>
+        <Dialog.Overlay className="lightbox-overlay" />
+        <Dialog.Content className="lightbox" aria-describedby={undefined} data-testid="lightbox">
+          <Dialog.Title className="sr-only">{name}</Dialog.Title>
+          <img src={src} alt={name} />
+          <Dialog.Close className="icon-button lightbox-close" aria-label="Close">
+            <X aria-hidden size={20} />
+          </Dialog.Close>
+        </Dialog.Content>
+      </Dialog.Portal>
+    </Dialog.Root>
+  );
+}
+
 function Message({ m, last }: { m: ChatMessage; last: boolean }) {
-  const { busy, resendLast } = useChatStore();
+  const { busy, resendLast, continueLast } = useChatStore();
   const [editing, setEditing] = useState<string | null>(null);
   return (
     <li
@@ -62,55 +103,69 @@ function Message({ m, last }: { m: ChatMessage; last: boolean }) {
       {m.images.length > 0 && (
         <div className="thumbs">
           {m.images.map((im) => (
-            <img key={im.thumbUrl} src={im.thumbUrl} alt={im.name} className="thumb" />
+            <ImageThumb key={im.thumbUrl} src={im.thumbUrl} name={im.name} />
           ))}
         </div>
       )}
       {m.role === 'assistant' ? (
-        <div className="markdown" data-testid="answer-text">
-          <AnswerMarkdown text={m.text} />
+        <div className="bubble markdown" data-testid="answer-text">
+          {m.text ? <AnswerMarkdown text={m.text} /> : m.status === 'streaming' ? null : <p className="muted">(no text)</p>}
+          {m.status === 'streaming' && (
+            <span className="typing" role="status" aria-label="Answering">
+              <span />
+              <span />
+              <span />
+            </span>
+          )}
         </div>
       ) : editing !== null ? (
         <form
+          className="edit-form"
           onSubmit={(e) => {
             e.preventDefault();
             setEditing(null);
             void resendLast(editing);
           }}
         >
-          <textarea aria-label="Edit question" value={editing} onChange={(e) => setEditing(e.target.value)} rows={2} />
-          <button type="submit">Send edited</button>{' '}
-          <button type="button" onClick={() => setEditing(null)}>
-            Cancel
-          </button>
+          <textarea className="input" aria-label="Edit question" value={editing} onChange={(e) => setEditing(e.target.value)} rows={2} />
+          <div className="row">
+            <button type="submit" className="button button-primary">
+              Send edited
+            </button>
+            <button type="button" className="button" onClick={() => setEditing(null)}>
+              Cancel
+            </button>
+          </div>
         </form>
       ) : (
-        <p className="user-text">
-          {m.text}{' '}
-          {last && !busy && (
-            <button type="button" className="link" onClick={() => setEditing(m.text)}>
-              Edit
-            </button>
-          )}
-        </p>
+        m.text && <p className="bubble user-text">{m.text}</p>
       )}
-      {m.status === 'streaming' && <span className="muted" role="status">…</span>}
-      {m.status === 'stopped' && <span className="badge">stopped</span>}
       {m.error && (
-        <p className="notice notice-error" role="alert">
+        <p className="msg-error" role="alert">
           {m.error}
         </p>
       )}
-      {m.role === 'assistant' && m.status !== 'streaming' && (
-        <div className="row">
-          {m.text && (
-            <button type="button" className="link" onClick={() => void navigator.clipboard?.writeText(m.text)}>
-              Copy
+      {m.status !== 'streaming' && (
+        <div className="msg-actions">
+          {m.status === 'stopped' && <span className="badge badge-warn">stopped</span>}
+          {m.role === 'user' && last && !busy && editing === null && (
+            <button type="button" className="action" onClick={() => setEditing(m.text)}>
+              <Pencil aria-hidden size={14} /> Edit
             </button>
           )}
-          {last && !busy && (
-            <button type="button" className="link" onClick={() => void resendLast()} data-testid="regenerate">
-              Regenerate
+          {m.role === 'assistant' && m.text && (
+            <button type="button" className="action" onClick={() => void navigator.clipboard?.writeText(m.text)}>
+              <Copy aria-hidden size={14} /> Copy
+            </button>
+          )}
+          {m.role === 'assistant' && last && !busy && m.status === 'stopped' && (
+            <button type="button" className="action" onClick={() => void continueLast()} data-testid="continue">
+              <StepForward aria-hidden size={14} /> Continue
+            </button>
+          )}
+          {m.role === 'assistant' && last && !busy && (
+            <button type="button" className="action" onClick={() => void resendLast()} data-testid="regenerate">
+              <RotateCcw aria-hidden size={14} /> Regenerate
             </button>
           )}
         </div>
@@ -120,15 +175,183 @@ function Message({ m, last }: { m: ChatMessage; last: boolean }) {
   );
 }
 
-export function Chat() {
-  const { messages, attachments, busy, notice, attach, attachVideo, removeAttachment, send, stop, newChat, dismissNotice, conversations, conversationId, open, remove, restore } = useChatStore();
+const STAGE_TEXT: Record<NonNullable<Attachment['stage']>, string> = {
+  decoding: 'decoding',
+  'sampling frames': 'sampling frames',
+  'image side': 'step 1 of 2: vision + compression',
+  'vision pre-fusion': 'step 2 of 2: pre-fusion',
+};
+
+function AttachmentChip({ a }: { a: Attachment }) {
+  const removeAttachment = useChatStore((s) => s.removeAttachment);
+  const video = a.frameUrls !== undefined || a.stage === 'sampling frames';
+  const status =
+    a.status === 'ready'
+      ? 'ready'
+      : video && a.progress && a.progress.total > 0
+        ? `frame ${Math.min(a.progress.done + 1, a.progress.total)} of ${a.progress.total}: ${STAGE_TEXT[a.stage ?? 'image side']}`
+        : `${STAGE_TEXT[a.stage ?? 'decoding']}…`;
+  return (
+    <li className="attachment" data-status={a.status} data-stage={a.stage} data-frames={a.frames?.length}>
+      <div className="attachment-media">
+        {a.frameUrls ? (
+          <div className="frame-strip" aria-label={`${a.name}: ${a.frameUrls.length} sampled frames`}>
+            {a.frameUrls.map((u, i) => (
+              <img key={u} src={u} alt={`frame ${i + 1}`} className="frame" />
+            ))}
+            {a.sampling && (
+              <span className="muted small" data-testid="video-sampling" data-total-frames={a.sampling.totalFrames} data-fps={a.sampling.fps}>
+                {a.frameUrls.length} of {a.sampling.totalFrames} frames ({a.sampling.fps.toFixed(1)} fps, {(a.sampling.totalFrames / a.sampling.fps).toFixed(1)} s)
+              </span>
+            )}
+          </div>
+        ) : a.thumbUrl ? (
+          <img src={a.thumbUrl} alt={a.name} className="thumb" />
+        ) : (
+          <span className="muted small">{a.name}</span>
+        )}
+        <button type="button" className="icon-button attachment-remove" aria-label={`Remove ${a.name}`} onClick={() => removeAttachment(a.key)}>
+          <X aria-hidden size={14} />
+        </button>
+      </div>
+      {a.progress && a.status === 'encoding' && a.progress.total > 0 && <progress max={a.progress.total} value={a.progress.done} aria-label={`${a.name} frames encoded`} />}
+      <span className={`badge ${a.status === 'ready' ? 'badge-pass' : ''}`} role="status">
+        {status}
+      </span>
+    </li>
+  );
+}
+
+/** How much of the context the conversation would use with the draft (measured by the worker's tokenizer). */
+function ContextMeter() {
+  const { draft, attachments, messages, contextUsage } = useChatStore();
+  const ready = useEngineStore((s) => s.status.kind === 'ready');
+  const [usage, setUsage] = useState<{ rows: number; limit: number; refusal?: string } | null>(null);
+  useEffect(() => {
+    if (!ready) return setUsage(null);
+    const t = setTimeout(() => void contextUsage(draft).then(setUsage), 250);
+    return () => clearTimeout(t);
+  }, [draft, attachments, messages, ready, contextUsage]);
+  if (!usage) return null;
+  const over = usage.rows > usage.limit;
+  return (
+    <span className={`context-meter${over ? ' over' : ''}`} data-testid="context-usage" data-rows={usage.rows} data-limit={usage.limit} title={usage.refusal}>
+      <meter min={0} max={usage.limit} value={Math.min(usage.rows, usage.limit)} aria-label="Context used" />
+      {usage.rows} / {usage.limit} tokens{over ? ': too long' : ''}
+    </span>
+  );
+}
+
+function Composer() {
+  const { attachments, busy, queued, draft, setDraft, sendDraft, stop, attach, attachVideo, cancelQueued } = useChatStore();
+  const ready = useEngineStore((s) => s.status.kind === 'ready');
+  const fileInput = useRef<HTMLInputElement>(null);
   const videoInput = useRef<HTMLInputElement>(null);
+  const [panel, setPanel] = useState<'none' | 'settings' | 'camera'>('none');
+  const toggle = (p: 'settings' | 'camera') => setPanel((cur) => (cur === p ? 'none' : p));
+
+  const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      void sendDraft();
+    } else if (e.key === 'Escape' && busy) stop();
+  };
+  return (
+    <div className="composer-dock">
+      <NoticeBar />
+      {busy && (
+        <div className="stop-row">
+          <button type="button" className="button" onClick={stop} data-testid="stop">
+            <Square aria-hidden size={14} /> Stop answering
+          </button>
+        </div>
+      )}
+      {queued !== null && (
+        <div className="queued" role="status" data-testid="queued">
+          <Clock aria-hidden size={14} /> <span className="queued-text">Queued, sent when this answer ends: “{queued}”</span>
+          <button type="button" className="icon-button" aria-label="Cancel the queued message" onClick={cancelQueued}>
+            <X aria-hidden size={14} />
+          </button>
+        </div>
+      )}
+      {panel === 'settings' && <ChatSettingsPanel />}
+      <div hidden={panel !== 'camera'}>
+        <Webcam />
+      </div>
+      <div className="composer">
+        {attachments.length > 0 && (
+          <ul className="attachments" data-testid="attachments">
+            {attachments.map((a) => (
+              <AttachmentChip key={a.key} a={a} />
+            ))}
+          </ul>
+        )}
+        <textarea
+          className="composer-input"
+          aria-label="Message"
+          placeholder={ready ? 'Ask about the image… (Enter sends, Shift+Enter newline, Esc stops)' : 'Load a model (top bar) to start'}
+          value={draft}
+          onChange={(e) => setDraft(e.target.value)}
+          onKeyDown={onKey}
+          rows={2}
+        />
+        <div className="composer-bar">
+          <input ref={fileInput} type="file" accept="image/*" multiple hidden data-testid="file-input" onChange={(e) => void attach([...(e.target.files ?? [])])} />
+          <button type="button" className="icon-button" onClick={() => fileInput.current?.click()} aria-label="Add image" title="Add image">
+            <ImagePlus aria-hidden size={18} />
+          </button>
+          <input
+            ref={videoInput}
+            type="file"
+            accept="video/*,image/gif"
+            hidden
+            data-testid="video-input"
+            onChange={(e) => {
+              const f = e.target.files?.[0];
+              if (f) void attachVideo(f);
+              e.target.value = '';
+            }}
+          />
+          <button type="button" className="icon-button" onClick={() => videoInput.current?.click()} aria-label="Add video" title="Add video">
+            <Film aria-hidden size={18} />
+          </button>
+          <button type="button" className="icon-button" onClick={() => toggle('camera')} aria-expanded={panel === 'camera'} aria-label="Webcam" title="Webcam" data-testid="camera-toggle">
+            <Camera aria-hidden size={18} />
+          </button>
+          <button type="button" className="icon-button" onClick={() => toggle('settings')} aria-expanded={panel === 'settings'} title="Settings">
+            <Settings2 aria-hidden size={18} /> <span className="sr-only">Settings</span>
+          </button>
+          <ContextMeter />
+          <button type="button" className="button button-primary send" onClick={() => void sendDraft()} disabled={!ready} data-testid="send" title={busy ? 'Queue this message for when the answer ends' : 'Send'}>
+            <Send aria-hidden size={16} /> {busy ? 'Queue' : 'Send'}
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function EmptyThread() {
+  const ready = useEngineStore((s) => s.status.kind === 'ready');
+  return (
+    <div className="empty" data-testid="empty-thread">
+      <h2>Ask about an image</h2>
+      <p className="muted">A vision-language model that sees an image as a single token, running on your GPU: nothing you show it leaves this machine.</p>
+      <ol className="steps">
+        <li className={ready ? 'done' : ''}>{ready ? 'The model is loaded.' : 'Load a model: the demo model (top bar) needs no download.'}</li>
+        <li>Drop, paste or pick an image (or a video, or the webcam).</li>
+        <li>Ask a question and press Enter.</li>
+      </ol>
+    </div>
+  );
+}
+
+export function Chat({ visible }: { visible: boolean }) {
+  const { messages, attach, restore } = useChatStore();
+  const thread = useRef<HTMLDivElement>(null);
   useEffect(() => {
     void restore();
   }, [restore]);
-  const ready = useEngineStore((s) => s.status.kind === 'ready');
-  const [text, setText] = useState('');
-  const fileInput = useRef<HTMLInputElement>(null);
 
   // Drop anywhere on the window (images, videos, or a checkpoint folder), paste anywhere on the page.
   useEffect(() => {
@@ -154,126 +377,27 @@ export function Chat() {
     };
   }, [attach]);
 
-  const submit = () => {
-    if (busy || !ready) return;
-    void send(text);
-    setText('');
-  };
-  const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (e.key === 'Enter' && !e.shiftKey) {
-      e.preventDefault();
-      submit();
-    } else if (e.key === 'Escape' && busy) stop();
-  };
+  // Follow the answer as it grows, unless the user scrolled up to read.
+  const last = messages.at(-1);
+  useEffect(() => {
+    const el = thread.current;
+    if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 160) el.scrollTop = el.scrollHeight;
+  }, [messages.length, last?.text]);
 
   return (
-    <section className="panel chat" aria-labelledby="chat-heading" data-testid="chat">
-      <div className="row">
-        <h2 id="chat-heading">Chat</h2>
-        <button type="button" onClick={newChat} disabled={busy}>
-          New chat
-        </button>
-      </div>
-      {conversations.length > 0 && (
-        <nav aria-label="Conversations">
-          <ul className="conversations" data-testid="conversations">
-            {conversations.map((c) => (
-              <li key={c.id} aria-current={c.id === conversationId ? 'true' : undefined}>
-                <button type="button" className="link" disabled={busy} onClick={() => void open(c.id)}>
-                  {c.title}
-                </button>{' '}
-                <button type="button" className="link" aria-label={`Delete ${c.title}`} disabled={busy && c.id === conversationId} onClick={() => void remove(c.id)}>
-                  ×
-                </button>
-              </li>
+    <section className="chat" aria-label="Chat" data-testid="chat" hidden={!visible}>
+      <div className="thread-scroll" ref={thread}>
+        {messages.length === 0 ? (
+          <EmptyThread />
+        ) : (
+          <ol className="thread" aria-live="polite">
+            {messages.map((m, i) => (
+              <Message key={m.id} m={m} last={i >= messages.length - 2} />
             ))}
-          </ul>
-        </nav>
-      )}
-      <ChatSettingsPanel />
-      {notice && (
-        <div className="notice notice-error" role="alert" data-testid="chat-notice">
-          <span>{notice}</span>{' '}
-          <button type="button" className="link" onClick={dismissNotice}>
-            Dismiss
-          </button>
-        </div>
-      )}
-      <ol className="thread" aria-live="polite">
-        {messages.map((m, i) => (
-          <Message key={m.id} m={m} last={i >= messages.length - 2} />
-        ))}
-      </ol>
-      {messages.length === 0 && <p className="muted">Drop, paste or pick an image, then ask about it.</p>}
-      <div className="composer">
-        {attachments.length > 0 && (
-          <ul className="thumbs" data-testid="attachments">
-            {attachments.map((a) => (
-              <li key={a.key} className="attachment" data-status={a.status} data-frames={a.frames?.length}>
-                {a.frameUrls ? (
-                  <div className="frame-strip" aria-label={`${a.name}: ${a.frameUrls.length} sampled frames`}>
-                    {a.frameUrls.map((u, i) => (
-                      <img key={u} src={u} alt={`frame ${i + 1}`} className="frame" />
-                    ))}
-                    {a.sampling && (
-                      <span className="muted small" data-testid="video-sampling" data-total-frames={a.sampling.totalFrames} data-fps={a.sampling.fps}>
-                        {a.frameUrls.length} of {a.sampling.totalFrames} frames ({a.sampling.fps.toFixed(1)} fps, {(a.sampling.totalFrames / a.sampling.fps).toFixed(1)} s)
-                      </span>
-                    )}
-                  </div>
-                ) : a.thumbUrl ? (
-                  <img src={a.thumbUrl} alt={a.name} className="thumb" />
-                ) : (
-                  <span className="muted">{a.name}: sampling frames…</span>
-                )}
-                {a.progress && a.status === 'encoding' && <progress max={a.progress.total || 1} value={a.progress.done} aria-label={`${a.name} frames encoded`} />}
-                <span className={`badge ${a.status === 'ready' ? 'badge-pass' : ''}`}>{a.status === 'ready' ? 'ready' : 'encoding…'}</span>
-                <button type="button" className="link" aria-label={`Remove ${a.name}`} onClick={() => removeAttachment(a.key)}>
-                  ×
-                </button>
-              </li>
-            ))}
-          </ul>
+          </ol>
         )}
-        <textarea
-          aria-label="Message"
-          placeholder={ready ? 'Ask about the image… (Enter sends, Shift+Enter newline, Esc stops)' : 'Load a model to start'}
-          value={text}
-          onChange={(e) => setText(e.target.value)}
-          onKeyDown={onKey}
-          rows={2}
-        />
-        <div className="row">
-          <input ref={fileInput} type="file" accept="image/*" multiple hidden data-testid="file-input" onChange={(e) => void attach([...(e.target.files ?? [])])} />
-          <button type="button" onClick={() => fileInput.current?.click()}>
-            Add image
-          </button>
-          <input
-            ref={videoInput}
-            type="file"
-            accept="video/*,image/gif"
-            hidden
-            data-testid="video-input"
-            onChange={(e) => {
-              const f = e.target.files?.[0];
-              if (f) void attachVideo(f);
-              e.target.value = '';
-            }}
-          />
-          <button type="button" onClick={() => videoInput.current?.click()}>
-            Add video
-          </button>
-          {busy ? (
-            <button type="button" onClick={stop} data-testid="stop">
-              Stop
-            </button>
-          ) : (
-            <button type="button" onClick={submit} disabled={!ready} data-testid="send">
-              Send
-            </button>
-          )}
-        </div>
       </div>
+      <Composer />
     </section>
   );
 }

@@ -6,29 +6,42 @@ function yesNo(b: boolean): string {
   return b ? 'yes' : 'no';
 }
 
-/** The page's GPU state in one line (chat page); problems in full, with what to do. */
+/** The GPU state as a chip in the top bar (details on the diagnostics view); problems in full below the bar. */
 export function GpuStatus() {
   const gpu = useAppStore((s) => s.gpu);
-  if (gpu.kind !== 'ready') return <GpuProblem />;
+  if (gpu.kind === 'idle' || gpu.kind === 'requesting') {
+    return (
+      <span className="chip muted" role="status">
+        Looking for a GPU…
+      </span>
+    );
+  }
+  if (gpu.kind !== 'ready') {
+    return (
+      <a className="chip chip-bad" href={ROUTE_HASH.diagnostics}>
+        No WebGPU
+      </a>
+    );
+  }
   const s = gpu.summary;
+  const name = [s.vendor, s.architecture].filter(Boolean).join(' · ') || 'GPU adapter';
   return (
-    <p className="gpu-status" data-testid="gpu-status">
-      <span className="badge badge-ok">WebGPU ready</span> {[s.vendor, s.architecture].filter(Boolean).join(' · ') || 'GPU adapter'}, shader-f16{' '}
-      {yesNo(s.shaderF16)} — <a href={ROUTE_HASH.diagnostics}>diagnostics and self-test</a>
-    </p>
+    <a className="chip chip-ok gpu-status" href={ROUTE_HASH.diagnostics} data-testid="gpu-status" title={`WebGPU ready on ${name}, shader-f16 ${yesNo(s.shaderF16)}: diagnostics and self-test`}>
+      <span className="dot" aria-hidden />
+      <span className="phone-hidden">WebGPU ready</span>
+      <span className="xl-only">
+        {' '}
+        · {name} · shader-f16 {yesNo(s.shaderF16)}
+      </span>
+    </a>
   );
 }
 
-/** Looking for an adapter, or why there is none / it was lost. Nothing once the GPU is ready. */
-function GpuProblem() {
+/** Why there is no GPU, or that it was lost, with what to do. Nothing while looking or once the GPU is ready. */
+export function GpuProblem() {
   const gpu = useAppStore((s) => s.gpu);
   return (
     <>
-      {(gpu.kind === 'idle' || gpu.kind === 'requesting') && (
-        <p className="muted" role="status">
-          Looking for a WebGPU adapter…
-        </p>
-      )}
       {(gpu.kind === 'unavailable' || gpu.kind === 'failed') && (
         <div className="notice notice-error" role="alert" data-testid="gpu-unavailable">
           {gpu.kind === 'unavailable' && gpu.reason === 'no-webgpu' ? (

@@ -1,10 +1,12 @@
-// Load the model into the engine worker: precision, progress (bytes, rate, ETA, stage), GPU memory per component.
+// Other models into the engine worker (a picked folder, a URL), the precision (f16 only with shader-f16), and the
+// loaded model's GPU memory per component. Load / unload and progress are in the top bar.
 import { formatBytes } from '../gpu/device.ts';
 import { PRECISIONS, type Precision } from '../weights/policy.ts';
 import type { EngineMemory } from '../engine/engine.ts';
 import { blobFilesFromFileList } from '../checkpoint/index.ts';
+import { useEffect } from 'react';
 import { useEngineStore } from './engine-store.ts';
-import { ProgressLine } from './ProgressLine.tsx';
+import { useAppStore } from './store.ts';
 
 function MemoryTable({ memory }: { memory: EngineMemory }) {
   const rows: [string, number][] = [
@@ -32,9 +34,21 @@ function MemoryTable({ memory }: { memory: EngineMemory }) {
   );
 }
 
-export function ModelLoader({ demoUrl }: { demoUrl: string | null }) {
-  const { status, precision, load, unload, setPrecision, modelUrl, setModelUrl } = useEngineStore();
+/** Why a precision cannot be picked on this adapter (null: it can). */
+function precisionBlocked(p: Precision, shaderF16: boolean | null): string | null {
+  return p === 'f16' && shaderF16 === false ? 'needs shader-f16, which this GPU lacks' : null;
+}
+
+export function ModelLoader() {
+  const { status, precision, load, setPrecision, modelUrl, setModelUrl } = useEngineStore();
+  const gpu = useAppStore((s) => s.gpu);
+  const shaderF16 = gpu.kind === 'ready' ? gpu.summary.shaderF16 : null;
   const loading = status.kind === 'loading';
+  const blocked = precisionBlocked(precision, shaderF16);
+  // A precision saved on another GPU that this one cannot run falls back to the default.
+  useEffect(() => {
+    if (blocked) setPrecision('q4');
+  }, [blocked, setPrecision]);
   const loadFolder = (list: FileList | null) => {
     if (!list?.length) return;
     const folder = blobFilesFromFileList([...list]);
@@ -42,34 +56,28 @@ export function ModelLoader({ demoUrl }: { demoUrl: string | null }) {
   };
   return (
     <div className="model-loader">
-      <div className="row">
-        <label>
-          Precision{' '}
-          <select value={precision} disabled={loading} onChange={(e) => setPrecision(e.target.value as Precision)} aria-label="Weight precision">
-            {PRECISIONS.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
-        {status.kind === 'ready' ? (
-          <button type="button" onClick={() => void unload()}>
-            Unload
-          </button>
-        ) : (
-          demoUrl && (
-            <button type="button" disabled={loading} onClick={() => void load({ url: demoUrl })} data-testid="load-model">
-              {loading ? 'Loading…' : 'Load demo model'}
-            </button>
-          )
-        )}
+      <div className="field">
+        <label htmlFor="precision">Precision of a checkpoint&apos;s weights</label>
+        <select id="precision" className="select" value={precision} disabled={loading} onChange={(e) => setPrecision(e.target.value as Precision)} aria-describedby="precision-note">
+          {PRECISIONS.map((p) => (
+            <option key={p} value={p} disabled={precisionBlocked(p, shaderF16) !== null}>
+              {p}
+              {precisionBlocked(p, shaderF16) ? ` (${precisionBlocked(p, shaderF16)})` : ''}
+            </option>
+          ))}
+        </select>
+        <p id="precision-note" className="muted small" data-testid="precision-note">
+          q4: int4 LLM and pre-fusion, f16 elsewhere (the default); f32: exact, for checking.{' '}
+          {shaderF16 === false ? 'f16 is off: this GPU has no shader-f16 (its f16 weights would be stored as f32 anyway).' : ''}
+        </p>
       </div>
       {status.kind !== 'ready' && (
-        <div className="row">
-          <label>
-            Or a checkpoint folder (pick it, or drop it on the page){' '}
+        <>
+          <div className="field">
+            <label htmlFor="model-folder">A checkpoint folder (pick it, or drop it on the page)</label>
             <input
+              id="model-folder"
+              className="input"
               type="file"
               disabled={loading}
               data-testid="model-folder"
@@ -77,51 +85,33 @@ export function ModelLoader({ demoUrl }: { demoUrl: string | null }) {
               onChange={(e) => loadFolder(e.target.files)}
               {...({ webkitdirectory: '', directory: '' } as object)}
             />
-          </label>
+          </div>
           <form
-            className="row"
+            className="field"
             onSubmit={(e) => {
               e.preventDefault();
               if (modelUrl.trim()) void load({ url: new URL(modelUrl.trim().replace(/\/?$/, '/'), window.location.href).href });
             }}
           >
-            <input type="text" inputMode="url" placeholder="https://…/llava-mini/ (folder URL)" aria-label="Model URL" value={modelUrl} onChange={(e) => setModelUrl(e.target.value)} disabled={loading} />
-            <button type="submit" disabled={loading || !modelUrl.trim()}>
-              Load from URL
-            </button>
+            <label htmlFor="model-url">Or a folder served over HTTP</label>
+            <div className="row">
+              <input id="model-url" className="input grow" type="text" inputMode="url" placeholder="https://…/llava-mini/ (folder URL)" aria-label="Model URL" value={modelUrl} onChange={(e) => setModelUrl(e.target.value)} disabled={loading} />
+              <button type="submit" className="button" disabled={loading || !modelUrl.trim()}>
+                Load from URL
+              </button>
+            </div>
           </form>
-        </div>
+        </>
       )}
-      {status.kind === 'loading' && <LoadProgressBar status={status} />}
       {status.kind === 'ready' && (
         <>
-          <p role="status" data-testid="engine-ready">
-            Ready: {status.model.name} at {status.model.precision} on {status.model.adapter.vendor || 'this GPU'}, LLM on{' '}
-            {status.model.llm === 'webllm' ? 'WebLLM' : 'our kernels'}.
+          <h3>GPU memory</h3>
+          <p className="muted small">
+            {status.model.name} at {status.model.precision} on {status.model.adapter.vendor || 'this GPU'}, LLM on {status.model.llm === 'webllm' ? 'WebLLM' : 'our kernels'}.
           </p>
           <MemoryTable memory={status.model.memory} />
         </>
       )}
-      {status.kind === 'error' && (
-        <p className="notice notice-error" role="alert" data-testid="engine-error">
-          {status.message}
-        </p>
-      )}
     </div>
   );
-}
-
-function LoadProgressBar({ status }: { status: Extract<ReturnType<typeof useEngineStore.getState>['status'], { kind: 'loading' }> }) {
-  const { loadedBytes, totalBytes, stage, tensor } = status.progress;
-  if (stage === 'llm') {
-    // WebLLM reports a fraction and a sentence (library download / compile, weights from its cache).
-    return (
-      <div role="status" data-testid="load-progress">
-        <progress max={totalBytes || 1} value={loadedBytes} aria-label="Model loading progress" />
-        <p className="muted">WebLLM: {tensor}</p>
-      </div>
-    );
-  }
-  const what = stage === 'opening' ? 'Opening the checkpoint…' : stage === 'kernels' ? 'Building GPU kernels…' : `Uploading ${tensor ?? ''}`;
-  return <ProgressLine label="Model loading progress" what={what} done={loadedBytes} total={totalBytes} startedAt={status.startedAt} testId="load-progress" />;
 }

@@ -1,4 +1,3 @@
-import { useEffect } from 'react';
 import { formatBytes } from '../gpu/device.ts';
 import { ModelLoader } from './ModelLoader.tsx';
 import { useModelStore, type ModelSummary } from './model-store.ts';
@@ -14,14 +13,11 @@ function rows(m: ModelSummary): [string, string, string][] {
 
 export function ModelPanel() {
   const model = useModelStore((s) => s.model);
-  const check = useModelStore((s) => s.check);
-  useEffect(() => {
-    void check();
-  }, [check]);
 
   return (
     <section className="panel" aria-labelledby="model-heading" data-testid="model-panel">
       <h2 id="model-heading">Model</h2>
+      <p className="muted small">The demo model is listed in the top bar; models stored in this browser are on the Downloads view.</p>
       {model.kind === 'checking' && (
         <p className="muted" role="status">
           Looking for a model…
@@ -53,8 +49,8 @@ export function ModelPanel() {
           <p>{model.message}</p>
         </div>
       )}
-      {/* Loading other models (folders, URLs, stored ones) and the loaded model's state need no demo model. */}
-      <ModelLoader demoUrl={model.kind === 'ready' ? model.model.url : null} />
+      {/* Loading other models (folders, URLs) and the loaded model's state need no demo model. */}
+      <ModelLoader />
     </section>
   );
 }

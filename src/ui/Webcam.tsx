@@ -1,10 +1,13 @@
-// Webcam: preview with camera choice, "ask about this frame" (the frame goes into the chat as an image), and live
-// mode (live-store.ts). Permission denied or no camera gives a clear message; all of it works offline.
+// Webcam: preview with camera choice, "ask about this frame" (the frame goes into the chat as an image and the
+// composer's question, else the last one, is asked about it), and live mode (live-store.ts). Permission denied or
+// no camera gives a clear message; all of it works offline.
 import { useEffect, useRef, useState } from 'react';
 import { formatBytes } from '../gpu/device.ts';
 import { useChatStore } from './chat-store.ts';
 import { useEngineStore } from './engine-store.ts';
 import { useLiveStore } from './live-store.ts';
+
+const DEFAULT_FRAME_QUESTION = 'What is in this picture?';
 
 function cameraError(e: unknown): string {
   const name = (e as { name?: string }).name;
@@ -21,6 +24,7 @@ export function Webcam() {
   const [deviceId, setDeviceId] = useState('');
   const [error, setError] = useState<string | null>(null);
   const attach = useChatStore((s) => s.attach);
+  const [asking, setAsking] = useState(false);
   const ready = useEngineStore((s) => s.status.kind === 'ready');
   const live = useLiveStore();
 
@@ -58,11 +62,16 @@ export function Webcam() {
     bitmap.close();
     const blob = await canvas.convertToBlob({ type: 'image/png' });
     await attach([new File([blob], `camera-${new Date().toISOString().slice(11, 19)}.png`, { type: 'image/png' })]);
+    const chat = useChatStore.getState();
+    await chat.attachments.at(-1)?.encoded;
+    if (chat.draft.trim()) return chat.sendDraft();
+    const lastQuestion = chat.messages.findLast((m) => m.role === 'user' && m.text.trim())?.text;
+    await chat.send(lastQuestion ?? DEFAULT_FRAME_QUESTION);
   };
 
   const last = live.rounds.at(-1);
   return (
-    <section className="panel" aria-labelledby="webcam-heading" data-testid="webcam">
+    <section className="panel webcam" aria-labelledby="webcam-heading" data-testid="webcam">
       <h2 id="webcam-heading">Webcam</h2>
       {error && (
         <p className="notice notice-error" role="alert" data-testid="camera-error">
@@ -71,16 +80,17 @@ export function Webcam() {
       )}
       <div className="row">
         {stream ? (
-          <button type="button" onClick={stopCamera}>
+          <button type="button" className="button" onClick={stopCamera}>
             Stop camera
           </button>
         ) : (
-          <button type="button" onClick={() => void start()} data-testid="start-camera">
+          <button type="button" className="button" onClick={() => void start()} data-testid="start-camera">
             Start camera
           </button>
         )}
         {devices.length > 1 && (
           <select
+            className="select"
             aria-label="Camera"
             value={deviceId}
             onChange={(e) => {
@@ -100,33 +110,58 @@ export function Webcam() {
       {stream && (
         <>
           <div className="row">
-            <button type="button" disabled={!ready} onClick={() => void askAboutFrame().catch((e: Error) => setError(e.message))} data-testid="capture-frame">
+            <button
+              type="button"
+              className="button button-primary"
+              disabled={!ready || asking}
+              onClick={() => {
+                setAsking(true);
+                void askAboutFrame()
+                  .catch((e: Error) => setError(e.message))
+                  .finally(() => setAsking(false));
+              }}
+              data-testid="capture-frame"
+              title="Attaches this frame and asks the question in the message box (or the last one)"
+            >
               Ask about this frame
             </button>
           </div>
           <fieldset className="live">
             <legend>Live mode</legend>
             <label>
-              Standing question <input value={live.question} onChange={(e) => live.setQuestion(e.target.value)} disabled={live.running} />
+              Standing question <input className="input" value={live.question} onChange={(e) => live.setQuestion(e.target.value)} disabled={live.running} />
             </label>
             <label>
               Every{' '}
-              <input type="number" min={0.5} step={0.5} value={live.intervalS} onChange={(e) => live.setInterval(Number(e.target.value))} disabled={live.running} /> s
+              <input className="input input-number" type="number" min={0.5} step={0.5} value={live.intervalS} onChange={(e) => live.setInterval(Number(e.target.value))} disabled={live.running} /> s
             </label>
             {live.running ? (
-              <button type="button" onClick={live.stop} data-testid="live-stop">
+              <button type="button" className="button" onClick={live.stop} data-testid="live-stop">
                 Stop live
               </button>
             ) : (
-              <button type="button" disabled={!ready} onClick={() => live.start(capture)} data-testid="live-start">
+              <button type="button" className="button" disabled={!ready} onClick={() => void live.start(capture)} data-testid="live-start">
                 Start live
               </button>
             )}
-            <p role="status" data-testid="live-status" data-rounds={live.count} data-memory={last?.memoryTotal}>
-              {live.count} rounds, {live.fps.toFixed(2)} answers/s, {live.dropped} stale frames dropped
-              {last && `, latency ${(last.latencyMs / 1000).toFixed(1)} s, GPU memory ${formatBytes(last.memoryTotal)}`}
+            {live.running && (
+              <p className="live-now" role="status" data-testid="live-now">
+                {live.current
+                  ? `Thinking about frame ${live.current.frame}: ${live.current.phase === 'encoding' ? 'looking at it…' : 'answering…'}`
+                  : 'Waiting for the next frame…'}
+              </p>
+            )}
+            {live.current?.text && <p className="muted">{live.current.text}</p>}
+            <p className="small muted" data-testid="live-status" data-rounds={live.count} data-memory={last?.memoryTotal}>
+              {live.count} answers, {live.fps.toFixed(2)} answers/s; {live.dropped} frames skipped while an answer was running (stale frames dropped, never queued)
+              {last && `; last latency ${(last.latencyMs / 1000).toFixed(1)} s, GPU memory ${formatBytes(last.memoryTotal)}`}
             </p>
-            {last && <p data-testid="live-answer">{last.text || '…'}</p>}
+            {last && (
+              <p data-testid="live-answer">
+                <span className="muted small">Frame {last.frame}: </span>
+                {last.text || '…'}
+              </p>
+            )}
             {live.error && (
               <p className="notice notice-error" role="alert">
                 {live.error}

@@ -1,13 +1,15 @@
 // Conversations in IndexedDB (idb-keyval): an index of {id, title, updatedAt} and one record per conversation
-// with its messages and image Blobs, so history (images included) survives a reload.
-import { createStore, del, get, set } from 'idb-keyval';
+// with its messages and image Blobs, so history (images included) survives a reload. Tabs of the app share the
+// database and hear each other's changes on a BroadcastChannel; a deleted conversation is remembered as deleted,
+// so a tab that still had it open cannot write it back.
+import { createStore, del, get, set, update } from 'idb-keyval';
 import type { AnswerStats } from '../worker/engine-api.ts';
 
 export interface StoredMessage {
   id: string;
   role: 'user' | 'assistant';
   text: string;
-  images: { name: string; blob: Blob }[];
+  images: { name: string; blob: Blob; frames?: Blob[] }[];
   status: 'done' | 'stopped' | 'error';
   stats?: AnswerStats;
   error?: string;
@@ -19,9 +21,19 @@ export interface ConversationEntry {
   updatedAt: number;
 }
 
+/** What one tab tells the others. */
+export type ChatChange = { kind: 'saved' | 'deleted'; id: string };
+
 const store = createStore('llava-mini', 'chats');
 const INDEX = 'index';
 const CURRENT = 'current';
+const DELETED = 'deleted';
+const channel = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('llava-mini-chats');
+
+/** Calls `onChange` for every change another tab makes. */
+export function onOtherTabChange(onChange: (change: ChatChange) => void): void {
+  channel?.addEventListener('message', (e: MessageEvent<ChatChange>) => onChange(e.data));
+}
 
 export async function listConversations(): Promise<ConversationEntry[]> {
   return (await get<ConversationEntry[]>(INDEX, store)) ?? [];
@@ -31,20 +43,28 @@ export async function loadConversation(id: string): Promise<StoredMessage[]> {
   return (await get<StoredMessage[]>(`chat:${id}`, store)) ?? [];
 }
 
+export async function isDeleted(id: string): Promise<boolean> {
+  return ((await get<string[]>(DELETED, store)) ?? []).includes(id);
+}
+
+/** Saves the conversation (not one deleted meanwhile, here or in another tab); returns the index. */
 export async function saveConversation(id: string, messages: StoredMessage[]): Promise<ConversationEntry[]> {
+  if (await isDeleted(id)) return listConversations();
   await set(`chat:${id}`, messages, store);
   const title = messages.find((m) => m.role === 'user')?.text.slice(0, 60) || 'Image chat';
-  const index = (await listConversations()).filter((c) => c.id !== id);
-  const next = [{ id, title, updatedAt: Date.now() }, ...index];
-  await set(INDEX, next, store);
+  let next: ConversationEntry[] = [];
+  await update<ConversationEntry[]>(INDEX, (index = []) => (next = [{ id, title, updatedAt: Date.now() }, ...index.filter((c) => c.id !== id)]), store);
   await set(CURRENT, id, store);
+  channel?.postMessage({ kind: 'saved', id } satisfies ChatChange);
   return next;
 }
 
 export async function deleteConversation(id: string): Promise<ConversationEntry[]> {
+  await update<string[]>(DELETED, (ids = []) => [...ids.slice(-999), id], store);
   await del(`chat:${id}`, store);
-  const next = (await listConversations()).filter((c) => c.id !== id);
-  await set(INDEX, next, store);
+  let next: ConversationEntry[] = [];
+  await update<ConversationEntry[]>(INDEX, (index = []) => (next = index.filter((c) => c.id !== id)), store);
+  channel?.postMessage({ kind: 'deleted', id } satisfies ChatChange);
   return next;
 }
 

@@ -1,13 +1,16 @@
 // The chat: attachments (encoded and pre-fused in the worker as soon as they are attached), the thread, streaming
 // answers with Stop, conversations saved in IndexedDB. Bad images give a notice and change nothing else.
-// After a reload (or switching conversations) the worker no longer holds the conversation: the next question
-// re-encodes the earlier images from their saved Blobs and sends the history along.
+// Nothing is lost: a streaming answer is saved as it grows (a reload shows it as stopped, with Continue and
+// Regenerate); after a reload, a switch of conversation or a lost GPU device, the worker no longer holds the
+// conversation and the next question re-encodes the earlier images from their saved Blobs and sends the history
+// (Conversation.resume in the worker). A message sent during an answer waits, visibly, for it to finish.
 import { create } from 'zustand';
-import type { AnswerStats, AskRequest } from '../worker/engine-api.ts';
-import { deleteConversation, listConversations, loadConversation, saveConversation, setCurrentConversation, currentConversation, type ConversationEntry, type StoredMessage } from './chat-db.ts';
+import type { AnswerStats, AskRequest, ContextRequest, EncodeStage } from '../worker/engine-api.ts';
+import { deleteConversation, listConversations, loadConversation, onOtherTabChange, saveConversation, setCurrentConversation, currentConversation, type ConversationEntry, type StoredMessage } from './chat-db.ts';
 import { Comlink, engineWorker } from './engine-client.ts';
 import { useEngineStore } from './engine-store.ts';
 import { decodeImageForEngine } from './image-file.ts';
+import { showNotice, useNoticeStore } from './notice-store.ts';
 import { decodeVideoForEngine } from './video-file.ts';
 
 export interface Attachment {
@@ -22,10 +25,14 @@ export interface Attachment {
   /** A video: how its frames were sampled (shown under the strip). */
   sampling?: { totalFrames: number; fps: number };
   status: 'encoding' | 'ready';
+  /** What the encoding is doing now (an image: its stage; a video: sampling, then frames). */
+  stage?: 'decoding' | 'sampling frames' | EncodeStage;
   /** Video: frames encoded so far / sampled. */
   progress?: { done: number; total: number };
   /** Resolves to the worker's image id (a video: one id per frame). */
   encoded: Promise<string | string[]>;
+  /** The model load the ids belong to (a reload, e.g. after a lost device, needs them encoded again). */
+  generation: number;
 }
 
 export interface ChatMessage {
@@ -46,21 +53,32 @@ interface ChatStore {
   messages: ChatMessage[];
   attachments: Attachment[];
   busy: boolean;
-  notice: string | null;
+  /** A message sent while an answer streamed: sent when it finishes. */
+  queued: string | null;
+  /** The composer's text (the webcam's "Ask about this frame" asks it). */
+  draft: string;
+  setDraft(draft: string): void;
+  /** Sends the composer's text (and attachments), clearing it. */
+  sendDraft(): Promise<void>;
   attach(files: readonly File[]): Promise<void>;
   /** A video (or animated GIF): frames sampled at about 1 fps, capped by the settings, each encoded. */
   attachVideo(file: File): Promise<void>;
   removeAttachment(key: string): void;
+  /** Sends, or queues the message when an answer is streaming. Resolves when the answer is complete. */
   send(question: string): Promise<void>;
   /** Asks the last question again (a new answer), or `edited` instead of it, with the same images. */
   resendLast(edited?: string): Promise<void>;
+  /** Asks the model to go on after a stopped answer. */
+  continueLast(): Promise<void>;
+  cancelQueued(): void;
   stop(): void;
   newChat(): void;
-  /** Loads the saved conversations and opens the last one. */
+  /** Loads the saved conversations, opens the last one, and follows the other tabs' changes. */
   restore(): Promise<void>;
   open(id: string): Promise<void>;
   remove(id: string): Promise<void>;
-  dismissNotice(): void;
+  /** The context the conversation would use with `draft` and the attachments (null when no model is loaded). */
+  contextUsage(draft: string): Promise<{ rows: number; limit: number; refusal?: string } | null>;
 }
 
 const toStored = (m: ChatMessage): StoredMessage => ({
@@ -74,6 +92,8 @@ const toStored = (m: ChatMessage): StoredMessage => ({
 });
 
 const fromStored = (m: StoredMessage): ChatMessage => ({ ...m, images: m.images.map((im) => ({ ...im, thumbUrl: URL.createObjectURL(im.blob) })) });
+
+const generation = () => useEngineStore.getState().generation;
 
 async function encodeBlob(blob: Blob, name: string, mode: 'image' | 'video'): Promise<string> {
   const bitmap = await decodeImageForEngine(new File([blob], name));
@@ -101,193 +121,287 @@ async function pngOf(bitmap: ImageBitmap): Promise<Blob> {
   return canvas.convertToBlob({ type: 'image/png' });
 }
 
-/** The earlier completed turns of `messages` as the worker's history, images re-encoded. */
-async function historyOf(messages: readonly ChatMessage[]): Promise<NonNullable<AskRequest['history']>> {
-  const history: NonNullable<AskRequest['history']> = [];
+/** The completed turns of `messages` (question, then answer; failed answers left out). */
+function turnsOf(messages: readonly ChatMessage[]): { user: ChatMessage; answer: ChatMessage }[] {
+  const turns: { user: ChatMessage; answer: ChatMessage }[] = [];
   for (let i = 0; i + 1 < messages.length; i++) {
     const [user, answer] = [messages[i]!, messages[i + 1]!];
     if (user.role !== 'user' || answer.role !== 'assistant' || answer.status === 'error') continue;
-    history.push({ question: user.text, answer: answer.text, images: await encodeAgain(user.images) });
+    turns.push({ user, answer });
     i++;
   }
+  return turns;
+}
+
+/** The earlier completed turns of `messages` as the worker's history, images re-encoded. */
+async function historyOf(messages: readonly ChatMessage[]): Promise<NonNullable<AskRequest['history']>> {
+  const history: NonNullable<AskRequest['history']> = [];
+  for (const { user, answer } of turnsOf(messages)) history.push({ question: user.text, answer: answer.text, images: await encodeAgain(user.images) });
   return history;
 }
+
+const framesOf = (images: readonly { frames?: Blob[] }[]) => images.map((im) => im.frames?.length ?? 1);
 
 // Attachments keep the order they were given in (a paste then a drop): decoding is queued.
 let attachQueue: Promise<void> = Promise.resolve();
 let counter = 0;
 const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+/** A streaming answer is written to IndexedDB at most this often. */
+const SAVE_EVERY_MS = 1000;
+let following = false;
 
-export const useChatStore = create<ChatStore>()((set, get) => ({
-  conversationId: newId('conv'),
-  conversations: [],
-  messages: [],
-  attachments: [],
-  busy: false,
-  notice: null,
+export const useChatStore = create<ChatStore>()((set, get) => {
+  const save = async (id: string) => {
+    const { conversationId, messages } = get();
+    if (id === conversationId) set({ conversations: await saveConversation(id, messages.map(toStored)) });
+  };
+  const patchAttachment = (key: string, f: (a: Attachment) => Attachment) => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? f(a) : a)) }));
+  /** The attachments' worker ids, encoded again when the model was reloaded since. */
+  const idsOf = async (attachments: readonly Attachment[]) =>
+    Promise.all(attachments.map(async (a) => (a.generation === generation() ? a.encoded : (await encodeAgain([a]))[0]!)));
 
-  attachVideo(file) {
-    attachQueue = attachQueue.then(async () => {
-      const key = newId('att');
-      const patch = (f: (a: Attachment) => Attachment) => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? f(a) : a)) }));
-      let settle!: { resolve: (ids: string[]) => void; reject: (e: Error) => void };
-      const encoded = new Promise<string[]>((resolve, reject) => (settle = { resolve, reject }));
-      encoded.catch(() => undefined);
-      set((s) => ({ attachments: [...s.attachments, { key, name: file.name, blob: file, thumbUrl: '', status: 'encoding', progress: { done: 0, total: 0 }, encoded }] }));
-      try {
-        const video = await decodeVideoForEngine(file, useEngineStore.getState().settings.maxVideoFrames);
-        const frames = await Promise.all(video.frames.map(pngOf));
-        const frameUrls = frames.map((f) => URL.createObjectURL(f));
-        const sampling = { totalFrames: video.totalFrames, fps: video.fps };
-        patch((a) => ({ ...a, blob: frames[0]!, thumbUrl: frameUrls[0]!, frames, frameUrls, sampling, progress: { done: 0, total: frames.length } }));
-        const ids: string[] = [];
-        for (const bitmap of video.frames) {
-          ids.push((await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'video')).id);
-          patch((a) => ({ ...a, progress: { done: ids.length, total: frames.length } }));
-        }
-        settle.resolve(ids);
-        patch((a) => ({ ...a, status: 'ready' }));
-      } catch (e) {
-        settle.reject(e as Error);
-        set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key), notice: (e as Error).message }));
+  return {
+    conversationId: newId('conv'),
+    conversations: [],
+    messages: [],
+    attachments: [],
+    busy: false,
+    queued: null,
+    draft: '',
+    setDraft: (draft) => set({ draft }),
+    async sendDraft() {
+      const { draft, attachments, busy, queued } = get();
+      if (!draft.trim() && attachments.length === 0) return;
+      const ready = useEngineStore.getState().status.kind === 'ready';
+      // Refused (nothing loaded, a second queued message, over the context): the notice says why, the text stays.
+      if (busy ? queued !== null : !ready) return get().send(draft);
+      if (!busy) {
+        const usage = await get().contextUsage(draft);
+        if (usage?.refusal) return showNotice(usage.refusal);
       }
-    });
-    return attachQueue;
-  },
+      set({ draft: '' });
+      return get().send(draft);
+    },
 
-  attach(files) {
-    attachQueue = attachQueue.then(async () => {
-      for (const file of files) {
-        if (file.type.startsWith('video/')) {
-          void get().attachVideo(file);
-          continue;
-        }
-        let bitmap: ImageBitmap;
-        try {
-          bitmap = await decodeImageForEngine(file);
-        } catch (e) {
-          set({ notice: (e as Error).message });
-          continue;
-        }
+    attachVideo(file) {
+      attachQueue = attachQueue.then(async () => {
         const key = newId('att');
-        const encoded = engineWorker()
-          .encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image')
-          .then((info) => info.id);
-        const attachment: Attachment = { key, name: file.name, blob: file, thumbUrl: URL.createObjectURL(file), status: 'encoding', encoded };
-        set((s) => ({ attachments: [...s.attachments, attachment] }));
-        encoded.then(
-          () => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? { ...a, status: 'ready' } : a)) })),
-          (e: Error) => set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key), notice: `${file.name}: ${e.message}` })),
-        );
+        const patch = (f: (a: Attachment) => Attachment) => patchAttachment(key, f);
+        let settle!: { resolve: (ids: string[]) => void; reject: (e: Error) => void };
+        const encoded = new Promise<string[]>((resolve, reject) => (settle = { resolve, reject }));
+        encoded.catch(() => undefined);
+        const att: Attachment = { key, name: file.name, blob: file, thumbUrl: '', status: 'encoding', stage: 'sampling frames', progress: { done: 0, total: 0 }, encoded, generation: generation() };
+        set((s) => ({ attachments: [...s.attachments, att] }));
+        try {
+          const video = await decodeVideoForEngine(file, useEngineStore.getState().settings.maxVideoFrames);
+          const frames = await Promise.all(video.frames.map(pngOf));
+          const frameUrls = frames.map((f) => URL.createObjectURL(f));
+          const sampling = { totalFrames: video.totalFrames, fps: video.fps };
+          patch((a) => ({ ...a, blob: frames[0]!, thumbUrl: frameUrls[0]!, frames, frameUrls, sampling, progress: { done: 0, total: frames.length } }));
+          const ids: string[] = [];
+          for (const bitmap of video.frames) {
+            const onStage = Comlink.proxy((stage: EncodeStage) => patch((a) => ({ ...a, stage })));
+            ids.push((await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'video', onStage)).id);
+            patch((a) => ({ ...a, progress: { done: ids.length, total: frames.length } }));
+          }
+          settle.resolve(ids);
+          patch((a) => ({ ...a, status: 'ready', stage: undefined }));
+        } catch (e) {
+          settle.reject(e as Error);
+          set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key) }));
+          showNotice((e as Error).message);
+        }
+      });
+      return attachQueue;
+    },
+
+    attach(files) {
+      attachQueue = attachQueue.then(async () => {
+        for (const file of files) {
+          if (file.type.startsWith('video/')) {
+            void get().attachVideo(file);
+            continue;
+          }
+          let bitmap: ImageBitmap;
+          try {
+            bitmap = await decodeImageForEngine(file);
+          } catch (e) {
+            showNotice((e as Error).message);
+            continue;
+          }
+          const key = newId('att');
+          const onStage = Comlink.proxy((stage: EncodeStage) => patchAttachment(key, (a) => ({ ...a, stage })));
+          const encoded = engineWorker()
+            .encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image', onStage)
+            .then((info) => info.id);
+          const attachment: Attachment = { key, name: file.name, blob: file, thumbUrl: URL.createObjectURL(file), status: 'encoding', stage: 'decoding', encoded, generation: generation() };
+          set((s) => ({ attachments: [...s.attachments, attachment] }));
+          encoded.then(
+            () => patchAttachment(key, (a) => ({ ...a, status: 'ready', stage: undefined })),
+            (e: Error) => {
+              set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key) }));
+              showNotice(`${file.name}: ${e.message}`);
+            },
+          );
+        }
+      });
+      return attachQueue;
+    },
+
+    removeAttachment(key) {
+      const a = get().attachments.find((x) => x.key === key);
+      if (!a) return;
+      set((s) => ({ attachments: s.attachments.filter((x) => x.key !== key) }));
+      void a.encoded.then((ids) => Promise.all([ids].flat().map((id) => engineWorker().releaseImage(id)))).catch(() => undefined);
+    },
+
+    async send(question) {
+      const { busy, attachments, conversationId, queued } = get();
+      const engine = useEngineStore.getState();
+      if (!question.trim() && attachments.length === 0) return;
+      if (busy) {
+        if (queued !== null) return showNotice('A message is already waiting for this answer to finish: send this one after it.');
+        set({ queued: question });
+        return;
       }
-    });
-    return attachQueue;
-  },
+      if (engine.status.kind !== 'ready') return showNotice('Load a model first: pick one in the top bar.');
+      const usage = await get().contextUsage(question);
+      if (usage?.refusal) return showNotice(usage.refusal);
+      const user: ChatMessage = {
+        id: newId('m'),
+        role: 'user',
+        text: question,
+        images: attachments.map(({ name, blob, thumbUrl, frames }) => ({ name, blob, thumbUrl, ...(frames ? { frames } : {}) })),
+        status: 'done',
+      };
+      const earlier = get().messages;
+      const answer: ChatMessage = { id: newId('m'), role: 'assistant', text: '', images: [], status: 'streaming' };
+      set((s) => ({ busy: true, attachments: [], messages: [...s.messages, user, answer] }));
+      if (useNoticeStore.getState().notice?.tone === 'info') useNoticeStore.getState().dismiss();
+      // Saved at once and then as it grows (the answer as stopped): a reload mid-answer keeps what was written.
+      void save(conversationId);
+      let lastSave = performance.now();
+      const update = (f: (m: ChatMessage) => ChatMessage) => set((s) => ({ messages: s.messages.map((m) => (m.id === answer.id ? f(m) : m)) }));
+      try {
+        const images = await idsOf(attachments);
+        user.imageIds = images;
+        const history = earlier.length > 0 && !(await engineWorker().hasConversation(conversationId)) ? await historyOf(earlier) : undefined;
+        const { settings } = useEngineStore.getState();
+        const stats = await engineWorker().ask(
+          {
+            conversationId,
+            question,
+            images,
+            maxNewTokens: settings.maxNewTokens,
+            sampling: settings.temperature > 0 ? { temperature: settings.temperature, topP: settings.topP, seed: Date.now() % 2 ** 31 } : { greedy: true },
+            systemPrompt: settings.systemPrompt.trim() || undefined,
+            ...(history ? { history } : {}),
+          },
+          Comlink.proxy((delta: string) => {
+            update((m) => ({ ...m, text: m.text + delta }));
+            if (performance.now() - lastSave > SAVE_EVERY_MS) {
+              lastSave = performance.now();
+              void save(conversationId);
+            }
+          }),
+        );
+        update((m) => ({ ...m, text: stats.text, stats, status: stats.stopped === 'aborted' ? 'stopped' : 'done' }));
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        const stopped = /abort|stopped|device was lost/i.test(message);
+        update((m) => ({ ...m, status: stopped ? 'stopped' : 'error', error: stopped ? undefined : message }));
+      } finally {
+        set({ busy: false });
+        void useEngineStore.getState().refreshMemory();
+        await save(conversationId);
+      }
+      const next = get().queued;
+      if (next !== null) {
+        set({ queued: null });
+        if (get().conversationId === conversationId) await get().send(next);
+      }
+    },
 
-  removeAttachment(key) {
-    const a = get().attachments.find((x) => x.key === key);
-    if (!a) return;
-    set((s) => ({ attachments: s.attachments.filter((x) => x.key !== key) }));
-    void a.encoded.then((ids) => Promise.all([ids].flat().map((id) => engineWorker().releaseImage(id)))).catch(() => undefined);
-  },
+    async resendLast(edited) {
+      const { messages, busy, conversationId } = get();
+      const user = messages.at(-2);
+      if (busy || !user || user.role !== 'user') return;
+      // The worker forgets the turn (its images stay encoded); after a reload it holds nothing and the history is resent.
+      const held = await engineWorker().hasConversation(conversationId);
+      if (held) await engineWorker().undoLastTurn(conversationId);
+      const ids = held && user.imageIds ? user.imageIds : await encodeAgain(user.images);
+      const attachments: Attachment[] = user.images.map((im, i) => ({ key: newId('att'), ...im, status: 'ready', encoded: Promise.resolve(ids[i]!), generation: generation() }));
+      set({ messages: messages.slice(0, -2), attachments });
+      await get().send(edited ?? user.text);
+    },
 
-  async send(question) {
-    const { busy, attachments, conversationId } = get();
-    const engine = useEngineStore.getState();
-    if (busy) return;
-    if (engine.status.kind !== 'ready') {
-      set({ notice: 'Load a model first.' });
-      return;
-    }
-    if (!question.trim() && attachments.length === 0) return;
-    const user: ChatMessage = {
-      id: newId('m'),
-      role: 'user',
-      text: question,
-      images: attachments.map(({ name, blob, thumbUrl, frames }) => ({ name, blob, thumbUrl, ...(frames ? { frames } : {}) })),
-      status: 'done',
-    };
-    const earlier = get().messages;
-    const answer: ChatMessage = { id: newId('m'), role: 'assistant', text: '', images: [], status: 'streaming' };
-    set((s) => ({ busy: true, attachments: [], messages: [...s.messages, user, answer] }));
-    // Saved at once (the answer as stopped) so that a reload mid-answer keeps the question.
-    void saveConversation(conversationId, get().messages.map(toStored)).then((conversations) => set({ conversations }));
-    const update = (f: (m: ChatMessage) => ChatMessage) => set((s) => ({ messages: s.messages.map((m) => (m.id === answer.id ? f(m) : m)) }));
-    try {
-      const images = await Promise.all(attachments.map((a) => a.encoded));
-      user.imageIds = images;
-      const history = earlier.length > 0 && !(await engineWorker().hasConversation(conversationId)) ? await historyOf(earlier) : undefined;
-      const { settings } = engine;
-      const stats = await engineWorker().ask(
-        {
-          conversationId,
-          question,
-          images,
-          maxNewTokens: settings.maxNewTokens,
-          sampling: settings.temperature > 0 ? { temperature: settings.temperature, topP: settings.topP, seed: Date.now() % 2 ** 31 } : { greedy: true },
-          systemPrompt: settings.systemPrompt.trim() || undefined,
-          ...(history ? { history } : {}),
-        },
-        Comlink.proxy((delta: string) => update((m) => ({ ...m, text: m.text + delta }))),
-      );
-      update((m) => ({ ...m, text: stats.text, stats, status: stats.stopped === 'aborted' ? 'stopped' : 'done' }));
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      const stopped = /abort|stopped/i.test(message);
-      update((m) => ({ ...m, status: stopped ? 'stopped' : 'error', error: stopped ? undefined : message }));
-    } finally {
-      set({ busy: false });
-      void useEngineStore.getState().refreshMemory();
-      const { conversationId: id, messages } = get();
-      if (id === conversationId) set({ conversations: await saveConversation(id, messages.map(toStored)) });
-    }
-  },
+    continueLast() {
+      return get().send('Continue.');
+    },
 
-  async resendLast(edited) {
-    const { messages, busy, conversationId } = get();
-    const user = messages.at(-2);
-    if (busy || !user || user.role !== 'user') return;
-    // The worker forgets the turn (its images stay encoded); after a reload it holds nothing and the history is resent.
-    const held = await engineWorker().hasConversation(conversationId);
-    if (held) await engineWorker().undoLastTurn(conversationId);
-    const ids = held && user.imageIds ? user.imageIds : await encodeAgain(user.images);
-    const attachments: Attachment[] = user.images.map((im, i) => ({ key: newId('att'), ...im, status: 'ready', encoded: Promise.resolve(ids[i]!) }));
-    set({ messages: messages.slice(0, -2), attachments });
-    await get().send(edited ?? user.text);
-  },
+    cancelQueued: () => set({ queued: null }),
 
-  stop() {
-    void engineWorker().stop();
-  },
+    stop() {
+      set({ queued: null });
+      void engineWorker().stop();
+    },
 
-  newChat() {
-    if (get().busy) return;
-    void engineWorker().dropConversation(get().conversationId);
-    set({ conversationId: newId('conv'), messages: [], attachments: [], notice: null });
-  },
+    newChat() {
+      if (get().busy) return;
+      void engineWorker().dropConversation(get().conversationId);
+      set({ conversationId: newId('conv'), messages: [], attachments: [], queued: null });
+    },
 
-  async restore() {
-    const conversations = await listConversations();
-    set({ conversations });
-    const id = await currentConversation();
-    if (id && conversations.some((c) => c.id === id)) await get().open(id);
-  },
+    async restore() {
+      if (!following) {
+        following = true;
+        onOtherTabChange(async ({ kind, id }) => {
+          set({ conversations: await listConversations() });
+          if (id !== get().conversationId) return;
+          if (kind === 'deleted') {
+            if (get().busy) get().stop();
+            set({ conversationId: newId('conv'), messages: [], attachments: [], queued: null });
+            showNotice('This conversation was deleted in another tab.', 'info');
+          } else if (!get().busy) {
+            // The other tab went on with it: show what it wrote (this tab's worker no longer matches it).
+            void engineWorker().dropConversation(id);
+            set({ messages: (await loadConversation(id)).map(fromStored) });
+          }
+        });
+      }
+      const conversations = await listConversations();
+      set({ conversations });
+      const id = await currentConversation();
+      if (id && conversations.some((c) => c.id === id)) await get().open(id);
+    },
 
-  async open(id) {
-    if (get().busy) return;
-    void engineWorker().dropConversation(get().conversationId);
-    const messages = (await loadConversation(id)).map(fromStored);
-    await setCurrentConversation(id);
-    set({ conversationId: id, messages, attachments: [], notice: null });
-  },
+    async open(id) {
+      if (get().busy) return;
+      void engineWorker().dropConversation(get().conversationId);
+      const messages = (await loadConversation(id)).map(fromStored);
+      await setCurrentConversation(id);
+      set({ conversationId: id, messages, attachments: [], queued: null });
+    },
 
-  async remove(id) {
-    if (get().busy && id === get().conversationId) return;
-    void engineWorker().dropConversation(id);
-    const conversations = await deleteConversation(id);
-    set({ conversations });
-    if (id === get().conversationId) set({ conversationId: newId('conv'), messages: [], attachments: [] });
-  },
+    async remove(id) {
+      if (get().busy && id === get().conversationId) return;
+      void engineWorker().dropConversation(id);
+      const conversations = await deleteConversation(id);
+      set({ conversations });
+      if (id === get().conversationId) set({ conversationId: newId('conv'), messages: [], attachments: [] });
+    },
 
-  dismissNotice: () => set({ notice: null }),
-}));
+    async contextUsage(draft) {
+      if (useEngineStore.getState().status.kind !== 'ready') return null;
+      const { conversationId, messages, attachments } = get();
+      const req: ContextRequest = {
+        conversationId,
+        systemPrompt: useEngineStore.getState().settings.systemPrompt.trim() || undefined,
+        history: turnsOf(messages).map(({ user, answer }) => ({ question: user.text, answer: answer.text, images: framesOf(user.images) })),
+        question: draft,
+        frames: framesOf(attachments),
+      };
+      return engineWorker().contextUsage(req).catch(() => null);
+    },
+  };
+});

@@ -11,6 +11,8 @@ export interface ModelSummary {
   /** Shown next to the name, e.g. 'random weights, for trying the pipeline'. */
   label: string | null;
   url: string;
+  /** The folder's files (from demo-model.json): the checkpoint is opened without probing for optional files. */
+  files?: string[];
   weightBytes: number;
   tensorCount: number;
   visionTokens: number;
@@ -30,6 +32,7 @@ export type ModelState =
 interface DemoInfo {
   name?: string;
   label?: string;
+  files?: string[];
 }
 
 async function fetchDemoInfo(url: string): Promise<DemoInfo | null> {
@@ -50,7 +53,8 @@ export const useModelStore = create<{ model: ModelState; check(): Promise<void> 
       return;
     }
     try {
-      const ckpt = await openCheckpoint(new UrlCheckpointFiles(DEMO_MODEL_URL));
+      const files = info.files;
+      const ckpt = await openCheckpoint(new UrlCheckpointFiles(DEMO_MODEL_URL, files ? { files } : {}));
       const c = ckpt.config;
       const patches = (c.vision.imageSize / c.vision.patchSize) ** 2;
       set({
@@ -60,6 +64,7 @@ export const useModelStore = create<{ model: ModelState; check(): Promise<void> 
             name: info.name ?? 'demo',
             label: info.label ?? null,
             url: DEMO_MODEL_URL,
+            ...(files ? { files } : {}),
             weightBytes: ckpt.totalBytes(),
             tensorCount: ckpt.tensorNames().length,
             visionTokens: patches,

@@ -1,13 +1,14 @@
-// The app's two pages, chosen by the URL hash (#/ and #/diagnostics): a bookmarkable diagnostics page that works
+// The app's views, chosen by the URL hash (#/, #/model, #/downloads, #/diagnostics): bookmarkable, and they work
 // from a static host with no server-side routing.
 import { useSyncExternalStore } from 'react';
 
-export type Route = 'chat' | 'diagnostics';
+export type Route = 'chat' | 'model' | 'downloads' | 'diagnostics';
 
-export const ROUTE_HASH: Record<Route, string> = { chat: '#/', diagnostics: '#/diagnostics' };
+export const ROUTE_HASH: Record<Route, string> = { chat: '#/', model: '#/model', downloads: '#/downloads', diagnostics: '#/diagnostics' };
 
 function currentRoute(): Route {
-  return window.location.hash === ROUTE_HASH.diagnostics ? 'diagnostics' : 'chat';
+  const hash = window.location.hash;
+  return (Object.keys(ROUTE_HASH) as Route[]).find((r) => r !== 'chat' && ROUTE_HASH[r] === hash) ?? 'chat';
 }
 
 function subscribe(onChange: () => void): () => void {

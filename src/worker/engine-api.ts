@@ -1,16 +1,17 @@
 // What the engine worker offers the UI (through Comlink): plain data in and out, callbacks for progress and
 // streaming. The worker owns the GPUDevice, the weights, every encoded image and every conversation.
 import type { AdapterSummary } from '../gpu/device.ts';
-import type { EngineMemory, VisualTimings } from '../engine/engine.ts';
-import type { TurnTimings } from '../engine/conversation.ts';
+import type { EncodeStage, EngineMemory, VisualTimings } from '../engine/engine.ts';
+import type { ContextUsage, TurnTimings } from '../engine/conversation.ts';
+import type { PipelineBuilds } from '../gpu/pipeline.ts';
 import type { SamplingOptions } from '../llm/llama-runtime.ts';
 import type { Precision } from '../weights/policy.ts';
 
 /**
- * Where the model comes from: a folder URL (HTTP range reads), picked files with their relative paths, or a model
+ * Where the model comes from: a folder URL (HTTP range reads; `files` its listing when an index gave one), picked files with their relative paths, or a model
  * stored in this browser (by id; see model-store-api.ts).
  */
-export type ModelSource = { url: string } | { name: string; files: [string, Blob][] } | { cached: string; name: string; llm?: LlmChoice };
+export type ModelSource = { url: string; files?: readonly string[] } | { name: string; files: [string, Blob][] } | { cached: string; name: string; llm?: LlmChoice };
 
 /** Who runs the LLM of a stored model: WebLLM's compiled library (the 8B model's default), or our own kernels. */
 export type LlmChoice = 'auto' | 'webllm' | 'native';
@@ -22,6 +23,22 @@ export interface LoadProgress {
   loadedBytes: number;
   totalBytes: number;
   tensor?: string;
+  /** Kernels stage: GPU pipelines requested so far and built. */
+  pipelines?: PipelineBuilds;
+}
+
+/** Which stage an image is in while it is encoded (engine.ts EncodeStage). */
+export type { EncodeStage };
+
+/** The context a conversation uses with a draft question (UI: shown before sending; refused over the limit). */
+export interface ContextRequest {
+  conversationId: string;
+  systemPrompt?: string;
+  /** The saved turns (used when the worker does not hold the conversation): frames per visual of each turn. */
+  history: { question: string; answer: string; images: number[] }[];
+  question: string;
+  /** Frames of each visual attached to the draft (an image: 1). */
+  frames: number[];
 }
 
 export interface LoadedModel {
@@ -72,7 +89,15 @@ export interface AnswerStats {
 export interface EngineApi {
   load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel>;
   /** Encodes an image (or a video frame) and fuses its vision rows; the bitmap is transferred. */
-  encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video'): Promise<EncodedImageInfo>;
+  encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video', onStage?: (stage: EncodeStage) => void): Promise<EncodedImageInfo>;
+  /** LLM rows the conversation would take with the draft, and the limit (tokenizer and template only, no GPU work). */
+  contextUsage(req: ContextRequest): Promise<ContextUsage & { refusal?: string }>;
+  /**
+   * Calls `onLost` when the loaded model's GPU device is lost (driver reset, out of memory, destroyed) other than by
+   * unload(): the worker has then dropped the model, its images and conversations; the UI reloads the model and
+   * resumes the conversation from its saved history.
+   */
+  watchDeviceLoss(onLost: (message: string) => void): void;
   releaseImage(id: string): Promise<void>;
   ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerStats>;
   /** Whether the worker holds this conversation (else the next ask needs its history). */

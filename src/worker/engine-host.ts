@@ -5,14 +5,14 @@ import { BlobCheckpointFiles, UrlCheckpointFiles, type CheckpointFiles } from '.
 import { DTYPE_BYTES, numel } from '../checkpoint/safetensors.ts';
 import type { MlcQuantization } from '../convert/index.ts';
 import { openStoredModel, storedModelInfo } from '../download/stored-models.ts';
-import { Conversation, type TextSide } from '../engine/conversation.ts';
-import { LlavaMiniEngine, type EncodedImage, type EngineMemory } from '../engine/engine.ts';
+import { Conversation, measureContext, overContextMessage, type ContextUsage, type TextSide } from '../engine/conversation.ts';
+import { LlavaMiniEngine, type EncodedImage, type EncodeStage, type EngineMemory } from '../engine/engine.ts';
 import { textSideOf } from '../engine/text-side.ts';
 import { requestGpuDevice, type AdapterSummary } from '../gpu/device.ts';
 import { ConvertedModel, openModelFolder } from '../weights/converted-model.ts';
 import type { Precision } from '../weights/policy.ts';
 import { fitsStockLlamaLibrary, loadWithWebLlm } from './webllm-loader.ts';
-import type { AnswerStats, AskRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
+import type { AnswerStats, AskRequest, ContextRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
 
 interface Loaded {
   engine: LlavaMiniEngine;
@@ -31,7 +31,7 @@ async function openStored(id: string, name: string): Promise<{ model: ConvertedM
 }
 
 function filesOf(source: Exclude<ModelSource, { cached: string }>): CheckpointFiles {
-  return 'url' in source ? new UrlCheckpointFiles(source.url) : new BlobCheckpointFiles(source.files, source.name);
+  return 'url' in source ? new UrlCheckpointFiles(source.url, source.files ? { files: source.files } : {}) : new BlobCheckpointFiles(source.files, source.name);
 }
 
 export class EngineHost implements EngineApi {
@@ -40,6 +40,7 @@ export class EngineHost implements EngineApi {
   private readonly conversations = new Map<string, Conversation>();
   private running: AbortController | null = null;
   private nextId = 1;
+  private onDeviceLost: ((message: string) => void) | null = null;
 
   constructor(private readonly gpu: GPU | undefined) {}
 
@@ -54,6 +55,7 @@ export class EngineHost implements EngineApi {
         const model = stored.model;
         const w = await loadWithWebLlm(source.cached, stored.format, model, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
         this.loaded = { engine: w.engine, text: textSideOf(model), summary: w.summary, release: w.release };
+        this.watchDevice(this.loaded);
         return this.loadedModel(name, 'q4', 'webllm');
       }
     }
@@ -63,8 +65,14 @@ export class EngineHost implements EngineApi {
       const model = stored?.model ?? (await openModelFolder(filesOf(source as Exclude<ModelSource, { cached: string }>), { hasF16: ctx.features.has('shader-f16') }));
       // A converted model is stored in int4: it runs at q4 whatever precision is picked for checkpoints.
       const used: Precision = model instanceof ConvertedModel ? 'q4' : precision;
-      const engine = await LlavaMiniEngine.load(ctx.device, model, { precision: used, onProgress: this.progressOf(model, onProgress) });
+      const totalBytes = model.totalBytes();
+      const engine = await LlavaMiniEngine.load(ctx.device, model, {
+        precision: used,
+        onProgress: this.progressOf(model, onProgress),
+        onPipelines: (pipelines) => onProgress({ stage: 'kernels', loadedBytes: totalBytes, totalBytes, pipelines }),
+      });
       this.loaded = { engine, text: textSideOf(model), summary: ctx.summary, release: async () => ctx.device.destroy() };
+      this.watchDevice(this.loaded);
       return this.loadedModel(name, used, 'native');
     } catch (e) {
       ctx.device.destroy();
@@ -87,15 +95,37 @@ export class EngineHost implements EngineApi {
     };
   }
 
+  watchDeviceLoss(onLost: (message: string) => void): void {
+    this.onDeviceLost = onLost;
+  }
+
+  /** A lost device (not given back by unload) drops the model and everything on it, and tells the UI. */
+  private watchDevice(loaded: Loaded): void {
+    void loaded.engine.device.lost.then((info) => {
+      if (this.loaded !== loaded) return; // unloaded (or replaced) on purpose
+      this.running?.abort(new DOMException('the GPU device was lost', 'AbortError'));
+      this.conversations.clear();
+      this.images.clear();
+      this.loaded = null;
+      void loaded.release().catch(() => undefined);
+      this.onDeviceLost?.(info.message || `reason: ${info.reason ?? 'unknown'}`);
+    });
+  }
+
+  /** The loaded model's GPU device (the e2e tests destroy it to check the recovery). */
+  gpuDevice(): GPUDevice | null {
+    return this.loaded?.engine.device ?? null;
+  }
+
   private loadedModel(name: string, precision: Precision, llm: LoadedModel['llm']): LoadedModel {
     const { engine, summary } = this.require();
     return { name, precision, llm, adapter: summary, memory: this.withImageStates(engine.memory()), visionTokenRows: engine.visionTokenRows };
   }
 
-  async encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video'): Promise<EncodedImageInfo> {
+  async encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video', onStage?: (stage: EncodeStage) => void): Promise<EncodedImageInfo> {
     const { engine } = this.require();
     try {
-      const encoded = await engine.encodeImage(bitmap, { mode });
+      const encoded = await engine.encodeImage(bitmap, { mode, ...(onStage ? { onStage: (s: EncodeStage) => void onStage(s) } : {}) });
       const id = `img${this.nextId++}`;
       this.images.set(id, encoded);
       return { id, timings: encoded.timings, bytes: encoded.bytes };
@@ -137,6 +167,14 @@ export class EngineHost implements EngineApi {
     }
   }
 
+  async contextUsage(req: ContextRequest): Promise<ContextUsage & { refusal?: string }> {
+    const { engine, text } = this.require();
+    const held = this.conversations.get(req.conversationId);
+    const usage = held ? held.measure(req.question, req.frames) : measureContext(engine, text, { systemPrompt: req.systemPrompt }, req.history, req.question, req.frames);
+    const firstTurn = held ? held.messages.length === 1 : req.history.length === 0;
+    return usage.rows > usage.limit ? { ...usage, refusal: overContextMessage(usage.rows, usage.limit, firstTurn) } : usage;
+  }
+
   async hasConversation(conversationId: string): Promise<boolean> {
     return this.conversations.has(conversationId);
   }
@@ -176,9 +214,10 @@ export class EngineHost implements EngineApi {
     for (const id of [...this.conversations.keys()]) await this.dropConversation(id);
     for (const image of this.images.values()) image.destroy();
     this.images.clear();
-    this.loaded.engine.destroy();
-    await this.loaded.release();
-    this.loaded = null;
+    const loaded = this.loaded;
+    this.loaded = null; // first: the device's loss that follows is not a failure (watchDevice)
+    loaded.engine.destroy();
+    await loaded.release();
   }
 
   private require(): Loaded {

@@ -2,4 +2,8 @@
 import * as Comlink from 'comlink';
 import { EngineHost } from './engine-host.ts';
 
-Comlink.expose(new EngineHost(navigator.gpu));
+const host = new EngineHost(navigator.gpu);
+Comlink.expose(host);
+// The e2e tests reach the engine's GPUDevice through this (Playwright evaluates in the worker) to destroy it
+// mid-conversation and check the recovery; nothing in the app uses it.
+Object.assign(self, { engineHostForTests: host });

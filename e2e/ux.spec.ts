@@ -1,0 +1,285 @@
+// The app as people use it, in Chromium on SwiftShader: the chat-first layout in every state (screenshots in
+// e2e/screenshots/ and an axe scan of each view), messages that stay in view, nothing lost (a reload mid-answer,
+// two tabs, a lost GPU device), controls that say what they do, and the production server opening offline.
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+import { PNG } from 'pngjs';
+
+const SHOTS = 'e2e/screenshots';
+
+/** axe on the page as it is: no serious or critical violation (each one listed when there are). */
+async function expectAccessible(page: Page, view: string): Promise<void> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${view}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+}
+
+function photoPng(width: number, height: number): Buffer {
+  const png = new PNG({ width, height });
+  for (let i = 0; i < width * height; i++) {
+    const [x, y] = [i % width, Math.floor(i / width)];
+    png.data.set([(x * 5) & 255, (y * 4) & 255, 160, 255], i * 4);
+  }
+  return PNG.sync.write(png);
+}
+
+async function dropFile(page: Page, name: string, bytes: Buffer, type: string): Promise<void> {
+  const dt = await page.evaluateHandle(
+    ({ name, data, type }) => {
+      const t = new DataTransfer();
+      t.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], name, { type }));
+      return t;
+    },
+    { name, data: bytes.toString('base64'), type },
+  );
+  await page.dispatchEvent('main', 'drop', { dataTransfer: dt });
+}
+
+/** Writes a saved conversation of `turns` questions and answers straight into the app's IndexedDB (idb-keyval layout). */
+async function seedConversation(page: Page, id: string, turns: number): Promise<void> {
+  await page.evaluate(
+    ({ id, turns }) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('llava-mini');
+        open.onupgradeneeded = () => open.result.createObjectStore('chats');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction('chats', 'readwrite');
+          const chats = tx.objectStore('chats');
+          const messages = Array.from({ length: turns }, (_, i) => [
+            { id: `${id}-q${i}`, role: 'user', text: `Question ${i + 1} about the picture`, images: [], status: 'done' },
+            { id: `${id}-a${i}`, role: 'assistant', text: `Answer ${i + 1}: ${'a long line of words '.repeat(8)}`, images: [], status: 'done' },
+          ]).flat();
+          chats.put(messages, `chat:${id}`);
+          const index = chats.get('index');
+          index.onsuccess = () => chats.put([{ id, title: `Question 1 about the picture (${id})`, updatedAt: Date.now() }, ...((index.result as object[] | undefined) ?? [])], 'index');
+          chats.put(id, 'current');
+          tx.oncomplete = () => resolve();
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    { id, turns },
+  );
+}
+
+test('first run, the views, phone and dark: screenshots, and axe finds no serious or critical problem', async ({ page }) => {
+  test.setTimeout(180_000);
+  await page.goto('/');
+  await expect(page.getByTestId('load-model')).toBeEnabled();
+  await expect(page.getByTestId('empty-thread')).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/first-run.png` });
+  await expectAccessible(page, 'chat');
+  for (const [view, testId] of [
+    ['model', 'model-page'],
+    ['downloads', 'downloads-page'],
+    ['diagnostics', 'diagnostics-page'],
+  ] as const) {
+    await page.goto(`/#/${view}`);
+    await expect(page.getByTestId(testId)).toBeVisible();
+    if (view === 'downloads') await expect(page.getByTestId('real-model-check')).toBeVisible();
+    await page.screenshot({ path: `${SHOTS}/${view}.png`, fullPage: true });
+    await expectAccessible(page, view);
+  }
+  // Precision: f16 is offered only where the adapter has shader-f16, and says why not.
+  await page.goto('/#/model');
+  const f16 = page.getByLabel("Precision of a checkpoint's weights").locator('option[value="f16"]');
+  const shaderF16 = await page.evaluate(async () => Boolean((await navigator.gpu.requestAdapter())?.features.has('shader-f16')));
+  if (shaderF16) await expect(f16).toBeEnabled();
+  else {
+    await expect(f16).toBeDisabled();
+    await expect(f16).toContainText('needs shader-f16');
+  }
+
+  // A 390 px phone in dark mode: the chat (composer in view), the sidebar as a drawer, and axe on both.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto('/');
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeInViewport();
+  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: `${SHOTS}/phone-dark.png` });
+  await expectAccessible(page, 'phone chat (dark)');
+  await page.getByRole('button', { name: 'Show the sidebar' }).click();
+  await expect(page.getByRole('dialog')).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/phone-dark-drawer.png` });
+  await expectAccessible(page, 'phone drawer (dark)');
+  await page.getByRole('link', { name: 'GPU diagnostics' }).click();
+  await expect(page.getByRole('dialog')).toHaveCount(0);
+  await expect(page.getByTestId('diagnostics-page')).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/phone-dark-diagnostics.png` });
+});
+
+test('a notice is in view, next to the composer, after a 30-message thread', async ({ page }) => {
+  await page.goto('/');
+  await seedConversation(page, 'long', 15);
+  await page.reload();
+  await expect(page.getByTestId('msg-assistant')).toHaveCount(15);
+  // The thread scrolls, the composer does not: the user reads the end of the thread.
+  await page.getByTestId('msg-assistant').last().scrollIntoViewIfNeeded();
+  await dropFile(page, 'notes.png', Buffer.from('just text, not pixels\n'), 'image/png');
+  const notice = page.getByTestId('chat-notice');
+  await expect(notice).toContainText('notes.png is not an image this browser can read');
+  await expect(notice).toBeInViewport();
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeInViewport();
+  await page.screenshot({ path: `${SHOTS}/error-notice.png` });
+  await expectAccessible(page, 'long thread with a notice');
+});
+
+test('two tabs: a conversation deleted in one is gone from the other and stays deleted', async ({ page, context }) => {
+  await page.goto('/');
+  await seedConversation(page, 'shared', 1);
+  await page.reload();
+  const other = await context.newPage();
+  await other.goto('/');
+  for (const p of [page, other]) await expect(p.getByTestId('msg-user')).toHaveCount(1);
+  await other.getByRole('button', { name: /^Delete Question 1 about the picture/ }).click();
+  // The first tab hears of it at once: the list loses it and the open thread closes, with a word on why.
+  await expect(page.getByTestId('conversations')).toHaveCount(0);
+  await expect(page.getByTestId('msg-user')).toHaveCount(0);
+  await expect(page.getByTestId('chat-notice')).toContainText('deleted in another tab');
+  // Nothing brings it back: both tabs reloaded still have no conversation.
+  for (const p of [page, other]) {
+    await p.reload();
+    await expect(p.getByTestId('empty-thread')).toBeVisible();
+    await expect(p.getByTestId('conversations')).toHaveCount(0);
+  }
+  await other.close();
+});
+
+test("start.sh's production server registers a service worker and the page reopens offline", async ({ page }) => {
+  await page.goto('/');
+  expect(await page.evaluate(async () => (await navigator.serviceWorker.ready).active?.scriptURL)).toMatch(/\/sw\.js$/);
+  await page.context().setOffline(true);
+  await page.reload();
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('LLaVA-Mini');
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
+  await page.context().setOffline(false);
+});
+
+test('with the demo model: honest progress, stats, a lost GPU device recovered, and a reload mid-answer', async ({ page }) => {
+  test.setTimeout(1_800_000);
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  await page.goto('/');
+  await page.getByTestId('load-model').click();
+  // Progress says what is measured: uploads in bytes, then pipelines counted as they are built.
+  const progress = page.getByTestId('load-progress');
+  await expect(progress).toHaveAttribute('data-stage', 'kernels', { timeout: 300_000 });
+  await expect(progress).toContainText(/Building GPU kernels: \d+ of \d+ pipelines built so far/);
+  await page.screenshot({ path: `${SHOTS}/loading.png` });
+  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 600_000 });
+  // Loading the demo model probed for no file that is not there: no 404s, no errors.
+  expect(consoleErrors).toEqual([]);
+  const fallback = await page.evaluate(async () => {
+    const adapter = (await navigator.gpu.requestAdapter()) as (GPUAdapter & { isFallbackAdapter?: boolean }) | null;
+    return Boolean((adapter?.info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? adapter?.isFallbackAdapter);
+  });
+  await page.getByRole('button', { name: 'Settings' }).click();
+  if (fallback) {
+    // A software adapter: the demo answers in 64 tokens by default, and the notice says why.
+    await expect(page.getByTestId('chat-notice')).toContainText('software (CPU) adapter');
+    await expect(page.getByLabel('Max new tokens')).toHaveValue('64');
+  }
+  await page.getByLabel('Max new tokens').fill('4');
+  await page.getByRole('button', { name: 'Settings' }).click();
+
+  // An over-long prompt: the composer shows it over the context before sending, and Enter says what to do.
+  const box = page.getByRole('textbox', { name: 'Message' });
+  await box.fill('word '.repeat(4500));
+  const meter = page.getByTestId('context-usage');
+  await expect(meter).toContainText('too long');
+  await box.press('Enter');
+  await expect(page.getByTestId('chat-notice')).toContainText(/This message is \d+ tokens long and the model's context holds \d+: shorten it by at least \d+ tokens/);
+  await expect(box).not.toHaveValue(''); // the text stays, to be shortened
+  await box.fill('');
+
+  // An image: encoded as soon as it is attached, its stage shown; then a question and its stats.
+  await dropFile(page, 'photo.png', photoPng(320, 240), 'image/png');
+  const attachment = page.getByTestId('attachments').locator('li');
+  await expect(attachment).toHaveAttribute('data-stage', /image side|vision pre-fusion/);
+  await page.screenshot({ path: `${SHOTS}/image-encoding.png` });
+  await expect(attachment).toHaveAttribute('data-status', 'ready', { timeout: 240_000 });
+  const before = Number(await meter.getAttribute('data-rows'));
+  await box.fill('What is in this image?');
+  await expect.poll(async () => Number(await meter.getAttribute('data-rows'))).toBeGreaterThan(before);
+  await box.press('Enter');
+  const first = page.getByTestId('msg-assistant').first();
+  await expect(first).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  const stats = first.getByTestId('answer-stats');
+  await expect(stats.locator('summary')).toContainText(/TTFT \d+ ms.*tok\/s.*images 1 tok.*text \d+ tok/);
+  await stats.locator('summary').click();
+  // The table's cells keep their width: labels on one line, values wider than a few letters.
+  const cells = await stats.locator('th, td').evaluateAll((els) =>
+    els.map((e) => {
+      const text = document.createRange();
+      text.selectNodeContents(e);
+      const lines = new Set([...text.getClientRects()].map((r) => Math.round(r.top))).size;
+      return { tag: e.tagName, text: e.textContent ?? '', width: e.getBoundingClientRect().width, lines };
+    }),
+  );
+  expect(cells.length).toBe(10);
+  for (const c of cells) {
+    if (c.tag === 'TH') {
+      expect(c.width, c.text).toBeGreaterThan(60);
+      expect(c.lines, c.text).toBe(1); // never a letter per line
+    } else expect(c.width, c.text).toBeGreaterThan(200);
+  }
+  await page.screenshot({ path: `${SHOTS}/chat-with-image-and-stats.png` });
+  await expectAccessible(page, 'chat with an answer and stats');
+  // The image in the thread opens larger.
+  await page.getByTestId('msg-user').first().getByRole('button', { name: 'Open photo.png larger' }).click();
+  const large = page.getByTestId('lightbox').locator('img');
+  await expect(large).toBeVisible();
+  expect((await large.boundingBox())!.width).toBeGreaterThan(300);
+  await page.screenshot({ path: `${SHOTS}/image-large.png` });
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('lightbox')).toHaveCount(0);
+
+  // The GPU device is lost mid-conversation (destroyed in the engine worker): the app says so, loads the model
+  // again on a new device, and the next question is answered in the same conversation.
+  await box.fill('What colour is it?');
+  await box.press('Enter');
+  await expect(page.getByTestId('msg-assistant').last()).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  const worker = page.workers().find((w) => w.url().includes('engine.worker'));
+  expect(worker).toBeTruthy();
+  await worker!.evaluate(() => (self as unknown as { engineHostForTests: { gpuDevice(): GPUDevice | null } }).engineHostForTests.gpuDevice()!.destroy());
+  await expect(page.getByTestId('chat-notice')).toContainText('The GPU device was lost', { timeout: 30_000 });
+  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 600_000 });
+  await expect(page.getByTestId('chat-notice')).toContainText('your conversation goes on');
+  await page.screenshot({ path: `${SHOTS}/device-lost-recovered.png` });
+  const turnsBefore = await page.getByTestId('msg-user').count();
+  await box.fill('And its shape?');
+  await box.press('Enter');
+  const after = page.getByTestId('msg-assistant').last();
+  await expect(after).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  await expect(page.getByTestId('msg-user')).toHaveCount(turnsBefore + 1);
+  await expect(page.getByTestId('conversations').locator('li')).toHaveCount(1);
+  // The whole history went into the resumed conversation: the prompt holds every earlier turn and the image.
+  expect(Number(await after.getAttribute('data-llm-rows'))).toBeGreaterThan(Number(await first.getAttribute('data-llm-rows')) + 10);
+
+  // A long answer; Enter during it queues the next message visibly; a reload mid-answer keeps the partial text.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByLabel('Max new tokens').fill('400');
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await box.fill('Tell me everything.');
+  await box.press('Enter');
+  const long = page.getByTestId('msg-assistant').last();
+  await expect(long).toHaveAttribute('data-status', 'streaming');
+  await box.fill('And then?');
+  await box.press('Enter');
+  await expect(page.getByTestId('queued')).toContainText('And then?');
+  await expect(page.getByTestId('send')).toHaveText('Queue');
+  await expect.poll(async () => (await long.getByTestId('answer-text').innerText()).length, { timeout: 120_000 }).toBeGreaterThan(20);
+  await page.waitForTimeout(1500); // the answer is saved as it grows (at least once a second)
+  const partial = await long.getByTestId('answer-text').innerText();
+  await page.reload();
+  const kept = page.getByTestId('msg-assistant').last();
+  await expect(kept).toHaveAttribute('data-status', 'stopped');
+  const keptText = await kept.getByTestId('answer-text').innerText();
+  expect(keptText.length).toBeGreaterThan(10);
+  expect(partial.startsWith(keptText) || keptText.startsWith(partial)).toBe(true);
+  await expect(kept.getByTestId('continue')).toBeVisible();
+  await expect(kept.getByTestId('regenerate')).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/reloaded-mid-answer.png` });
+});
