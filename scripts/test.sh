@@ -19,8 +19,12 @@ status=0
 LAVAPIPE=${LAVAPIPE_F16_WRAPPER:-../shared/tools/lavapipe-f16/with-lavapipe.sh}
 # Test files that create a GPU device (directly, through the kernel test support, or by running the CLI), for the
 # pass without shader-f16; the split-tensor test is left to the first pass, where its f32 and f16 tensors exceed
-# lavapipe's 128 MiB binding (without shader-f16 it would only repeat the f32 case).
-gpu_test_files() { grep -rlE "createNodeGpu|cli\.testing|test-support" src scripts --include='*.test.ts' | grep -v generate-split-tensors | sort; }
+# lavapipe's 128 MiB binding (without shader-f16 it would only repeat the f32 case). The convert and reference
+# commands never open a device, so their tests would only repeat the first pass.
+gpu_test_files() {
+  grep -rlE "createNodeGpu|cli\.testing|test-support" src scripts --include='*.test.ts' \
+    | grep -vE "generate-split-tensors|convert-command|reference-command" | sort
+}
 
 # vitest_pass NAME [--require FEATURE] -- COMMAND-PREFIX… -- [FILES…]: records the adapter, then runs Vitest.
 vitest_pass() {

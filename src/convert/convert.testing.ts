@@ -2,7 +2,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { makeTinyCheckpoint, type TinyCheckpointOptions } from '../../scripts/tiny-checkpoint/generate.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { NodeOutputDir } from '../node/output-dir.ts';
@@ -60,6 +60,12 @@ export async function readTree(dir: string): Promise<Map<string, Buffer>> {
   };
   await walk(dir);
   return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** The same files with the same bytes. Buffer.equals per file: toEqual walks a Map of Buffers byte by byte (minutes). */
+export function expectSameTree(actual: Map<string, Buffer>, expected: Map<string, Buffer>): void {
+  expect([...actual.keys()]).toEqual([...expected.keys()]);
+  for (const [name, bytes] of expected) expect(actual.get(name)!.equals(bytes), `${name} differs`).toBe(true);
 }
 
 export interface CacheRecord {

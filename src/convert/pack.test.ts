@@ -11,7 +11,7 @@ import { expectedTensorList, VISION_PREFIX } from '../checkpoint/expected-tensor
 import { serializeSafetensors } from '../checkpoint/safetensors-write.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { quantizeQ4, q4ScalesToF16Bits } from '../quant/q4.ts';
-import { convertDir, readTree, tinyCheckpoint, tmp } from './convert.testing.ts';
+import { convertDir, expectSameTree, readTree, tinyCheckpoint, tmp } from './convert.testing.ts';
 import { openPack, type Pack } from './pack.ts';
 
 let ckptDir: string;
@@ -116,7 +116,6 @@ describe('image-side pack', () => {
       clipFiles: nodeCheckpointFiles(clipDir),
     });
     const [a, b] = [await readTree(out), await readTree(out2)];
-    expect([...b.keys()]).toEqual([...a.keys()]);
-    for (const [name, bytes] of a) expect(b.get(name)!.equals(bytes), name).toBe(true);
+    expectSameTree(b, a);
   });
 });

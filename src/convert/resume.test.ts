@@ -4,7 +4,7 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONVERT_OUTPUTS, type ConvertOptions, type ConvertProgress } from './convert.ts';
-import { convertDir, readTree, tinyCheckpoint, tmp } from './convert.testing.ts';
+import { convertDir, expectSameTree, readTree, tinyCheckpoint, tmp } from './convert.testing.ts';
 import { JOURNAL_FILE, type Journal } from './shard-writer.ts';
 
 const OPTS: ConvertOptions = { shardCapBytes: 16 << 10, blockElements: 2048 };
@@ -19,11 +19,6 @@ beforeAll(async () => {
   await convertDir(ckpt, out, { ...OPTS, onProgress: (p) => progress.push(p) });
   reference = await readTree(out);
 });
-
-function expectSameTree(actual: Map<string, Buffer>): void {
-  expect([...actual.keys()]).toEqual([...reference.keys()]);
-  for (const [name, bytes] of reference) expect(actual.get(name)!.equals(bytes), `${name} differs`).toBe(true);
-}
 
 /** Converts into `out`, aborting once `n` tensors are done; returns the progress seen. */
 async function convertAbortingAfter(out: string, n: number): Promise<ConvertProgress[]> {
@@ -85,7 +80,7 @@ describe('resume', () => {
     expect(summary.resumedBytes).toBe(doneBytes);
     // the resumed run starts its progress at the bytes already done
     expect(resumed.find((p) => p.stage !== 'open' && p.stage !== 'resume')!.bytesDone).toBeGreaterThanOrEqual(doneBytes);
-    expectSameTree(await readTree(out));
+    expectSameTree(await readTree(out), reference);
   });
 
   it('a killed run: damaged and half-written shards are detected by size + md5 and written again', async () => {
@@ -101,7 +96,7 @@ describe('resume', () => {
     const summary = await convertDir(ckpt, out, OPTS);
     const kept = Object.keys(journal.shards).slice(2).reduce((a, k) => a + journal.shards[k]!.nbytes, 0);
     expect(summary.resumedBytes).toBe(kept);
-    expectSameTree(await readTree(out));
+    expectSameTree(await readTree(out), reference);
   });
 
   it('a journal of other options is ignored (everything is written again), stale shard files are removed', async () => {
