@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       });
     }
     const out = engine.encoder.output;
-    const state = await timer.time('pre-fusion (vision rows)', () => engine.prefusion.fuseVision(out.G.buffer, out.Vc.buffer, { gRow: out.G.row, vcRow: out.Vc.row }));
+    const state = await timer.time('pre-fusion (vision rows)', () => engine.prefusion.fuseVision(out.G, out.Vc));
     failOnGpuError();
     const imageTimes = await timer.results();
     const byName = (n: string) => imageTimes.find((t) => t.name === n)?.ms ?? 0;
@@ -243,7 +243,7 @@ async function llava15Baseline(engine: LlavaMiniEngine, promptIds: readonly numb
     const cmd = device.createCommandEncoder({ label: 'llava-1.5 input' });
     const rowBytes = H * 4;
     cmd.copyBufferToBuffer(engine.assembler.input, 0, input, 0, slot * rowBytes);
-    cmd.copyBufferToBuffer(G.buffer, G.row * rowBytes, input, slot * rowBytes, G.rows * rowBytes);
+    cmd.copyBufferToBuffer(G.buffer, G.rowStart * rowBytes, input, slot * rowBytes, G.rows * rowBytes);
     cmd.copyBufferToBuffer(engine.assembler.input, slot * rowBytes, input, (slot + G.rows) * rowBytes, (textIds.length - slot) * rowBytes);
     device.queue.submit([cmd.finish()]);
     engine.llm.rollback(0);

@@ -4,7 +4,7 @@
 // Greedy tokens must match too (with an f16 KV cache a near-tie may flip: reported, not failed).
 // After follow-up questions the last turn is checked: the reference runs from scratch on that turn's prompt ids
 // (the re-rendered conversation, earlier answers as text), where the engine reused its cached rows.
-import type { KvStorage } from '../gpu/kernels/rope.ts';
+import type { KvStorage } from '../gpu/storage.ts';
 import type { DecodedVideo } from '../node/video-file.ts';
 import { generateReference, ReferenceLlavaMini, type ReferenceIntermediates } from '../reference/pipeline.ts';
 import { preprocessImage, preprocessVideoFrame, type RgbaImage } from '../reference/preprocess.ts';

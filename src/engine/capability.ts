@@ -6,7 +6,7 @@ import { expectedTensorList, type TensorPart } from '../checkpoint/expected-tens
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { mlcQuantizationFor, type MlcQuantization } from '../convert/mlc.ts';
 import { GpuWeightsPolicy } from '../weights/policy-table.ts';
-import { rowBytes } from '../weights/encode.ts';
+import { rowBytes } from '../gpu/storage.ts';
 
 /** What the check reads of an adapter (AdapterSummary has it). */
 export interface AdapterCapabilities {

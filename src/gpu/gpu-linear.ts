@@ -6,9 +6,8 @@
 // Kernel variants are compiled by prepare() (at load), so recording stays synchronous.
 // Also: f32 copies of small tensors (every kernel reads biases as f32, whatever the policy stored) and row slices
 // of a tensor (the compressor's in_proj_weight holds Wq, Wk and Wv in one tensor).
-import { decodeRows, encodeRows, rowBytes } from '../weights/encode.ts';
+import { decodeRows, encodeRows, isQ4, rowBytes, type DenseStorage, type Storage } from './storage.ts';
 import type { GpuTensor, GpuTensorBlock, GpuWeights } from '../weights/gpu-weights.ts';
-import type { Storage } from '../weights/policy.ts';
 import { storageBufferFrom } from './buffers.ts';
 import type { GpuTarget } from './dispatch.ts';
 import { LinearKernel, type LinearRunOptions } from './kernels/linear.ts';
@@ -25,10 +24,6 @@ export function linearPath(storage: Storage, M: number, K: number): LinearPath {
 }
 
 type AnyLinear = LinearKernel | LinearQ4Kernel | MatvecKernel;
-
-function isQ4(s: Storage): s is 'q4f32' | 'q4f16' {
-  return s === 'q4f32' || s === 'q4f16';
-}
 
 /** The linear kernels of one device, one per (path, storage), built on demand by prepare(). */
 export class LinearKernels {
@@ -178,7 +173,7 @@ export class NormKernels {
 }
 
 /** The storage of a tensor that must be dense (f32 or f16), e.g. for a norm or the CLIP patch embedding. */
-export function denseStorage(t: GpuTensor): 'f32' | 'f16' {
+export function denseStorage(t: GpuTensor): DenseStorage {
   if (t.storage !== 'f32' && t.storage !== 'f16') throw new Error(`${t.name}: ${t.storage} storage where f32 or f16 is needed`);
   return t.storage;
 }

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageBufferFrom } from '../gpu/buffers.ts';
 import type { GpuContext } from '../gpu/device.ts';
+import { allRows } from '../gpu/tensor.ts';
 import { createNodeGpu, createValidationOnlyGpu } from '../node/gpu.ts';
 import { PrefusionRuntime } from '../prefuse/prefusion.ts';
 import { LlamaReference } from '../reference/llama.ts';
@@ -233,7 +234,7 @@ describe('f16 paths record without validation errors (Dawn null backend, shader-
       try {
         await rt.prefill(input, PROMPT);
         await rt.generate({ maxNewTokens: 3, stopIds: [], sampling: { temperature: 1, topP: 0.5, seed: 1 } });
-        const state = await pf.fuseVision(G, Vc);
+        const state = await pf.fuseVision(allRows(G, H), allRows(Vc, H));
         await pf.fuseText(state, [1, 1, 7, -200, 8, 2]);
         state.destroy();
       } finally {

@@ -10,7 +10,7 @@
 import type { LlamaConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../gpu/buffers.ts';
 import { recordLinear } from '../gpu/gpu-linear.ts';
-import type { KvStorage } from '../gpu/kernels/rope.ts';
+import type { KvStorage } from '../gpu/storage.ts';
 import { SamplingKernel } from '../gpu/kernels/sampling.ts';
 import { llmLayerPrefix } from '../reference/llama.ts';
 import { mulberry32 } from '../util/seeded-random.ts';

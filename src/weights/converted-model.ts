@@ -13,9 +13,8 @@ import { jobParams, type Job } from '../convert/jobs.ts';
 import { mlcJobs, MLC_QUANTIZATIONS, type MlcQuantization } from '../convert/mlc.ts';
 import { packJobs, PACK_FORMAT, PACK_MANIFEST, PACK_PRECISIONS, PACK_VERSION, type PackManifest, type PackPrecision } from '../convert/pack.ts';
 import type { CacheDType } from '../convert/shards.ts';
-import { decodeRows, rowBytes, type EncodedRows } from './encode.ts';
+import { decodeRows, rowBytes, type EncodedRows, type Storage } from '../gpu/storage.ts';
 import type { EncodedWeightSource } from './encoded-source.ts';
-import type { Storage } from './policy.ts';
 
 const TENSOR_CACHE = 'tensor-cache.json';
 const JOURNAL = 'convert-journal.json';

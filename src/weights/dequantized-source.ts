@@ -1,7 +1,7 @@
 // The weights exactly as the GPU sees them under a precision policy (rounded to f16, or quantized to int4 and
 // back), as a WeightSource: running the CPU reference on it isolates kernel error from quantization error.
 import type { TensorInfo, WeightSource } from '../checkpoint/types.ts';
-import { decodeRows, encodeRows } from './encode.ts';
+import { decodeRows, encodeRows } from '../gpu/storage.ts';
 import { GpuWeightsPolicy } from './policy-table.ts';
 import type { Precision } from './policy.ts';
 

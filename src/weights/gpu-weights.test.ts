@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBuffer } from '../gpu/buffers.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
-import { encodeRows } from './encode.ts';
+import { encodeRows } from '../gpu/storage.ts';
 import { GpuWeights } from './gpu-weights.ts';
 import { dequantizedSource } from './dequantized-source.ts';
 import type { Precision } from './policy.ts';

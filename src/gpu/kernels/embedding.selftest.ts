@@ -9,7 +9,8 @@ import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.
 import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
 import { shaderF16If, timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
-import { ClipEmbeddingKernel, createEmbeddingTable, destroyEmbeddingTable, EmbeddingKernel, type EmbeddingFormat, type EmbeddingTableData } from './embedding.ts';
+import { ClipEmbeddingKernel, createEmbeddingTable, destroyEmbeddingTable, EmbeddingKernel, type EmbeddingTableData } from './embedding.ts';
+import type { Storage } from '../storage.ts';
 import { roundToF16, toF16Weights } from './linear.ts';
 
 /**
@@ -54,7 +55,7 @@ export function dequantizeQ4Rows(qWeight: Uint32Array, qScale: Float32Array | Ui
 }
 
 /** Table data in `format` for f32 values, and the f32 values the GPU should return. */
-export function embeddingTableFor(format: EmbeddingFormat, values: Float32Array, vocab: number, H: number): { data: EmbeddingTableData; expected: Float32Array } {
+export function embeddingTableFor(format: Storage, values: Float32Array, vocab: number, H: number): { data: EmbeddingTableData; expected: Float32Array } {
   switch (format) {
     case 'f32':
       return { data: values, expected: values };
@@ -68,7 +69,7 @@ export function embeddingTableFor(format: EmbeddingFormat, values: Float32Array,
   }
 }
 
-function embeddingCase(format: EmbeddingFormat, seed: number): SelfTestCase {
+function embeddingCase(format: Storage, seed: number): SelfTestCase {
   const [vocab, H, blockRows] = [300, 128, 64]; // 5 row blocks: exercises the split-table path
   const ids = Int32Array.from([5, -200, 0, 299, 64, 63, 128, 200, 1, 299, 17]);
   return {

@@ -29,8 +29,8 @@ import {
   EmbeddingKernel,
   embedOnGpu,
   PatchifyKernel,
-  type EmbeddingFormat,
 } from './embedding.ts';
+import type { Storage } from '../storage.ts';
 import { clipEmbeddingsOnGpu, dequantizeQ4Rows, EMBEDDING_SELF_TEST_CASES, embeddingTableFor, quantizeQ4Rows, randomClipEmbeddingWeights, smallClipConfig } from './embedding.selftest.ts';
 
 const EXACT: Tolerance = { atol: 0, rtol: 0 };
@@ -55,7 +55,7 @@ function tokenIds(rows: number, vocab: number, seed: number): Int32Array {
 const clamp0 = (ids: Int32Array) => Array.from(ids, (i) => Math.max(i, 0));
 
 describe('EmbeddingKernel vs embedRows(max(ids, 0))', () => {
-  const cases: [EmbeddingFormat, number, number, number, number | undefined][] = [
+  const cases: [Storage, number, number, number, number | undefined][] = [
     // format, rows, vocab, H, maxBlockRows
     ['f32', 1, 50, 24, undefined],
     ['f32', 7, 50, 100, undefined],

@@ -11,11 +11,9 @@ import type { ClipVisionConfig } from '../../checkpoint/types.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBinding, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
-import { LinearKernel, type WeightDType } from './linear.ts';
+import { isQ4, rowBytes, STORAGE, type DenseStorage, type Storage } from '../storage.ts';
+import { LinearKernel } from './linear.ts';
 import { NormKernel } from './norm.ts';
-
-/** Storage formats of an embedding table. q4*: MLC q4f32_1 / q4f16_1 (int4, groups of 32, f32 / f16 scales). */
-export type EmbeddingFormat = 'f32' | 'f16' | 'q4f32' | 'q4f16';
 
 /** Invocations per workgroup in embedding.wgsl. */
 export const EMBEDDING_WORKGROUP = 256;
@@ -23,19 +21,11 @@ export const EMBEDDING_WORKGROUP = 256;
 const FLAG_NEG_ZERO = 1;
 const FLAG_WRITE_INVALID = 2;
 
-function isQ4(format: EmbeddingFormat): boolean {
-  return format === 'q4f32' || format === 'q4f16';
-}
-
-function needsF16(format: EmbeddingFormat): boolean {
-  return format === 'f16' || format === 'q4f16';
-}
-
 /**
  * The WGSL text for a format: embedding.wgsl as is for f32 / q4f32 (and the CLIP kernels); `alias TT = f16;`
  * for an f16 table; `alias ST = f16;` for q4f16 scales (both with `enable f16;`).
  */
-export function embeddingShaderSource(format: EmbeddingFormat = 'f32'): string {
+export function embeddingShaderSource(format: Storage = 'f32'): string {
   if (format === 'f16') return specializeWgsl(embeddingWgsl, { enable: ['f16'], aliases: { TT: 'f16' } });
   if (format === 'q4f16') return specializeWgsl(embeddingWgsl, { enable: ['f16'], aliases: { ST: 'f16' } });
   return embeddingWgsl;
@@ -56,31 +46,17 @@ export interface Q4EmbeddingBlock {
 
 /** A [vocab, hidden] table on the GPU, as consecutive row blocks (block b starts after blocks 0..b-1). */
 export interface EmbeddingTable {
-  format: EmbeddingFormat;
+  format: Storage;
   vocab: number;
   hidden: number;
   blocks: (DenseEmbeddingBlock | Q4EmbeddingBlock)[];
 }
 
-/** Bytes per table row in each buffer of a block of this format (what the binding limit applies to). */
-export function embeddingRowBytes(format: EmbeddingFormat, hidden: number): { main: number; scale: number } {
-  switch (format) {
-    case 'f32':
-      return { main: hidden * 4, scale: 0 };
-    case 'f16':
-      return { main: hidden * 2, scale: 0 };
-    case 'q4f32':
-      return { main: hidden / 2, scale: (hidden / 32) * 4 };
-    case 'q4f16':
-      return { main: hidden / 2, scale: (hidden / 32) * 2 };
-  }
-}
-
 /** The most table rows one block may hold so that each of its buffers fits in `maxBindingBytes`. */
-export function embeddingBlockRows(format: EmbeddingFormat, hidden: number, maxBindingBytes: number): number {
-  const { main, scale } = embeddingRowBytes(format, hidden);
+export function embeddingBlockRows(format: Storage, hidden: number, maxBindingBytes: number): number {
+  const { data, scales } = rowBytes(format, hidden);
   // align4 of the binding: an f16 block with an odd rows * hidden rounds up by 2 bytes.
-  const rows = Math.floor((maxBindingBytes - 4) / Math.max(main, scale));
+  const rows = Math.floor((maxBindingBytes - 4) / Math.max(data, scales));
   if (rows < 1) throw new Error(`embedding: one ${format} row of ${hidden} values does not fit in ${maxBindingBytes} bytes`);
   return rows;
 }
@@ -88,7 +64,7 @@ export function embeddingBlockRows(format: EmbeddingFormat, hidden: number, maxB
 /** Host data of a table: f32 values, f16 bits, or MLC q4 words and scales (f32 values or f16 bits). */
 export type EmbeddingTableData = Float32Array | Uint16Array | { qWeight: Uint32Array; qScale: Float32Array | Uint16Array };
 
-function checkTableShape(format: EmbeddingFormat, vocab: number, hidden: number): void {
+function checkTableShape(format: Storage, vocab: number, hidden: number): void {
   positiveInt('EmbeddingTable', 'vocab', vocab);
   positiveInt('EmbeddingTable', 'hidden', hidden);
   if (isQ4(format) && hidden % 32 !== 0) throw new Error(`EmbeddingTable: ${format} needs hidden to be a multiple of 32, got ${hidden}`);
@@ -100,7 +76,7 @@ function checkTableShape(format: EmbeddingFormat, vocab: number, hidden: number)
  */
 export function createEmbeddingTable(
   device: GPUDevice,
-  format: EmbeddingFormat,
+  format: Storage,
   vocab: number,
   hidden: number,
   data: EmbeddingTableData,
@@ -181,10 +157,10 @@ export class EmbeddingKernel {
 
   constructor(
     readonly device: GPUDevice,
-    readonly format: EmbeddingFormat,
+    readonly format: Storage,
     opts: EmbeddingKernelOptions = {},
   ) {
-    requireShaderF16(device, needsF16(format), `EmbeddingKernel: the ${format} format needs`, isQ4(format) ? 'q4f32' : 'f32');
+    requireShaderF16(device, STORAGE[format].f16, `EmbeddingKernel: the ${format} format needs`, isQ4(format) ? 'q4f32' : 'f32');
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.uniforms = new UniformCache(device, 'embedding dims');
   }
@@ -193,7 +169,7 @@ export class EmbeddingKernel {
     return this.programs.ready(this);
   }
 
-  static create(device: GPUDevice, format: EmbeddingFormat, opts?: EmbeddingKernelOptions): Promise<EmbeddingKernel> {
+  static create(device: GPUDevice, format: Storage, opts?: EmbeddingKernelOptions): Promise<EmbeddingKernel> {
     return new EmbeddingKernel(device, format, opts).init();
   }
 
@@ -218,7 +194,7 @@ export class EmbeddingKernel {
     const H = table.hidden;
     const total = table.blocks.reduce((s, b) => s + b.rows, 0);
     if (total !== table.vocab) throw new Error(`${who}: the table's blocks hold ${total} rows, vocab is ${table.vocab}`);
-    const { main, scale } = embeddingRowBytes(this.format, H);
+    const { data: main, scales: scale } = rowBytes(this.format, H);
     const hint = '; split the table into more row blocks (embeddingBlockRows)';
     checkBinding(this.device, who, 'ids', ids, (idsOff + rows) * 4, `${rows} i32 from ${idsOff}`);
     checkBinding(this.device, who, 'out', out, (outRow + rows) * H * 4, `[${rows}, ${H}] f32 from row ${outRow}`);
@@ -268,7 +244,7 @@ export class EmbeddingKernel {
  */
 export async function embedOnGpu(
   device: GPUDevice,
-  format: EmbeddingFormat,
+  format: Storage,
   data: EmbeddingTableData,
   vocab: number,
   hidden: number,
@@ -429,8 +405,8 @@ export interface ClipEmbeddingGpuWeights {
 export type ClipEmbeddingShape = Pick<ClipVisionConfig, 'numChannels' | 'imageSize' | 'patchSize' | 'hiddenSize' | 'layerNormEps'>;
 
 export interface ClipEmbeddingKernelOptions {
-  patchWeights?: WeightDType;
-  normWeights?: WeightDType;
+  patchWeights?: DenseStorage;
+  normWeights?: DenseStorage;
 }
 
 /**
@@ -476,7 +452,7 @@ export class ClipEmbeddingKernel {
     const K = C * P * P;
     // Check every caller buffer before recording anything, so a bad call leaves the caller's pass untouched.
     const who = 'ClipEmbeddingKernel';
-    const wb = (t: WeightDType) => (t === 'f16' ? 2 : 4);
+    const wb = (t: DenseStorage) => (t === 'f16' ? 2 : 4);
     checkBinding(this.device, who, 'pixels', pixels, C * S * S * 4, `[${C}, ${S}, ${S}] f32`);
     checkBinding(this.device, who, 'patch weight', w.patch, D * K * wb(this.linear.weights), `[${D}, ${K}] ${this.linear.weights}`);
     checkBinding(this.device, who, 'class embedding', w.cls, D * 4, `[${D}] f32`);

@@ -6,7 +6,8 @@ import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.
 import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
 import { shaderF16If, timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
-import { LinearKernel, roundToF16, toF16Weights, type WeightDType } from './linear.ts';
+import { LinearKernel, roundToF16, toF16Weights } from './linear.ts';
+import type { DenseStorage } from '../storage.ts';
 
 /** A seeded problem y = x·Wᵀ + b: x [M, K] in [-1, 1), W [N, K] in ±1/sqrt(K), b [N] in ±0.5. */
 export function randomLinearProblem(M: number, K: number, N: number, seed: number): { x: Float32Array; w: Float32Array; b: Float32Array } {
@@ -57,7 +58,7 @@ export async function measureLinearCase<Kernel extends { destroy(): void }>(
   });
 }
 
-function linearCase(opts: { id: string; name: string; weights: WeightDType; M: number; K: number; N: number; seed: number }): SelfTestCase {
+function linearCase(opts: { id: string; name: string; weights: DenseStorage; M: number; K: number; N: number; seed: number }): SelfTestCase {
   const { M, K, N, weights } = opts;
   return {
     id: opts.id,

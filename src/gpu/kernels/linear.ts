@@ -12,8 +12,7 @@ import { f16BytesToF32, f32ToF16Bytes } from '../../checkpoint/dtype.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, requireShaderF16, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-
-export type WeightDType = 'f32' | 'f16';
+import type { DenseStorage } from '../storage.ts';
 
 /** Output tile edge of matmul.wgsl (rows of x and rows of W per workgroup). */
 export const LINEAR_TILE = 64;
@@ -21,13 +20,13 @@ export const LINEAR_TILE = 64;
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'storage'];
 
 /** The WGSL text for a weight dtype: matmul.wgsl as is for f32; for f16, `enable f16;` + `alias WT = f16;`. */
-export function linearShaderSource(weights: WeightDType): string {
+export function linearShaderSource(weights: DenseStorage): string {
   return weights === 'f16' ? specializeWgsl(matmulWgsl, { enable: ['f16'], aliases: { WT: 'f16' } }) : matmulWgsl;
 }
 
 export interface LinearKernelOptions {
   /** Storage type of W: 'f32' (default) or 'f16' (needs the device feature shader-f16). */
-  weights?: WeightDType;
+  weights?: DenseStorage;
   /** Lower the dispatch limit (tests use this to exercise the 2D fold); default: the device limit. */
   maxWorkgroupsPerDimension?: number;
   /**
@@ -47,7 +46,7 @@ export interface LinearRunOptions {
 export type { GpuTarget } from '../dispatch.ts';
 
 export class LinearKernel {
-  readonly weights: WeightDType;
+  readonly weights: DenseStorage;
   private readonly programs = new LazyPrograms(() => this.build());
   private readonly uniforms: UniformCache;
   private dummyBias: GPUBuffer | null = null;

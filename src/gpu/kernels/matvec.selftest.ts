@@ -8,11 +8,12 @@ import type { SelfTestCase } from '../selftest-support.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
 import { measureLinearCase, randomLinearProblem } from './linear.selftest.ts';
-import { MatvecKernel, toF16Bits, type MatvecWeights } from './matvec.ts';
+import { MatvecKernel, toF16Bits } from './matvec.ts';
+import type { Storage } from '../storage.ts';
 
-const LABEL: Record<MatvecWeights, string> = { f32: 'f32', f16: 'f16', q4f32: 'int4, f32 scales', q4f16: 'int4, f16 scales' };
+const LABEL: Record<Storage, string> = { f32: 'f32', f16: 'f16', q4f32: 'int4, f32 scales', q4f16: 'int4, f16 scales' };
 
-function matvecCase(opts: { id: string; weights: MatvecWeights; M: number; K: number; N: number; seed: number }): SelfTestCase {
+function matvecCase(opts: { id: string; weights: Storage; M: number; K: number; N: number; seed: number }): SelfTestCase {
   const { M, K, N, weights } = opts;
   return {
     id: opts.id,

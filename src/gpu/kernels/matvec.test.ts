@@ -20,11 +20,12 @@ import { runSelfTest } from '../selftest-support.ts';
 import { MATVEC_SELF_TEST_CASES } from './matvec.selftest.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
-import { matvecRowsPerWorkgroup, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData, type MatvecWeights } from './matvec.ts';
+import { matvecRowsPerWorkgroup, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData } from './matvec.ts';
+import type { Storage } from '../storage.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
 const TOL_LONG: Tolerance = { atol: 2e-4, rtol: 1e-4 };
-const KINDS: readonly MatvecWeights[] = ['f32', 'f16', 'q4f32', 'q4f16'];
+const KINDS: readonly Storage[] = ['f32', 'f16', 'q4f32', 'q4f16'];
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -33,7 +34,7 @@ beforeAll(async () => {
 afterAll(() => ctx?.device.destroy());
 
 /** Random problem for a weight kind: the data to upload and the reference output. */
-function problem(kind: MatvecWeights, M: number, K: number, N: number, withBias: boolean, seed: number) {
+function problem(kind: Storage, M: number, K: number, N: number, withBias: boolean, seed: number) {
   const rng = seededRandom(seed);
   const x = randomF32(M * K, rng, 1);
   const w = randomF32(N * K, rng, 1 / Math.sqrt(K));

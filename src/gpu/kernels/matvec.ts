@@ -14,11 +14,9 @@ import { q4Bytes, Q4_GROUP_SIZE, type Q4Weights } from '../../quant/q4.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, type BindingKind } from '../pipeline.ts';
+import { isQ4, type Storage } from '../storage.ts';
 import type { LinearRunOptions } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
-
-/** Weight storage: dense f32 / f16, or int4 groups with f32 scales (q4f32_1) / f16 scales (q4f16_1). */
-export type MatvecWeights = 'f32' | 'f16' | 'q4f32' | 'q4f16';
 
 /** Invocations per workgroup and rows per invocation in matvec.wgsl. */
 const WORKGROUP = 128;
@@ -36,9 +34,9 @@ export function matvecRowsPerWorkgroup(lanes: 1 | 64): number {
 /** Largest M (rows of x) one run accepts. */
 export const MATVEC_MAX_M = 4;
 
-const WKIND: Record<MatvecWeights, number> = { f32: 0, f16: 1, q4f32: 2, q4f16: 3 };
+const WKIND: Record<Storage, number> = { f32: 0, f16: 1, q4f32: 2, q4f16: 3 };
 /** Weights per 16-byte unit, which is also the K alignment each kind needs. */
-const PER_UNIT: Record<MatvecWeights, number> = { f32: 4, f16: 8, q4f32: 32, q4f16: 32 };
+const PER_UNIT: Record<Storage, number> = { f32: 4, f16: 8, q4f32: 32, q4f16: 32 };
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
@@ -46,13 +44,9 @@ export function matvecShaderSource(): string {
   return matvecWgsl;
 }
 
-export function isQuantized(weights: MatvecWeights): boolean {
-  return weights === 'q4f32' || weights === 'q4f16';
-}
-
 export interface MatvecKernelOptions {
   /** Weight storage (default 'f32'). */
-  weights?: MatvecWeights;
+  weights?: Storage;
   /** Lower the dispatch limit (tests use this to exercise the 2D fold); default: the device limit. */
   maxWorkgroupsPerDimension?: number;
   /** Replace the shader (tests, tuning): same bindings, Dims and overrides. */
@@ -60,7 +54,7 @@ export interface MatvecKernelOptions {
 }
 
 export class MatvecKernel {
-  readonly weights: MatvecWeights;
+  readonly weights: Storage;
   /** Pipelines for M = 1 (decode) and for 2 <= M <= 4, with 64 lanes per row and with 1 (small K). */
   private readonly programs = new LazyPrograms(async () => {
     const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights})`;
@@ -144,10 +138,10 @@ export class MatvecKernel {
     if (K % perUnit !== 0) {
       throw new Error(
         `MatvecKernel.run: K = ${K} is not a multiple of ${perUnit} (${this.weights} rows are read in 16-byte units` +
-          `${isQuantized(this.weights) ? `; int4 groups are ${Q4_GROUP_SIZE} wide` : ''}); use LinearKernel for this shape`,
+          `${isQ4(this.weights) ? `; int4 groups are ${Q4_GROUP_SIZE} wide` : ''}); use LinearKernel for this shape`,
       );
     }
-    const quantized = isQuantized(this.weights);
+    const quantized = isQ4(this.weights);
     if (quantized && !scales) throw new Error(`MatvecKernel.run: ${this.weights} weights need their scales buffer`);
     if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales (pass null)`);
     const { ldy, yOff } = rowBlockOutput('MatvecKernel.run', N, opts);
@@ -198,7 +192,7 @@ export class MatvecKernel {
 export type MatvecWeightData = Float32Array | Uint16Array | Q4Weights;
 
 /** The matvec kind for host weight data. */
-export function matvecKindOf(w: MatvecWeightData): MatvecWeights {
+export function matvecKindOf(w: MatvecWeightData): Storage {
   if (w instanceof Float32Array) return 'f32';
   if (w instanceof Uint16Array) return 'f16';
   return w.scaleDType === 'f16' ? 'q4f16' : 'q4f32';

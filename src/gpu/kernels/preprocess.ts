@@ -27,8 +27,8 @@ import {
 import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
 import { checkBinding, checkBufferSize, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, requireShaderF16, workgroupLimit, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
+import type { DenseStorage } from '../storage.ts';
 
-export type PreprocessOutput = 'f32' | 'f16';
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'storage', 'storage'];
 const WORKGROUP = 256;
@@ -36,7 +36,7 @@ const PRECISION_BITS = 22;
 const ONE = 1 << PRECISION_BITS;
 
 /** preprocess.wgsl as is for f32 output; for f16 output, `enable f16;` + `alias OT = f16;`. */
-export function preprocessShaderSource(output: PreprocessOutput): string {
+export function preprocessShaderSource(output: DenseStorage): string {
   return output === 'f16' ? specializeWgsl(preprocessWgsl, { enable: ['f16'], aliases: { OT: 'f16' } }) : preprocessWgsl;
 }
 
@@ -50,7 +50,7 @@ export interface PackedRgba {
 
 export interface PreprocessKernelOptions {
   /** Storage type of pixel_values: 'f32' (default; CLIP runs in f32) or 'f16' (needs shader-f16). */
-  output?: PreprocessOutput;
+  output?: DenseStorage;
   /**
    * Lower the binding limit used to split the SOURCE image into row bands (tests use this to exercise the banded
    * horizontal pass on small images). Default: the device's maxStorageBufferBindingSize.
@@ -199,7 +199,7 @@ interface Plan {
 }
 
 export class PreprocessKernel {
-  readonly output: PreprocessOutput;
+  readonly output: DenseStorage;
   private readonly programs = new LazyPrograms(async () => {
     const name = this.output === 'f16' ? 'preprocess.wgsl (f16 output)' : 'preprocess.wgsl';
     const code = preprocessShaderSource(this.output);
