@@ -7,7 +7,8 @@
 import type { KvStorage } from '../gpu/storage.ts';
 import type { DecodedVideo } from '../node/video-file.ts';
 import { generateReference, ReferenceLlavaMini, type ReferenceIntermediates } from '../reference/pipeline.ts';
-import { preprocessImage, preprocessVideoFrame, type RgbaImage } from '../reference/preprocess.ts';
+import { preprocessImage, preprocessVideoFrame } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import type { Precision } from '../weights/policy.ts';
 import type { Dump } from './dump.ts';

@@ -16,7 +16,7 @@ import type { LlmBackend } from '../llm/llm-backend.ts';
 import { LlamaRuntime } from '../llm/llama-runtime.ts';
 import { TokenEmbedding } from '../llm/token-embedding.ts';
 import { PrefusionRuntime, type PrefusionState } from '../prefuse/prefusion.ts';
-import type { RgbaImage } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
 import { GpuWeights, type GpuWeightsOptions } from '../weights/gpu-weights.ts';
 import { LlmInputAssembler } from './llm-input.ts';
 import type { Precision } from '../weights/policy.ts';

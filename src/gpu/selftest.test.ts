@@ -11,7 +11,7 @@ import { LINEAR_Q4_SELF_TEST_CASES } from './kernels/linear-q4.selftest.ts';
 import { LINEAR_SELF_TEST_CASES } from './kernels/linear.selftest.ts';
 import { MATVEC_SELF_TEST_CASES } from './kernels/matvec.selftest.ts';
 import { NORM_SELF_TEST_CASES } from './kernels/norm.selftest.ts';
-import { PREPROCESS_SELF_TEST_CASES } from './kernels/preprocess.selftest.ts';
+import { PREPROCESS_SELF_TEST_CASES } from '../image/preprocess.selftest.ts';
 import { ROPE_SELF_TEST_CASES } from './kernels/rope.selftest.ts';
 import { SAMPLING_SELF_TEST_CASES } from './kernels/sampling.selftest.ts';
 import { runSelfTests, SELF_TEST_CASES, SELF_TEST_GROUPS, type SelfTestCase } from './selftest.ts';

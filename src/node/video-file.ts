@@ -13,7 +13,7 @@
 
 import { GifReader, type Frame } from 'omggif';
 import { sampleFrameIndices } from '../image/video-frames.ts';
-import type { RgbaImage } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
 import { DEFAULT_MAX_PIXELS } from './image-file.ts';
 import { readLocalFile } from './read-local-file.ts';
 

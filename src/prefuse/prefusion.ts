@@ -18,7 +18,7 @@ import { checkRows, type GpuRows } from '../gpu/tensor.ts';
 import { DecoderStack } from '../llm/decoder-layer.ts';
 import type { KvCache } from '../llm/kv-cache.ts';
 import { TokenEmbedding } from '../llm/token-embedding.ts';
-import { prefusionLayerPrefix } from '../reference/llama.ts';
+import { prefusionLayerPrefix } from '../checkpoint/expected-tensors.ts';
 import type { GpuWeights } from '../weights/gpu-weights.ts';
 
 export interface PrefusionOptions {

@@ -18,7 +18,7 @@ import { readBuffer } from '../gpu/buffers.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { decodeImageFile } from '../node/image-file.ts';
-import type { RgbaImage } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
 import { BlobCheckpointFiles } from '../checkpoint/byte-source.ts';
 import { ConvertedModel, openConvertedModel, openModelFolder } from './converted-model.ts';
 import { encodeRows, q4ScaleDType, widenRows } from '../gpu/storage.ts';
