@@ -7,11 +7,11 @@ import type { MlcQuantization } from '../convert/index.ts';
 import { openStoredModel, storedModelInfo } from '../download/stored-models.ts';
 import { Conversation, measureContext, overContextMessage, type ContextUsage, type TextSide } from '../engine/conversation.ts';
 import { LlavaMiniEngine, type EncodedImage, type EncodeStage, type EngineMemory } from '../engine/engine.ts';
-import { textSideOf } from '../engine/text-side.ts';
+import { llmRuntimeFor, loadPrecision, openModel, type OpenedModel } from '../engine/open-model.ts';
 import { requestGpuDevice, type AdapterSummary } from '../gpu/device.ts';
-import { ConvertedModel, openModelFolder } from '../weights/converted-model.ts';
+import { ConvertedModel } from '../weights/converted-model.ts';
 import type { Precision } from '../weights/policy.ts';
-import { fitsStockLlamaLibrary, loadWithWebLlm } from './webllm-loader.ts';
+import { loadWithWebLlm } from './webllm-loader.ts';
 import type { AnswerStats, AskRequest, ContextRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
 
 interface Loaded {
@@ -23,11 +23,11 @@ interface Loaded {
 }
 
 /** A stored model, opened as stored (it holds one format; its LLM's files come from WebLLM's cache). */
-async function openStored(id: string, name: string): Promise<{ model: ConvertedModel | Checkpoint; format: MlcQuantization }> {
+async function openStored(id: string, name: string): Promise<{ model: OpenedModel; format: MlcQuantization }> {
   const info = await storedModelInfo(id);
   if (info?.state !== 'complete') throw new Error(`${name} is not completely stored in this browser: resume or repeat its download`);
   const files = await (await openStoredModel(id, info.format)).checkpointFiles();
-  return { model: await openModelFolder(files, { hasF16: info.format === 'q4f16_1' }), format: info.format };
+  return { model: await openModel(files, { hasF16: info.format === 'q4f16_1' }), format: info.format };
 }
 
 function filesOf(source: Exclude<ModelSource, { cached: string }>): CheckpointFiles {
@@ -49,29 +49,25 @@ export class EngineHost implements EngineApi {
     onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
     const stored = 'cached' in source ? await openStored(source.cached, source.name) : null;
     const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
-    if (stored && 'cached' in source && stored.model instanceof ConvertedModel) {
-      const choice = source.llm ?? 'auto';
-      if (choice === 'webllm' || (choice === 'auto' && fitsStockLlamaLibrary(stored.model.config))) {
-        const model = stored.model;
-        const w = await loadWithWebLlm(source.cached, stored.format, model, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
-        this.loaded = { engine: w.engine, text: textSideOf(model), summary: w.summary, release: w.release };
-        this.watchDevice(this.loaded);
-        return this.loadedModel(name, 'q4', 'webllm');
-      }
+    if (stored && 'cached' in source && stored.model.source instanceof ConvertedModel && llmRuntimeFor(stored.model, source.llm ?? 'auto', true) === 'webllm') {
+      const model = stored.model.source;
+      const w = await loadWithWebLlm(source.cached, stored.format, model, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
+      this.loaded = { engine: w.engine, text: stored.model.text, summary: w.summary, release: w.release };
+      this.watchDevice(this.loaded);
+      return this.loadedModel(name, 'q4', 'webllm');
     }
     const ctx = await requestGpuDevice(this.gpu);
     try {
-      // A folder from elsewhere: a converted one's format (q4f16_1 or q4f32_1) is picked by the device's shader-f16.
-      const model = stored?.model ?? (await openModelFolder(filesOf(source as Exclude<ModelSource, { cached: string }>), { hasF16: ctx.features.has('shader-f16') }));
-      // A converted model is stored in int4: it runs at q4 whatever precision is picked for checkpoints.
-      const used: Precision = model instanceof ConvertedModel ? 'q4' : precision;
+      const opened = stored?.model ?? (await openModel(filesOf(source as Exclude<ModelSource, { cached: string }>), { hasF16: ctx.features.has('shader-f16') }));
+      const model = opened.source;
+      const used = loadPrecision(opened, precision);
       const totalBytes = model.totalBytes();
       const engine = await LlavaMiniEngine.load(ctx.device, model, {
         precision: used,
         onProgress: this.progressOf(model, onProgress),
         onPipelines: (pipelines) => onProgress({ stage: 'kernels', loadedBytes: totalBytes, totalBytes, pipelines }),
       });
-      this.loaded = { engine, text: textSideOf(model), summary: ctx.summary, release: async () => ctx.device.destroy() };
+      this.loaded = { engine, text: opened.text, summary: ctx.summary, release: async () => ctx.device.destroy() };
       this.watchDevice(this.loaded);
       return this.loadedModel(name, used, 'native');
     } catch (e) {
