@@ -2,9 +2,7 @@
 // the reference's PIL sees), or an Error with one clear sentence. Oversized images are refused from their header,
 // before any pixel is decoded.
 import { imageDimensions } from '../image/image-header.ts';
-
-/** The same limit as the CLI (src/node/image-file.ts). */
-export const MAX_IMAGE_PIXELS = 64_000_000;
+import { MAX_IMAGE_PIXELS } from '../image/limits.ts';
 
 function checkSize(name: string, width: number, height: number): void {
   const pixels = width * height;
