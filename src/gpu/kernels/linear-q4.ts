@@ -14,6 +14,7 @@ import { q4Bytes, q4ScalesToF16Bits, Q4_GROUP_SIZE, type Q4ScaleDType, type Q4We
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, type BindingKind } from '../pipeline.ts';
+import { expandWgsl } from '../wgsl-include.ts';
 import type { LinearRunOptions } from './linear.ts';
 
 /** Shared with the other kernel wrappers; re-exported here where they were first defined. */
@@ -24,9 +25,9 @@ export const LINEAR_Q4_TILE = 64;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
-/** The WGSL text (one source for both scale dtypes: the SCALE_F16 override picks). */
+/** The WGSL text (one source for both scale dtypes: the SCALE_F16 override picks), its tile loop spliced in. */
 export function linearQ4ShaderSource(): string {
-  return matmulQ4Wgsl;
+  return expandWgsl(matmulQ4Wgsl);
 }
 
 export interface LinearQ4KernelOptions {

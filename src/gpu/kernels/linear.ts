@@ -13,15 +13,17 @@ import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } 
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, requireShaderF16, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
 import type { DenseStorage } from '../storage.ts';
+import { expandWgsl } from '../wgsl-include.ts';
 
 /** Output tile edge of matmul.wgsl (rows of x and rows of W per workgroup). */
 export const LINEAR_TILE = 64;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'storage'];
 
-/** The WGSL text for a weight dtype: matmul.wgsl as is for f32; for f16, `enable f16;` + `alias WT = f16;`. */
+/** The WGSL text for a weight dtype: matmul.wgsl with its tile loop spliced in; for f16, `enable f16;` + `alias WT = f16;`. */
 export function linearShaderSource(weights: DenseStorage): string {
-  return weights === 'f16' ? specializeWgsl(matmulWgsl, { enable: ['f16'], aliases: { WT: 'f16' } }) : matmulWgsl;
+  const code = expandWgsl(matmulWgsl);
+  return weights === 'f16' ? specializeWgsl(code, { enable: ['f16'], aliases: { WT: 'f16' } }) : code;
 }
 
 export interface LinearKernelOptions {
