@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import { blobFilesFromFileList } from '../checkpoint/index.ts';
 import { mlcQuantizationFor } from '../convert/mlc.ts';
-import { formatBytes } from '../gpu/device.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 import type { LlmChoice } from '../worker/engine-api.ts';
 import type { InstallRequest, StoredModel } from '../worker/model-store-api.ts';
 import { useDownloadsStore, type SourceKind } from './downloads-store.ts';
