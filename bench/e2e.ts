@@ -16,7 +16,7 @@ import { formatBytes } from '../src/util/format-bytes.ts';
 import { createNodeGpu } from '../src/node/gpu.ts';
 import { IMAGE_TOKEN_INDEX } from '../src/text/image-tokens.ts';
 import { mulberry32 } from '../src/util/seeded-random.ts';
-import { parsePrecision } from '../src/weights/policy.ts';
+import { parsePrecision } from '../src/precision/policy.ts';
 import { isSyntheticSpec } from '../src/weights/synthetic-model.ts';
 import { measureDeviceLimits, type DeviceLimits } from './e2e/device-limits.ts';
 import { clipFlops, compressorFlops, decodeFlops, flopsWords, llmPrefillFlops, prefusionFlops, projectorFlops, speedWords } from './e2e/flops.ts';

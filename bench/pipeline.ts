@@ -14,7 +14,7 @@ import { formatAdapterSummary } from '../src/gpu/device.ts';
 import { formatBytes } from '../src/util/format-bytes.ts';
 import { createNodeGpu } from '../src/node/gpu.ts';
 import { mulberry32 } from '../src/util/seeded-random.ts';
-import { parsePrecision, PRECISIONS, type Precision } from '../src/weights/policy.ts';
+import { parsePrecision, PRECISIONS, type Precision } from '../src/precision/policy.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {

@@ -8,9 +8,8 @@ import { createNodeGpu } from '../node/gpu.ts';
 import { decodeImageFile } from '../node/image-file.ts';
 import { decodeVideoFile } from '../node/video-file.ts';
 import { LlamaRuntime, type SamplingOptions } from '../llm/llama-runtime.ts';
-import { parsePrecision } from '../weights/policy.ts';
+import { parsePrecision } from '../precision/policy.ts';
 import { collectDump, writeDump } from './dump.ts';
-import { runCheck } from './check.ts';
 import { isSyntheticSpec, syntheticConfig } from '../weights/synthetic-model.ts';
 import { loadEngineModel, loadSyntheticModel, modelDirFormat, SYNTHETIC_DEPTH_OPTIONS, syntheticDepthOf, type EngineModel } from './load-model.ts';
 
@@ -148,6 +147,8 @@ export async function runGenerate(argv: string[]): Promise<void> {
       console.error(`${turn.tokens.length} tokens (${turn.stopped}); prefill ${turn.llmRows} rows in ${timings.prefillMs.toFixed(0)} ms; ${timings.tokensPerSecond.toFixed(1)} tokens/s`);
     }
     if (values.check && dump && model.checkpoint) {
+      // The oracle's check, loaded only for --check (the GPU path never loads the reference).
+      const { runCheck } = await import('../reference/cli/check.ts');
       const ok = await runCheck({ model: { checkpoint: model.checkpoint, text: model.text }, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm instanceof LlamaRuntime ? engine.llm.cache.storage : 'f32', images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
       if (!ok) throw new Error('check: the GPU results differ from the CPU reference beyond the tolerance (see above)');
     }

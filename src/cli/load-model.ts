@@ -9,7 +9,7 @@ import { textSideOf } from '../engine/text-side.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { readLlama3TokenizerFiles } from '../node/llama3-tokenizer.ts';
 import { ConvertedModel } from '../weights/converted-model.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 import { SyntheticModel, type SyntheticDepth } from '../weights/synthetic-model.ts';
 
 export interface LoadedModel {

@@ -19,7 +19,7 @@ import { PrefusionRuntime, type PrefusionState } from '../prefuse/prefusion.ts';
 import type { RgbaImage } from '../model/constants.ts';
 import { GpuWeights, type GpuWeightsOptions } from '../weights/gpu-weights.ts';
 import { LlmInputAssembler } from './llm-input.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 
 export interface EngineOptions {
   /** Weight storage policy: 'f32' (parity), 'f16', 'q4' (int4 pre-fusion + LLM). */

@@ -5,7 +5,7 @@ import type { CheckpointFiles } from '../checkpoint/byte-source.ts';
 import type { Checkpoint } from '../checkpoint/checkpoint.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { ConvertedModel, convertedLayout, openModelFolder } from '../weights/converted-model.ts';
-import { PRECISIONS, type Precision } from '../weights/policy.ts';
+import { PRECISIONS, type Precision } from '../precision/policy.ts';
 import type { TextSide } from './conversation.ts';
 import { textSideOf } from './text-side.ts';
 

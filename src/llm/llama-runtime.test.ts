@@ -14,7 +14,7 @@ import { randomWeights, tinyConfig } from '../reference/testing/random-weights.t
 import { mulberry32, randomF32 } from '../util/seeded-random.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 import { LlamaRuntime } from './llama-runtime.ts';
 import { expectRelClose } from './test-helpers.ts';
 

@@ -23,7 +23,7 @@ import { BlobCheckpointFiles } from '../checkpoint/byte-source.ts';
 import { ConvertedModel, openConvertedModel, openModelFolder } from './converted-model.ts';
 import { encodeRows, q4ScaleDType, widenRows } from '../gpu/storage.ts';
 import { uploadStorage } from './encoded-source.ts';
-import { GpuWeightsPolicy } from './policy-table.ts';
+import { GpuWeightsPolicy } from '../precision/policy-table.ts';
 import type { GpuTensor } from './gpu-weights.ts';
 import { GpuWeights } from './gpu-weights.ts';
 

@@ -7,7 +7,7 @@ import { randomWeights, tinyConfig } from '../reference/testing/random-weights.t
 import { encodeRows } from '../gpu/storage.ts';
 import { GpuWeights } from './gpu-weights.ts';
 import { dequantizedSource } from './dequantized-source.ts';
-import type { Precision } from './policy.ts';
+import type { Precision } from '../precision/policy.ts';
 
 function firstDiff(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return -2;

@@ -5,7 +5,7 @@ import type { EncodeStage, EngineMemory, VisualTimings } from '../engine/engine.
 import type { ContextUsage, TurnTimings } from '../engine/conversation.ts';
 import type { PipelineBuilds } from '../gpu/pipeline.ts';
 import type { SamplingOptions } from '../llm/llama-runtime.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 
 /**
  * Where the model comes from: a folder URL (HTTP range reads; `files` its listing when an index gave one), picked files with their relative paths, or a model

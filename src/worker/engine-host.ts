@@ -11,7 +11,7 @@ import { llmRuntimeFor, loadPrecision, openModel, type OpenedModel } from '../en
 import { requestGpuDevice, type AdapterSummary } from '../gpu/device.ts';
 import { decodeImageForEngine } from '../image/image-bitmap.ts';
 import { ConvertedModel } from '../weights/converted-model.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 import { loadWithWebLlm } from './webllm-loader.ts';
 import type { AnswerOutcome, AskRequest, ContextRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource, SavedVisual } from './engine-api.ts';
 
