@@ -10,6 +10,7 @@ import { decodeRows, encodeRows, isQ4, rowBytes, type DenseStorage, type Storage
 import type { GpuTensor, GpuTensorBlock, GpuWeights } from '../weights/gpu-weights.ts';
 import { storageBufferFrom } from './buffers.ts';
 import type { GpuTarget } from './dispatch.ts';
+import { firstRows, type WeightRows } from './tensor.ts';
 import { LinearKernel, type LinearRunOptions } from './kernels/linear.ts';
 import { LinearQ4Kernel } from './kernels/linear-q4.ts';
 import { MATVEC_MAX_M, MatvecKernel } from './kernels/matvec.ts';
@@ -85,16 +86,12 @@ export class LinearKernels {
     if (!kernel) throw new Error(`linear ${w.name}: no ${path} kernel for ${w.storage} weights was prepared (call LinearKernels.prepare at load)`);
     const ldy = opts.yRowStride ?? N;
     const yOff = opts.yColOffset ?? 0;
+    const xRows = firstRows(x, M, K);
     for (const block of w.blocks) {
       const b = bias ? (w.blocks.length === 1 ? bias.blocks[0]!.data : this.biasSlice(bias, block)) : null;
       const run = { yRowStride: ldy, yColOffset: yOff + block.rowStart };
-      if (kernel instanceof LinearKernel) {
-        kernel.run(target, x, block.data, b, y, M, K, block.rows, run);
-      } else if (kernel instanceof LinearQ4Kernel) {
-        kernel.run(target, x, block.data, scalesOf(w, block), b, y, M, K, block.rows, run);
-      } else {
-        kernel.run(target, x, block.data, isQ4(w.storage) ? scalesOf(w, block) : null, b, y, M, K, block.rows, run);
-      }
+      const rows: WeightRows = { name: w.name, buffer: block.data, rows: block.rows, cols: K, ...(isQ4(w.storage) ? { scales: scalesOf(w, block) } : {}) };
+      kernel.run(target, { x: xRows, w: rows, bias: b, y }, run);
     }
   }
 

@@ -12,6 +12,25 @@ export interface GpuRows {
   cols: number;
 }
 
+/**
+ * A weight matrix for one kernel run: `rows` outputs of `cols` inputs in one buffer, in the kernel's STORAGE
+ * format (int4: the codes, with `scales`). A tensor split into row blocks (GpuTensor) gives one per block.
+ */
+export interface WeightRows {
+  /** The tensor's name, for errors. */
+  name: string;
+  buffer: GPUBuffer;
+  rows: number;
+  cols: number;
+  /** int4 only: the group scales. */
+  scales?: GPUBuffer | null;
+}
+
+/** The first `rows` rows of an f32 buffer whose rows hold `cols` values. */
+export function firstRows(buffer: GPUBuffer, rows: number, cols: number): GpuRows {
+  return { buffer, rowStart: 0, rows, cols };
+}
+
 /** Every whole row of an f32 buffer `cols` wide. */
 export function allRows(buffer: GPUBuffer, cols: number): GpuRows {
   return { buffer, rowStart: 0, rows: Math.floor(buffer.size / (cols * 4)), cols };

@@ -12,6 +12,7 @@ import { LinearKernel } from '../gpu/kernels/linear.ts';
 import { NormKernel } from '../gpu/kernels/norm.ts';
 import { computeProgram, type BindingKind } from '../gpu/pipeline.ts';
 import type { DenseStorage } from '../gpu/storage.ts';
+import { firstRows } from '../gpu/tensor.ts';
 
 /** Small base for the flat one-invocation-per-element CLIP kernels (one entry point, uniforms per shape). */
 abstract class FlatKernel {
@@ -217,7 +218,7 @@ export class ClipEmbeddingKernel {
     const { patches, pre } = this.scratch;
     const body = (pass: GPUComputePassEncoder) => {
       this.patchify.run(pass, pixels, patches, C, S, P);
-      this.linear.run(pass, patches, w.patch, null, pre, N, K, D, { yColOffset: D, yRowStride: D });
+      this.linear.run(pass, { x: firstRows(patches, N, K), w: { name: 'patch weight', buffer: w.patch, rows: D, cols: K }, bias: null, y: pre }, { yColOffset: D, yRowStride: D });
       this.assemble.run(pass, null, w.cls, w.pos, pre, N, D);
       this.norm.run(pass, pre, w.preW, w.preB, out, N + 1, D, v.layerNormEps);
     };

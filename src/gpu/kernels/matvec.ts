@@ -15,7 +15,8 @@ import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } 
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, type BindingKind } from '../pipeline.ts';
 import { isQ4, type Storage } from '../storage.ts';
-import type { LinearRunOptions } from './linear.ts';
+import { firstRows } from '../tensor.ts';
+import { linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
 
 /** Invocations per workgroup and rows per invocation in matvec.wgsl. */
@@ -113,23 +114,14 @@ export class MatvecKernel {
 
   /**
    * Records y = W x (+ b) for M <= 4 rows of x. x: [M, K] f32; w: [N, K] f32, [N, K] f16 bits, or [N, K/8] u32
-   * int4 codes; scales: [N, K/32] f32 / f16 for the int4 kinds, null for dense; b: [N] f32 or null; y: f32,
+   * int4 codes with w.scales [N, K/32] f32 / f16 (int4 kinds only); b: [N] f32 or null; y: f32,
    * element (m, n) at yColOffset + m * yRowStride + n. x and y must be different buffers. With a device, encodes
    * and submits at once; with an encoder or pass, only records (the caller submits).
    */
-  run(
-    target: GpuTarget,
-    x: GPUBuffer,
-    w: GPUBuffer,
-    scales: GPUBuffer | null,
-    b: GPUBuffer | null,
-    y: GPUBuffer,
-    M: number,
-    K: number,
-    N: number,
-    opts: LinearRunOptions = {},
-  ): void {
+  run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
     const programs = this.programs.require('MatvecKernel');
+    const { M, K, N } = linearShape('MatvecKernel.run', op);
+    const { x: { buffer: x }, w: { buffer: w, scales = null }, bias: b, y } = op;
     for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('MatvecKernel.run', name, v);
     if (M > MATVEC_MAX_M) {
       throw new Error(`MatvecKernel.run: M = ${M} rows of x, at most ${MATVEC_MAX_M}; use LinearKernel / LinearQ4Kernel (tiled) for prefill`);
@@ -143,7 +135,7 @@ export class MatvecKernel {
     }
     const quantized = isQ4(this.weights);
     if (quantized && !scales) throw new Error(`MatvecKernel.run: ${this.weights} weights need their scales buffer`);
-    if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales (pass null)`);
+    if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales`);
     const { ldy, yOff } = rowBlockOutput('MatvecKernel.run', N, opts);
     if (x === y) throw new Error('MatvecKernel: x and y must be different buffers');
 
@@ -240,7 +232,7 @@ export async function matvecOnGpu(
     const bBuf = bias ? up(bias, 'b') : null;
     const yBuf = createStorageBuffer(device, M * N * 4, 'y');
     bufs.push(yBuf);
-    kernel.run(device, xBuf, wBuf, sBuf, bBuf, yBuf, M, K, N);
+    kernel.run(device, { x: firstRows(xBuf, M, K), w: { name: 'w', buffer: wBuf, ...(sBuf ? { scales: sBuf } : {}), rows: N, cols: K }, bias: bBuf, y: yBuf });
     return await readF32(device, yBuf, M * N);
   } finally {
     for (const buf of bufs) buf.destroy();
