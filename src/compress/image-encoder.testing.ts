@@ -15,7 +15,7 @@ import { storageBufferFrom } from '../gpu/buffers.ts';
 import { compareArrays, formatComparison } from '../gpu/compare.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { ReferenceLlavaMini } from '../reference/pipeline.ts';
-import { randomUniform } from '../reference/testing/random-weights.ts';
+import { randomUniform } from '../reference/random-weights.testing.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
 import type { Precision } from '../precision/policy.ts';

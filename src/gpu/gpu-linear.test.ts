@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../node/gpu.ts';
 import { linear } from '../reference/linear.ts';
 import { layerNorm, rmsNorm } from '../reference/ops.ts';
-import { randomUniform, randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
+import { randomUniform, randomWeights, tinyConfig } from '../reference/random-weights.testing.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { rowBytes, type Storage } from './storage.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';

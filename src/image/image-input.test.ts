@@ -5,7 +5,7 @@ import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { preprocessImage, preprocessVideoFrame } from '../reference/preprocess.ts';
 import type { RgbaImage } from '../model/constants.ts';
-import { tinyConfig } from '../reference/testing/random-weights.ts';
+import { tinyConfig } from '../reference/random-weights.testing.ts';
 import { mulberry32 } from '../util/seeded-random.ts';
 import { ImageInput, ImageInputError } from './image-input.ts';
 

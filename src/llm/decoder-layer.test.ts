@@ -10,11 +10,11 @@ import type { GpuContext } from '../gpu/device.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { llamaLayerPrefix } from '../checkpoint/expected-tensors.ts';
 import { llamaDecoderLayer, type LlamaLayerWeights } from '../reference/llama.ts';
-import { InMemoryWeights, randomUniform, tinyConfig } from '../reference/testing/random-weights.ts';
+import { InMemoryWeights, randomUniform, tinyConfig } from '../reference/random-weights.testing.ts';
 import { mulberry32, randomF32 } from '../util/seeded-random.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
 import { DecoderStack } from './decoder-layer.ts';
-import { expectRelClose } from './test-helpers.ts';
+import { expectRelClose } from './llm.testing.ts';
 
 /** InMemoryWeights that serves row ranges without copying whole tensors (GpuWeights streams rows). */
 class RowWeights extends InMemoryWeights {

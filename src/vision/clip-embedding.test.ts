@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../gpu/buffers.ts';
 import type { Tolerance } from '../gpu/compare.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { expectClose } from '../gpu/test-support.ts';
+import { expectClose } from '../gpu/gpu.testing.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { clipEmbeddingsWith, patchify } from '../reference/clip.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../util/seeded-random.ts';

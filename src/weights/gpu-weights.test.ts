@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBuffer } from '../gpu/buffers.ts';
 import { createNodeGpu } from '../node/gpu.ts';
-import { randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
+import { randomWeights, tinyConfig } from '../reference/random-weights.testing.ts';
 import { encodeRows } from '../gpu/storage.ts';
 import { GpuWeights } from './gpu-weights.ts';
 import { dequantizedSource } from './dequantized-source.ts';

@@ -11,7 +11,7 @@ import { embedRows } from '../../reference/llama.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import type { Tolerance } from '../compare.ts';
-import { expectClose } from '../test-support.ts';
+import { expectClose } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { runSelfTests } from '../selftest-support.ts';
 import { ShaderError } from '../pipeline.ts';

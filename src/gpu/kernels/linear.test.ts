@@ -6,7 +6,7 @@ import { createNodeGpu } from '../../node/gpu.ts';
 import { linear } from '../../reference/linear.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { LinearKernel, linearOnGpu, linearShaderSource, roundToF16, toF16Weights } from './linear.ts';

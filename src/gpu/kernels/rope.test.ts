@@ -8,7 +8,7 @@ import { IMAGE_TOKEN_INDEX, prefusionMaskAndPositions } from '../../reference/pr
 import { applyRope, ropeCosSin, ropeInvFreq } from '../../reference/rope.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import type { Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { RopeKernel, ropeOnGpu, ropeShaderSource, readF16, roundToF16 } from './rope.ts';

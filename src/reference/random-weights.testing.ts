@@ -1,10 +1,10 @@
 // A tiny LLaVA-Mini config and an in-memory WeightSource filled with seeded random tensors under the real
 // checkpoint names. For tests of the reference model (and GPU kernels against it); independent of the checkpoint
 // reader. The compressor's pos_embed holds the fixed sin-cos table, as in the real model.
-import type { DType, LlavaMiniConfig, TensorInfo, WeightSource } from '../../checkpoint/types.ts';
-import { sincos2dPosEmbed } from '../../checkpoint/sincos.ts';
-import { mulberry32 } from '../../util/seeded-random.ts';
-import { clipLayerPrefix, llamaLayerPrefix, prefusionLayerPrefix, VISION_PREFIX } from '../../checkpoint/expected-tensors.ts';
+import type { DType, LlavaMiniConfig, TensorInfo, WeightSource } from '../checkpoint/types.ts';
+import { sincos2dPosEmbed } from '../checkpoint/sincos.ts';
+import { mulberry32 } from '../util/seeded-random.ts';
+import { clipLayerPrefix, llamaLayerPrefix, prefusionLayerPrefix, VISION_PREFIX } from '../checkpoint/expected-tensors.ts';
 
 /** Seeded uniform values in [lo, hi). */
 export function randomUniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
