@@ -11,11 +11,12 @@ import { Conversation } from '../src/engine/conversation.ts';
 import { EncodedImage, LlavaMiniEngine } from '../src/engine/engine.ts';
 import { llmLayout } from '../src/engine/llm-layout.ts';
 import { createStorageBuffer } from '../src/gpu/buffers.ts';
-import { formatAdapterSummary, formatBytes } from '../src/gpu/device.ts';
+import { formatAdapterSummary } from '../src/gpu/device.ts';
+import { formatBytes } from '../src/util/format-bytes.ts';
 import { createNodeGpu } from '../src/node/gpu.ts';
 import { IMAGE_TOKEN_INDEX } from '../src/text/image-tokens.ts';
 import { mulberry32 } from '../src/util/seeded-random.ts';
-import { parsePrecision } from '../src/weights/policy.ts';
+import { parsePrecision } from '../src/precision/policy.ts';
 import { isSyntheticSpec } from '../src/weights/synthetic-model.ts';
 import { measureDeviceLimits, type DeviceLimits } from './e2e/device-limits.ts';
 import { clipFlops, compressorFlops, decodeFlops, flopsWords, llmPrefillFlops, prefusionFlops, projectorFlops, speedWords } from './e2e/flops.ts';
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
       });
     }
     const out = engine.encoder.output;
-    const state = await timer.time('pre-fusion (vision rows)', () => engine.prefusion.fuseVision(out.G.buffer, out.Vc.buffer, { gRow: out.G.row, vcRow: out.Vc.row }));
+    const state = await timer.time('pre-fusion (vision rows)', () => engine.prefusion.fuseVision(out.G, out.Vc));
     failOnGpuError();
     const imageTimes = await timer.results();
     const byName = (n: string) => imageTimes.find((t) => t.name === n)?.ms ?? 0;
@@ -243,7 +244,7 @@ async function llava15Baseline(engine: LlavaMiniEngine, promptIds: readonly numb
     const cmd = device.createCommandEncoder({ label: 'llava-1.5 input' });
     const rowBytes = H * 4;
     cmd.copyBufferToBuffer(engine.assembler.input, 0, input, 0, slot * rowBytes);
-    cmd.copyBufferToBuffer(G.buffer, G.row * rowBytes, input, slot * rowBytes, G.rows * rowBytes);
+    cmd.copyBufferToBuffer(G.buffer, G.rowStart * rowBytes, input, slot * rowBytes, G.rows * rowBytes);
     cmd.copyBufferToBuffer(engine.assembler.input, slot * rowBytes, input, (slot + G.rows) * rowBytes, (textIds.length - slot) * rowBytes);
     device.queue.submit([cmd.finish()]);
     engine.llm.rollback(0);

@@ -15,6 +15,7 @@ import { computeProgram, type ComputeProgram } from '../src/gpu/pipeline.ts';
 import { createNodeGpu } from '../src/node/gpu.ts';
 import { quantizeQ4 } from '../src/quant/q4.ts';
 import { mulberry32, randomF32 } from '../src/util/seeded-random.ts';
+import { firstRows } from '../src/gpu/tensor.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -102,7 +103,7 @@ for (const c of CASES) {
   if (c.weights === 'f32') {
     const w = storageBufferFrom(device, wF32, 'w');
     const kernel = await LinearKernel.create(device);
-    run = () => kernel.run(device, x, w, null, y, M, K, N);
+    run = () => kernel.run(device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, rows: N, cols: K }, bias: null, y: y });
     naiveF32 ??= await computeProgram(device, { name: 'matmul-naive.wgsl', code: naiveWgsl, bindings: ['uniform', 'read', 'read', 'read', 'storage'] });
     baseline = naiveRun(naiveF32, new Uint32Array([M, K, N, 0, N, 0, 0, 0]), [x, w, createStorageBuffer(device, 16, 'no bias'), yNaive], M, N);
     weightBytes = N * K * 4;
@@ -112,10 +113,10 @@ for (const c of CASES) {
     const qs = storageBufferFrom(device, q.qScale, 'qs');
     if (M <= 4) {
       const kernel = await MatvecKernel.create(device, { weights: 'q4f32' });
-      run = () => kernel.run(device, x, qw, qs, null, y, M, K, N);
+      run = () => kernel.run(device, { x: firstRows(x, M, K), w: { name: 'w', buffer: qw, scales: qs, rows: N, cols: K }, bias: null, y: y });
     } else {
       const kernel = await LinearQ4Kernel.create(device);
-      run = () => kernel.run(device, x, qw, qs, null, y, M, K, N);
+      run = () => kernel.run(device, { x: firstRows(x, M, K), w: { name: 'w', buffer: qw, scales: qs, rows: N, cols: K }, bias: null, y: y });
     }
     naiveQ4 ??= await computeProgram(device, { name: 'matmul-q4-naive.wgsl', code: naiveQ4Wgsl, bindings: ['uniform', 'read', 'read', 'read', 'storage'] });
     baseline = naiveRun(naiveQ4, new Uint32Array([M, K, N, 0]), [x, qw, qs, yNaive], M, N);

@@ -10,6 +10,7 @@ import { formatAdapterSummary } from '../src/gpu/device.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../src/gpu/buffers.ts';
 import { compareArrays } from '../src/gpu/compare.ts';
 import { LinearKernel } from '../src/gpu/kernels/linear.ts';
+import { firstRows } from '../src/gpu/tensor.ts';
 
 const args = process.argv.slice(2);
 const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);
@@ -35,12 +36,12 @@ const bBuf = storageBufferFrom(device, b, 'b');
 const flops = 2 * M * K * N;
 
 async function time(kernel: LinearKernel, yBuf: GPUBuffer): Promise<number> {
-  kernel.run(device, xBuf, wBuf, bBuf, yBuf, M, K, N); // warm-up (pipeline specialization, first touch)
+  kernel.run(device, { x: firstRows(xBuf, M, K), w: { name: 'w', buffer: wBuf, rows: N, cols: K }, bias: bBuf, y: yBuf }); // warm-up (pipeline specialization, first touch)
   await device.queue.onSubmittedWorkDone();
   let best = Infinity;
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    kernel.run(device, xBuf, wBuf, bBuf, yBuf, M, K, N);
+    kernel.run(device, { x: firstRows(xBuf, M, K), w: { name: 'w', buffer: wBuf, rows: N, cols: K }, bias: bBuf, y: yBuf });
     await device.queue.onSubmittedWorkDone();
     best = Math.min(best, performance.now() - t0);
   }

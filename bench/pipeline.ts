@@ -10,10 +10,11 @@ import { makeTinyCheckpoint } from '../scripts/tiny-checkpoint/generate.ts';
 import { loadModelDir } from '../src/cli/load-model.ts';
 import { Conversation } from '../src/engine/conversation.ts';
 import { LlavaMiniEngine } from '../src/engine/engine.ts';
-import { formatAdapterSummary, formatBytes } from '../src/gpu/device.ts';
+import { formatAdapterSummary } from '../src/gpu/device.ts';
+import { formatBytes } from '../src/util/format-bytes.ts';
 import { createNodeGpu } from '../src/node/gpu.ts';
 import { mulberry32 } from '../src/util/seeded-random.ts';
-import { parsePrecision, PRECISIONS, type Precision } from '../src/weights/policy.ts';
+import { parsePrecision, PRECISIONS, type Precision } from '../src/precision/policy.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {

@@ -17,12 +17,12 @@ npx tsc -p .
 rm -rf test-reports && mkdir -p test-reports
 status=0
 LAVAPIPE=${LAVAPIPE_F16_WRAPPER:-../shared/tools/lavapipe-f16/with-lavapipe.sh}
-# Test files that create a GPU device (directly, through the kernel test support, or by running the CLI), for the
-# pass without shader-f16; the split-tensor test is left to the first pass, where its f32 and f16 tensors exceed
-# lavapipe's 128 MiB binding (without shader-f16 it would only repeat the f32 case). The convert and reference
-# commands never open a device, so their tests would only repeat the first pass.
+# Test files that create a GPU device (directly, through the test helpers gpu.testing.ts and webllm/*.testing.ts,
+# or by running the CLI), for the pass without shader-f16; the split-tensor test is left to the first pass, where its
+# f32 and f16 tensors exceed lavapipe's 128 MiB binding (without shader-f16 it would only repeat the f32 case). The
+# convert and reference commands never open a device, so their tests would only repeat the first pass.
 gpu_test_files() {
-  grep -rlE "createNodeGpu|cli\.testing|test-support" src scripts --include='*.test.ts' \
+  grep -rlE "createNodeGpu|nodeGpu\(|cli\.testing|gpu\.testing|fake-pipeline\.testing|webllm-lib\.testing" src scripts --include='*.test.ts' \
     | grep -vE "generate-split-tensors|convert-command|reference-command" | sort
 }
 

@@ -8,7 +8,7 @@
 // unpack2x16float, so the q4f16_1 variant needs no `shader-f16` feature (same bytes, same bandwidth) and runs on
 // every WebGPU device. x, b, y are f32; accumulation is f32. K must be a multiple of 32 (the wrapper checks).
 //
-// Tiling (same scheme as matmul.wgsl): one workgroup of 16x16 invocations computes a 64x64 block of y. Each
+// Tiling (the shared tile loop of matmul-tile.wgsl, as in matmul.wgsl; K slice = one quantization group): one workgroup of 16x16 invocations computes a 64x64 block of y. Each
 // step stages a 64x32 slice of x and the matching 64x32 slice of W — exactly one quantization group per row —
 // dequantized into workgroup memory as f32 (16 KiB in all), stored K-major as vec4 (4 consecutive rows), then
 // every invocation accumulates a 4x4 register block with 4 vec4 multiply-adds per k. Dequantizing once per slice
@@ -39,9 +39,6 @@ struct Dims {
 // false: scales are f32 (q4f32_1); true: scales are f16, two per u32, lower index in the lower half (q4f16_1).
 override SCALE_F16: bool = false;
 
-const BK: u32 = 32u;   // K depth of one staged slice = one quantization group
-const TQ: u32 = 16u;   // vec4 quads per tile edge: tile edge = 4 * TQ = 64
-
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> qw: array<u32>;
@@ -49,10 +46,7 @@ const TQ: u32 = 16u;   // vec4 quads per tile edge: tile edge = 4 * TQ = 64
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-// [BK][TQ] vec4: xs[k * TQ + q] holds x rows 4q..4q+3 of the tile at depth k (likewise ws for W rows = y columns).
-// 2 x 512 x 16 B = 16 KiB.
-var<workgroup> xs: array<vec4<f32>, 512>;
-var<workgroup> ws: array<vec4<f32>, 512>;
+//#include tile-memory
 
 // Scale number g (row-major over [N, K/32]).
 fn scale_at(g: u32) -> f32 {
@@ -69,34 +63,14 @@ fn main(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let tile = wid.y * nwg.x + wid.x;
-  if (tile >= dims.tiles) {
-    return; // surplus workgroup of a folded 2D grid (uniform across the workgroup)
-  }
-  let M = dims.M;
-  let K = dims.K;
-  let N = dims.N;
-  let m0 = (tile / dims.tilesN) * 64u;
-  let n0 = (tile % dims.tilesN) * 64u;
+//#include tile-start
   let wordsPerRow = K / 8u;
   let groupsPerRow = K / BK;
-
-  // Compute role: this invocation owns rows m0 + 4*ty .. +3 and columns n0 + 4*tx .. +3.
-  let tx = lid % 16u;
-  let ty = lid / 16u;
-  // x load role: depth lk of the slice, row quads lq and lq + 8 (consecutive invocations read consecutive k).
-  let lk = lid % BK;
-  let lq = lid / BK;
   // W load role: rows 4*wq .. 4*wq+3 of the tile, word wj (depths 8*wj .. 8*wj+7), nibble pair wh of that word.
   let wh = lid % 4u;
   let wq = (lid / 4u) % TQ;
   let wj = lid / 64u;
   let wn0 = n0 + 4u * wq;
-
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
 
   for (var k0 = 0u; k0 < K; k0 += BK) {
     // x slice: K is a multiple of 32, so k < K always.
@@ -128,39 +102,9 @@ fn main(
     let kw = 8u * wj + 2u * wh;
     ws[kw * TQ + wq] = (vec4<f32>((words >> sh) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc;
     ws[(kw + 1u) * TQ + wq] = (vec4<f32>((words >> (sh + vec4<u32>(4u))) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc;
-    workgroupBarrier();
-
-    for (var kk = 0u; kk < BK; kk++) {
-      let a = xs[kk * TQ + ty];
-      let b = ws[kk * TQ + tx];
-      acc0 += a.x * b;
-      acc1 += a.y * b;
-      acc2 += a.z * b;
-      acc3 += a.w * b;
-    }
-    workgroupBarrier();
+//#include tile-accumulate
   }
 
-  let c0 = n0 + 4u * tx;
-  var bv = vec4<f32>(0.0);
-  if (dims.hasBias != 0u) {
-    for (var j = 0u; j < 4u; j++) {
-      if (c0 + j < N) {
-        bv[j] = bias[c0 + j];
-      }
-    }
-  }
-  let r0 = m0 + 4u * ty;
-  var rows = array<vec4<f32>, 4>(acc0 + bv, acc1 + bv, acc2 + bv, acc3 + bv);
-  for (var i = 0u; i < 4u; i++) {
-    let r = r0 + i;
-    if (r < M) {
-      let base = dims.yOff + r * dims.ldy + c0;
-      for (var j = 0u; j < 4u; j++) {
-        if (c0 + j < N) {
-          y[base + j] = rows[i][j];
-        }
-      }
-    }
-  }
+  let withBias = dims.hasBias != 0u;
+//#include tile-epilogue
 }

@@ -8,11 +8,10 @@ import { createNodeGpu } from '../node/gpu.ts';
 import { decodeImageFile } from '../node/image-file.ts';
 import { decodeVideoFile } from '../node/video-file.ts';
 import { LlamaRuntime, type SamplingOptions } from '../llm/llama-runtime.ts';
-import { parsePrecision } from '../weights/policy.ts';
+import { parsePrecision } from '../precision/policy.ts';
 import { collectDump, writeDump } from './dump.ts';
-import { runCheck } from './check.ts';
 import { isSyntheticSpec, syntheticConfig } from '../weights/synthetic-model.ts';
-import { checkConvertedPrecision, isConvertedDir, loadConvertedDir, loadModelDir, loadSyntheticModel, SYNTHETIC_DEPTH_OPTIONS, syntheticDepthOf, type EngineModel } from './load-model.ts';
+import { loadEngineModel, loadSyntheticModel, modelDirFormat, SYNTHETIC_DEPTH_OPTIONS, syntheticDepthOf, type EngineModel } from './load-model.ts';
 
 export const GENERATE_USAGE = `  generate --model <checkpoint dir | converted dir | synthetic:llava-mini-8b> (--image <png|jpg|webp|gif|bmp> [--image …] | --video <gif>) --prompt <text> [--prompt <follow-up> …]
            [--max-new-tokens N (512)] [--greedy | --temperature T --top-p P --seed S]
@@ -90,12 +89,8 @@ export async function runGenerate(argv: string[]): Promise<void> {
     syntheticConfig(values.model, depth);
     if (values.check) throw new Error('--check runs the CPU reference on checkpoint weights: a synthetic model has none');
   } else if (Object.values(depth).some((v) => v !== undefined)) throw new Error('--llm-layers / --clip-layers / --prefusion-layers apply to synthetic models only');
-  const converted = !synthetic && (await isConvertedDir(values.model));
-  if (converted) {
-    checkConvertedPrecision(values.model, precision);
-    if (values.check) throw new Error('--check runs the CPU reference on the Hugging Face checkpoint: give that folder, not a converted one');
-  }
-  const raw = converted || synthetic ? null : await loadModelDir(values.model);
+  const format = synthetic ? null : await modelDirFormat(values.model, precision);
+  if (format === 'converted' && values.check) throw new Error('--check runs the CPU reference on the Hugging Face checkpoint: give that folder, not a converted one');
   // Inputs are decoded before the GPU work starts: a bad file fails fast.
   const images = await Promise.all((values.image ?? []).map((p) => decodeImageFile(p)));
   const video = values.video ? await decodeVideoFile(values.video) : null;
@@ -105,11 +100,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
   const failOnGpuError = () => {
     if (gpuError) throw new Error(`the GPU reported an error: ${gpuError}`);
   };
-  const model: EngineModel = raw
-    ? { source: raw.checkpoint, text: raw.text, checkpoint: raw.checkpoint }
-    : synthetic
-      ? await loadSyntheticModel(values.model, depth)
-      : { ...(await loadConvertedDir(values.model, ctx.device.features.has('shader-f16'))), checkpoint: null };
+  const model: EngineModel = synthetic ? await loadSyntheticModel(values.model, depth) : await loadEngineModel(values.model, ctx.device.features.has('shader-f16'));
   const engine = await LlavaMiniEngine.load(ctx.device, model.source, { precision, maxContext });
   try {
     const tLoaded = performance.now();
@@ -155,8 +146,10 @@ export async function runGenerate(argv: string[]): Promise<void> {
       else console.log(turns.map((t) => t.text).join('\n\n'));
       console.error(`${turn.tokens.length} tokens (${turn.stopped}); prefill ${turn.llmRows} rows in ${timings.prefillMs.toFixed(0)} ms; ${timings.tokensPerSecond.toFixed(1)} tokens/s`);
     }
-    if (values.check && dump && raw) {
-      const ok = await runCheck({ model: raw, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm instanceof LlamaRuntime ? engine.llm.cache.storage : 'f32', images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
+    if (values.check && dump && model.checkpoint) {
+      // The oracle's check, loaded only for --check (the GPU path never loads the reference).
+      const { runCheck } = await import('../reference/cli/check.ts');
+      const ok = await runCheck({ model: { checkpoint: model.checkpoint, text: model.text }, precision, hasF16: ctx.device.features.has('shader-f16'), kv: engine.llm instanceof LlamaRuntime ? engine.llm.cache.storage : 'f32', images, video, dump, tokens: turn.tokens, log: (line) => console.error(line) });
       if (!ok) throw new Error('check: the GPU results differ from the CPU reference beyond the tolerance (see above)');
     }
     conv.destroy();

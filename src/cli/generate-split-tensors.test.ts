@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyCheckpoint } from '../../scripts/tiny-checkpoint/generate.ts';
-import { rowBytes } from '../weights/encode.ts';
+import { rowBytes } from '../gpu/storage.ts';
 import { cli, cliDeviceHasF16, gradientPng } from './cli.testing.ts';
 
 const VOCAB = 128256;

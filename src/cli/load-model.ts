@@ -4,11 +4,12 @@
 import { openCheckpoint, type Checkpoint } from '../checkpoint/index.ts';
 import type { WeightSource } from '../checkpoint/types.ts';
 import type { TextSide } from '../engine/conversation.ts';
+import { modelFormatOf, openModel, precisionsFor, type ModelFormat } from '../engine/open-model.ts';
 import { textSideOf } from '../engine/text-side.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { readLlama3TokenizerFiles } from '../node/llama3-tokenizer.ts';
-import { convertedLayout, openConvertedModel, type ConvertedModel } from '../weights/converted-model.ts';
-import type { Precision } from '../weights/policy.ts';
+import { ConvertedModel } from '../weights/converted-model.ts';
+import type { Precision } from '../precision/policy.ts';
 import { SyntheticModel, type SyntheticDepth } from '../weights/synthetic-model.ts';
 
 export interface LoadedModel {
@@ -16,32 +17,34 @@ export interface LoadedModel {
   text: TextSide;
 }
 
+/** A Hugging Face checkpoint folder (the CPU reference and the parity checks need its f32 weights). */
 export async function loadModelDir(dir: string): Promise<LoadedModel> {
-  if (await isConvertedDir(dir)) throw new Error(`${dir} is a converted folder: this needs the Hugging Face checkpoint folder it was converted from`);
-  const checkpoint = await openCheckpoint(nodeCheckpointFiles(dir));
+  const files = nodeCheckpointFiles(dir);
+  if ((await modelFormatOf(files)) === 'converted') throw new Error(`${dir} is a converted folder: this needs the Hugging Face checkpoint folder it was converted from`);
+  const checkpoint = await openCheckpoint(files);
   return { checkpoint, text: textSideOf(checkpoint) };
 }
 
-/** Whether `dir` is a converted folder (it has an llm-q4f16_1, llm-q4f32_1, mm-q4 or mm-f16 output). */
-export async function isConvertedDir(dir: string): Promise<boolean> {
-  return (await convertedLayout(nodeCheckpointFiles(dir))) !== null;
-}
-
-/** A converted folder loads at q4 only (its LLM is int4): anything else is refused with the way out. */
-export function checkConvertedPrecision(dir: string, precision: Precision): void {
-  if (precision !== 'q4') {
+/**
+ * What `dir` holds, checked against the precision asked for before any GPU work: a converted folder loads at q4 only
+ * (its LLM is int4), anything else is refused with the way out.
+ */
+export async function modelDirFormat(dir: string, precision: Precision): Promise<ModelFormat> {
+  const format = await modelFormatOf(nodeCheckpointFiles(dir));
+  if (format === 'converted' && !precisionsFor(format, true).includes(precision)) {
     throw new Error(`${dir} is a converted folder (int4 LLM in MLC format): it loads at --precision q4 only; for ${precision} give the Hugging Face checkpoint folder`);
   }
-}
-
-/** A converted folder for the GPU engine: its LLM format picked for the device (q4f16_1 with shader-f16, else q4f32_1). */
-export async function loadConvertedDir(dir: string, hasF16: boolean): Promise<{ source: ConvertedModel; text: TextSide }> {
-  const source = await openConvertedModel(nodeCheckpointFiles(dir), { hasF16 });
-  return { source, text: textSideOf(source) };
+  return format;
 }
 
 /** Either kind of folder as the engine's weight source and text side (`checkpoint` only for a Hugging Face folder). */
 export type EngineModel = { source: WeightSource; text: TextSide; checkpoint: Checkpoint | null };
+
+/** A folder opened for this device (engine/open-model.ts) as an EngineModel. */
+export async function loadEngineModel(dir: string, hasF16: boolean): Promise<EngineModel> {
+  const opened = await openModel(nodeCheckpointFiles(dir), { hasF16 });
+  return { source: opened.source, text: opened.text, checkpoint: opened.source instanceof ConvertedModel ? null : opened.source };
+}
 
 /** The depth overrides of a synthetic model, as parseArgs options (`--llm-layers N --clip-layers N --prefusion-layers N`). */
 export const SYNTHETIC_DEPTH_OPTIONS = {

@@ -2,7 +2,13 @@
 // line on stderr and a non-zero exit.
 import { GENERATE_USAGE, runGenerate } from './generate-command.ts';
 import { GPU_USAGE, runGpu } from './gpu-command.ts';
-import { runReference, REFERENCE_USAGE } from './reference-command.ts';
+
+// The `reference` command is the oracle's own driver (src/reference/cli/): loaded only when it runs, so the GPU
+// commands never load the reference; its usage is here for --help.
+const REFERENCE_USAGE = `  reference --model <checkpoint dir> --image <png|jpg|webp|gif|bmp> [--image …] --prompt <text>
+            [--max-new-tokens N (512)] [--system <text>] [--json]
+      Runs the CPU reference model (f32, slow, exact) with greedy decoding.`;
+const runReference = async (argv: string[]) => (await import('../reference/cli/reference-command.ts')).runReference(argv);
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
   generate: { run: runGenerate, usage: GENERATE_USAGE },

@@ -2,7 +2,7 @@
 //   x = LN_kv(clip); V = x Wv^T + bv; K = (x + pe_k) Wk^T + bk
 //   O = softmax(Q K^T / sqrt(hd)) V over all N keys (compressorHeads heads, no mask); out = O Wo^T + bo  [C^2, D]
 // Constants of the model, made once at load:
-//   pe_k = bicubic resize of the stored pos_embed (C x C -> sqrt(N) x sqrt(N)), on the CPU (bicubicResizePosEmbed);
+//   pe_k = bicubic resize of the stored pos_embed (C x C -> sqrt(N) x sqrt(N)), on the CPU (pos-embed.ts);
 //   Q = (LN_q(query) + pe_q) Wq^T + bq, on the GPU (it does not depend on the image).
 // in_proj_weight [3D, D] holds Wq; Wk; Wv: the kernels bind weights from offset 0, so Wk and Wv are row slices
 // copied once on the GPU (sliceRows; Wq's slice is freed after Q is made) and the bias slices uploaded as f32.
@@ -12,8 +12,9 @@ import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { LinearKernels, loadF32Tensor, NormKernels, sliceRows, storedValues } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
 import { AddKernel } from '../gpu/kernels/elementwise.ts';
-import { bicubicResizePosEmbed, COMPRESSOR_LN_EPS } from '../reference/compressor.ts';
+import { COMPRESSOR_LN_EPS } from '../model/constants.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
+import { resizePosEmbed } from './pos-embed.ts';
 
 const P = 'model.compressor.';
 
@@ -82,7 +83,7 @@ export class CompressorGpu {
 
     // The stored pos_embed (as the policy holds it) is pe_q; pe_k is its bicubic resize to the CLIP grid.
     const peQ = await storedValues(weights, `${P}pos_embed`);
-    const peK = buf(keys, 'pe_k', bicubicResizePosEmbed(peQ, C, grid, D));
+    const peK = buf(keys, 'pe_k', resizePosEmbed(peQ, C, grid, D));
     const Q = buf(C2, 'Q');
     const query = storageBufferFrom(device, await storedValues(weights, `${P}query`), 'compressor query');
     const qIn = storageBufferFrom(device, peQ, 'compressor q_in');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/device.ts';
 import { createNodeGpu, createValidationOnlyGpu } from '../node/gpu.ts';
 import { createStorageBuffer } from '../gpu/buffers.ts';
-import { randomWeights, tinyConfig, type TinyConfigOptions } from '../reference/testing/random-weights.ts';
+import { randomWeights, tinyConfig, type TinyConfigOptions } from '../reference/random-weights.testing.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
 import { ImageInput } from '../image/image-input.ts';
 import { preprocessImage } from '../reference/preprocess.ts';

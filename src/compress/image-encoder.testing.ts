@@ -15,10 +15,10 @@ import { storageBufferFrom } from '../gpu/buffers.ts';
 import { compareArrays, formatComparison } from '../gpu/compare.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { ReferenceLlavaMini } from '../reference/pipeline.ts';
-import { randomUniform } from '../reference/testing/random-weights.ts';
+import { randomUniform } from '../reference/random-weights.testing.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 import { encodeImageGpu, ImageEncoderGpu, profileImageEncoder, readImageEncoding } from './image-encoder.ts';
 
 export const REL = 1e-4;

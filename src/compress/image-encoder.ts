@@ -5,20 +5,13 @@
 // [G ; Vc] is exactly the vision prefix of the pre-fusion input concat(G, Vc, T) (spec section 4).
 // encodeImageGpu records every stage into one command encoder and submits once; the outputs live in buffers
 // owned by the encoder and are overwritten by the next image (copy them out first if they must survive).
-import { createStorageBuffer, readF32 } from '../gpu/buffers.ts';
+import { createStorageBuffer } from '../gpu/buffers.ts';
 import { LinearKernels } from '../gpu/gpu-linear.ts';
+import { readRows, type GpuRows } from '../gpu/tensor.ts';
 import type { GpuWeights } from '../weights/gpu-weights.ts';
 import { ClipTower } from '../vision/clip-tower.ts';
 import { CompressorGpu } from './compressor.ts';
 import { ProjectorGpu } from './projector.ts';
-
-/** rows x cols f32 values of `buffer`, starting at row `row`. */
-export interface GpuRows {
-  buffer: GPUBuffer;
-  row: number;
-  rows: number;
-  cols: number;
-}
 
 export interface ImageEncodingGpu {
   /** CLIP features [N, D] (N + 1 rows with visionSelectFeature "cls_patch"). */
@@ -58,11 +51,11 @@ export class ImageEncoderGpu {
     const H = config.llm.hiddenSize;
     const { features, projected } = buffers;
     this.output = {
-      clip: { buffer: features, row: 0, rows: N, cols: D },
-      compressedRaw: { buffer: features, row: N, rows: C2, cols: D },
-      G: { buffer: projected, row: 0, rows: N, cols: H },
-      Vc: { buffer: projected, row: N, rows: C2, cols: H },
-      visionRows: { buffer: projected, row: 0, rows: N + C2, cols: H },
+      clip: { buffer: features, rowStart: 0, rows: N, cols: D },
+      compressedRaw: { buffer: features, rowStart: N, rows: C2, cols: D },
+      G: { buffer: projected, rowStart: 0, rows: N, cols: H },
+      Vc: { buffer: projected, rowStart: N, rows: C2, cols: H },
+      visionRows: { buffer: projected, rowStart: 0, rows: N + C2, cols: H },
     };
     this.stages = [
       { name: 'clip embeddings', record: (e, pixels) => tower.recordEmbeddings(e, pixels) },
@@ -123,10 +116,6 @@ export function encodeImageGpu(encoder: ImageEncoderGpu, pixels: GPUBuffer): Ima
   const out = encoder.record(cmd, pixels);
   encoder.device.queue.submit([cmd.finish()]);
   return out;
-}
-
-export function readRows(device: GPUDevice, r: GpuRows): Promise<Float32Array> {
-  return readF32(device, r.buffer, r.rows * r.cols, r.row * r.cols);
 }
 
 /** The encoding read back (for dumps and tests). */

@@ -11,10 +11,11 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import type { CheckpointFiles } from '../checkpoint/byte-source.ts';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.ts';
 import { Q4_GROUP_SIZE } from '../quant/q4.ts';
-import { jobLabel, jobParams, jobSources, runJob, type Job } from './jobs.ts';
-import { mlcChatConfig, mlcJobs, mlcQuantizedTensors, MLC_QUANTIZATIONS, MLC_TOKENIZER_FILES, type MlcQuantization } from './mlc.ts';
-import { packJobs, packManifest, PACK_MANIFEST, PACK_PRECISIONS, type PackPrecision } from './pack.ts';
-import { DEFAULT_SHARD_CAP_BYTES, planShards, type ShardPlan } from './shards.ts';
+import { jobLabel, jobParams, jobSources, type Job } from '../format/jobs.ts';
+import { runJob } from './jobs.ts';
+import { mlcChatConfig, mlcJobs, mlcQuantizedTensors, MLC_QUANTIZATIONS, MLC_TOKENIZER_FILES, type MlcQuantization } from '../format/mlc.ts';
+import { packJobs, packManifest, PACK_MANIFEST, PACK_PRECISIONS, type PackPrecision } from '../format/pack.ts';
+import { DEFAULT_SHARD_CAP_BYTES, planShards, type ShardPlan } from '../format/tensor-cache.ts';
 import { JOURNAL_FILE, loadJournal, ShardSetWriter, type Journal } from './shard-writer.ts';
 import type { OutputSink } from './sink.ts';
 

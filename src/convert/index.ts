@@ -9,8 +9,7 @@ export {
   type ConvertProgress,
   type ConvertSummary,
 } from './convert.ts';
-export { llama31ConvTemplate, mlcChatConfig, mlcJobs, MLC_CONTEXT_WINDOW, MLC_PREFILL_CHUNK, type MlcQuantization } from './mlc.ts';
-export { openPack, packJobs, Pack, PACK_MANIFEST, type PackManifest, type PackPrecision, type PackTensor } from './pack.ts';
-export { DEFAULT_SHARD_CAP_BYTES, planShards, type CacheDType, type OutParam, type ShardPlan, type ShardRecord } from './shards.ts';
+// The LLM formats it writes (defined with the other converted layouts in format/).
+export type { MlcQuantization } from '../format/mlc.ts';
 export { JOURNAL_FILE } from './shard-writer.ts';
 export type { OutputSink, OutputStream } from './sink.ts';

@@ -1,8 +1,8 @@
-// One conversion step = one or more output parameters computed from checkpoint tensors, streamed in row blocks
-// (a row block of a huge embedding at a time, never a whole tensor or checkpoint shard).
+// Runs one conversion step (format/jobs.ts): its output parameters computed from checkpoint tensors, streamed in
+// row blocks (a row block of a huge embedding at a time, never a whole tensor or checkpoint shard).
 import { f32ToF16Bytes } from '../checkpoint/dtype.ts';
-import { quantizeQ4, q4ScalesToF16Bits, Q4_GROUP_SIZE, Q4_PER_WORD, type Q4ScaleDType } from '../quant/q4.ts';
-import { outParam, type CacheDType, type OutParam } from './shards.ts';
+import { jobLabel, type Job } from '../format/jobs.ts';
+import { quantizeQ4, q4ScalesToF16Bits, Q4_GROUP_SIZE } from '../quant/q4.ts';
 
 /** Read access to the checkpoint's tensors (a Checkpoint does this). */
 export interface RowReader {
@@ -10,31 +10,8 @@ export interface RowReader {
   readRowsF32(name: string, start: number, count: number): Promise<Float32Array>;
 }
 
-export type Job =
-  /** int4 group-32 of the row-concatenation of `sources` (all [*, cols]) -> q_weight [rows, cols/8], q_scale [rows, cols/32]. */
-  | { kind: 'q4'; sources: string[]; rows: number; cols: number; scaleDType: Q4ScaleDType; qWeight: string; qScale: string }
-  /** `source` stored as float16 / float32, same shape. */
-  | { kind: 'cast'; source: string; shape: number[]; dtype: Extract<CacheDType, 'float16' | 'float32'>; output: string };
-
 /** Values per row block read from the checkpoint (16 MB of f32). */
 export const BLOCK_ELEMENTS = 1 << 22;
-
-export function jobParams(job: Job): OutParam[] {
-  if (job.kind === 'cast') return [outParam(job.output, job.shape, job.dtype)];
-  return [
-    outParam(job.qWeight, [job.rows, job.cols / Q4_PER_WORD], 'uint32'),
-    outParam(job.qScale, [job.rows, job.cols / Q4_GROUP_SIZE], job.scaleDType === 'f16' ? 'float16' : 'float32'),
-  ];
-}
-
-export function jobSources(job: Job): string[] {
-  return job.kind === 'cast' ? [job.source] : job.sources;
-}
-
-/** Name of the tensor the job's output is shown under in progress reports. */
-export function jobLabel(job: Job): string {
-  return job.kind === 'cast' ? job.output : job.qWeight.replace(/\.q_weight$/, '');
-}
 
 function bytesOf(a: Uint32Array | Uint16Array | Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

@@ -12,7 +12,7 @@ import { serializeSafetensors } from '../checkpoint/safetensors-write.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { quantizeQ4, q4ScalesToF16Bits } from '../quant/q4.ts';
 import { convertDir, expectSameTree, readTree, tinyCheckpoint, tmp } from './convert.testing.ts';
-import { openPack, type Pack } from './pack.ts';
+import { openPack, type Pack } from '../format/pack.ts';
 
 let ckptDir: string;
 let ck: Checkpoint;

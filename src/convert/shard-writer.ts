@@ -7,7 +7,7 @@ import { md5 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { OutputSink, OutputStream } from './sink.ts';
-import type { ShardPlan, ShardRecord } from './shards.ts';
+import type { ShardPlan, ShardRecord } from '../format/tensor-cache.ts';
 
 type Hash = ReturnType<typeof md5.create>;
 

@@ -4,9 +4,9 @@
 // verdict is "too small" only where a limit rules the model out; the memory need is stated for the user to weigh.
 import { expectedTensorList, type TensorPart } from '../checkpoint/expected-tensors.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
-import { mlcQuantizationFor, type MlcQuantization } from '../convert/mlc.ts';
-import { GpuWeightsPolicy } from '../weights/policy-table.ts';
-import { rowBytes } from '../weights/encode.ts';
+import { mlcQuantizationFor, type MlcQuantization } from '../format/mlc.ts';
+import { GpuWeightsPolicy } from '../precision/policy-table.ts';
+import { rowBytes } from '../gpu/storage.ts';
 
 /** What the check reads of an adapter (AdapterSummary has it). */
 export interface AdapterCapabilities {

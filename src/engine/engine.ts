@@ -6,19 +6,20 @@
 import type { TensorPart } from '../checkpoint/expected-tensors.ts';
 import type { LlavaMiniConfig, WeightSource } from '../checkpoint/types.ts';
 import { readF32 } from '../gpu/buffers.ts';
-import type { KvStorage } from '../gpu/kernels/rope.ts';
+import type { KvStorage } from '../gpu/storage.ts';
 import { AddKernel } from '../gpu/kernels/elementwise.ts';
 import { watchPipelineBuilds, type PipelineBuilds } from '../gpu/pipeline.ts';
-import { ImageEncoderGpu, profileImageEncoder, readRows } from '../compress/image-encoder.ts';
+import { ImageEncoderGpu, profileImageEncoder } from '../compress/image-encoder.ts';
+import { readRows } from '../gpu/tensor.ts';
 import { ImageInput, type BitmapSource, type ImageMode } from '../image/image-input.ts';
 import type { LlmBackend } from '../llm/llm-backend.ts';
 import { LlamaRuntime } from '../llm/llama-runtime.ts';
 import { TokenEmbedding } from '../llm/token-embedding.ts';
 import { PrefusionRuntime, type PrefusionState } from '../prefuse/prefusion.ts';
-import type { RgbaImage } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
 import { GpuWeights, type GpuWeightsOptions } from '../weights/gpu-weights.ts';
 import { LlmInputAssembler } from './llm-input.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 
 export interface EngineOptions {
   /** Weight storage policy: 'f32' (parity), 'f16', 'q4' (int4 pre-fusion + LLM). */
@@ -235,7 +236,7 @@ export class LlavaMiniEngine {
       : null;
     const t1 = performance.now();
     opts.onStage?.('vision pre-fusion');
-    const state = await this.prefusion.fuseVision(out.G.buffer, out.Vc.buffer, { signal: opts.signal, gRow: out.G.row, vcRow: out.Vc.row });
+    const state = await this.prefusion.fuseVision(out.G, out.Vc, { signal: opts.signal });
     const prefusionMs = performance.now() - t1;
     const timings: VisualTimings = { imageMs: tImage - t0, prefusionMs, ...(stages ? { stages } : {}) };
     if (!captured) return new EncodedImage(state, timings);

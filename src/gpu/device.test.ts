@@ -1,7 +1,7 @@
 // Adapter/device setup and summaries (Node/Dawn; SwiftShader without a GPU).
 import { describe, expect, it, vi } from 'vitest';
 import { createNodeGpu, disabledFeatures } from '../node/gpu.ts';
-import { formatAdapterSummary, formatBytes, GpuUnavailableError, requestGpuDevice } from './device.ts';
+import { formatAdapterSummary, GpuUnavailableError, requestGpuDevice } from './device.ts';
 
 describe('requestGpuDevice', () => {
   it('creates a device with the adapter maxima and summarises the adapter', async () => {
@@ -64,15 +64,5 @@ describe('requestGpuDevice', () => {
     const noAdapter = await requestGpuDevice(fakeGpu).catch((e: unknown) => e);
     expect(noAdapter).toBeInstanceOf(GpuUnavailableError);
     expect((noAdapter as GpuUnavailableError).kind).toBe('no-adapter');
-  });
-});
-
-describe('formatBytes', () => {
-  it('uses binary units', () => {
-    expect(formatBytes(1073741824)).toBe('1 GiB');
-    expect(formatBytes(32768)).toBe('32 KiB');
-    expect(formatBytes(1536)).toBe('1.5 KiB');
-    expect(formatBytes(100)).toBe('100 B');
-    expect(formatBytes(4294967292)).toBe('4.0 GiB');
   });
 });

@@ -1,6 +1,7 @@
 // Adapter and device for the engine, from any GPU object: navigator.gpu in the browser, Dawn's in Node
 // (src/node/gpu.ts). Asks for the adapter's full buffer / workgroup limits and for shader-f16 when present,
 // summarises the adapter for the UI and the CLI, and turns a lost device into a readable reason.
+import { formatBytes } from '../util/format-bytes.ts';
 
 /** Limits the engine asks for at their adapter maximum (and shows in summaries). */
 export const REQUESTED_LIMITS = [
@@ -125,18 +126,6 @@ function allLimits(l: GPUSupportedLimits): [string, number][] {
     if (typeof v === 'number') out.push([key, v]);
   }
   return out.sort(([a], [b]) => a.localeCompare(b));
-}
-
-/** 1073741824 -> "1 GiB", 32768 -> "32 KiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
 }
 
 /** Multi-line text for logs and the CLI. */

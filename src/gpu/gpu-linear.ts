@@ -6,11 +6,11 @@
 // Kernel variants are compiled by prepare() (at load), so recording stays synchronous.
 // Also: f32 copies of small tensors (every kernel reads biases as f32, whatever the policy stored) and row slices
 // of a tensor (the compressor's in_proj_weight holds Wq, Wk and Wv in one tensor).
-import { decodeRows, encodeRows, rowBytes } from '../weights/encode.ts';
+import { decodeRows, encodeRows, isQ4, rowBytes, type DenseStorage, type Storage } from './storage.ts';
 import type { GpuTensor, GpuTensorBlock, GpuWeights } from '../weights/gpu-weights.ts';
-import type { Storage } from '../weights/policy.ts';
 import { storageBufferFrom } from './buffers.ts';
 import type { GpuTarget } from './dispatch.ts';
+import { firstRows, type WeightRows } from './tensor.ts';
 import { LinearKernel, type LinearRunOptions } from './kernels/linear.ts';
 import { LinearQ4Kernel } from './kernels/linear-q4.ts';
 import { MATVEC_MAX_M, MatvecKernel } from './kernels/matvec.ts';
@@ -25,10 +25,6 @@ export function linearPath(storage: Storage, M: number, K: number): LinearPath {
 }
 
 type AnyLinear = LinearKernel | LinearQ4Kernel | MatvecKernel;
-
-function isQ4(s: Storage): s is 'q4f32' | 'q4f16' {
-  return s === 'q4f32' || s === 'q4f16';
-}
 
 /** The linear kernels of one device, one per (path, storage), built on demand by prepare(). */
 export class LinearKernels {
@@ -90,16 +86,12 @@ export class LinearKernels {
     if (!kernel) throw new Error(`linear ${w.name}: no ${path} kernel for ${w.storage} weights was prepared (call LinearKernels.prepare at load)`);
     const ldy = opts.yRowStride ?? N;
     const yOff = opts.yColOffset ?? 0;
+    const xRows = firstRows(x, M, K);
     for (const block of w.blocks) {
       const b = bias ? (w.blocks.length === 1 ? bias.blocks[0]!.data : this.biasSlice(bias, block)) : null;
       const run = { yRowStride: ldy, yColOffset: yOff + block.rowStart };
-      if (kernel instanceof LinearKernel) {
-        kernel.run(target, x, block.data, b, y, M, K, block.rows, run);
-      } else if (kernel instanceof LinearQ4Kernel) {
-        kernel.run(target, x, block.data, scalesOf(w, block), b, y, M, K, block.rows, run);
-      } else {
-        kernel.run(target, x, block.data, isQ4(w.storage) ? scalesOf(w, block) : null, b, y, M, K, block.rows, run);
-      }
+      const rows: WeightRows = { name: w.name, buffer: block.data, rows: block.rows, cols: K, ...(isQ4(w.storage) ? { scales: scalesOf(w, block) } : {}) };
+      kernel.run(target, { x: xRows, w: rows, bias: b, y }, run);
     }
   }
 
@@ -178,7 +170,7 @@ export class NormKernels {
 }
 
 /** The storage of a tensor that must be dense (f32 or f16), e.g. for a norm or the CLIP patch embedding. */
-export function denseStorage(t: GpuTensor): 'f32' | 'f16' {
+export function denseStorage(t: GpuTensor): DenseStorage {
   if (t.storage !== 'f32' && t.storage !== 'f16') throw new Error(`${t.name}: ${t.storage} storage where f32 or f16 is needed`);
   return t.storage;
 }

@@ -11,7 +11,8 @@ import { LINEAR_Q4_SELF_TEST_CASES } from './kernels/linear-q4.selftest.ts';
 import { LINEAR_SELF_TEST_CASES } from './kernels/linear.selftest.ts';
 import { MATVEC_SELF_TEST_CASES } from './kernels/matvec.selftest.ts';
 import { NORM_SELF_TEST_CASES } from './kernels/norm.selftest.ts';
-import { PREPROCESS_SELF_TEST_CASES } from './kernels/preprocess.selftest.ts';
+import { PREPROCESS_SELF_TEST_CASES } from '../image/preprocess.selftest.ts';
+import { CLIP_EMBEDDING_SELF_TEST_CASES } from '../vision/clip-embedding.selftest.ts';
 import { ROPE_SELF_TEST_CASES } from './kernels/rope.selftest.ts';
 import { SAMPLING_SELF_TEST_CASES } from './kernels/sampling.selftest.ts';
 import { runSelfTests, SELF_TEST_CASES, SELF_TEST_GROUPS, type SelfTestCase } from './selftest.ts';
@@ -31,6 +32,7 @@ describe('self-test', () => {
       NORM_SELF_TEST_CASES,
       ELEMENTWISE_SELF_TEST_CASES,
       EMBEDDING_SELF_TEST_CASES,
+      CLIP_EMBEDDING_SELF_TEST_CASES,
       ROPE_SELF_TEST_CASES,
       ATTENTION_SELF_TEST_CASES,
       PREPROCESS_SELF_TEST_CASES,

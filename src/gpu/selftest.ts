@@ -11,9 +11,10 @@ import { LINEAR_Q4_SELF_TEST_CASES } from './kernels/linear-q4.selftest.ts';
 import { LINEAR_SELF_TEST_CASES } from './kernels/linear.selftest.ts';
 import { MATVEC_SELF_TEST_CASES } from './kernels/matvec.selftest.ts';
 import { NORM_SELF_TEST_CASES } from './kernels/norm.selftest.ts';
-import { PREPROCESS_SELF_TEST_CASES } from './kernels/preprocess.selftest.ts';
+import { PREPROCESS_SELF_TEST_CASES } from '../image/preprocess.selftest.ts';
 import { ROPE_SELF_TEST_CASES } from './kernels/rope.selftest.ts';
 import { SAMPLING_SELF_TEST_CASES } from './kernels/sampling.selftest.ts';
+import { CLIP_EMBEDDING_SELF_TEST_CASES } from '../vision/clip-embedding.selftest.ts';
 import { runSelfTests as runCases, type SelfTestCase, type SelfTestContext, type SelfTestResult } from './selftest-support.ts';
 
 export {
@@ -38,7 +39,7 @@ export interface SelfTestGroup {
  */
 export const SELF_TEST_GROUPS: readonly SelfTestGroup[] = [
   { family: 'Image preprocessing', cases: PREPROCESS_SELF_TEST_CASES },
-  { family: 'Embeddings', cases: EMBEDDING_SELF_TEST_CASES },
+  { family: 'Embeddings', cases: [...EMBEDDING_SELF_TEST_CASES, ...CLIP_EMBEDDING_SELF_TEST_CASES] },
   { family: 'Normalization', cases: NORM_SELF_TEST_CASES },
   { family: 'Linear (tiled matmul)', cases: [...LINEAR_SELF_TEST_CASES, ...LINEAR_Q4_SELF_TEST_CASES] },
   { family: 'Activations and residuals', cases: ELEMENTWISE_SELF_TEST_CASES },

@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { createNodeGpu } from '../node/gpu.ts';
-import { preprocessImage, preprocessVideoFrame, type RgbaImage } from '../reference/preprocess.ts';
-import { tinyConfig } from '../reference/testing/random-weights.ts';
+import { preprocessImage, preprocessVideoFrame } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
+import { tinyConfig } from '../reference/random-weights.testing.ts';
 import { mulberry32 } from '../util/seeded-random.ts';
 import { ImageInput, ImageInputError } from './image-input.ts';
 

@@ -8,8 +8,9 @@
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer, readF32 } from '../gpu/buffers.ts';
 import type { GpuTarget } from '../gpu/dispatch.ts';
-import { PreprocessKernel, uploadImageBitmap, uploadRgba, type PackedRgba } from '../gpu/kernels/preprocess.ts';
-import type { RgbaImage } from '../reference/preprocess.ts';
+import { PreprocessKernel } from './preprocess.ts';
+import { uploadImageBitmap, uploadRgba, type PackedRgba } from './upload.ts';
+import type { RgbaImage } from '../model/constants.ts';
 
 export type ImageMode = 'image' | 'video';
 

@@ -8,12 +8,13 @@ import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { readF32, storageBufferFrom } from '../gpu/buffers.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { createNodeGpu } from '../node/gpu.ts';
-import { llamaDecoderLayer, llmLayerPrefix, type LlamaLayerWeights } from '../reference/llama.ts';
-import { InMemoryWeights, randomUniform, tinyConfig } from '../reference/testing/random-weights.ts';
+import { llamaLayerPrefix } from '../checkpoint/expected-tensors.ts';
+import { llamaDecoderLayer, type LlamaLayerWeights } from '../reference/llama.ts';
+import { InMemoryWeights, randomUniform, tinyConfig } from '../reference/random-weights.testing.ts';
 import { mulberry32, randomF32 } from '../util/seeded-random.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
 import { DecoderStack } from './decoder-layer.ts';
-import { expectRelClose } from './test-helpers.ts';
+import { expectRelClose } from './llm.testing.ts';
 
 /** InMemoryWeights that serves row ranges without copying whole tensors (GpuWeights streams rows). */
 class RowWeights extends InMemoryWeights {
@@ -59,7 +60,7 @@ describe('DecoderStack: one full-size Llama-3.1-8B layer vs llamaDecoderLayer', 
     let t = performance.now();
     const w = layerWeights(config, 4242);
     const source = new RowWeights(config);
-    const p = llmLayerPrefix(0);
+    const p = llamaLayerPrefix(0);
     const shapes = { q: [c.numHeads * c.headDim, H], k: [kvd, H], v: [kvd, H], o: [H, c.numHeads * c.headDim], gate: [c.intermediateSize, H], up: [c.intermediateSize, H], down: [H, c.intermediateSize] };
     source.set(`${p}input_layernorm.weight`, [H], w.inputNorm);
     source.set(`${p}post_attention_layernorm.weight`, [H], w.postNorm);

@@ -13,9 +13,10 @@ import { createStorageBuffer } from '../gpu/buffers.ts';
 import { LinearKernels, NormKernels, recordLinear } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
 import { AddKernel, SwiGluKernel } from '../gpu/kernels/elementwise.ts';
-import { RopeKernel, type KvStorage } from '../gpu/kernels/rope.ts';
+import { RopeKernel } from '../gpu/kernels/rope.ts';
+import type { KvStorage } from '../gpu/storage.ts';
+import { ropeInverseFrequencies } from '../model/rope-frequencies.ts';
 import { RopeTable } from '../gpu/kernels/rope-table.ts';
-import { ropeInvFreqFromConfig } from '../reference/rope.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
 import { KvCache } from './kv-cache.ts';
 
@@ -214,7 +215,7 @@ export class DecoderStack {
     const layers: DecoderLayerWeights[] = [];
     for (const p of prefixes) layers.push(await loadDecoderLayer(weights, p));
     const kernels = await DecoderKernels.create(device, layers, cfg, opts.maxRows, kv);
-    const rope = RopeTable.create(device, ropeInvFreqFromConfig(cfg), opts.maxPositions, 'decoder rope table');
+    const rope = RopeTable.create(device, ropeInverseFrequencies(cfg), opts.maxPositions, 'decoder rope table');
     return new DecoderStack(device, cfg, layers, kernels, new DecoderScratch(device, cfg, opts.maxRows, kv), rope, kv);
   }
 

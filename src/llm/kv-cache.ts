@@ -3,7 +3,7 @@
 // `length`, and rollback() forgets rows past a point (multi-turn: the next row is written there). Storage is
 // f32, or f16 (half the bytes) with the f16-KV variants of the attention and RoPE kernels on shader-f16 devices.
 import { createStorageBuffer } from '../gpu/buffers.ts';
-import type { KvStorage } from '../gpu/kernels/rope.ts';
+import type { KvStorage } from '../gpu/storage.ts';
 
 export interface KvCacheOptions {
   layers: number;

@@ -1,21 +1,22 @@
 // The native LLM runtime on Dawn (SwiftShader without a GPU) against LlamaReference on a tiny random model
 // (2 layers, width 32, 4 heads x 8, 2 KV heads, vocab 300): prefill (split in chunks of 3 rows, and in one chunk)
 // + 32 greedy decode steps give exactly the reference's tokens, at f32 and at q4 (reference on the weights as
-// the GPU holds them: dequantizedSource). Logits within 1e-4 relative to the tensor's scale (test-helpers.ts).
+// the GPU holds them: dequantizedSource). Logits within 1e-4 relative to the tensor's scale (llm.testing.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageBufferFrom } from '../gpu/buffers.ts';
 import type { GpuContext } from '../gpu/device.ts';
+import { allRows } from '../gpu/tensor.ts';
 import { createNodeGpu, createValidationOnlyGpu } from '../node/gpu.ts';
 import { PrefusionRuntime } from '../prefuse/prefusion.ts';
 import { LlamaReference } from '../reference/llama.ts';
 import { argmaxRef, sampleTopPRef } from '../reference/sampling.ts';
-import { randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
+import { randomWeights, tinyConfig } from '../reference/random-weights.testing.ts';
 import { mulberry32, randomF32 } from '../util/seeded-random.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 import { LlamaRuntime } from './llama-runtime.ts';
-import { expectRelClose } from './test-helpers.ts';
+import { expectRelClose } from './llm.testing.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -233,7 +234,7 @@ describe('f16 paths record without validation errors (Dawn null backend, shader-
       try {
         await rt.prefill(input, PROMPT);
         await rt.generate({ maxNewTokens: 3, stopIds: [], sampling: { temperature: 1, topP: 0.5, seed: 1 } });
-        const state = await pf.fuseVision(G, Vc);
+        const state = await pf.fuseVision(allRows(G, H), allRows(Vc, H));
         await pf.fuseText(state, [1, 1, 7, -200, 8, 2]);
         state.destroy();
       } finally {

@@ -10,9 +10,9 @@
 import type { LlamaConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../gpu/buffers.ts';
 import { recordLinear } from '../gpu/gpu-linear.ts';
-import type { KvStorage } from '../gpu/kernels/rope.ts';
+import type { KvStorage } from '../gpu/storage.ts';
 import { SamplingKernel } from '../gpu/kernels/sampling.ts';
-import { llmLayerPrefix } from '../reference/llama.ts';
+import { llamaLayerPrefix } from '../checkpoint/expected-tensors.ts';
 import { mulberry32 } from '../util/seeded-random.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
 import { DecoderStack } from './decoder-layer.ts';
@@ -72,7 +72,7 @@ export class LlamaRuntime implements LlmBackend {
   static async create(weights: GpuWeights, opts: LlamaRuntimeOptions = {}): Promise<LlamaRuntime> {
     const cfg = weights.source.config.llm;
     const capacity = opts.maxContext ?? Math.min(4096, cfg.maxPositionEmbeddings);
-    const prefixes = Array.from({ length: cfg.numLayers }, (_, i) => llmLayerPrefix(i));
+    const prefixes = Array.from({ length: cfg.numLayers }, (_, i) => llamaLayerPrefix(i));
     const stack = await DecoderStack.create(weights, prefixes, { maxRows: opts.prefillChunkSize ?? 128, maxPositions: capacity, kv: opts.kv });
     const embedding = await TokenEmbedding.create(weights);
     const finalNorm = await weights.load('model.norm.weight');

@@ -21,6 +21,8 @@ import { decode as decodeBmpBytes } from 'bmp-ts';
 import jpeg from 'jpeg-js';
 import { GifReader } from 'omggif';
 import pngjs from 'pngjs';
+import { MAX_IMAGE_PIXELS } from '../image/limits.ts';
+import { InputFileError } from './input-file-error.ts';
 import { readLocalFile } from './read-local-file.ts';
 
 // libwebp's wasm, instantiated once from the package's file (Node's fetch cannot read file: URLs).
@@ -42,22 +44,14 @@ export interface DecodedImage {
 }
 
 export interface DecodeImageOptions {
-  /** Largest accepted width * height. Default DEFAULT_MAX_PIXELS (64 megapixels). */
+  /** Largest accepted width * height. Default MAX_IMAGE_PIXELS (64 megapixels). */
   maxPixels?: number;
 }
 
-export const DEFAULT_MAX_PIXELS = 64_000_000;
-
 export type ImageFileErrorKind = 'unreadable' | 'not-an-image' | 'corrupt' | 'too-large';
 
-/** One-line, user-facing error; `kind` tells the cases apart. */
-export class ImageFileError extends Error {
-  readonly kind: ImageFileErrorKind;
-  constructor(kind: ImageFileErrorKind, message: string) {
-    super(message);
-    this.name = 'ImageFileError';
-    this.kind = kind;
-  }
+export class ImageFileError extends InputFileError<ImageFileErrorKind> {
+  override readonly name = 'ImageFileError';
 }
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif' | 'bmp';
@@ -88,7 +82,7 @@ export async function decodeImageFile(path: string, opts: DecodeImageOptions = {
 
 /** Decode image bytes; `name` is only used in error messages. */
 export function decodeImageBytes(bytes: Uint8Array, name: string, opts: DecodeImageOptions = {}): DecodedImage {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxPixels = opts.maxPixels ?? MAX_IMAGE_PIXELS;
   if (bytes.length === 0) throw new ImageFileError('not-an-image', `${name} is empty, not ${FORMATS_SENTENCE}`);
   const format = detectImageFormat(bytes);
   if (format === null) throw new ImageFileError('not-an-image', `${name} is not ${FORMATS_SENTENCE}`);

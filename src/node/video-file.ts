@@ -13,8 +13,9 @@
 
 import { GifReader, type Frame } from 'omggif';
 import { sampleFrameIndices } from '../image/video-frames.ts';
-import type { RgbaImage } from '../reference/preprocess.ts';
-import { DEFAULT_MAX_PIXELS } from './image-file.ts';
+import type { RgbaImage } from '../model/constants.ts';
+import { MAX_IMAGE_PIXELS } from '../image/limits.ts';
+import { InputFileError } from './input-file-error.ts';
 import { readLocalFile } from './read-local-file.ts';
 
 export interface DecodedVideo {
@@ -34,14 +35,8 @@ export const MAX_VIDEO_BYTES = 2 ** 30;
 
 export type VideoFileErrorKind = 'unreadable' | 'not-a-video' | 'unsupported-format' | 'corrupt' | 'too-large';
 
-/** One-line, user-facing error; `kind` tells the cases apart. */
-export class VideoFileError extends Error {
-  readonly kind: VideoFileErrorKind;
-  constructor(kind: VideoFileErrorKind, message: string) {
-    super(message);
-    this.name = 'VideoFileError';
-    this.kind = kind;
-  }
+export class VideoFileError extends InputFileError<VideoFileErrorKind> {
+  override readonly name = 'VideoFileError';
 }
 
 export type VideoFormat = 'gif' | 'mp4' | 'mov' | '3gp' | 'webm' | 'mkv' | 'ogg' | 'avi' | 'flv' | 'wmv' | 'mpeg' | 'ts';
@@ -149,7 +144,7 @@ function decodeGif(bytes: Uint8Array, name: string, maxBytes: number): DecodedVi
       `${name}: ${frameIndices.length} sampled frame${frameIndices.length === 1 ? '' : 's'} of ${width}x${height} need ${mib(frameBytes * frameIndices.length)}, over the limit of ${mib(maxBytes)}`,
     );
   }
-  if (canvasW * canvasH > DEFAULT_MAX_PIXELS || canvasW > 0xffff || canvasH > 0xffff) {
+  if (canvasW * canvasH > MAX_IMAGE_PIXELS || canvasW > 0xffff || canvasH > 0xffff) {
     throw corrupt(`a frame reaches ${canvasW}x${canvasH}, far outside the ${width}x${height} screen`);
   }
   if (canvasW !== width || canvasH !== height) {

@@ -6,10 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageBufferFrom } from '../gpu/buffers.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { expectRelClose } from '../llm/test-helpers.ts';
+import { allRows } from '../gpu/tensor.ts';
+import { expectRelClose } from '../llm/llm.testing.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { IMAGE_TOKEN_INDEX, PrefusionReference } from '../reference/prefusion.ts';
-import { randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
+import { randomWeights, tinyConfig } from '../reference/random-weights.testing.ts';
 import { mulberry32, randomF32 } from '../util/seeded-random.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
 import { PrefusionRuntime } from './prefusion.ts';
@@ -45,7 +46,7 @@ describe('PrefusionRuntime (vision rows cached) vs PrefusionReference.run', () =
       const vcBuf = storageBufferFrom(ctx.device, Vc, 'Vc');
       try {
         let t = performance.now();
-        const state = await pf.fuseVision(gBuf, vcBuf);
+        const state = await pf.fuseVision(allRows(gBuf, H), allRows(vcBuf, H));
         const visionMs = performance.now() - t;
         const expected = ref.run(G, Vc, PROMPT);
         expectRelClose(await state.readVisionToken(), expected.visionToken, `V (C=${C})`, [C * C, H]);
@@ -53,7 +54,7 @@ describe('PrefusionRuntime (vision rows cached) vs PrefusionReference.run', () =
         t = performance.now();
         const fused = await pf.fuseText(state, PROMPT);
         const textMs = performance.now() - t;
-        expect(fused).toEqual({ buffer: state.fusedText, rowStart: 0, rows: PROMPT.length });
+        expect(fused).toEqual({ buffer: state.fusedText, rowStart: 0, rows: PROMPT.length, cols: H });
         expectRelClose(await state.readFusedText(), expected.fusedText, `F (C=${C})`, [PROMPT.length, H]);
 
         // Multi-turn: appended rows equal the reference on the concatenated ids; earlier rows unchanged.

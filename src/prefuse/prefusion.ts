@@ -13,11 +13,12 @@
 import { visionPatchCount } from '../checkpoint/config.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer, readF32 } from '../gpu/buffers.ts';
-import type { KvStorage } from '../gpu/kernels/rope.ts';
+import type { KvStorage } from '../gpu/storage.ts';
+import { checkRows, type GpuRows } from '../gpu/tensor.ts';
 import { DecoderStack } from '../llm/decoder-layer.ts';
 import type { KvCache } from '../llm/kv-cache.ts';
 import { TokenEmbedding } from '../llm/token-embedding.ts';
-import { prefusionLayerPrefix } from '../reference/llama.ts';
+import { prefusionLayerPrefix } from '../checkpoint/expected-tensors.ts';
 import type { GpuWeights } from '../weights/gpu-weights.ts';
 
 export interface PrefusionOptions {
@@ -27,13 +28,6 @@ export interface PrefusionOptions {
   chunkSize?: number;
   /** KV cache storage. Default 'f32'; 'f16' needs shader-f16. */
   kv?: KvStorage;
-}
-
-/** Rows [rowStart, rowStart + rows) of a [*, H] f32 buffer. */
-export interface GpuRows {
-  buffer: GPUBuffer;
-  rowStart: number;
-  rows: number;
 }
 
 /** One image's pre-fusion: the cached K/V of its vision rows and of the text fused so far. */
@@ -132,18 +126,18 @@ export class PrefusionRuntime {
   }
 
   /**
-   * G [N, H] (projected CLIP rows) and Vc [C^2, H] (projected compressed rows), f32 on the GPU from rows gRow / vcRow
-   * of their buffers -> a state holding the pre-fusion K/V of the N + C^2 vision rows and V [C^2, H] (state.visionToken).
+   * G [N, H] (projected CLIP rows) and Vc [C^2, H] (projected compressed rows), f32 on the GPU -> a state holding
+   * the pre-fusion K/V of the N + C^2 vision rows and V [C^2, H] (state.visionToken).
    */
-  async fuseVision(G: GPUBuffer, Vc: GPUBuffer, opts: { signal?: AbortSignal; gRow?: number; vcRow?: number } = {}): Promise<PrefusionState> {
+  async fuseVision(gRows: GpuRows, vcRows: GpuRows, opts: { signal?: AbortSignal } = {}): Promise<PrefusionState> {
     const H = this.config.llm.hiddenSize;
     const N = this.patchRows;
     const C2 = this.compressedRows;
     const rowBytes = H * 4;
-    const gRow = opts.gRow ?? 0;
-    const vcRow = opts.vcRow ?? 0;
-    if (G.size < (gRow + N) * rowBytes) throw new Error(`PrefusionRuntime.fuseVision: G "${G.label}" has ${G.size} bytes, needs ${gRow} + ${N} rows of ${H} f32`);
-    if (Vc.size < (vcRow + C2) * rowBytes) throw new Error(`PrefusionRuntime.fuseVision: Vc "${Vc.label}" has ${Vc.size} bytes, needs ${vcRow} + ${C2} rows of ${H} f32`);
+    checkRows('PrefusionRuntime.fuseVision', 'G', gRows, { rows: N, cols: H });
+    checkRows('PrefusionRuntime.fuseVision', 'Vc', vcRows, { rows: C2, cols: H });
+    const { buffer: G, rowStart: gRow } = gRows;
+    const { buffer: Vc, rowStart: vcRow } = vcRows;
     const cache = this.stack.createCache(N + C2 + this.maxTextRows, 'prefusion kv');
     const state = new PrefusionState(
       this.device,
@@ -227,7 +221,7 @@ export class PrefusionRuntime {
     }
     state.ids.push(...ids);
     state.nextPosition = next;
-    return { buffer: state.fusedText, rowStart: textRow0, rows: L };
+    return { buffer: state.fusedText, rowStart: textRow0, rows: L, cols: this.config.llm.hiddenSize };
   }
 
   /** Forgets fused text rows from `textRows` on (the vision rows stay cached). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clipEmbeddings, clipEncoderLayer, clipVisionFeatures, patchify } from './clip.ts';
-import { randomPixelValues, randomWeights, tinyConfig } from './testing/random-weights.ts';
+import { randomPixelValues, randomWeights, tinyConfig } from './random-weights.testing.ts';
 
 describe('CLIP', () => {
   it('patchify: patch gy*G+gx, vector in (c, ky, kx) order', () => {

@@ -6,12 +6,7 @@ import { attention } from './attention.ts';
 import { linear } from './linear.ts';
 import { activation, add, layerNorm } from './ops.ts';
 import { readTensor } from './weights.ts';
-
-export const CLIP_PREFIX = 'model.vision_tower.vision_tower.vision_model.';
-
-export function clipLayerPrefix(i: number): string {
-  return `${CLIP_PREFIX}encoder.layers.${i}.`;
-}
+import { clipLayerPrefix, VISION_PREFIX } from '../checkpoint/expected-tensors.ts';
 
 /** Number of patch tokens N = (S / P)^2. */
 export function clipPatchCount(v: ClipVisionConfig): number {
@@ -133,11 +128,11 @@ export async function loadClipEmbeddings(src: WeightSource): Promise<ClipEmbeddi
   const P = v.patchSize;
   const N = clipPatchCount(v);
   return {
-    patch: await readTensor(src, `${CLIP_PREFIX}embeddings.patch_embedding.weight`, [D, v.numChannels, P, P]),
-    cls: await readTensor(src, `${CLIP_PREFIX}embeddings.class_embedding`, [D]),
-    pos: await readTensor(src, `${CLIP_PREFIX}embeddings.position_embedding.weight`, [N + 1, D]),
-    preW: await readTensor(src, `${CLIP_PREFIX}pre_layrnorm.weight`, [D]),
-    preB: await readTensor(src, `${CLIP_PREFIX}pre_layrnorm.bias`, [D]),
+    patch: await readTensor(src, `${VISION_PREFIX}embeddings.patch_embedding.weight`, [D, v.numChannels, P, P]),
+    cls: await readTensor(src, `${VISION_PREFIX}embeddings.class_embedding`, [D]),
+    pos: await readTensor(src, `${VISION_PREFIX}embeddings.position_embedding.weight`, [N + 1, D]),
+    preW: await readTensor(src, `${VISION_PREFIX}pre_layrnorm.weight`, [D]),
+    preB: await readTensor(src, `${VISION_PREFIX}pre_layrnorm.bias`, [D]),
   };
 }
 

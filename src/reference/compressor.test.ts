@@ -3,7 +3,7 @@ import { sincos2dPosEmbed as sincos2d } from '../checkpoint/sincos.ts';
 import { bicubicResizePosEmbed, compressor, torchBicubicTaps, torchCubicCoeffs } from './compressor.ts';
 import { linear } from './linear.ts';
 import { layerNorm } from './ops.ts';
-import { randomUniform, randomWeights, tinyConfig } from './testing/random-weights.ts';
+import { randomUniform, randomWeights, tinyConfig } from './random-weights.testing.ts';
 
 /** numpy's get_2d_sincos_pos_embed ported step by step (meshgrid(w, h), emb_h from grid[0], f32 arrays). */
 function numpyStyleSincos(embedDim: number, gridSize: number): Float32Array {

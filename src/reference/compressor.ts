@@ -5,13 +5,12 @@
 //   nn.MultiheadAttention (in_proj rows [Wq; Wk; Wv]), softmax over the N keys, no mask, then out_proj.
 // Output [C^2, D], before the projector.
 import type { WeightSource } from '../checkpoint/types.ts';
+import { COMPRESSOR_LN_EPS } from '../model/constants.ts';
 import { attention } from './attention.ts';
 import { linear } from './linear.ts';
 import { add, layerNorm } from './ops.ts';
 import { readTensor } from './weights.ts';
 
-/** nn.LayerNorm default eps (ln_q, ln_kv). */
-export const COMPRESSOR_LN_EPS = 1e-5;
 
 /** PyTorch's cubic convolution weights for fractional offset t (A = -0.75), taps at floor-1 .. floor+2. */
 export function torchCubicCoeffs(t: number, A = -0.75): [number, number, number, number] {

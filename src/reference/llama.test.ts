@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { LlamaReference, llamaDecoderLayer, loadLlamaLayer, prefusionLayerPrefix } from './llama.ts';
-import { randomUniform, randomWeights, tinyConfig } from './testing/random-weights.ts';
+import { prefusionLayerPrefix } from '../checkpoint/expected-tensors.ts';
+import { LlamaReference, llamaDecoderLayer, loadLlamaLayer } from './llama.ts';
+import { randomUniform, randomWeights, tinyConfig } from './random-weights.testing.ts';
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);

@@ -9,13 +9,7 @@ import { linear } from './linear.ts';
 import { add, argmax, mul, rmsNorm, silu } from './ops.ts';
 import { applyRope, ropeInvFreqFromConfig } from './rope.ts';
 import { readTensor } from './weights.ts';
-
-export function llmLayerPrefix(i: number): string {
-  return `model.layers.${i}.`;
-}
-export function prefusionLayerPrefix(i: number): string {
-  return `model.prefusion_layers.${i}.`;
-}
+import { llamaLayerPrefix } from '../checkpoint/expected-tensors.ts';
 
 export interface LlamaLayerWeights {
   inputNorm: Float32Array;
@@ -140,7 +134,7 @@ export async function loadLlamaModel(src: WeightSource): Promise<LlamaModelWeigh
   const H = c.hiddenSize;
   const embedTokens = await readTensor(src, 'model.embed_tokens.weight', [c.vocabSize, H]);
   const layers: LlamaLayerWeights[] = [];
-  for (let i = 0; i < c.numLayers; i++) layers.push(await loadLlamaLayer(src, llmLayerPrefix(i)));
+  for (let i = 0; i < c.numLayers; i++) layers.push(await loadLlamaLayer(src, llamaLayerPrefix(i)));
   const norm = await readTensor(src, 'model.norm.weight', [H]);
   const lmHead = c.tieWordEmbeddings ? embedTokens : await readTensor(src, 'lm_head.weight', [c.vocabSize, H]);
   return { config: c, embedTokens, layers, norm, lmHead };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LlamaReference } from './llama.ts';
 import { assembleLlmInput, generateReference, imageSlots, meanRows, ReferenceLlavaMini } from './pipeline.ts';
 import { PrefusionReference } from './prefusion.ts';
-import { randomPixelValues, randomWeights, tinyConfig } from './testing/random-weights.ts';
+import { randomPixelValues, randomWeights, tinyConfig } from './random-weights.testing.ts';
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);

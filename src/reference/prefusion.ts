@@ -5,7 +5,8 @@
 //   pos  = cumsum(keep) - 1, pos[!keep] = 1
 //   F = x[-L:], F[pad] = T[pad];  V = x[N : N + C^2]   (no final norm)
 import type { LlamaConfig, WeightSource } from '../checkpoint/types.ts';
-import { embedRows, llamaDecoderLayer, loadLlamaLayer, prefusionLayerPrefix, type LlamaLayerWeights } from './llama.ts';
+import { prefusionLayerPrefix } from '../checkpoint/expected-tensors.ts';
+import { embedRows, llamaDecoderLayer, loadLlamaLayer, type LlamaLayerWeights } from './llama.ts';
 import { concatRows } from './ops.ts';
 import { ropeInvFreqFromConfig } from './rope.ts';
 import { readTensor } from './weights.ts';

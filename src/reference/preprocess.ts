@@ -8,13 +8,6 @@
 // Inputs are RGBA (4 bytes a pixel, as from canvas getImageData / decoders); alpha is ignored (PIL convert('RGB')
 // drops it without compositing).
 
-/** RGBA pixels, row-major, 4 bytes a pixel (canvas ImageData layout). */
-export interface RgbaImage {
-  width: number;
-  height: number;
-  data: Uint8ClampedArray | Uint8Array;
-}
-
 /** RGB pixels, row-major, 3 bytes a pixel. */
 export interface RgbImage {
   width: number;
@@ -22,13 +15,7 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-/** OPENAI_CLIP_MEAN / OPENAI_CLIP_STD (spec section 1). */
-export const CLIP_MEAN: readonly [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
-export const CLIP_STD: readonly [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
-/** expand2square background: tuple(int(x * 255) for x in image_mean). */
-export const PAD_COLOR: readonly [number, number, number] = [122, 116, 104];
-/** CLIPImageProcessor rescale_factor (1/255 as a Python float). */
-export const RESCALE_FACTOR = 1 / 255;
+import { CLIP_MEAN, CLIP_STD, PAD_COLOR, RESCALE_FACTOR, type RgbaImage } from '../model/constants.ts';
 
 export function rgbaToRgb(img: RgbaImage): RgbImage {
   const { width, height, data } = img;

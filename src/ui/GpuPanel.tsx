@@ -1,4 +1,4 @@
-import { formatBytes } from '../gpu/device.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 import { ROUTE_HASH } from './route.ts';
 import { useAppStore } from './store.ts';
 

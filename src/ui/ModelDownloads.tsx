@@ -2,8 +2,8 @@
 // a URL, or from a local folder; progress with rate and ETA; stored models with their size, load / resume / delete.
 import { useEffect, useState } from 'react';
 import { blobFilesFromFileList } from '../checkpoint/index.ts';
-import { mlcQuantizationFor } from '../convert/mlc.ts';
-import { formatBytes } from '../gpu/device.ts';
+import { mlcQuantizationFor } from '../format/mlc.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 import type { LlmChoice } from '../worker/engine-api.ts';
 import type { InstallRequest, StoredModel } from '../worker/model-store-api.ts';
 import { useDownloadsStore, type SourceKind } from './downloads-store.ts';

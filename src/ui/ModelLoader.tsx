@@ -1,7 +1,7 @@
 // Other models into the engine worker (a picked folder, a URL), the precision (f16 only with shader-f16), and the
 // loaded model's GPU memory per component. Load / unload and progress are in the top bar.
-import { formatBytes } from '../gpu/device.ts';
-import { PRECISIONS, type Precision } from '../weights/policy.ts';
+import { formatBytes } from '../util/format-bytes.ts';
+import { PRECISIONS, type Precision } from '../precision/policy.ts';
 import type { EngineMemory } from '../engine/engine.ts';
 import { blobFilesFromFileList } from '../checkpoint/index.ts';
 import { useEffect } from 'react';

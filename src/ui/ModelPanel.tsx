@@ -1,4 +1,4 @@
-import { formatBytes } from '../gpu/device.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 import { ModelLoader } from './ModelLoader.tsx';
 import { useModelStore, type ModelSummary } from './model-store.ts';
 

@@ -1,5 +1,5 @@
 // A progress bar with what is happening, bytes done of all, the rate and the time left.
-import { formatBytes } from '../gpu/device.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 
 export interface ProgressLineProps {
   label: string;

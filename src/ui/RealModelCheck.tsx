@@ -4,7 +4,7 @@ import { useMemo } from 'react';
 import { parseLlavaMiniConfig } from '../checkpoint/config.ts';
 import { RELEASED_8B_CONFIG_JSON } from '../checkpoint/released-config.ts';
 import { checkCapability, weightBytesByPart } from '../engine/capability.ts';
-import { formatBytes } from '../gpu/device.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 import { useAppStore } from './store.ts';
 
 const RELEASED_8B = parseLlavaMiniConfig(RELEASED_8B_CONFIG_JSON);

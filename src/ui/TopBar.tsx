@@ -6,7 +6,7 @@ import { useDownloadsStore } from './downloads-store.ts';
 import { useEngineStore, type EngineStatus } from './engine-store.ts';
 import { GpuStatus } from './GpuPanel.tsx';
 import { useModelStore } from './model-store.ts';
-import { formatBytes } from '../gpu/device.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 
 /** What the load is doing, with counts that are measured (bytes, pipelines), never a guessed time. */
 export function loadProgressText(status: Extract<EngineStatus, { kind: 'loading' }>): { text: string; fraction: number | null } {

@@ -2,7 +2,7 @@
 // composer's question, else the last one, is asked about it), and live mode (live-store.ts). Permission denied or
 // no camera gives a clear message; all of it works offline.
 import { useEffect, useRef, useState } from 'react';
-import { formatBytes } from '../gpu/device.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 import { useChatStore } from './chat-store.ts';
 import { useEngineStore } from './engine-store.ts';
 import { useLiveStore } from './live-store.ts';

@@ -2,14 +2,14 @@
 // answers with Stop, conversations saved in IndexedDB. Bad images give a notice and change nothing else.
 // Nothing is lost: a streaming answer is saved as it grows (a reload shows it as stopped, with Continue and
 // Regenerate); after a reload, a switch of conversation or a lost GPU device, the worker no longer holds the
-// conversation and the next question re-encodes the earlier images from their saved Blobs and sends the history
-// (Conversation.resume in the worker). A message sent during an answer waits, visibly, for it to finish.
+// conversation: every question sends the saved history, and the worker re-opens the conversation from it when it
+// does not hold it (its images encoded again from their saved Blobs). A message sent during an answer waits, visibly, for it to finish.
 import { create } from 'zustand';
-import type { AnswerStats, AskRequest, ContextRequest, EncodeStage } from '../worker/engine-api.ts';
+import type { AnswerStats, ContextRequest, EncodeStage, SavedTurn } from '../worker/engine-api.ts';
 import { deleteConversation, listConversations, loadConversation, onOtherTabChange, saveConversation, setCurrentConversation, currentConversation, type ConversationEntry, type StoredMessage } from './chat-db.ts';
+import { decodeImageForEngine } from '../image/image-bitmap.ts';
 import { Comlink, engineWorker } from './engine-client.ts';
 import { useEngineStore } from './engine-store.ts';
-import { decodeImageForEngine } from './image-file.ts';
 import { showNotice, useNoticeStore } from './notice-store.ts';
 import { decodeVideoForEngine } from './video-file.ts';
 
@@ -100,7 +100,7 @@ async function encodeBlob(blob: Blob, name: string, mode: 'image' | 'video'): Pr
   return (await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), mode)).id;
 }
 
-/** Re-encodes a message's images and videos in the worker (a conversation the worker does not hold). */
+/** Re-encodes attachments in the worker (their ids belong to an earlier model load or a dropped conversation). */
 async function encodeAgain(images: readonly { name: string; blob: Blob; frames?: Blob[] }[]): Promise<(string | string[])[]> {
   const ids: (string | string[])[] = [];
   for (const im of images) {
@@ -133,11 +133,13 @@ function turnsOf(messages: readonly ChatMessage[]): { user: ChatMessage; answer:
   return turns;
 }
 
-/** The earlier completed turns of `messages` as the worker's history, images re-encoded. */
-async function historyOf(messages: readonly ChatMessage[]): Promise<NonNullable<AskRequest['history']>> {
-  const history: NonNullable<AskRequest['history']> = [];
-  for (const { user, answer } of turnsOf(messages)) history.push({ question: user.text, answer: answer.text, images: await encodeAgain(user.images) });
-  return history;
+/** The earlier completed turns of `messages` as saved (the worker re-opens the conversation from them if needed). */
+function historyOf(messages: readonly ChatMessage[]): SavedTurn[] {
+  return turnsOf(messages).map(({ user, answer }) => ({
+    question: user.text,
+    answer: answer.text,
+    images: user.images.map(({ name, blob, frames }) => ({ name, blob, ...(frames ? { frames } : {}) })),
+  }));
 }
 
 const framesOf = (images: readonly { frames?: Blob[] }[]) => images.map((im) => im.frames?.length ?? 1);
@@ -285,9 +287,9 @@ export const useChatStore = create<ChatStore>()((set, get) => {
       try {
         const images = await idsOf(attachments);
         user.imageIds = images;
-        const history = earlier.length > 0 && !(await engineWorker().hasConversation(conversationId)) ? await historyOf(earlier) : undefined;
+        const history = earlier.length > 0 ? historyOf(earlier) : undefined;
         const { settings } = useEngineStore.getState();
-        const stats = await engineWorker().ask(
+        const outcome = await engineWorker().ask(
           {
             conversationId,
             question,
@@ -305,11 +307,12 @@ export const useChatStore = create<ChatStore>()((set, get) => {
             }
           }),
         );
-        update((m) => ({ ...m, text: stats.text, stats, status: stats.stopped === 'aborted' ? 'stopped' : 'done' }));
+        if (outcome.kind === 'failed') update((m) => ({ ...m, status: 'error', error: outcome.reason }));
+        else if (outcome.stats) update((m) => ({ ...m, text: outcome.stats!.text, stats: outcome.stats, status: outcome.kind }));
+        else update((m) => ({ ...m, status: 'stopped' })); // stopped before any stats: the streamed text stays
       } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
-        const stopped = /abort|stopped|device was lost/i.test(message);
-        update((m) => ({ ...m, status: stopped ? 'stopped' : 'error', error: stopped ? undefined : message }));
+        // The page's own part failed (attachments encoded again, the worker unreachable).
+        update((m) => ({ ...m, status: 'error', error: e instanceof Error ? e.message : String(e) }));
       } finally {
         set({ busy: false });
         void useEngineStore.getState().refreshMemory();
@@ -327,8 +330,7 @@ export const useChatStore = create<ChatStore>()((set, get) => {
       const user = messages.at(-2);
       if (busy || !user || user.role !== 'user') return;
       // The worker forgets the turn (its images stay encoded); after a reload it holds nothing and the history is resent.
-      const held = await engineWorker().hasConversation(conversationId);
-      if (held) await engineWorker().undoLastTurn(conversationId);
+      const held = await engineWorker().undoLastTurn(conversationId);
       const ids = held && user.imageIds ? user.imageIds : await encodeAgain(user.images);
       const attachments: Attachment[] = user.images.map((im, i) => ({ key: newId('att'), ...im, status: 'ready', encoded: Promise.resolve(ids[i]!), generation: generation() }));
       set({ messages: messages.slice(0, -2), attachments });

@@ -5,7 +5,7 @@
 import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import type { LoadedModel, LoadProgress, ModelSource } from '../worker/engine-api.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 import { Comlink, engineWorker } from './engine-client.ts';
 import { showNotice } from './notice-store.ts';
 

@@ -95,13 +95,15 @@ export const useLiveStore = create<LiveStore>()((set, get) => ({
         const { settings } = useEngineStore.getState();
         let text = '';
         set({ current: { frame, phase: 'answering', text } });
-        const stats = await engineWorker().ask(
+        const outcome = await engineWorker().ask(
           { conversationId, question: get().question, images: [imageId], maxNewTokens: settings.maxNewTokens, sampling: { greedy: true } },
           Comlink.proxy((d: string) => {
             text += d;
             if (get().running) set({ current: { frame, phase: 'answering', text } });
           }),
         );
+        if (outcome.kind === 'failed' || (outcome.kind === 'stopped' && !outcome.stats)) throw new Error(outcome.reason);
+        const stats = outcome.stats!;
         if (!get().running) return;
         const index = get().count + 1;
         const live: LiveRound = { index, frame, text: stats.text || text, latencyMs: performance.now() - t0, memoryTotal: stats.memory.total };

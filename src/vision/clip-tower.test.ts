@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createNodeGpu } from '../node/gpu.ts';
 import { clipEncoderLayerWith, loadClipLayer } from '../reference/clip.ts';
-import { randomUniform, randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
+import { randomUniform, randomWeights, tinyConfig } from '../reference/random-weights.testing.ts';
 import { compareArrays, formatComparison } from '../gpu/compare.ts';
 import { LinearKernels } from '../gpu/gpu-linear.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';

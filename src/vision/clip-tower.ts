@@ -14,7 +14,7 @@ import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { denseStorage, LinearKernels, loadF32Tensor, NormKernels, oneBlock } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
 import { ActivationKernel, AddKernel } from '../gpu/kernels/elementwise.ts';
-import { ClipEmbeddingKernel, type ClipEmbeddingGpuWeights } from '../gpu/kernels/embedding.ts';
+import { ClipEmbeddingKernel, type ClipEmbeddingGpuWeights } from './clip-embedding.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
 
 /** Rows of the tower's output: the patches, plus the class token with visionSelectFeature "cls_patch". */

@@ -18,12 +18,12 @@ import { readBuffer } from '../gpu/buffers.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { createNodeGpu } from '../node/gpu.ts';
 import { decodeImageFile } from '../node/image-file.ts';
-import type { RgbaImage } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
 import { BlobCheckpointFiles } from '../checkpoint/byte-source.ts';
 import { ConvertedModel, openConvertedModel, openModelFolder } from './converted-model.ts';
-import { encodeRows, widenRows } from './encode.ts';
-import { q4QuantizerOf, uploadStorage } from './encoded-source.ts';
-import { GpuWeightsPolicy } from './policy-table.ts';
+import { encodeRows, q4ScaleDType, widenRows } from '../gpu/storage.ts';
+import { uploadStorage } from './encoded-source.ts';
+import { GpuWeightsPolicy } from '../precision/policy-table.ts';
 import type { GpuTensor } from './gpu-weights.ts';
 import { GpuWeights } from './gpu-weights.ts';
 
@@ -134,7 +134,7 @@ describe.each(['q4f32_1', 'q4f16_1'] as const)('a converted folder with llm-%s o
     const fromConverted = await LlavaMiniEngine.load(ctx.device, converted, { precision: 'q4', chunkSize: 16, maxContext: 512 });
     const loadConvertedMs = performance.now() - t0;
     // The raw checkpoint quantized with the converted folder's int4 arithmetic per tensor (q4f16_1 or q4f32_1 codes).
-    const q4Quantizer = (name: string) => (converted.has(name) ? q4QuantizerOf(converted.storedAs(name)) : undefined);
+    const q4Quantizer = (name: string) => (converted.has(name) ? q4ScaleDType(converted.storedAs(name)) : undefined);
     const fromRaw = await LlavaMiniEngine.load(ctx.device, raw.checkpoint, { precision: 'q4', chunkSize: 16, maxContext: 512, q4Quantizer });
     try {
       const bytes = await expectSameGpuBytes(fromRaw.weights, fromConverted.weights);

@@ -9,13 +9,12 @@ import { readRequiredJson, openCheckpoint, type Checkpoint } from '../checkpoint
 import { parseLlavaMiniConfig } from '../checkpoint/config.ts';
 import { expectedTensorList } from '../checkpoint/expected-tensors.ts';
 import type { LlavaMiniConfig, TensorInfo } from '../checkpoint/types.ts';
-import { jobParams, type Job } from '../convert/jobs.ts';
-import { mlcJobs, MLC_QUANTIZATIONS, type MlcQuantization } from '../convert/mlc.ts';
-import { packJobs, PACK_FORMAT, PACK_MANIFEST, PACK_PRECISIONS, PACK_VERSION, type PackManifest, type PackPrecision } from '../convert/pack.ts';
-import type { CacheDType } from '../convert/shards.ts';
-import { decodeRows, rowBytes, type EncodedRows } from './encode.ts';
+import { jobParams, type Job } from '../format/jobs.ts';
+import { mlcJobs, MLC_QUANTIZATIONS, type MlcQuantization } from '../format/mlc.ts';
+import { packJobs, PACK_FORMAT, PACK_MANIFEST, PACK_PRECISIONS, PACK_VERSION, type PackManifest, type PackPrecision } from '../format/pack.ts';
+import type { CacheDType } from '../format/tensor-cache.ts';
+import { decodeRows, rowBytes, type EncodedRows, type Storage } from '../gpu/storage.ts';
 import type { EncodedWeightSource } from './encoded-source.ts';
-import type { Storage } from './policy.ts';
 
 const TENSOR_CACHE = 'tensor-cache.json';
 const JOURNAL = 'convert-journal.json';

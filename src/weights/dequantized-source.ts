@@ -1,9 +1,9 @@
 // The weights exactly as the GPU sees them under a precision policy (rounded to f16, or quantized to int4 and
 // back), as a WeightSource: running the CPU reference on it isolates kernel error from quantization error.
 import type { TensorInfo, WeightSource } from '../checkpoint/types.ts';
-import { decodeRows, encodeRows } from './encode.ts';
-import { GpuWeightsPolicy } from './policy-table.ts';
-import type { Precision } from './policy.ts';
+import { decodeRows, encodeRows } from '../gpu/storage.ts';
+import { GpuWeightsPolicy } from '../precision/policy-table.ts';
+import type { Precision } from '../precision/policy.ts';
 
 export function dequantizedSource(source: WeightSource, precision: Precision, hasF16: boolean): WeightSource {
   const policy = new GpuWeightsPolicy(source.config, precision, hasF16);

@@ -1,9 +1,7 @@
 // A weight source whose tensors are already encoded in a GPU storage format (a converted folder: int4 words and
 // scales, f16 values): GpuWeights uploads their bytes as stored instead of quantizing f32 values again.
 import type { WeightSource } from '../checkpoint/types.ts';
-import type { Q4ScaleDType } from '../quant/q4.ts';
-import type { EncodedRows } from './encode.ts';
-import type { Storage } from './policy.ts';
+import { isQ4, type EncodedRows, type Storage } from '../gpu/storage.ts';
 
 export interface EncodedWeightSource extends WeightSource {
   /** The storage a tensor is held in by the source. */
@@ -15,8 +13,6 @@ export interface EncodedWeightSource extends WeightSource {
 export function isEncodedSource(source: WeightSource): source is EncodedWeightSource {
   return typeof (source as Partial<EncodedWeightSource>).readEncodedRows === 'function';
 }
-
-const isQ4 = (s: Storage): s is 'q4f16' | 'q4f32' => s === 'q4f16' || s === 'q4f32';
 
 /**
  * The storage a pre-encoded tensor is uploaded in, given the policy's plan: the stored format itself, widened
@@ -32,9 +28,4 @@ export function uploadStorage(name: string, planned: Storage, stored: Storage, h
   }
   if (isQ4(planned)) return planned;
   return planned === 'f32' || !hasF16 ? 'f32' : stored;
-}
-
-/** The int4 arithmetic a q4-stored tensor's codes follow: its scales' dtype (q4f16_1 = 'f16', q4f32_1 = 'f32'). */
-export function q4QuantizerOf(stored: Storage): Q4ScaleDType | undefined {
-  return stored === 'q4f16' ? 'f16' : stored === 'q4f32' ? 'f32' : undefined;
 }

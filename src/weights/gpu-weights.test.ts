@@ -3,11 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBuffer } from '../gpu/buffers.ts';
 import { createNodeGpu } from '../node/gpu.ts';
-import { randomWeights, tinyConfig } from '../reference/testing/random-weights.ts';
-import { encodeRows } from './encode.ts';
+import { randomWeights, tinyConfig } from '../reference/random-weights.testing.ts';
+import { encodeRows } from '../gpu/storage.ts';
 import { GpuWeights } from './gpu-weights.ts';
 import { dequantizedSource } from './dequantized-source.ts';
-import type { Precision } from './policy.ts';
+import type { Precision } from '../precision/policy.ts';
 
 function firstDiff(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return -2;

@@ -4,11 +4,11 @@
 import type { TensorPart } from '../checkpoint/expected-tensors.ts';
 import type { WeightSource } from '../checkpoint/types.ts';
 import type { Q4ScaleDType } from '../quant/q4.ts';
-import { encodeRows, rowBytes, widenRows, type EncodedRows } from './encode.ts';
+import { encodeRows, rowBytes, widenRows, type EncodedRows, type Storage } from '../gpu/storage.ts';
 import { isEncodedSource, uploadStorage, type EncodedWeightSource } from './encoded-source.ts';
-import type { Precision, Storage } from './policy.ts';
+import type { Precision } from '../precision/policy.ts';
 import { isGeneratedSource, type GeneratedWeightSource } from './synthetic-model.ts';
-import { GpuWeightsPolicy, matrixShape, type TensorPlan } from './policy-table.ts';
+import { GpuWeightsPolicy, matrixShape, type TensorPlan } from '../precision/policy-table.ts';
 
 /** Rows [rowStart, rowStart + rows) of a tensor in their own buffer(s). */
 export interface GpuTensorBlock {

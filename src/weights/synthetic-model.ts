@@ -10,8 +10,7 @@ import { sincos2dPosEmbed } from '../checkpoint/sincos.ts';
 import type { LlavaMiniConfig, TensorInfo, WeightSource } from '../checkpoint/types.ts';
 import { SyntheticWeightsKernel, type SyntheticFill } from '../gpu/kernels/synthetic-weights.ts';
 import { Q4_GROUP_SIZE } from '../quant/q4.ts';
-import { encodeRows } from './encode.ts';
-import type { Storage } from './policy.ts';
+import { encodeRows, type Storage } from '../gpu/storage.ts';
 
 export const SYNTHETIC_PREFIX = 'synthetic:';
 

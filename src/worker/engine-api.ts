@@ -5,7 +5,7 @@ import type { EncodeStage, EngineMemory, VisualTimings } from '../engine/engine.
 import type { ContextUsage, TurnTimings } from '../engine/conversation.ts';
 import type { PipelineBuilds } from '../gpu/pipeline.ts';
 import type { SamplingOptions } from '../llm/llama-runtime.ts';
-import type { Precision } from '../weights/policy.ts';
+import type { Precision } from '../precision/policy.ts';
 
 /**
  * Where the model comes from: a folder URL (HTTP range reads; `files` its listing when an index gave one), picked files with their relative paths, or a model
@@ -58,6 +58,20 @@ export interface EncodedImageInfo {
   bytes: number;
 }
 
+/** A visual as the page saved it: an image file, or a video's sampled frames (`blob` is then its first frame). */
+export interface SavedVisual {
+  name: string;
+  blob: Blob;
+  frames?: Blob[];
+}
+
+/** A completed turn as the page saved it. */
+export interface SavedTurn {
+  question: string;
+  answer: string;
+  images: SavedVisual[];
+}
+
 export interface AskRequest {
   conversationId: string;
   question: string;
@@ -66,8 +80,11 @@ export interface AskRequest {
   maxNewTokens: number;
   sampling: SamplingOptions;
   systemPrompt?: string;
-  /** Earlier turns, for a conversation the worker does not hold (after a reload): images re-encoded first. */
-  history?: { question: string; answer: string; images: (string | string[])[] }[];
+  /**
+   * The earlier turns as saved. Used only when the worker does not hold the conversation (after a reload, a switch
+   * of conversation or a lost device): it re-encodes their images and re-opens the conversation from them.
+   */
+  history?: SavedTurn[];
 }
 
 export interface AnswerStats {
@@ -86,6 +103,15 @@ export interface AnswerStats {
   memory: EngineMemory;
 }
 
+/**
+ * How an answer ended: complete (end of sequence or the token limit), stopped (by the user, or by a lost GPU
+ * device: `reason` says which; `stats` when the stop came between decode steps), or failed with a reason.
+ */
+export type AnswerOutcome =
+  | { kind: 'done'; stats: AnswerStats }
+  | { kind: 'stopped'; reason: string; stats?: AnswerStats }
+  | { kind: 'failed'; reason: string };
+
 export interface EngineApi {
   load(source: ModelSource, precision: Precision, onProgress: (p: LoadProgress) => void): Promise<LoadedModel>;
   /** Encodes an image (or a video frame) and fuses its vision rows; the bitmap is transferred. */
@@ -99,13 +125,15 @@ export interface EngineApi {
    */
   watchDeviceLoss(onLost: (message: string) => void): void;
   releaseImage(id: string): Promise<void>;
-  ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerStats>;
-  /** Whether the worker holds this conversation (else the next ask needs its history). */
-  hasConversation(conversationId: string): Promise<boolean>;
+  /** Answers, streaming the text; never rejects: a stop or a failure is its outcome. */
+  ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerOutcome>;
   /** Aborts the running ask (between decode steps or prefill chunks). */
   stop(): void;
-  /** Forgets the conversation's last question and answer (regenerate / edit). */
-  undoLastTurn(conversationId: string): Promise<void>;
+  /**
+   * Forgets the conversation's last question and answer (regenerate / edit). False when the worker does not hold
+   * the conversation (its images' ids are then gone too).
+   */
+  undoLastTurn(conversationId: string): Promise<boolean>;
   dropConversation(conversationId: string): Promise<void>;
   memory(): Promise<EngineMemory | null>;
   unload(): Promise<void>;

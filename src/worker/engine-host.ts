@@ -7,12 +7,13 @@ import type { MlcQuantization } from '../convert/index.ts';
 import { openStoredModel, storedModelInfo } from '../download/stored-models.ts';
 import { Conversation, measureContext, overContextMessage, type ContextUsage, type TextSide } from '../engine/conversation.ts';
 import { LlavaMiniEngine, type EncodedImage, type EncodeStage, type EngineMemory } from '../engine/engine.ts';
-import { textSideOf } from '../engine/text-side.ts';
+import { llmRuntimeFor, loadPrecision, openModel, type OpenedModel } from '../engine/open-model.ts';
 import { requestGpuDevice, type AdapterSummary } from '../gpu/device.ts';
-import { ConvertedModel, openModelFolder } from '../weights/converted-model.ts';
-import type { Precision } from '../weights/policy.ts';
-import { fitsStockLlamaLibrary, loadWithWebLlm } from './webllm-loader.ts';
-import type { AnswerStats, AskRequest, ContextRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource } from './engine-api.ts';
+import { decodeImageForEngine } from '../image/image-bitmap.ts';
+import { ConvertedModel } from '../weights/converted-model.ts';
+import type { Precision } from '../precision/policy.ts';
+import { loadWithWebLlm } from './webllm-loader.ts';
+import type { AnswerOutcome, AskRequest, ContextRequest, EncodedImageInfo, EngineApi, LoadedModel, LoadProgress, ModelSource, SavedVisual } from './engine-api.ts';
 
 interface Loaded {
   engine: LlavaMiniEngine;
@@ -23,12 +24,14 @@ interface Loaded {
 }
 
 /** A stored model, opened as stored (it holds one format; its LLM's files come from WebLLM's cache). */
-async function openStored(id: string, name: string): Promise<{ model: ConvertedModel | Checkpoint; format: MlcQuantization }> {
+async function openStored(id: string, name: string): Promise<{ model: OpenedModel; format: MlcQuantization }> {
   const info = await storedModelInfo(id);
   if (info?.state !== 'complete') throw new Error(`${name} is not completely stored in this browser: resume or repeat its download`);
   const files = await (await openStoredModel(id, info.format)).checkpointFiles();
-  return { model: await openModelFolder(files, { hasF16: info.format === 'q4f16_1' }), format: info.format };
+  return { model: await openModel(files, { hasF16: info.format === 'q4f16_1' }), format: info.format };
 }
+
+const messageOf = (e: unknown) => (e && typeof e === 'object' && 'message' in e ? String(e.message) : String(e));
 
 function filesOf(source: Exclude<ModelSource, { cached: string }>): CheckpointFiles {
   return 'url' in source ? new UrlCheckpointFiles(source.url, source.files ? { files: source.files } : {}) : new BlobCheckpointFiles(source.files, source.name);
@@ -49,29 +52,25 @@ export class EngineHost implements EngineApi {
     onProgress({ stage: 'opening', loadedBytes: 0, totalBytes: 0 });
     const stored = 'cached' in source ? await openStored(source.cached, source.name) : null;
     const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
-    if (stored && 'cached' in source && stored.model instanceof ConvertedModel) {
-      const choice = source.llm ?? 'auto';
-      if (choice === 'webllm' || (choice === 'auto' && fitsStockLlamaLibrary(stored.model.config))) {
-        const model = stored.model;
-        const w = await loadWithWebLlm(source.cached, stored.format, model, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
-        this.loaded = { engine: w.engine, text: textSideOf(model), summary: w.summary, release: w.release };
-        this.watchDevice(this.loaded);
-        return this.loadedModel(name, 'q4', 'webllm');
-      }
+    if (stored && 'cached' in source && stored.model.source instanceof ConvertedModel && llmRuntimeFor(stored.model, source.llm ?? 'auto', true) === 'webllm') {
+      const model = stored.model.source;
+      const w = await loadWithWebLlm(source.cached, stored.format, model, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
+      this.loaded = { engine: w.engine, text: stored.model.text, summary: w.summary, release: w.release };
+      this.watchDevice(this.loaded);
+      return this.loadedModel(name, 'q4', 'webllm');
     }
     const ctx = await requestGpuDevice(this.gpu);
     try {
-      // A folder from elsewhere: a converted one's format (q4f16_1 or q4f32_1) is picked by the device's shader-f16.
-      const model = stored?.model ?? (await openModelFolder(filesOf(source as Exclude<ModelSource, { cached: string }>), { hasF16: ctx.features.has('shader-f16') }));
-      // A converted model is stored in int4: it runs at q4 whatever precision is picked for checkpoints.
-      const used: Precision = model instanceof ConvertedModel ? 'q4' : precision;
+      const opened = stored?.model ?? (await openModel(filesOf(source as Exclude<ModelSource, { cached: string }>), { hasF16: ctx.features.has('shader-f16') }));
+      const model = opened.source;
+      const used = loadPrecision(opened, precision);
       const totalBytes = model.totalBytes();
       const engine = await LlavaMiniEngine.load(ctx.device, model, {
         precision: used,
         onProgress: this.progressOf(model, onProgress),
         onPipelines: (pipelines) => onProgress({ stage: 'kernels', loadedBytes: totalBytes, totalBytes, pipelines }),
       });
-      this.loaded = { engine, text: textSideOf(model), summary: ctx.summary, release: async () => ctx.device.destroy() };
+      this.loaded = { engine, text: opened.text, summary: ctx.summary, release: async () => ctx.device.destroy() };
       this.watchDevice(this.loaded);
       return this.loadedModel(name, used, 'native');
     } catch (e) {
@@ -123,15 +122,28 @@ export class EngineHost implements EngineApi {
   }
 
   async encodeImage(bitmap: ImageBitmap, mode: 'image' | 'video', onStage?: (stage: EncodeStage) => void): Promise<EncodedImageInfo> {
-    const { engine } = this.require();
+    const encoded = await this.encodeBitmap(bitmap, mode, onStage);
+    const id = `img${this.nextId++}`;
+    this.images.set(id, encoded);
+    return { id, timings: encoded.timings, bytes: encoded.bytes };
+  }
+
+  private async encodeBitmap(bitmap: ImageBitmap, mode: 'image' | 'video', onStage?: (stage: EncodeStage) => void): Promise<EncodedImage> {
     try {
-      const encoded = await engine.encodeImage(bitmap, { mode, ...(onStage ? { onStage: (s: EncodeStage) => void onStage(s) } : {}) });
-      const id = `img${this.nextId++}`;
-      this.images.set(id, encoded);
-      return { id, timings: encoded.timings, bytes: encoded.bytes };
+      const { engine } = this.require();
+      return await engine.encodeImage(bitmap, { mode, ...(onStage ? { onStage: (s: EncodeStage) => void onStage(s) } : {}) });
     } finally {
       bitmap.close();
     }
+  }
+
+  /** A saved visual encoded again, one image or frame after the other. */
+  private async encodeSaved(visual: SavedVisual): Promise<EncodedImage | EncodedImage[]> {
+    const encode = async (blob: Blob, mode: 'image' | 'video') => this.encodeBitmap(await decodeImageForEngine(new File([blob], visual.name)), mode);
+    if (!visual.frames) return encode(visual.blob, 'image');
+    const frames: EncodedImage[] = [];
+    for (const f of visual.frames) frames.push(await encode(f, 'video'));
+    return frames;
   }
 
   async releaseImage(id: string): Promise<void> {
@@ -142,29 +154,45 @@ export class EngineHost implements EngineApi {
     if (![...this.conversations.values()].some((c) => c.images.some((slot) => slot.includes(image)))) image.destroy();
   }
 
-  async ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerStats> {
-    const { engine, text } = this.require();
-    if (this.running) throw new Error('an answer is already being generated: stop it first');
-    const visuals = (ids: (string | string[])[]) => ids.map((v) => (Array.isArray(v) ? v.map((id) => this.image(id)) : this.image(v)));
-    let conv = this.conversations.get(req.conversationId);
-    if (!conv) {
-      const history = (req.history ?? []).map((h) => ({ ...h, images: visuals(h.images) }));
-      conv = Conversation.resume(engine, text, { systemPrompt: req.systemPrompt }, history);
-      this.conversations.set(req.conversationId, conv);
-    }
-    const images = visuals(req.images);
-    const frames = images.flat();
-    const imageWorkMs = frames.reduce((s, e) => s + e.timings.imageMs + e.timings.prefusionMs, 0);
-    const controller = new AbortController();
-    this.running = controller;
+  async ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerOutcome> {
+    let controller: AbortController | null = null;
     try {
+      const { engine } = this.require();
+      if (this.running) throw new Error('an answer is already being generated: stop it first');
+      const conv = await this.conversation(req);
+      const images = req.images.map((v) => (Array.isArray(v) ? v.map((id) => this.image(id)) : this.image(v)));
+      const frames = images.flat();
+      const imageWorkMs = frames.reduce((s, e) => s + e.timings.imageMs + e.timings.prefusionMs, 0);
+      controller = new AbortController();
+      this.running = controller;
       const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText });
       const imageRows = conv.images.reduce((n, slot) => n + slot.length * engine.visionTokenRows, 0);
       const { captured: _captured, ...rest } = turn;
-      return { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: this.withImageStates(engine.memory()) };
+      const stats = { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: this.withImageStates(engine.memory()) };
+      return turn.stopped === 'aborted' ? { kind: 'stopped', reason: messageOf(controller.signal.reason), stats } : { kind: 'done', stats };
+    } catch (e) {
+      // Whatever an abort interrupted (a prefill chunk, a read-back of a lost device) ends as a stop.
+      if (controller?.signal.aborted) return { kind: 'stopped', reason: messageOf(controller.signal.reason) };
+      return { kind: 'failed', reason: messageOf(e) };
     } finally {
-      this.running = null;
+      if (controller && this.running === controller) this.running = null;
     }
+  }
+
+  /** The conversation of `req`, re-opened from its saved history when this worker does not hold it. */
+  private async conversation(req: AskRequest): Promise<Conversation> {
+    const held = this.conversations.get(req.conversationId);
+    if (held) return held;
+    const { engine, text } = this.require();
+    const history = [];
+    for (const turn of req.history ?? []) {
+      const images = [];
+      for (const visual of turn.images) images.push(await this.encodeSaved(visual));
+      history.push({ question: turn.question, answer: turn.answer, images });
+    }
+    const conv = Conversation.resume(engine, text, { systemPrompt: req.systemPrompt }, history);
+    this.conversations.set(req.conversationId, conv);
+    return conv;
   }
 
   async contextUsage(req: ContextRequest): Promise<ContextUsage & { refusal?: string }> {
@@ -175,16 +203,14 @@ export class EngineHost implements EngineApi {
     return usage.rows > usage.limit ? { ...usage, refusal: overContextMessage(usage.rows, usage.limit, firstTurn) } : usage;
   }
 
-  async hasConversation(conversationId: string): Promise<boolean> {
-    return this.conversations.has(conversationId);
-  }
-
   stop(): void {
     this.running?.abort(new DOMException('stopped by the user', 'AbortError'));
   }
 
-  async undoLastTurn(conversationId: string): Promise<void> {
-    this.conversations.get(conversationId)?.undoLastTurn();
+  async undoLastTurn(conversationId: string): Promise<boolean> {
+    const conv = this.conversations.get(conversationId);
+    conv?.undoLastTurn();
+    return conv !== undefined;
   }
 
   async dropConversation(conversationId: string): Promise<void> {

@@ -2,19 +2,13 @@
 // LLM from WebLLM's own cache (where the installer put it), on the GPUDevice WebLLM creates; our image side and
 // pre-fusion are built on that same device and feed WebLLM's KV cache straight from our GPU buffers.
 import { MLCEngine } from '@mlc-ai/web-llm';
-import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import type { MlcQuantization } from '../convert/index.ts';
 import { storedModelAppConfig } from '../download/stored-models.ts';
 import { LlavaMiniEngine } from '../engine/engine.ts';
+import { fitsStockLlamaLibrary } from '../engine/open-model.ts';
 import { adapterSummary, type AdapterSummary } from '../gpu/device.ts';
 import { pipelineOf, WebLlmBackend } from '../llm/webllm/webllm-backend.ts';
 import type { ConvertedModel } from '../weights/converted-model.ts';
-
-/** WebLLM's stock library is compiled for Llama-3.1-8B's shapes: only such an LLM can run on it. */
-export function fitsStockLlamaLibrary(config: LlavaMiniConfig): boolean {
-  const l = config.llm;
-  return l.hiddenSize === 4096 && l.intermediateSize === 14336 && l.numLayers === 32 && l.numHeads === 32 && l.numKvHeads === 8 && l.vocabSize === 128256;
-}
 
 export interface WebLlmLoaded {
   engine: LlavaMiniEngine;

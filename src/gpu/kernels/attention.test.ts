@@ -10,7 +10,7 @@ import { attention, type AttentionMask } from '../../reference/attention.ts';
 import { IMAGE_TOKEN_INDEX, prefusionMaskAndPositions } from '../../reference/prefusion.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { computeProgram, ShaderError } from '../pipeline.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';

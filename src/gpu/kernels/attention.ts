@@ -13,9 +13,7 @@ import { bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '..
 import { checkedBinding, foldGrid, LazyPrograms, positiveInt, recordCompute, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 import { roundToF16, toF16Weights } from './linear.ts';
-import type { KvStorage } from './rope.ts';
-
-export type { KvStorage } from './rope.ts';
+import type { KvStorage } from '../storage.ts';
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage'];
 const WG = 64;

@@ -5,12 +5,13 @@ import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.
 import { readF32 } from '../buffers.ts';
 import { compareArrays, type Tolerance } from '../compare.ts';
 import { timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
-import { ConvertRowsKernel, type ConvertOut } from './convert.ts';
+import { ConvertRowsKernel } from './convert.ts';
+import type { DenseStorage } from '../storage.ts';
 
 /** f32: exact. f16: exact away from f16 subnormals, which a GPU may flush to zero (|x| < 6.1e-5). */
-const TOL: Record<ConvertOut, Tolerance> = { f32: { atol: 0, rtol: 0 }, f16: { atol: 6.2e-5, rtol: 0 } };
+const TOL: Record<DenseStorage, Tolerance> = { f32: { atol: 0, rtol: 0 }, f16: { atol: 6.2e-5, rtol: 0 } };
 
-function convertCase(out: ConvertOut, seed: number): SelfTestCase {
+function convertCase(out: DenseStorage, seed: number): SelfTestCase {
   const [rows, H, offsetRows] = [5, 1024, 3];
   return {
     id: `convert-${out}`,

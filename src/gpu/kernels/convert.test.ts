@@ -7,7 +7,8 @@ import { f16BytesToF32, f32ToF16Bytes } from '../../checkpoint/dtype.ts';
 import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readBuffer, storageBufferFrom } from '../buffers.ts';
 import type { GpuContext } from '../device.ts';
-import { ConvertRowsKernel, type ConvertOut } from './convert.ts';
+import { ConvertRowsKernel } from './convert.ts';
+import type { DenseStorage } from '../storage.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -16,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => ctx?.device.destroy());
 
 /** Runs the kernel on src[srcOffset, srcOffset + n) into a `dstBytes` buffer at `dstByteOffset`; returns the whole destination as bytes. */
-async function convert(src: Float32Array, srcOffset: number, n: number, out: ConvertOut, dstBytes: number, dstByteOffset: number, maxWg?: number): Promise<Uint8Array> {
+async function convert(src: Float32Array, srcOffset: number, n: number, out: DenseStorage, dstBytes: number, dstByteOffset: number, maxWg?: number): Promise<Uint8Array> {
   const { device } = ctx;
   const kernel = await ConvertRowsKernel.create(device, { maxWorkgroupsPerDimension: maxWg });
   const sb = storageBufferFrom(device, src, 'convert src');

@@ -8,15 +8,14 @@ import convertWgsl from '../../../shaders/convert.wgsl?raw';
 import { align4, bindBuffers } from '../buffers.ts';
 import { checkBindingLimit, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordDispatch, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, type ComputeProgram } from '../pipeline.ts';
+import type { DenseStorage } from '../storage.ts';
 
-/** Destination element type. */
-export type ConvertOut = 'f32' | 'f16';
 
 /** Invocations per workgroup in convert.wgsl. */
 export const CONVERT_WORKGROUP = 256;
 
 /** Entry point, element size and elements per invocation of each output type. */
-const OUTS: Record<ConvertOut, { entry: string; bytes: number; perInvocation: number }> = {
+const OUTS: Record<DenseStorage, { entry: string; bytes: number; perInvocation: number }> = {
   f32: { entry: 'convert_rows', bytes: 4, perInvocation: 1 },
   f16: { entry: 'convert_rows_f16', bytes: 2, perInvocation: 2 },
 };
@@ -30,7 +29,7 @@ export class ConvertRowsKernel {
   private readonly who = 'ConvertRowsKernel';
   private readonly programs = new LazyPrograms(async () => {
     const built = await Promise.all(
-      (Object.keys(OUTS) as ConvertOut[]).map((out) =>
+      (Object.keys(OUTS) as DenseStorage[]).map((out) =>
         computeProgram(this.device, {
           name: `convert.wgsl (${OUTS[out].entry})`,
           code: convertWgsl,
@@ -39,7 +38,7 @@ export class ConvertRowsKernel {
         }).then((p) => [out, p] as const),
       ),
     );
-    return new Map<ConvertOut, ComputeProgram>(built);
+    return new Map<DenseStorage, ComputeProgram>(built);
   });
   private readonly uniforms: UniformCache;
   private readonly maxWg: number;
@@ -65,7 +64,7 @@ export class ConvertRowsKernel {
    * src is f32; offsets in elements (src) and bytes (dst). f16 writes whole u32 words: n even, dstByteOffset a
    * multiple of 4.
    */
-  run(target: GpuTarget, src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstByteOffset: number, n: number, out: ConvertOut): void {
+  run(target: GpuTarget, src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstByteOffset: number, n: number, out: DenseStorage): void {
     positiveInt(this.who, 'n', n);
     nonNegativeInt(this.who, 'srcOffset', srcOffset);
     nonNegativeInt(this.who, 'dstByteOffset', dstByteOffset);

@@ -15,7 +15,7 @@ import { add, erf, gelu, quickGelu, silu, siluScalar } from '../../reference/ops
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, type Tolerance } from '../compare.ts';
-import { expectClose } from '../test-support.ts';
+import { expectClose } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { runSelfTests } from '../selftest-support.ts';
 import { ActivationKernel, activationOnGpu, AddKernel, elementwiseShaderSource, SwiGluKernel, swigluOnGpu, type ActivationKind } from './elementwise.ts';

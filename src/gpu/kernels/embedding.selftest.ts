@@ -1,15 +1,14 @@
-// In-app self-tests of the embedding family (token gather in every table format, CLIP patch embedding), plus
+// In-app self-tests of the embedding family (token gather in every table format), plus
 // the small MLC q4 packer / dequantizer they and embedding.test.ts use as the CPU side (test-only: the engine's
 // own q4 code lives elsewhere).
 import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
-import type { ClipVisionConfig } from '../../checkpoint/types.ts';
-import { clipEmbeddingsWith, type ClipEmbeddingWeights } from '../../reference/clip.ts';
 import { embedRows } from '../../reference/llama.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
 import { shaderF16If, timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
-import { ClipEmbeddingKernel, createEmbeddingTable, destroyEmbeddingTable, EmbeddingKernel, type EmbeddingFormat, type EmbeddingTableData } from './embedding.ts';
+import { createEmbeddingTable, destroyEmbeddingTable, EmbeddingKernel, type EmbeddingTableData } from './embedding.ts';
+import type { Storage } from '../storage.ts';
 import { roundToF16, toF16Weights } from './linear.ts';
 
 /**
@@ -54,7 +53,7 @@ export function dequantizeQ4Rows(qWeight: Uint32Array, qScale: Float32Array | Ui
 }
 
 /** Table data in `format` for f32 values, and the f32 values the GPU should return. */
-export function embeddingTableFor(format: EmbeddingFormat, values: Float32Array, vocab: number, H: number): { data: EmbeddingTableData; expected: Float32Array } {
+export function embeddingTableFor(format: Storage, values: Float32Array, vocab: number, H: number): { data: EmbeddingTableData; expected: Float32Array } {
   switch (format) {
     case 'f32':
       return { data: values, expected: values };
@@ -68,7 +67,7 @@ export function embeddingTableFor(format: EmbeddingFormat, values: Float32Array,
   }
 }
 
-function embeddingCase(format: EmbeddingFormat, seed: number): SelfTestCase {
+function embeddingCase(format: Storage, seed: number): SelfTestCase {
   const [vocab, H, blockRows] = [300, 128, 64]; // 5 row blocks: exercises the split-table path
   const ids = Int32Array.from([5, -200, 0, 299, 64, 63, 128, 200, 1, 299, 17]);
   return {
@@ -98,71 +97,9 @@ function embeddingCase(format: EmbeddingFormat, seed: number): SelfTestCase {
   };
 }
 
-/** A small CLIP vision config (only the embedding fields matter). */
-export function smallClipConfig(imageSize: number, patchSize: number, hiddenSize: number): ClipVisionConfig {
-  return { hiddenSize, intermediateSize: 4 * hiddenSize, numLayers: 1, numHeads: 1, imageSize, patchSize, numChannels: 3, layerNormEps: 1e-5, hiddenAct: 'quick_gelu' };
-}
-
-/** Random CLIP embedding weights (conv weight scaled 1/sqrt(K), like the linear tests). */
-export function randomClipEmbeddingWeights(v: ClipVisionConfig, seed: number): ClipEmbeddingWeights {
-  const rng = seededRandom(seed);
-  const D = v.hiddenSize;
-  const K = v.numChannels * v.patchSize * v.patchSize;
-  const N = (v.imageSize / v.patchSize) ** 2;
-  return {
-    patch: randomF32(D * K, rng, 1 / Math.sqrt(K)),
-    cls: randomF32(D, rng, 1),
-    pos: randomF32((N + 1) * D, rng, 0.5),
-    preW: randomF32(D, rng, 1.5),
-    preB: randomF32(D, rng, 0.5),
-  };
-}
-
-/** CLIP hidden_states[0] on the GPU for f32 weights; returns [N+1, D]. */
-export async function clipEmbeddingsOnGpu(device: GPUDevice, w: ClipEmbeddingWeights, v: ClipVisionConfig, pixels: Float32Array): Promise<[Float32Array, number]> {
-  const N = (v.imageSize / v.patchSize) ** 2;
-  const D = v.hiddenSize;
-  return withGpuObjects(device, async (gpu) => {
-    const kernel = gpu.own(await ClipEmbeddingKernel.create(device));
-    const gw = {
-      patch: gpu.upload(w.patch, 'clip patch w'),
-      cls: gpu.upload(w.cls, 'clip cls'),
-      pos: gpu.upload(w.pos, 'clip pos'),
-      preW: gpu.upload(w.preW, 'clip pre w'),
-      preB: gpu.upload(w.preB, 'clip pre b'),
-    };
-    const px = gpu.upload(pixels, 'clip pixels');
-    const out = gpu.alloc((N + 1) * D * 4, 'clip embeddings');
-    return timed(
-      device,
-      () => kernel.run(device, px, gw, out, v),
-      () => readF32(device, out, (N + 1) * D),
-    );
-  });
-}
-
-function clipCase(): SelfTestCase {
-  const v = smallClipConfig(56, 14, 64);
-  const N = 16;
-  return {
-    id: 'clip-embedding',
-    name: 'CLIP patch embedding',
-    description: `patchify 3×56×56 (P = 14) → linear [${N}×588]·[64×588]ᵀ → class + position embeddings → pre_layrnorm`,
-    async run({ device }) {
-      const w = randomClipEmbeddingWeights(v, 11);
-      const pixels = randomF32(3 * 56 * 56, seededRandom(12), 2);
-      const expected = clipEmbeddingsWith(w, v, pixels);
-      const [y, gpuMs] = await clipEmbeddingsOnGpu(device, w, v, pixels);
-      // f32 matmul over K = 588 (atol/rtol 1e-4 like the linear case), then a LayerNorm that rescales by ~1/std.
-      return { comparison: compareArrays(y, expected, { atol: 1e-4, rtol: 1e-4 }), shape: [N + 1, 64], gpuMs, flops: 2 * N * 588 * 64 };
-    },
-  };
-}
-
 export const EMBEDDING_SELF_TEST_CASES: SelfTestCase[] = [
   embeddingCase('f32', 21),
   embeddingCase('f16', 22),
   embeddingCase('q4f32', 23),
   embeddingCase('q4f16', 24),
-  clipCase(),
 ];

@@ -2,20 +2,12 @@
 //   EmbeddingKernel      token rows gathered from a table: f32, f16 (shader-f16), or MLC int4 (q4f32_1 / q4f16_1),
 //                        the table split into row blocks when it exceeds one storage binding (128256 x 4096 f16
 //                        is 1 GiB); ids < 0 read row 0 (the reference's embed(max(ids, 0))) or give zeros.
-//   PatchifyKernel       CLIP pixel_values [C, S, S] -> patches [N, C*P*P] in (c, ky, kx) order, so the 14x14
-//                        stride-14 conv is a LinearKernel (no bias) with the conv weight seen as [D, C*P*P].
-//   ClipAssembleKernel   emb[0] = class_embedding + pos[0]; emb[1 + i] = patch_proj[i] + pos[1 + i].
-//   ClipEmbeddingKernel  the whole CLIP hidden_states[0]: patchify -> linear -> assemble -> pre_layrnorm.
+// The shader's CLIP entry points (patchify, class + position assembly) are driven by src/vision/clip-embedding.ts.
 import embeddingWgsl from '../../../shaders/embedding.wgsl?raw';
-import type { ClipVisionConfig } from '../../checkpoint/types.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { checkBinding, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
-import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
-import { LinearKernel, type WeightDType } from './linear.ts';
-import { NormKernel } from './norm.ts';
-
-/** Storage formats of an embedding table. q4*: MLC q4f32_1 / q4f16_1 (int4, groups of 32, f32 / f16 scales). */
-export type EmbeddingFormat = 'f32' | 'f16' | 'q4f32' | 'q4f16';
+import { checkBinding, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { computeProgram, specializeWgsl } from '../pipeline.ts';
+import { isQ4, rowBytes, STORAGE, type Storage } from '../storage.ts';
 
 /** Invocations per workgroup in embedding.wgsl. */
 export const EMBEDDING_WORKGROUP = 256;
@@ -23,19 +15,11 @@ export const EMBEDDING_WORKGROUP = 256;
 const FLAG_NEG_ZERO = 1;
 const FLAG_WRITE_INVALID = 2;
 
-function isQ4(format: EmbeddingFormat): boolean {
-  return format === 'q4f32' || format === 'q4f16';
-}
-
-function needsF16(format: EmbeddingFormat): boolean {
-  return format === 'f16' || format === 'q4f16';
-}
-
 /**
  * The WGSL text for a format: embedding.wgsl as is for f32 / q4f32 (and the CLIP kernels); `alias TT = f16;`
  * for an f16 table; `alias ST = f16;` for q4f16 scales (both with `enable f16;`).
  */
-export function embeddingShaderSource(format: EmbeddingFormat = 'f32'): string {
+export function embeddingShaderSource(format: Storage = 'f32'): string {
   if (format === 'f16') return specializeWgsl(embeddingWgsl, { enable: ['f16'], aliases: { TT: 'f16' } });
   if (format === 'q4f16') return specializeWgsl(embeddingWgsl, { enable: ['f16'], aliases: { ST: 'f16' } });
   return embeddingWgsl;
@@ -56,31 +40,17 @@ export interface Q4EmbeddingBlock {
 
 /** A [vocab, hidden] table on the GPU, as consecutive row blocks (block b starts after blocks 0..b-1). */
 export interface EmbeddingTable {
-  format: EmbeddingFormat;
+  format: Storage;
   vocab: number;
   hidden: number;
   blocks: (DenseEmbeddingBlock | Q4EmbeddingBlock)[];
 }
 
-/** Bytes per table row in each buffer of a block of this format (what the binding limit applies to). */
-export function embeddingRowBytes(format: EmbeddingFormat, hidden: number): { main: number; scale: number } {
-  switch (format) {
-    case 'f32':
-      return { main: hidden * 4, scale: 0 };
-    case 'f16':
-      return { main: hidden * 2, scale: 0 };
-    case 'q4f32':
-      return { main: hidden / 2, scale: (hidden / 32) * 4 };
-    case 'q4f16':
-      return { main: hidden / 2, scale: (hidden / 32) * 2 };
-  }
-}
-
 /** The most table rows one block may hold so that each of its buffers fits in `maxBindingBytes`. */
-export function embeddingBlockRows(format: EmbeddingFormat, hidden: number, maxBindingBytes: number): number {
-  const { main, scale } = embeddingRowBytes(format, hidden);
+export function embeddingBlockRows(format: Storage, hidden: number, maxBindingBytes: number): number {
+  const { data, scales } = rowBytes(format, hidden);
   // align4 of the binding: an f16 block with an odd rows * hidden rounds up by 2 bytes.
-  const rows = Math.floor((maxBindingBytes - 4) / Math.max(main, scale));
+  const rows = Math.floor((maxBindingBytes - 4) / Math.max(data, scales));
   if (rows < 1) throw new Error(`embedding: one ${format} row of ${hidden} values does not fit in ${maxBindingBytes} bytes`);
   return rows;
 }
@@ -88,7 +58,7 @@ export function embeddingBlockRows(format: EmbeddingFormat, hidden: number, maxB
 /** Host data of a table: f32 values, f16 bits, or MLC q4 words and scales (f32 values or f16 bits). */
 export type EmbeddingTableData = Float32Array | Uint16Array | { qWeight: Uint32Array; qScale: Float32Array | Uint16Array };
 
-function checkTableShape(format: EmbeddingFormat, vocab: number, hidden: number): void {
+function checkTableShape(format: Storage, vocab: number, hidden: number): void {
   positiveInt('EmbeddingTable', 'vocab', vocab);
   positiveInt('EmbeddingTable', 'hidden', hidden);
   if (isQ4(format) && hidden % 32 !== 0) throw new Error(`EmbeddingTable: ${format} needs hidden to be a multiple of 32, got ${hidden}`);
@@ -100,7 +70,7 @@ function checkTableShape(format: EmbeddingFormat, vocab: number, hidden: number)
  */
 export function createEmbeddingTable(
   device: GPUDevice,
-  format: EmbeddingFormat,
+  format: Storage,
   vocab: number,
   hidden: number,
   data: EmbeddingTableData,
@@ -181,10 +151,10 @@ export class EmbeddingKernel {
 
   constructor(
     readonly device: GPUDevice,
-    readonly format: EmbeddingFormat,
+    readonly format: Storage,
     opts: EmbeddingKernelOptions = {},
   ) {
-    requireShaderF16(device, needsF16(format), `EmbeddingKernel: the ${format} format needs`, isQ4(format) ? 'q4f32' : 'f32');
+    requireShaderF16(device, STORAGE[format].f16, `EmbeddingKernel: the ${format} format needs`, isQ4(format) ? 'q4f32' : 'f32');
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.uniforms = new UniformCache(device, 'embedding dims');
   }
@@ -193,7 +163,7 @@ export class EmbeddingKernel {
     return this.programs.ready(this);
   }
 
-  static create(device: GPUDevice, format: EmbeddingFormat, opts?: EmbeddingKernelOptions): Promise<EmbeddingKernel> {
+  static create(device: GPUDevice, format: Storage, opts?: EmbeddingKernelOptions): Promise<EmbeddingKernel> {
     return new EmbeddingKernel(device, format, opts).init();
   }
 
@@ -218,7 +188,7 @@ export class EmbeddingKernel {
     const H = table.hidden;
     const total = table.blocks.reduce((s, b) => s + b.rows, 0);
     if (total !== table.vocab) throw new Error(`${who}: the table's blocks hold ${total} rows, vocab is ${table.vocab}`);
-    const { main, scale } = embeddingRowBytes(this.format, H);
+    const { data: main, scales: scale } = rowBytes(this.format, H);
     const hint = '; split the table into more row blocks (embeddingBlockRows)';
     checkBinding(this.device, who, 'ids', ids, (idsOff + rows) * 4, `${rows} i32 from ${idsOff}`);
     checkBinding(this.device, who, 'out', out, (outRow + rows) * H * 4, `[${rows}, ${H}] f32 from row ${outRow}`);
@@ -268,7 +238,7 @@ export class EmbeddingKernel {
  */
 export async function embedOnGpu(
   device: GPUDevice,
-  format: EmbeddingFormat,
+  format: Storage,
   data: EmbeddingTableData,
   vocab: number,
   hidden: number,
@@ -287,231 +257,5 @@ export async function embedOnGpu(
     idsBuf.destroy();
     out.destroy();
     kernel.destroy();
-  }
-}
-
-// ---- CLIP patch embedding ----
-
-/** Small base for the flat one-invocation-per-element CLIP kernels (one entry point, uniforms per shape). */
-abstract class FlatKernel {
-  private readonly programs = new LazyPrograms(() =>
-    computeProgram(this.device, { name: `embedding.wgsl (${this.entry})`, code: embeddingShaderSource('f32'), entryPoint: this.entry, bindings: this.bindings }),
-  );
-  private readonly uniforms: UniformCache;
-  protected readonly maxWg: number;
-
-  constructor(
-    readonly device: GPUDevice,
-    private readonly entry: string,
-    private readonly bindings: readonly BindingKind[],
-    opts: EmbeddingKernelOptions = {},
-  ) {
-    this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
-    this.uniforms = new UniformCache(device, `${entry} dims`, 64);
-  }
-
-  init(): Promise<this> {
-    return this.programs.ready(this);
-  }
-
-  protected dispatch(target: GpuTarget, who: string, n: number, dims: number[], data: GPUBufferBinding[]): void {
-    const program = this.programs.require(who);
-    const grid = foldGrid(Math.ceil(n / EMBEDDING_WORKGROUP), this.maxWg, who);
-    const bindGroup = bindBuffers(this.device, program.layout, [this.uniforms.get(dims), ...data], this.entry);
-    recordDispatch(target, this.entry, program, bindGroup, grid);
-  }
-
-  destroy(): void {
-    this.uniforms.destroy();
-  }
-}
-
-/** pixel_values [C, S, S] -> patches [(S/P)^2, C*P*P], each patch in (c, ky, kx) order (src/reference/clip.ts patchify). */
-export class PatchifyKernel extends FlatKernel {
-  constructor(device: GPUDevice, opts?: EmbeddingKernelOptions) {
-    super(device, 'patchify', ['uniform', 'read', 'storage'], opts);
-  }
-
-  static create(device: GPUDevice, opts?: EmbeddingKernelOptions): Promise<PatchifyKernel> {
-    return new PatchifyKernel(device, opts).init();
-  }
-
-  run(target: GpuTarget, pixels: GPUBuffer, patches: GPUBuffer, channels: number, size: number, patch: number): void {
-    const who = 'PatchifyKernel';
-    positiveInt(who, 'channels', channels);
-    positiveInt(who, 'size', size);
-    positiveInt(who, 'patch', patch);
-    if (size % patch !== 0) throw new Error(`${who}: image size ${size} is not a multiple of the patch size ${patch}`);
-    const g = size / patch;
-    const K = channels * patch * patch;
-    const total = g * g * K;
-    checkBinding(this.device, who, 'pixels', pixels, channels * size * size * 4, `[${channels}, ${size}, ${size}] f32`);
-    checkBinding(this.device, who, 'patches', patches, total * 4, `[${g * g}, ${K}] f32`);
-    this.dispatch(target, who, total, [channels, size, patch, g, K, total, 0, 0], [
-      { buffer: pixels, size: channels * size * size * 4 },
-      { buffer: patches, size: total * 4 },
-    ]);
-  }
-}
-
-/**
- * emb [N+1, D]: row 0 = cls + pos[0], row 1 + i = proj[i] + pos[1 + i]. With proj = null the projections are
- * already in rows 1..N of emb (a LinearKernel run with yColOffset = D) and the kernel adds in place.
- */
-export class ClipAssembleKernel {
-  private readonly outOfPlace: FlatAssemble;
-  private readonly inPlace: FlatAssemble;
-
-  constructor(
-    readonly device: GPUDevice,
-    opts?: EmbeddingKernelOptions,
-  ) {
-    this.outOfPlace = new FlatAssemble(device, 'clip_assemble', ['uniform', 'read', 'read', 'read', 'storage'], opts);
-    this.inPlace = new FlatAssemble(device, 'clip_assemble_inplace', ['uniform', 'read', 'read', 'storage'], opts);
-  }
-
-  async init(): Promise<this> {
-    await Promise.all([this.outOfPlace.init(), this.inPlace.init()]);
-    return this;
-  }
-
-  static create(device: GPUDevice, opts?: EmbeddingKernelOptions): Promise<ClipAssembleKernel> {
-    return new ClipAssembleKernel(device, opts).init();
-  }
-
-  run(target: GpuTarget, proj: GPUBuffer | null, cls: GPUBuffer, pos: GPUBuffer, emb: GPUBuffer, patches: number, width: number): void {
-    const who = 'ClipAssembleKernel';
-    positiveInt(who, 'patches', patches);
-    positiveInt(who, 'width', width);
-    const total = (patches + 1) * width;
-    if (proj === emb) throw new Error(`${who}: pass proj = null to assemble in place`);
-    checkBinding(this.device, who, 'cls', cls, width * 4, `[${width}] f32`);
-    checkBinding(this.device, who, 'pos', pos, total * 4, `[${patches + 1}, ${width}] f32`);
-    checkBinding(this.device, who, 'emb', emb, total * 4, `[${patches + 1}, ${width}] f32`);
-    const common: GPUBufferBinding[] = [
-      { buffer: cls, size: width * 4 },
-      { buffer: pos, size: total * 4 },
-      { buffer: emb, size: total * 4 },
-    ];
-    if (proj) {
-      checkBinding(this.device, who, 'proj', proj, patches * width * 4, `[${patches}, ${width}] f32`);
-      this.outOfPlace.record(target, who, total, [width, total, 0, 0], [{ buffer: proj, size: patches * width * 4 }, ...common]);
-    } else {
-      this.inPlace.record(target, who, total, [width, total, 0, 0], common);
-    }
-  }
-
-  destroy(): void {
-    this.outOfPlace.destroy();
-    this.inPlace.destroy();
-  }
-}
-
-class FlatAssemble extends FlatKernel {
-  record(target: GpuTarget, who: string, n: number, dims: number[], data: GPUBufferBinding[]): void {
-    this.dispatch(target, who, n, dims, data);
-  }
-}
-
-/** CLIP embedding weights on the GPU (names as in loadClipEmbeddings). */
-export interface ClipEmbeddingGpuWeights {
-  /** Conv weight [D, C, P, P] = [D, C*P*P], f32 (or f16 with `patchWeights: 'f16'`). */
-  patch: GPUBuffer;
-  /** class_embedding [D] f32. */
-  cls: GPUBuffer;
-  /** position_embedding [N+1, D] f32. */
-  pos: GPUBuffer;
-  /** pre_layrnorm weight and bias [D] (f32, or f16 with `normWeights: 'f16'`). */
-  preW: GPUBuffer;
-  preB: GPUBuffer;
-}
-
-export type ClipEmbeddingShape = Pick<ClipVisionConfig, 'numChannels' | 'imageSize' | 'patchSize' | 'hiddenSize' | 'layerNormEps'>;
-
-export interface ClipEmbeddingKernelOptions {
-  patchWeights?: WeightDType;
-  normWeights?: WeightDType;
-}
-
-/**
- * CLIP hidden_states[0] ([N+1, D], spec section 2): patchify -> patch conv as LinearKernel (no bias), written
- * straight into rows 1..N of a scratch [N+1, D] -> class token + position embeddings in place -> pre_layrnorm
- * into `out`. The two scratch buffers (patches [N, C*P*P], pre-norm [N+1, D]) are allocated once per shape and
- * kept until destroy().
- */
-export class ClipEmbeddingKernel {
-  private readonly patchify: PatchifyKernel;
-  private readonly linear: LinearKernel;
-  private readonly assemble: ClipAssembleKernel;
-  private readonly norm: NormKernel;
-  private scratch: { key: string; patches: GPUBuffer; pre: GPUBuffer } | null = null;
-
-  constructor(
-    readonly device: GPUDevice,
-    opts: ClipEmbeddingKernelOptions = {},
-  ) {
-    this.patchify = new PatchifyKernel(device);
-    this.linear = new LinearKernel(device, { weights: opts.patchWeights ?? 'f32' });
-    this.assemble = new ClipAssembleKernel(device);
-    this.norm = new NormKernel(device, 'layernorm', { weights: opts.normWeights ?? 'f32' });
-  }
-
-  async init(): Promise<this> {
-    await Promise.all([this.patchify.init(), this.linear.init(), this.assemble.init(), this.norm.init()]);
-    return this;
-  }
-
-  static create(device: GPUDevice, opts?: ClipEmbeddingKernelOptions): Promise<ClipEmbeddingKernel> {
-    return new ClipEmbeddingKernel(device, opts).init();
-  }
-
-  /** Records out [N+1, D] f32 = hidden_states[0] of CLIP for pixels [C, S, S] f32. */
-  run(target: GpuTarget, pixels: GPUBuffer, w: ClipEmbeddingGpuWeights, out: GPUBuffer, v: ClipEmbeddingShape): void {
-    const { numChannels: C, imageSize: S, patchSize: P, hiddenSize: D } = v;
-    positiveInt('ClipEmbeddingKernel', 'patchSize', P);
-    if (S % P !== 0) throw new Error(`ClipEmbeddingKernel: image size ${S} is not a multiple of the patch size ${P}`);
-    positiveInt('ClipEmbeddingKernel', 'hiddenSize', D);
-    positiveInt('ClipEmbeddingKernel', 'numChannels', C);
-    const N = (S / P) ** 2;
-    const K = C * P * P;
-    // Check every caller buffer before recording anything, so a bad call leaves the caller's pass untouched.
-    const who = 'ClipEmbeddingKernel';
-    const wb = (t: WeightDType) => (t === 'f16' ? 2 : 4);
-    checkBinding(this.device, who, 'pixels', pixels, C * S * S * 4, `[${C}, ${S}, ${S}] f32`);
-    checkBinding(this.device, who, 'patch weight', w.patch, D * K * wb(this.linear.weights), `[${D}, ${K}] ${this.linear.weights}`);
-    checkBinding(this.device, who, 'class embedding', w.cls, D * 4, `[${D}] f32`);
-    checkBinding(this.device, who, 'position embedding', w.pos, (N + 1) * D * 4, `[${N + 1}, ${D}] f32`);
-    checkBinding(this.device, who, 'pre_layrnorm weight', w.preW, D * wb(this.norm.weights), `[${D}] ${this.norm.weights}`);
-    checkBinding(this.device, who, 'pre_layrnorm bias', w.preB, D * wb(this.norm.weights), `[${D}] ${this.norm.weights}`);
-    checkBinding(this.device, who, 'out', out, (N + 1) * D * 4, `[${N + 1}, ${D}] f32`);
-    const key = `${N},${K},${D}`;
-    if (this.scratch?.key !== key) {
-      // A new shape: the previous scratch may still be used by recorded, unsubmitted work, so let GC free it.
-      this.scratch = {
-        key,
-        patches: createStorageBuffer(this.device, N * K * 4, 'clip patches'),
-        pre: createStorageBuffer(this.device, (N + 1) * D * 4, 'clip embeddings (pre-norm)'),
-      };
-    }
-    const { patches, pre } = this.scratch;
-    const body = (pass: GPUComputePassEncoder) => {
-      this.patchify.run(pass, pixels, patches, C, S, P);
-      this.linear.run(pass, patches, w.patch, null, pre, N, K, D, { yColOffset: D, yRowStride: D });
-      this.assemble.run(pass, null, w.cls, w.pos, pre, N, D);
-      this.norm.run(pass, pre, w.preW, w.preB, out, N + 1, D, v.layerNormEps);
-    };
-    recordCompute(target, 'clip embeddings', body);
-  }
-
-  destroy(): void {
-    this.patchify.destroy();
-    this.linear.destroy();
-    this.assemble.destroy();
-    this.norm.destroy();
-    if (this.scratch) {
-      this.scratch.patches.destroy();
-      this.scratch.pre.destroy();
-      this.scratch = null;
-    }
   }
 }

@@ -8,6 +8,7 @@ import { createStorageBuffer } from '../buffers.ts';
 import type { GpuContext } from '../device.ts';
 import { ShaderError } from '../pipeline.ts';
 import { LinearKernel, linearShaderSource } from './linear.ts';
+import { firstRows } from '../tensor.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -28,8 +29,8 @@ describe('f16-weight linear on a validating (Null) device', () => {
     const b = createStorageBuffer(ctx.device, N * 4);
     const y = createStorageBuffer(ctx.device, M * N * 4);
     ctx.device.pushErrorScope('validation');
-    kernel.run(ctx.device, x, w, b, y, M, K, N);
-    kernel.run(ctx.device, x, w, null, y, M, K, N);
+    kernel.run(ctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, rows: N, cols: K }, bias: b, y: y });
+    kernel.run(ctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, rows: N, cols: K }, bias: null, y: y });
     const error = await ctx.device.popErrorScope();
     expect(error?.message ?? null).toBeNull();
     kernel.destroy();

@@ -7,6 +7,7 @@ import { linear } from '../../reference/linear.ts';
 import type { SelfTestCase } from '../selftest-support.ts';
 import { LinearQ4Kernel, q4ScaleData } from './linear-q4.ts';
 import { measureLinearCase, randomLinearProblem } from './linear.selftest.ts';
+import { firstRows } from '../tensor.ts';
 
 function linearQ4Case(opts: { id: string; name: string; scales: Q4ScaleDType; M: number; K: number; N: number; seed: number }): SelfTestCase {
   const { M, K, N, scales } = opts;
@@ -21,7 +22,7 @@ function linearQ4Case(opts: { id: string; name: string; scales: Q4ScaleDType; M:
       const expected = linear(x, M, K, dequantizeQ4(q.qWeight, q.qScale, N, K), N, b);
       const data = { x, w: q.qWeight, scales: q4ScaleData(q.qScale, scales), b };
       return measureLinearCase(device, LinearQ4Kernel.create(device, { scales }), data, [M, K, N], expected, (kernel, g) =>
-        kernel.run(device, g.x, g.w, g.scales!, g.b, g.y, M, K, N),
+        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, scales: g.scales!, rows: N, cols: K }, bias: g.b, y: g.y }),
       );
     },
   };

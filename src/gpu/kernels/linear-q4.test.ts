@@ -12,12 +12,13 @@ import { linear } from '../../reference/linear.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, type Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { ShaderError } from '../pipeline.ts';
 import { runSelfTest } from '../selftest-support.ts';
 import { LINEAR_Q4_SELF_TEST_CASES } from './linear-q4.selftest.ts';
 import { LinearQ4Kernel, linearQ4OnGpu, linearQ4ShaderSource, q4ScaleData } from './linear-q4.ts';
+import { firstRows } from '../tensor.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
 
@@ -102,7 +103,7 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
     const p = problem(M, K, N, false, 3);
     const kernel = await LinearQ4Kernel.create(ctx.device, { shader: { name: 'matmul-q4.wgsl (reversed nibbles)', code: broken } });
     const bufs = [storageBufferFrom(ctx.device, p.x), storageBufferFrom(ctx.device, p.q.qWeight), storageBufferFrom(ctx.device, p.q.qScale), createStorageBuffer(ctx.device, M * N * 4)];
-    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, null, bufs[3]!, M, K, N);
+    kernel.run(ctx.device, { x: firstRows(bufs[0]!, M, K), w: { name: 'w', buffer: bufs[1]!, scales: bufs[2]!, rows: N, cols: K }, bias: null, y: bufs[3]! });
     const c = compareArrays(await readF32(ctx.device, bufs[3]!, M * N), p.expected, TOL);
     expect(c.ok).toBe(false);
     for (const b of bufs) b.destroy();
@@ -116,7 +117,7 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
     expect(kernel.dispatchSize(M, N)).toEqual([6, 4]);
     const bufs = [p.x, p.q.qWeight, p.q.qScale, p.b!].map((a) => storageBufferFrom(ctx.device, a));
     const yb = createStorageBuffer(ctx.device, M * N * 4);
-    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, yb, M, K, N);
+    kernel.run(ctx.device, { x: firstRows(bufs[0]!, M, K), w: { name: 'w', buffer: bufs[1]!, scales: bufs[2]!, rows: N, cols: K }, bias: bufs[3]!, y: yb });
     expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'linear-q4 (folded grid)', [M, N]);
     for (const b of [...bufs, yb]) b.destroy();
     kernel.destroy();
@@ -143,8 +144,8 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
       const yb = createStorageBuffer(ctx.device, M * N * 4);
       const encoder = ctx.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
-      kernel.run(pass, xb, w1, s1, b1, yb, M, K, split, { yRowStride: N });
-      kernel.run(pass, xb, w2, s2, b2, yb, M, K, N - split, { yRowStride: N, yColOffset: split });
+      kernel.run(pass, { x: firstRows(xb, M, K), w: { name: 'w', buffer: w1, scales: s1, rows: split, cols: K }, bias: b1, y: yb }, { yRowStride: N });
+      kernel.run(pass, { x: firstRows(xb, M, K), w: { name: 'w', buffer: w2, scales: s2, rows: N - split, cols: K }, bias: b2, y: yb }, { yRowStride: N, yColOffset: split });
       pass.end();
       ctx.device.queue.submit([encoder.finish()]);
       expectClose(await readF32(ctx.device, yb, M * N), p.expected, `linear-q4 ${scaleDType} (2 blocks)`, [M, N]);
@@ -162,16 +163,16 @@ describe('LinearQ4Kernel argument checks', () => {
     const max = ctx.device.limits.maxStorageBufferBindingSize;
     const K = 4096;
     const N = Math.ceil(max / (K / 2)) + 64; // q_weight just over the limit (the lm_head case on small limits)
-    expect(() => kernel.run(ctx.device, small, small2, small2, null, createStorageBuffer(ctx.device, 64), 1, K, N)).toThrow(
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 1, K), w: { name: 'w', buffer: small2, scales: small2, rows: N, cols: K }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(
       /qWeight \(\[\d+, 512\] u32\) is \d+ bytes, more than this device's maxStorageBufferBindingSize.*split the weight into row blocks/,
     );
-    expect(() => kernel.run(ctx.device, small, small2, small2, null, createStorageBuffer(ctx.device, 64), 1, 48, 1)).toThrow(/K = 48 is not a multiple/);
-    expect(() => kernel.run(ctx.device, small, small2, small2, null, small, 1, 32, 1)).toThrow(/x and y must be different/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 1, 48), w: { name: 'w', buffer: small2, scales: small2, rows: 1, cols: 48 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/K = 48 is not a multiple/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 1, 32), w: { name: 'w', buffer: small2, scales: small2, rows: 1, cols: 32 }, bias: null, y: small })).toThrow(/x and y must be different/);
     const big = createStorageBuffer(ctx.device, 1024);
-    expect(() => kernel.run(ctx.device, big, big, createStorageBuffer(ctx.device, 4), null, createStorageBuffer(ctx.device, 64), 1, 64, 8)).toThrow(
+    expect(() => kernel.run(ctx.device, { x: firstRows(big, 1, 64), w: { name: 'w', buffer: big, scales: createStorageBuffer(ctx.device, 4), rows: 8, cols: 64 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(
       /buffer qScale "" has 4 bytes, needs 64/,
     );
-    expect(() => kernel.run(ctx.device, small, small2, small2, null, small2, 0, 32, 4)).toThrow(/M must be a positive integer/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 0, 32), w: { name: 'w', buffer: small2, scales: small2, rows: 4, cols: 32 }, bias: null, y: small2 })).toThrow(/M must be a positive integer/);
     small.destroy();
     small2.destroy();
     kernel.destroy();
@@ -180,7 +181,7 @@ describe('LinearQ4Kernel argument checks', () => {
   it('requires init before run', () => {
     const kernel = new LinearQ4Kernel(ctx.device);
     const b = createStorageBuffer(ctx.device, 16);
-    expect(() => kernel.run(ctx.device, b, b, b, null, b, 1, 32, 1)).toThrow(/init\(\)/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(b, 1, 32), w: { name: 'w', buffer: b, scales: b, rows: 1, cols: 32 }, bias: null, y: b })).toThrow(/init\(\)/);
     b.destroy();
   });
 });
@@ -202,8 +203,8 @@ describe('LinearQ4Kernel on a validating (Null) device with shader-f16', () => {
       const b = createStorageBuffer(vctx.device, N * 4);
       const y = createStorageBuffer(vctx.device, M * N * 4);
       vctx.device.pushErrorScope('validation');
-      kernel.run(vctx.device, x, w, s, b, y, M, K, N);
-      kernel.run(vctx.device, x, w, s, null, y, M, K, N);
+      kernel.run(vctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, scales: s, rows: N, cols: K }, bias: b, y: y });
+      kernel.run(vctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, scales: s, rows: N, cols: K }, bias: null, y: y });
       const error = await vctx.device.popErrorScope();
       expect(error?.message ?? null).toBeNull();
       kernel.destroy();

@@ -14,7 +14,9 @@ import { q4Bytes, q4ScalesToF16Bits, Q4_GROUP_SIZE, type Q4ScaleDType, type Q4We
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, type BindingKind } from '../pipeline.ts';
-import type { LinearRunOptions } from './linear.ts';
+import { expandWgsl } from '../wgsl-include.ts';
+import { firstRows } from '../tensor.ts';
+import { linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
 
 /** Shared with the other kernel wrappers; re-exported here where they were first defined. */
 export { checkBindings, recordCompute } from '../dispatch.ts';
@@ -24,9 +26,9 @@ export const LINEAR_Q4_TILE = 64;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
-/** The WGSL text (one source for both scale dtypes: the SCALE_F16 override picks). */
+/** The WGSL text (one source for both scale dtypes: the SCALE_F16 override picks), its tile loop spliced in. */
 export function linearQ4ShaderSource(): string {
-  return matmulQ4Wgsl;
+  return expandWgsl(matmulQ4Wgsl);
 }
 
 export interface LinearQ4KernelOptions {
@@ -82,19 +84,11 @@ export class LinearQ4Kernel {
    * kernel); b: [N] f32 or null; y: f32, written at yColOffset + r * yRowStride + c. K % 32 == 0. x and y must be
    * different buffers. With a device, encodes and submits at once; with an encoder or pass, only records.
    */
-  run(
-    target: GpuTarget,
-    x: GPUBuffer,
-    qWeight: GPUBuffer,
-    qScale: GPUBuffer,
-    b: GPUBuffer | null,
-    y: GPUBuffer,
-    M: number,
-    K: number,
-    N: number,
-    opts: LinearRunOptions = {},
-  ): void {
+  run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
     const program = this.programs.require('LinearQ4Kernel');
+    const { M, K, N } = linearShape('LinearQ4Kernel.run', op);
+    const { x: { buffer: x }, w: { buffer: qWeight, scales: qScale }, bias: b, y } = op;
+    if (!qScale) throw new Error(`LinearQ4Kernel.run: ${op.w.name} is int4 and needs its scales`);
     for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('LinearQ4Kernel.run', name, v);
     if (K % Q4_GROUP_SIZE !== 0) throw new Error(`LinearQ4Kernel.run: K = ${K} is not a multiple of the int4 group size ${Q4_GROUP_SIZE}`);
     const { ldy, yOff } = rowBlockOutput('LinearQ4Kernel.run', N, opts);
@@ -168,7 +162,7 @@ export async function linearQ4OnGpu(
   const bBuf = bias ? storageBufferFrom(device, bias, 'b') : null;
   const yBuf = createStorageBuffer(device, M * N * 4, 'y');
   try {
-    kernel.run(device, xBuf, wBuf, sBuf, bBuf, yBuf, M, K, N);
+    kernel.run(device, { x: firstRows(xBuf, M, K), w: { name: 'w', buffer: wBuf, scales: sBuf, rows: N, cols: K }, bias: bBuf, y: yBuf });
     return await readF32(device, yBuf, M * N);
   } finally {
     for (const buf of [xBuf, wBuf, sBuf, bBuf, yBuf]) buf?.destroy();

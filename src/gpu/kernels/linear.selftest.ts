@@ -6,7 +6,9 @@ import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.
 import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
 import { shaderF16If, timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
-import { LinearKernel, roundToF16, toF16Weights, type WeightDType } from './linear.ts';
+import { LinearKernel, roundToF16, toF16Weights } from './linear.ts';
+import type { DenseStorage } from '../storage.ts';
+import { firstRows } from '../tensor.ts';
 
 /** A seeded problem y = x·Wᵀ + b: x [M, K] in [-1, 1), W [N, K] in ±1/sqrt(K), b [N] in ±0.5. */
 export function randomLinearProblem(M: number, K: number, N: number, seed: number): { x: Float32Array; w: Float32Array; b: Float32Array } {
@@ -57,7 +59,7 @@ export async function measureLinearCase<Kernel extends { destroy(): void }>(
   });
 }
 
-function linearCase(opts: { id: string; name: string; weights: WeightDType; M: number; K: number; N: number; seed: number }): SelfTestCase {
+function linearCase(opts: { id: string; name: string; weights: DenseStorage; M: number; K: number; N: number; seed: number }): SelfTestCase {
   const { M, K, N, weights } = opts;
   return {
     id: opts.id,
@@ -69,7 +71,7 @@ function linearCase(opts: { id: string; name: string; weights: WeightDType; M: n
       const expected = linear(x, M, K, weights === 'f16' ? roundToF16(w) : w, N, b);
       const data = { x, w: weights === 'f16' ? toF16Weights(w) : w, b };
       return measureLinearCase(device, LinearKernel.create(device, { weights }), data, [M, K, N], expected, (kernel, g) =>
-        kernel.run(device, g.x, g.w, g.b, g.y, M, K, N),
+        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, rows: N, cols: K }, bias: g.b, y: g.y }),
       );
     },
   };

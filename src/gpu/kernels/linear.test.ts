@@ -6,10 +6,11 @@ import { createNodeGpu } from '../../node/gpu.ts';
 import { linear } from '../../reference/linear.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { LinearKernel, linearOnGpu, linearShaderSource, roundToF16, toF16Weights } from './linear.ts';
+import { firstRows } from '../tensor.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
 
@@ -70,7 +71,7 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
     const wb = storageBufferFrom(ctx.device, p.w);
     const bb = storageBufferFrom(ctx.device, p.b!);
     const yb = createStorageBuffer(ctx.device, M * N * 4);
-    kernel.run(ctx.device, xb, wb, bb, yb, M, K, N);
+    kernel.run(ctx.device, { x: firstRows(xb, M, K), w: { name: 'w', buffer: wb, rows: N, cols: K }, bias: bb, y: yb });
     expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'linear (folded grid)', [M, N]);
     // the real limit: 65535 workgroups per dimension
     const real = await LinearKernel.create(ctx.device);
@@ -91,8 +92,8 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
     const b2 = storageBufferFrom(ctx.device, p.b!.subarray(split));
     const yb = createStorageBuffer(ctx.device, M * N * 4);
     const encoder = ctx.device.createCommandEncoder();
-    kernel.run(encoder, xb, w1, b1, yb, M, K, split, { yRowStride: N });
-    kernel.run(encoder, xb, w2, b2, yb, M, K, N - split, { yRowStride: N, yColOffset: split });
+    kernel.run(encoder, { x: firstRows(xb, M, K), w: { name: 'w', buffer: w1, rows: split, cols: K }, bias: b1, y: yb }, { yRowStride: N });
+    kernel.run(encoder, { x: firstRows(xb, M, K), w: { name: 'w', buffer: w2, rows: N - split, cols: K }, bias: b2, y: yb }, { yRowStride: N, yColOffset: split });
     ctx.device.queue.submit([encoder.finish()]);
     expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'linear (2 blocks)', [M, N]);
     for (const b of [xb, w1, w2, b1, b2, yb]) b.destroy();
@@ -113,8 +114,8 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
     const y = createStorageBuffer(ctx.device, M * N * 4);
     const encoder = ctx.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    kernel.run(pass, bufs[0], bufs[1], null, h, M, K, H);
-    kernel.run(pass, h, bufs[2], bufs[3], y, M, H, N);
+    kernel.run(pass, { x: firstRows(bufs[0], M, K), w: { name: 'w', buffer: bufs[1], rows: H, cols: K }, bias: null, y: h });
+    kernel.run(pass, { x: firstRows(h, M, H), w: { name: 'w', buffer: bufs[2], rows: N, cols: H }, bias: bufs[3], y: y });
     pass.end();
     ctx.device.queue.submit([encoder.finish()]);
     expectClose(await readF32(ctx.device, y, M * N), expected, 'linear∘linear', [M, N]);
@@ -131,21 +132,31 @@ describe('LinearKernel argument checks', () => {
     const max = ctx.device.limits.maxStorageBufferBindingSize;
     const K = 4096;
     const N = Math.ceil(max / (K * 4)) + 1; // W would be just over the limit
-    expect(() => kernel.run(ctx.device, small, small2, null, createStorageBuffer(ctx.device, 64), 1, K, N)).toThrow(
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 1, K), w: { name: 'w', buffer: small2, rows: N, cols: K }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(
       /w \(\[\d+, 4096\] f32\) is \d+ bytes, more than this device's maxStorageBufferBindingSize.*split the weight/,
     );
-    expect(() => kernel.run(ctx.device, small, small2, null, small, 2, 2, 2)).toThrow(/x and y must be different/);
-    expect(() => kernel.run(ctx.device, small, small2, null, createStorageBuffer(ctx.device, 4), 4, 4, 4)).toThrow(/has 4 bytes, needs 64/);
-    expect(() => kernel.run(ctx.device, small, small2, null, small2, 0, 4, 4)).toThrow(/M must be a positive integer/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 2, 2), w: { name: 'w', buffer: small2, rows: 2, cols: 2 }, bias: null, y: small })).toThrow(/x and y must be different/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 4, 4), w: { name: 'w', buffer: small2, rows: 4, cols: 4 }, bias: null, y: createStorageBuffer(ctx.device, 4) })).toThrow(/has 4 bytes, needs 64/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(small, 0, 4), w: { name: 'w', buffer: small2, rows: 4, cols: 4 }, bias: null, y: small2 })).toThrow(/M must be a positive integer/);
     small.destroy();
     small2.destroy();
+    kernel.destroy();
+  });
+
+  it('names the tensor whose shape does not fit', async () => {
+    const kernel = await LinearKernel.create(ctx.device);
+    const [x, w, y] = ['x1', 'w1', 'y1'].map((label) => createStorageBuffer(ctx.device, 64, label)) as [GPUBuffer, GPUBuffer, GPUBuffer];
+    const op = { x: firstRows(x, 2, 3), w: { name: 'layer.0.fc1.weight', buffer: w, rows: 2, cols: 4 }, bias: null, y };
+    expect(() => kernel.run(ctx.device, op)).toThrow('LinearKernel.run: x "x1" has rows of 3 values, but layer.0.fc1.weight [2, 4] needs 4');
+    expect(() => kernel.run(ctx.device, { ...op, x: { ...op.x, cols: 4, rowStart: 1 } })).toThrow(/x "x1" starts at row 1/);
+    for (const b of [x, w, y]) b.destroy();
     kernel.destroy();
   });
 
   it('requires init before run', () => {
     const kernel = new LinearKernel(ctx.device);
     const b = createStorageBuffer(ctx.device, 16);
-    expect(() => kernel.run(ctx.device, b, b, null, b, 1, 1, 1)).toThrow(/init\(\)/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(b, 1, 1), w: { name: 'w', buffer: b, rows: 1, cols: 1 }, bias: null, y: b })).toThrow(/init\(\)/);
     b.destroy();
   });
 });

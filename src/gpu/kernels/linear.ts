@@ -12,22 +12,24 @@ import { f16BytesToF32, f32ToF16Bytes } from '../../checkpoint/dtype.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, requireShaderF16, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-
-export type WeightDType = 'f32' | 'f16';
+import type { DenseStorage } from '../storage.ts';
+import { firstRows, type GpuRows, type WeightRows } from '../tensor.ts';
+import { expandWgsl } from '../wgsl-include.ts';
 
 /** Output tile edge of matmul.wgsl (rows of x and rows of W per workgroup). */
 export const LINEAR_TILE = 64;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'storage'];
 
-/** The WGSL text for a weight dtype: matmul.wgsl as is for f32; for f16, `enable f16;` + `alias WT = f16;`. */
-export function linearShaderSource(weights: WeightDType): string {
-  return weights === 'f16' ? specializeWgsl(matmulWgsl, { enable: ['f16'], aliases: { WT: 'f16' } }) : matmulWgsl;
+/** The WGSL text for a weight dtype: matmul.wgsl with its tile loop spliced in; for f16, `enable f16;` + `alias WT = f16;`. */
+export function linearShaderSource(weights: DenseStorage): string {
+  const code = expandWgsl(matmulWgsl);
+  return weights === 'f16' ? specializeWgsl(code, { enable: ['f16'], aliases: { WT: 'f16' } }) : code;
 }
 
 export interface LinearKernelOptions {
   /** Storage type of W: 'f32' (default) or 'f16' (needs the device feature shader-f16). */
-  weights?: WeightDType;
+  weights?: DenseStorage;
   /** Lower the dispatch limit (tests use this to exercise the 2D fold); default: the device limit. */
   maxWorkgroupsPerDimension?: number;
   /**
@@ -44,10 +46,30 @@ export interface LinearRunOptions {
   yColOffset?: number;
 }
 
+/** The operands of a linear layer y = x·Wᵀ (+ b): views that carry their shapes. */
+export interface LinearOperands {
+  /** x [M, K] f32, from row 0 (kernels bind x from offset 0). */
+  x: GpuRows;
+  /** W [N, K] in the kernel's storage. */
+  w: WeightRows;
+  /** b [N] f32, or null. */
+  bias: GPUBuffer | null;
+  /** y f32: element (r, c) at yColOffset + r * yRowStride + c (LinearRunOptions). */
+  y: GPUBuffer;
+}
+
+/** M, K and N of a linear layer, or an Error naming the operand whose shape does not fit. */
+export function linearShape(who: string, { x, w }: LinearOperands): { M: number; K: number; N: number } {
+  const xName = `x "${x.buffer.label}"`;
+  if (x.rowStart !== 0) throw new Error(`${who}: ${xName} starts at row ${x.rowStart}; linear kernels read x from row 0`);
+  if (x.cols !== w.cols) throw new Error(`${who}: ${xName} has rows of ${x.cols} values, but ${w.name} [${w.rows}, ${w.cols}] needs ${w.cols}`);
+  return { M: x.rows, K: x.cols, N: w.rows };
+}
+
 export type { GpuTarget } from '../dispatch.ts';
 
 export class LinearKernel {
-  readonly weights: WeightDType;
+  readonly weights: DenseStorage;
   private readonly programs = new LazyPrograms(() => this.build());
   private readonly uniforms: UniformCache;
   private dummyBias: GPUBuffer | null = null;
@@ -92,8 +114,10 @@ export class LinearKernel {
    * y: f32, written at yColOffset + r * yRowStride + c. x and y must be different buffers.
    * With a device, encodes and submits at once; with an encoder or pass, only records (the caller submits).
    */
-  run(target: GpuTarget, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer | null, y: GPUBuffer, M: number, K: number, N: number, opts: LinearRunOptions = {}): void {
+  run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
     const programs = this.programs.require('LinearKernel');
+    const { M, K, N } = linearShape('LinearKernel.run', op);
+    const { x: { buffer: x }, w: { buffer: w }, bias: b, y } = op;
     for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('LinearKernel.run', name, v);
     const { ldy, yOff } = rowBlockOutput('LinearKernel.run', N, opts);
 
@@ -168,7 +192,7 @@ export async function linearOnGpu(
   const bBuf = bias ? storageBufferFrom(device, bias, 'b') : null;
   const yBuf = createStorageBuffer(device, M * N * 4, 'y');
   try {
-    kernel.run(device, xBuf, wBuf, bBuf, yBuf, M, K, N);
+    kernel.run(device, { x: firstRows(xBuf, M, K), w: { name: 'w', buffer: wBuf, rows: N, cols: K }, bias: bBuf, y: yBuf });
     return await readF32(device, yBuf, M * N);
   } finally {
     for (const buf of [xBuf, wBuf, bBuf, yBuf]) buf?.destroy();

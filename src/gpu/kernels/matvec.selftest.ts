@@ -8,11 +8,13 @@ import type { SelfTestCase } from '../selftest-support.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
 import { measureLinearCase, randomLinearProblem } from './linear.selftest.ts';
-import { MatvecKernel, toF16Bits, type MatvecWeights } from './matvec.ts';
+import { MatvecKernel, toF16Bits } from './matvec.ts';
+import type { Storage } from '../storage.ts';
+import { firstRows } from '../tensor.ts';
 
-const LABEL: Record<MatvecWeights, string> = { f32: 'f32', f16: 'f16', q4f32: 'int4, f32 scales', q4f16: 'int4, f16 scales' };
+const LABEL: Record<Storage, string> = { f32: 'f32', f16: 'f16', q4f32: 'int4, f32 scales', q4f16: 'int4, f16 scales' };
 
-function matvecCase(opts: { id: string; weights: MatvecWeights; M: number; K: number; N: number; seed: number }): SelfTestCase {
+function matvecCase(opts: { id: string; weights: Storage; M: number; K: number; N: number; seed: number }): SelfTestCase {
   const { M, K, N, weights } = opts;
   return {
     id: opts.id,
@@ -40,7 +42,7 @@ function matvecCase(opts: { id: string; weights: MatvecWeights; M: number; K: nu
       const expected = linear(x, M, K, effective, N, b);
       // f32 accumulation over K = 1024 terms of |x| <= 1, |w| <= 1/32 (outputs ~0.6): 1e-4 is ample.
       return measureLinearCase(device, MatvecKernel.create(device, { weights }), { x, w: wData, scales: sData, b }, [M, K, N], expected, (kernel, g) =>
-        kernel.run(device, g.x, g.w, g.scales, g.b, g.y, M, K, N),
+        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, scales: g.scales, rows: N, cols: K }, bias: g.b, y: g.y }),
       );
     },
   };

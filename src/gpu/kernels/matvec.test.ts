@@ -13,18 +13,20 @@ import { linear } from '../../reference/linear.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, type Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { ShaderError } from '../pipeline.ts';
 import { runSelfTest } from '../selftest-support.ts';
 import { MATVEC_SELF_TEST_CASES } from './matvec.selftest.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
-import { matvecRowsPerWorkgroup, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData, type MatvecWeights } from './matvec.ts';
+import { matvecRowsPerWorkgroup, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData } from './matvec.ts';
+import type { Storage } from '../storage.ts';
+import { firstRows } from '../tensor.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
 const TOL_LONG: Tolerance = { atol: 2e-4, rtol: 1e-4 };
-const KINDS: readonly MatvecWeights[] = ['f32', 'f16', 'q4f32', 'q4f16'];
+const KINDS: readonly Storage[] = ['f32', 'f16', 'q4f32', 'q4f16'];
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -33,7 +35,7 @@ beforeAll(async () => {
 afterAll(() => ctx?.device.destroy());
 
 /** Random problem for a weight kind: the data to upload and the reference output. */
-function problem(kind: MatvecWeights, M: number, K: number, N: number, withBias: boolean, seed: number) {
+function problem(kind: Storage, M: number, K: number, N: number, withBias: boolean, seed: number) {
   const rng = seededRandom(seed);
   const x = randomF32(M * K, rng, 1);
   const w = randomF32(N * K, rng, 1 / Math.sqrt(K));
@@ -97,12 +99,12 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
     const bufs = [p.x, q.qWeight, q4ScaleData(q.qScale, 'f16')].map((a) => storageBufferFrom(ctx.device, a));
     const [xb, wb, sb] = bufs as [GPUBuffer, GPUBuffer, GPUBuffer];
     const yb = createStorageBuffer(ctx.device, N * 4);
-    kernel.run(ctx.device, xb, wb, sb, null, yb, M, K, N); // warm-up
+    kernel.run(ctx.device, { x: firstRows(xb, M, K), w: { name: 'w', buffer: wb, scales: sb, rows: N, cols: K }, bias: null, y: yb }); // warm-up
     await ctx.device.queue.onSubmittedWorkDone();
     const runs = 3;
     const t0 = performance.now();
     const encoder = ctx.device.createCommandEncoder();
-    for (let r = 0; r < runs; r++) kernel.run(encoder, xb, wb, sb, null, yb, M, K, N);
+    for (let r = 0; r < runs; r++) kernel.run(encoder, { x: firstRows(xb, M, K), w: { name: 'w', buffer: wb, scales: sb, rows: N, cols: K }, bias: null, y: yb });
     ctx.device.queue.submit([encoder.finish()]);
     await ctx.device.queue.onSubmittedWorkDone();
     const ms = (performance.now() - t0) / runs;
@@ -127,7 +129,7 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
     const kernel = await MatvecKernel.create(ctx.device, { weights: 'q4f32', shader: { name: 'matvec.wgsl (zero point 8)', code: broken } });
     const bufs = [p.x, q.qWeight, q.qScale].map((a) => storageBufferFrom(ctx.device, a));
     const yb = createStorageBuffer(ctx.device, M * N * 4);
-    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, null, yb, M, K, N);
+    kernel.run(ctx.device, { x: firstRows(bufs[0]!, M, K), w: { name: 'w', buffer: bufs[1]!, scales: bufs[2]!, rows: N, cols: K }, bias: null, y: yb });
     expect(compareArrays(await readF32(ctx.device, yb, M * N), p.expected, TOL).ok).toBe(false);
     for (const b of [...bufs, yb]) b.destroy();
     kernel.destroy();
@@ -141,7 +143,7 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
     expect(kernel.dispatchSize(N, K)).toEqual([7, 6]); // 42 workgroups for 38 row blocks
     const bufs = [p.x, q.qWeight, q.qScale, p.b!].map((a) => storageBufferFrom(ctx.device, a));
     const yb = createStorageBuffer(ctx.device, M * N * 4);
-    kernel.run(ctx.device, bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, yb, M, K, N);
+    kernel.run(ctx.device, { x: firstRows(bufs[0]!, M, K), w: { name: 'w', buffer: bufs[1]!, scales: bufs[2]!, rows: N, cols: K }, bias: bufs[3]!, y: yb });
     expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'matvec (folded grid)', [M, N]);
     // lm_head at the real limit: 128256 rows -> 16032 workgroups fit in x; more than 65535 * 8 rows fold
     const real = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
@@ -181,8 +183,8 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
       created.push(yb);
       const encoder = ctx.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
-      kernel.run(pass, xb, up(parts[0]!.w), parts[0]!.s && up(parts[0]!.s), up(p.b!.subarray(0, split)), yb, M, K, split, { yRowStride: N });
-      kernel.run(pass, xb, up(parts[1]!.w), parts[1]!.s && up(parts[1]!.s), up(p.b!.subarray(split)), yb, M, K, N - split, {
+      kernel.run(pass, { x: firstRows(xb, M, K), w: { name: 'w', buffer: up(parts[0]!.w), scales: parts[0]!.s && up(parts[0]!.s), rows: split, cols: K }, bias: up(p.b!.subarray(0, split)), y: yb }, { yRowStride: N });
+      kernel.run(pass, { x: firstRows(xb, M, K), w: { name: 'w', buffer: up(parts[1]!.w), scales: parts[1]!.s && up(parts[1]!.s), rows: N - split, cols: K }, bias: up(p.b!.subarray(split)), y: yb }, {
         yRowStride: N,
         yColOffset: split,
       });
@@ -203,21 +205,21 @@ describe('MatvecKernel argument checks', () => {
     const max = ctx.device.limits.maxStorageBufferBindingSize;
     const K = 4096;
     const N = Math.ceil(max / (K / 2)) + 8; // int4 weights just over the limit (lm_head on a small limit)
-    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, K, N)).toThrow(
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 1, K), w: { name: 'w', buffer: big, scales: big, rows: N, cols: K }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(
       /MatvecKernel: w \(\[\d+, 512\] u32 int4\) is \d+ bytes, more than this device's maxStorageBufferBindingSize.*split the weight into row blocks/,
     );
     const Nf = Math.ceil(max / (K * 4)) + 1;
-    expect(() => dense.run(ctx.device, big, big, null, null, createStorageBuffer(ctx.device, 64), 1, K, Nf)).toThrow(/w \(\[\d+, 4096\] f32\) is \d+ bytes/);
-    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 5, 32, 1)).toThrow(/M = 5 rows of x, at most 4; use LinearKernel/);
-    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, 48, 1)).toThrow(/K = 48 is not a multiple of 32/);
-    expect(() => dense.run(ctx.device, big, big, null, null, createStorageBuffer(ctx.device, 64), 1, 10, 1)).toThrow(/K = 10 is not a multiple of 4/);
-    expect(() => q4.run(ctx.device, big, big, null, null, createStorageBuffer(ctx.device, 64), 1, 32, 1)).toThrow(/need their scales/);
-    expect(() => dense.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, 32, 1)).toThrow(/take no scales/);
-    expect(() => q4.run(ctx.device, big, big, big, null, big, 1, 32, 1)).toThrow(/x and y must be different/);
-    expect(() => q4.run(ctx.device, big, big, createStorageBuffer(ctx.device, 4), null, createStorageBuffer(ctx.device, 64), 1, 64, 8)).toThrow(
+    expect(() => dense.run(ctx.device, { x: firstRows(big, 1, K), w: { name: 'w', buffer: big, scales: null, rows: Nf, cols: K }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/w \(\[\d+, 4096\] f32\) is \d+ bytes/);
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 5, 32), w: { name: 'w', buffer: big, scales: big, rows: 1, cols: 32 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/M = 5 rows of x, at most 4; use LinearKernel/);
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 1, 48), w: { name: 'w', buffer: big, scales: big, rows: 1, cols: 48 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/K = 48 is not a multiple of 32/);
+    expect(() => dense.run(ctx.device, { x: firstRows(big, 1, 10), w: { name: 'w', buffer: big, scales: null, rows: 1, cols: 10 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/K = 10 is not a multiple of 4/);
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 1, 32), w: { name: 'w', buffer: big, scales: null, rows: 1, cols: 32 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/need their scales/);
+    expect(() => dense.run(ctx.device, { x: firstRows(big, 1, 32), w: { name: 'w', buffer: big, scales: big, rows: 1, cols: 32 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/take no scales/);
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 1, 32), w: { name: 'w', buffer: big, scales: big, rows: 1, cols: 32 }, bias: null, y: big })).toThrow(/x and y must be different/);
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 1, 64), w: { name: 'w', buffer: big, scales: createStorageBuffer(ctx.device, 4), rows: 8, cols: 64 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(
       /buffer scales "" has 4 bytes, needs 32/,
     );
-    expect(() => q4.run(ctx.device, big, big, big, null, createStorageBuffer(ctx.device, 64), 1, 32, 8, { yRowStride: 4 })).toThrow(/yRowStride 4 is smaller than N = 8/);
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 1, 32), w: { name: 'w', buffer: big, scales: big, rows: 8, cols: 32 }, bias: null, y: createStorageBuffer(ctx.device, 64) }, { yRowStride: 4 })).toThrow(/yRowStride 4 is smaller than N = 8/);
     big.destroy();
     q4.destroy();
     dense.destroy();
@@ -226,7 +228,7 @@ describe('MatvecKernel argument checks', () => {
   it('requires init before run', () => {
     const kernel = new MatvecKernel(ctx.device, { weights: 'f16' });
     const b = createStorageBuffer(ctx.device, 16);
-    expect(() => kernel.run(ctx.device, b, b, null, null, b, 1, 8, 1)).toThrow(/init\(\)/);
+    expect(() => kernel.run(ctx.device, { x: firstRows(b, 1, 8), w: { name: 'w', buffer: b, scales: null, rows: 1, cols: 8 }, bias: null, y: b })).toThrow(/init\(\)/);
     b.destroy();
   });
 });
@@ -250,8 +252,8 @@ describe('MatvecKernel on a validating (Null) device with shader-f16', () => {
         const b = createStorageBuffer(vctx.device, N * 4);
         const y = createStorageBuffer(vctx.device, 4 * N * 4);
         vctx.device.pushErrorScope('validation');
-        kernel.run(vctx.device, x, w, s, b, y, 1, k, N);
-        kernel.run(vctx.device, x, w, s, null, y, 4, k, N);
+        kernel.run(vctx.device, { x: firstRows(x, 1, k), w: { name: 'w', buffer: w, scales: s, rows: N, cols: k }, bias: b, y: y });
+        kernel.run(vctx.device, { x: firstRows(x, 4, k), w: { name: 'w', buffer: w, scales: s, rows: N, cols: k }, bias: null, y: y });
         const error = await vctx.device.popErrorScope();
         expect(error?.message ?? null).toBeNull();
       }

@@ -14,11 +14,10 @@ import { q4Bytes, Q4_GROUP_SIZE, type Q4Weights } from '../../quant/q4.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, type BindingKind } from '../pipeline.ts';
-import type { LinearRunOptions } from './linear.ts';
+import { isQ4, type Storage } from '../storage.ts';
+import { firstRows } from '../tensor.ts';
+import { linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
-
-/** Weight storage: dense f32 / f16, or int4 groups with f32 scales (q4f32_1) / f16 scales (q4f16_1). */
-export type MatvecWeights = 'f32' | 'f16' | 'q4f32' | 'q4f16';
 
 /** Invocations per workgroup and rows per invocation in matvec.wgsl. */
 const WORKGROUP = 128;
@@ -36,9 +35,9 @@ export function matvecRowsPerWorkgroup(lanes: 1 | 64): number {
 /** Largest M (rows of x) one run accepts. */
 export const MATVEC_MAX_M = 4;
 
-const WKIND: Record<MatvecWeights, number> = { f32: 0, f16: 1, q4f32: 2, q4f16: 3 };
+const WKIND: Record<Storage, number> = { f32: 0, f16: 1, q4f32: 2, q4f16: 3 };
 /** Weights per 16-byte unit, which is also the K alignment each kind needs. */
-const PER_UNIT: Record<MatvecWeights, number> = { f32: 4, f16: 8, q4f32: 32, q4f16: 32 };
+const PER_UNIT: Record<Storage, number> = { f32: 4, f16: 8, q4f32: 32, q4f16: 32 };
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
@@ -46,13 +45,9 @@ export function matvecShaderSource(): string {
   return matvecWgsl;
 }
 
-export function isQuantized(weights: MatvecWeights): boolean {
-  return weights === 'q4f32' || weights === 'q4f16';
-}
-
 export interface MatvecKernelOptions {
   /** Weight storage (default 'f32'). */
-  weights?: MatvecWeights;
+  weights?: Storage;
   /** Lower the dispatch limit (tests use this to exercise the 2D fold); default: the device limit. */
   maxWorkgroupsPerDimension?: number;
   /** Replace the shader (tests, tuning): same bindings, Dims and overrides. */
@@ -60,7 +55,7 @@ export interface MatvecKernelOptions {
 }
 
 export class MatvecKernel {
-  readonly weights: MatvecWeights;
+  readonly weights: Storage;
   /** Pipelines for M = 1 (decode) and for 2 <= M <= 4, with 64 lanes per row and with 1 (small K). */
   private readonly programs = new LazyPrograms(async () => {
     const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights})`;
@@ -119,23 +114,14 @@ export class MatvecKernel {
 
   /**
    * Records y = W x (+ b) for M <= 4 rows of x. x: [M, K] f32; w: [N, K] f32, [N, K] f16 bits, or [N, K/8] u32
-   * int4 codes; scales: [N, K/32] f32 / f16 for the int4 kinds, null for dense; b: [N] f32 or null; y: f32,
+   * int4 codes with w.scales [N, K/32] f32 / f16 (int4 kinds only); b: [N] f32 or null; y: f32,
    * element (m, n) at yColOffset + m * yRowStride + n. x and y must be different buffers. With a device, encodes
    * and submits at once; with an encoder or pass, only records (the caller submits).
    */
-  run(
-    target: GpuTarget,
-    x: GPUBuffer,
-    w: GPUBuffer,
-    scales: GPUBuffer | null,
-    b: GPUBuffer | null,
-    y: GPUBuffer,
-    M: number,
-    K: number,
-    N: number,
-    opts: LinearRunOptions = {},
-  ): void {
+  run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
     const programs = this.programs.require('MatvecKernel');
+    const { M, K, N } = linearShape('MatvecKernel.run', op);
+    const { x: { buffer: x }, w: { buffer: w, scales = null }, bias: b, y } = op;
     for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('MatvecKernel.run', name, v);
     if (M > MATVEC_MAX_M) {
       throw new Error(`MatvecKernel.run: M = ${M} rows of x, at most ${MATVEC_MAX_M}; use LinearKernel / LinearQ4Kernel (tiled) for prefill`);
@@ -144,12 +130,12 @@ export class MatvecKernel {
     if (K % perUnit !== 0) {
       throw new Error(
         `MatvecKernel.run: K = ${K} is not a multiple of ${perUnit} (${this.weights} rows are read in 16-byte units` +
-          `${isQuantized(this.weights) ? `; int4 groups are ${Q4_GROUP_SIZE} wide` : ''}); use LinearKernel for this shape`,
+          `${isQ4(this.weights) ? `; int4 groups are ${Q4_GROUP_SIZE} wide` : ''}); use LinearKernel for this shape`,
       );
     }
-    const quantized = isQuantized(this.weights);
+    const quantized = isQ4(this.weights);
     if (quantized && !scales) throw new Error(`MatvecKernel.run: ${this.weights} weights need their scales buffer`);
-    if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales (pass null)`);
+    if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales`);
     const { ldy, yOff } = rowBlockOutput('MatvecKernel.run', N, opts);
     if (x === y) throw new Error('MatvecKernel: x and y must be different buffers');
 
@@ -198,7 +184,7 @@ export class MatvecKernel {
 export type MatvecWeightData = Float32Array | Uint16Array | Q4Weights;
 
 /** The matvec kind for host weight data. */
-export function matvecKindOf(w: MatvecWeightData): MatvecWeights {
+export function matvecKindOf(w: MatvecWeightData): Storage {
   if (w instanceof Float32Array) return 'f32';
   if (w instanceof Uint16Array) return 'f16';
   return w.scaleDType === 'f16' ? 'q4f16' : 'q4f32';
@@ -246,7 +232,7 @@ export async function matvecOnGpu(
     const bBuf = bias ? up(bias, 'b') : null;
     const yBuf = createStorageBuffer(device, M * N * 4, 'y');
     bufs.push(yBuf);
-    kernel.run(device, xBuf, wBuf, sBuf, bBuf, yBuf, M, K, N);
+    kernel.run(device, { x: firstRows(xBuf, M, K), w: { name: 'w', buffer: wBuf, ...(sBuf ? { scales: sBuf } : {}), rows: N, cols: K }, bias: bBuf, y: yBuf });
     return await readF32(device, yBuf, M * N);
   } finally {
     for (const buf of bufs) buf.destroy();

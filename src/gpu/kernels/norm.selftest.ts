@@ -4,10 +4,11 @@ import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.
 import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
 import { shaderF16If, timed, withGpuObjects, type SelfTestCase } from '../selftest-support.ts';
-import { roundToF16, toF16Weights, type WeightDType } from './linear.ts';
+import { roundToF16, toF16Weights } from './linear.ts';
+import type { DenseStorage } from '../storage.ts';
 import { NormKernel, type NormKind } from './norm.ts';
 
-function normCase(opts: { id: string; name: string; kind: NormKind; weights: WeightDType; rows: number; width: number; seed: number }): SelfTestCase {
+function normCase(opts: { id: string; name: string; kind: NormKind; weights: DenseStorage; rows: number; width: number; seed: number }): SelfTestCase {
   const { kind, weights, rows, width } = opts;
   const eps = 1e-5;
   return {

@@ -10,7 +10,7 @@ import { layerNorm, rmsNorm } from '../../reference/ops.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, type Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { runSelfTests } from '../selftest-support.ts';
 import { ShaderError } from '../pipeline.ts';

@@ -6,7 +6,8 @@ import normWgsl from '../../../shaders/norm.wgsl?raw';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBinding, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
-import { toF16Weights, type WeightDType } from './linear.ts';
+import { toF16Weights } from './linear.ts';
+import type { DenseStorage } from '../storage.ts';
 
 /** Shared with the other kernel wrappers (src/gpu/dispatch.ts); re-exported here where they were first defined. */
 export { checkBinding, foldGrid, nonNegativeInt, positiveInt, recordCompute } from '../dispatch.ts';
@@ -19,13 +20,13 @@ export const NORM_WORKGROUP = 64;
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'storage'];
 
 /** The WGSL text for a weight dtype: norm.wgsl as is for f32; for f16, `enable f16;` + `alias WT = f16;`. */
-export function normShaderSource(weights: WeightDType): string {
+export function normShaderSource(weights: DenseStorage): string {
   return weights === 'f16' ? specializeWgsl(normWgsl, { enable: ['f16'], aliases: { WT: 'f16' } }) : normWgsl;
 }
 
 export interface NormKernelOptions {
   /** Storage type of the weight (and bias): 'f32' (default) or 'f16' (needs shader-f16). */
-  weights?: WeightDType;
+  weights?: DenseStorage;
   /** Lower the dispatch limit (tests use it to exercise the 2D fold); default: the device limit. */
   maxWorkgroupsPerDimension?: number;
 }
@@ -42,7 +43,7 @@ export interface NormRunOptions {
  * device (submits at once), an encoder or an open compute pass.
  */
 export class NormKernel {
-  readonly weights: WeightDType;
+  readonly weights: DenseStorage;
   private readonly programs = new LazyPrograms(() =>
     computeProgram(this.device, {
       name: `norm.wgsl (${this.kind}${this.weights === 'f16' ? ', f16 weights' : ''})`,

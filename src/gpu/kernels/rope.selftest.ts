@@ -1,6 +1,5 @@
 // In-app self-test cases for RoPE (shaders/rope.wgsl): seeded random q/k rotated on the GPU vs the CPU reference
 // src/reference/rope.ts. Sizes stay small: the page may run on SwiftShader.
-import type { Llama3RopeScaling } from '../../checkpoint/types.ts';
 import { applyRope, ropeInvFreq } from '../../reference/rope.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { readF32 } from '../buffers.ts';
@@ -9,7 +8,7 @@ import { shaderF16If, timed, withGpuObjects, type SelfTestCase } from '../selfte
 import { readF16, roundToF16, RopeKernel } from './rope.ts';
 import { RopeTable } from './rope-table.ts';
 
-const LLAMA3: Llama3RopeScaling = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+const LLAMA3 = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
 
 function concat(a: Float32Array, b: Float32Array): Float32Array {
   const y = new Float32Array(a.length + b.length);

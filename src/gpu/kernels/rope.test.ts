@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
 import { IMAGE_TOKEN_INDEX, prefusionMaskAndPositions } from '../../reference/prefusion.ts';
 import { applyRope, ropeCosSin, ropeInvFreq } from '../../reference/rope.ts';
-import type { Llama3RopeScaling } from '../../checkpoint/types.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import type { Tolerance } from '../compare.ts';
-import { expectCloseWith } from '../test-support.ts';
+import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { RopeKernel, ropeOnGpu, ropeShaderSource, readF16, roundToF16 } from './rope.ts';
@@ -19,7 +18,7 @@ import { runSelfTest } from '../selftest-support.ts';
 
 const TOL: Tolerance = { atol: 1e-6, rtol: 1e-6 };
 /** Llama 3.1 (spec section 0). */
-const LLAMA3: Llama3RopeScaling = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+const LLAMA3 = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -57,7 +56,7 @@ interface RopeCase {
   nKV: number;
   hd: number;
   theta: number;
-  scaling: Llama3RopeScaling | null;
+  scaling: typeof LLAMA3 | null;
   positions: Int32Array;
   maxPositions: number;
 }

@@ -11,13 +11,11 @@ import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
 import { align4, bindBuffers, createStorageBuffer, readBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkedBinding, foldGrid, intAtLeast, LazyPrograms, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
+import type { KvStorage } from '../storage.ts';
 import { RopeTable } from './rope-table.ts';
 
 /** Shared with the other kernel wrappers (src/gpu/dispatch.ts); re-exported here where it was first defined. */
 export { recordCompute } from '../dispatch.ts';
-
-/** Storage type of the k (and v) cache the kernel writes. */
-export type KvStorage = 'f32' | 'f16';
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'storage', 'read', 'storage', 'read', 'storage'];
 const WG = 64;

@@ -13,8 +13,8 @@ import { f32ToF16Bytes } from '../../checkpoint/dtype.ts';
 import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
 import { checkBindingLimit, checkBufferSize, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, requireShaderF16, UniformCache, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
+import type { DenseStorage } from '../storage.ts';
 
-export type LogitsDType = 'f32' | 'f16';
 
 /** Logits per workgroup (128 invocations x 16). */
 export const SAMPLING_CHUNK = 2048;
@@ -27,13 +27,13 @@ const ENTRY_POINTS = ['reduce_max', 'final_max', 'radix', 'pick_partial', 'pick_
 type EntryPoint = (typeof ENTRY_POINTS)[number];
 
 /** sampling.wgsl as is for f32 logits; for f16, `enable f16;` + `alias LT = f16;`. */
-export function samplingShaderSource(logits: LogitsDType): string {
+export function samplingShaderSource(logits: DenseStorage): string {
   return logits === 'f16' ? specializeWgsl(samplingWgsl, { enable: ['f16'], aliases: { LT: 'f16' } }) : samplingWgsl;
 }
 
 export interface SamplingKernelOptions {
   /** Storage type of the logits: 'f32' (default) or 'f16' (needs shader-f16). */
-  logits?: LogitsDType;
+  logits?: DenseStorage;
 }
 
 export interface SampleParams {
@@ -66,7 +66,7 @@ interface Scratch {
 }
 
 export class SamplingKernel {
-  readonly logits: LogitsDType;
+  readonly logits: DenseStorage;
   private readonly programs = new LazyPrograms(async () => {
     const name = this.logits === 'f16' ? 'sampling.wgsl (f16 logits)' : 'sampling.wgsl';
     const code = samplingShaderSource(this.logits);

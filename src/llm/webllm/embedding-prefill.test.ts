@@ -10,7 +10,7 @@ import { readBuffer, storageBufferFrom } from '../../gpu/buffers.ts';
 import type { GpuContext } from '../../gpu/device.ts';
 import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
 import { dtypeOfQuantization, EmbeddingPrefill } from './embedding-prefill.ts';
-import { FakePipeline, type FakePipelineOptions, type ForwardRecord } from './fake-pipeline.test-support.ts';
+import { FakePipeline, type FakePipelineOptions, type ForwardRecord } from './fake-pipeline.testing.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {

@@ -32,7 +32,8 @@
 //     runtime. Not verifiable here (no model library on this machine).
 import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
 import { readBuffer } from '../../gpu/buffers.ts';
-import { ConvertRowsKernel, type ConvertOut } from '../../gpu/kernels/convert.ts';
+import { ConvertRowsKernel } from '../../gpu/kernels/convert.ts';
+import type { DenseStorage } from '../../gpu/storage.ts';
 import type { PrefillOptions } from '../llm-backend.ts';
 
 /** A tvmjs Tensor, as far as we use it. */
@@ -97,7 +98,7 @@ export interface PipelineForwardState {
 
 export type ModelDtype = 'float16' | 'float32';
 
-const CONVERT_OUT: Record<ModelDtype, ConvertOut> = { float16: 'f16', float32: 'f32' };
+const CONVERT_OUT: Record<ModelDtype, DenseStorage> = { float16: 'f16', float32: 'f32' };
 
 /** The TVM runtime function that pops rows off a KV state. */
 export const KV_POPN = 'vm.builtin.kv_state_popn';

@@ -4,8 +4,8 @@
 // fetched from that folder.
 import { describe, expect, it } from 'vitest';
 import { modelLibURLPrefix, modelVersion, TENSOR_CACHE_MANIFEST_FILENAME } from '@mlc-ai/web-llm';
-import { libFunctionSource, webLlmVersion } from './webllm-lib.test-support.ts';
-import { mlcQuantizationFor } from '../../convert/mlc.ts';
+import { libFunctionSource, webLlmVersion } from './webllm-lib.testing.ts';
+import { mlcQuantizationFor } from '../../format/mlc.ts';
 import { dtypeOfQuantization } from './embedding-prefill.ts';
 import { llavaMiniAppConfig, llavaMiniModelRecord, llmFolderUrl, pickCacheBackend, stockLlamaLib, webLlmModelUrl } from './model-record.ts';
 

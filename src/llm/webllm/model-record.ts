@@ -23,7 +23,7 @@
 //   "Llama-3.1-8B-Instruct-<quant>-MLC"): in 0.2.86 `<modelLibURLPrefix>v0_2_86/base/
 //   Llama-3_1-8B-Instruct-<quant>_cs1k-webgpu.wasm`.
 import { modelLibURLPrefix, modelVersion, prebuiltAppConfig, type AppConfig, type ModelRecord } from '@mlc-ai/web-llm';
-import type { MlcQuantization } from '../../convert/mlc.ts';
+import type { MlcQuantization } from '../../format/mlc.ts';
 
 /** WebLLM's AppConfig.cacheBackend (the type is not exported by the package). */
 export type WebLlmCacheBackend = NonNullable<AppConfig['cacheBackend']>;

@@ -9,8 +9,8 @@ import { f32ToF16Bytes } from '../../checkpoint/dtype.ts';
 import { readBuffer, storageBufferFrom } from '../../gpu/buffers.ts';
 import type { GpuContext } from '../../gpu/device.ts';
 import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
-import { FAKE_HEAD_DIM, FAKE_KV_HEADS, FAKE_LAYERS, FakePipeline } from './fake-pipeline.test-support.ts';
-import { libClassMethods, libLineOf, libMethodSource, webLlmLibSource, webLlmVersion } from './webllm-lib.test-support.ts';
+import { FAKE_HEAD_DIM, FAKE_KV_HEADS, FAKE_LAYERS, FakePipeline } from './fake-pipeline.testing.ts';
+import { libClassMethods, libLineOf, libMethodSource, webLlmLibSource, webLlmVersion } from './webllm-lib.testing.ts';
 import { kvCacheBytes, PIPELINE_FIELDS, PIPELINE_METHODS, pipelineOf, stoppedOf, timingsFromUsage, TURN_PLACEHOLDER, WebLlmBackend } from './webllm-backend.ts';
 
 /** Squeezes whitespace so checks do not depend on the bundle's line breaks. */

@@ -1,11 +1,10 @@
 // A tiny LLaVA-Mini config and an in-memory WeightSource filled with seeded random tensors under the real
 // checkpoint names. For tests of the reference model (and GPU kernels against it); independent of the checkpoint
 // reader. The compressor's pos_embed holds the fixed sin-cos table, as in the real model.
-import type { DType, LlavaMiniConfig, TensorInfo, WeightSource } from '../../checkpoint/types.ts';
-import { CLIP_PREFIX, clipLayerPrefix } from '../clip.ts';
-import { sincos2dPosEmbed } from '../../checkpoint/sincos.ts';
-import { mulberry32 } from '../../util/seeded-random.ts';
-import { llmLayerPrefix, prefusionLayerPrefix } from '../llama.ts';
+import type { DType, LlavaMiniConfig, TensorInfo, WeightSource } from '../checkpoint/types.ts';
+import { sincos2dPosEmbed } from '../checkpoint/sincos.ts';
+import { mulberry32 } from '../util/seeded-random.ts';
+import { clipLayerPrefix, llamaLayerPrefix, prefusionLayerPrefix, VISION_PREFIX } from '../checkpoint/expected-tensors.ts';
 
 /** Seeded uniform values in [lo, hi). */
 export function randomUniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -154,11 +153,11 @@ export function randomWeights(config: LlavaMiniConfig, seed = 1): InMemoryWeight
   const D = v.hiddenSize;
   const P = v.patchSize;
   const N = (v.imageSize / P) ** 2;
-  mat(`${CLIP_PREFIX}embeddings.patch_embedding.weight`, D, v.numChannels * P * P, 1.5, [D, v.numChannels, P, P]);
-  uni(`${CLIP_PREFIX}embeddings.class_embedding`, [D], -0.5, 0.5);
-  uni(`${CLIP_PREFIX}embeddings.position_embedding.weight`, [N + 1, D], -0.5, 0.5);
-  normW(`${CLIP_PREFIX}pre_layrnorm.weight`, D);
-  bias(`${CLIP_PREFIX}pre_layrnorm.bias`, D);
+  mat(`${VISION_PREFIX}embeddings.patch_embedding.weight`, D, v.numChannels * P * P, 1.5, [D, v.numChannels, P, P]);
+  uni(`${VISION_PREFIX}embeddings.class_embedding`, [D], -0.5, 0.5);
+  uni(`${VISION_PREFIX}embeddings.position_embedding.weight`, [N + 1, D], -0.5, 0.5);
+  normW(`${VISION_PREFIX}pre_layrnorm.weight`, D);
+  bias(`${VISION_PREFIX}pre_layrnorm.bias`, D);
   for (let i = 0; i < v.numLayers; i++) {
     const p = clipLayerPrefix(i);
     for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
@@ -174,8 +173,8 @@ export function randomWeights(config: LlavaMiniConfig, seed = 1): InMemoryWeight
     mat(`${p}mlp.fc2.weight`, D, v.intermediateSize);
     bias(`${p}mlp.fc2.bias`, D);
   }
-  normW(`${CLIP_PREFIX}post_layernorm.weight`, D);
-  bias(`${CLIP_PREFIX}post_layernorm.bias`, D);
+  normW(`${VISION_PREFIX}post_layernorm.weight`, D);
+  bias(`${VISION_PREFIX}post_layernorm.bias`, D);
 
   // projector
   const H = config.llm.hiddenSize;
@@ -218,7 +217,7 @@ export function randomWeights(config: LlavaMiniConfig, seed = 1): InMemoryWeight
   };
   for (let i = 0; i < config.prefusionLayerNum; i++) decoder(prefusionLayerPrefix(i));
   uni('model.embed_tokens.weight', [l.vocabSize, H], -1, 1);
-  for (let i = 0; i < l.numLayers; i++) decoder(llmLayerPrefix(i));
+  for (let i = 0; i < l.numLayers; i++) decoder(llamaLayerPrefix(i));
   normW('model.norm.weight', H);
   if (!l.tieWordEmbeddings) mat('lm_head.weight', l.vocabSize, H, 3);
   return w;

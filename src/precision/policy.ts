@@ -2,12 +2,10 @@
 // the model and the tensor's role), resolved against the device: every f16 choice has an f32 fallback for
 // adapters without `shader-f16`, and q4 scales are f16 (MLC q4f16_1) or f32 (q4f32_1) the same way.
 import type { TensorPart, TensorRole } from '../checkpoint/expected-tensors.ts';
+import type { Storage } from '../gpu/storage.ts';
 
 /** The user-facing precision modes (spec: f32 = parity mode; q4 = the shipping mode for the 8B model). */
 export type Precision = 'f32' | 'f16' | 'q4';
-
-/** How one tensor is stored on the GPU. q4: int4 group-32 weights, 8 per u32, zero point 7, scales f32 or f16. */
-export type Storage = 'f32' | 'f16' | 'q4f32' | 'q4f16';
 
 export const PRECISIONS: readonly Precision[] = ['f32', 'f16', 'q4'];
 

@@ -3,54 +3,37 @@
 //   image:  [expand2square with (122,116,104) when aspectRatio === 'pad'] -> Pillow BICUBIC shortest edge -> S
 //           (8-bit fixed point, horizontal then vertical, a same-size pass skipped) -> center crop -> normalize;
 //   video:  torch's nearest interpolate straight to S x S (the reference's load_video) -> normalize.
-// The CPU computes every float-dependent quantity (pillowBicubicCoeffs and normalizePixel from the reference;
-// the nearest indices here, in ATen's float32 steps) and uploads them once per input shape (a cached "plan");
+// The CPU computes every float-dependent quantity (preprocess-plan.ts: Pillow's coefficients, the normalize table,
+// the nearest indices in ATen's float32 steps) and uploads them once per input shape (a cached "plan");
 // the GPU does integer arithmetic only. Only the S x S crop is computed.
 //
 // Inputs: a storage buffer of packed RGBA rows (`rowStride` pixels apart, default `width`), e.g. from
-// uploadRgba() (Node / ImageData) or uploadImageBitmap() (browser: ImageBitmap, canvas, video frame).
+// upload.ts: uploadRgba() (Node / ImageData) or uploadImageBitmap() (browser: ImageBitmap, canvas, video frame).
 // Large images: a 12000 x 9000 image is 432 MB. The buffer itself must fit in maxBufferSize (checked by the
 // upload helpers); the kernel binds it one band of rows at a time, so it may exceed maxStorageBufferBindingSize
 // (128 MiB on some adapters): the horizontal pass is split into one dispatch per band. Errors name the sizes and
 // the limit when even that cannot work (a single row wider than the binding limit, or a scratch too large).
-import preprocessWgsl from '../../../shaders/preprocess.wgsl?raw';
-import {
-  centerCropOffsets,
-  CLIP_MEAN,
-  CLIP_STD,
-  normalizePixel,
-  PAD_COLOR,
-  pillowBicubicCoeffs,
-  shortestEdgeResizeSize,
-  type RgbaImage,
-} from '../../reference/preprocess.ts';
-import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../buffers.ts';
-import { checkBinding, checkBufferSize, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, requireShaderF16, workgroupLimit, type GpuTarget } from '../dispatch.ts';
-import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
+import preprocessWgsl from '../../shaders/preprocess.wgsl?raw';
+import { align4, bindBuffers, createStorageBuffer, readBuffer, storageBufferFrom, uniformBufferFrom } from '../gpu/buffers.ts';
+import { checkBinding, checkBufferSize, foldGrid, LazyPrograms, nonNegativeInt, positiveInt, recordCompute, requireShaderF16, workgroupLimit, type GpuTarget } from '../gpu/dispatch.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../gpu/pipeline.ts';
+import type { DenseStorage } from '../gpu/storage.ts';
+import { CLIP_MEAN, CLIP_STD, type RgbaImage } from '../model/constants.ts';
+import { checkI32Range, normalizeTable, planGeometry } from './preprocess-plan.ts';
+import { uploadRgba } from './upload.ts';
 
-export type PreprocessOutput = 'f32' | 'f16';
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'storage', 'storage'];
 const WORKGROUP = 256;
-const PRECISION_BITS = 22;
-const ONE = 1 << PRECISION_BITS;
 
 /** preprocess.wgsl as is for f32 output; for f16 output, `enable f16;` + `alias OT = f16;`. */
-export function preprocessShaderSource(output: PreprocessOutput): string {
+export function preprocessShaderSource(output: DenseStorage): string {
   return output === 'f16' ? specializeWgsl(preprocessWgsl, { enable: ['f16'], aliases: { OT: 'f16' } }) : preprocessWgsl;
-}
-
-/** Packed RGBA pixels in a GPU buffer: pixel (x, y) is the u32 at y * rowStride + x (R in the low byte). */
-export interface PackedRgba {
-  buffer: GPUBuffer;
-  width: number;
-  height: number;
-  rowStride: number;
 }
 
 export interface PreprocessKernelOptions {
   /** Storage type of pixel_values: 'f32' (default; CLIP runs in f32) or 'f16' (needs shader-f16). */
-  output?: PreprocessOutput;
+  output?: DenseStorage;
   /**
    * Lower the binding limit used to split the SOURCE image into row bands (tests use this to exercise the banded
    * horizontal pass on small images). Default: the device's maxStorageBufferBindingSize.
@@ -73,107 +56,6 @@ export interface PreprocessRunOptions {
   outOffset?: number;
   mean?: readonly [number, number, number];
   std?: readonly [number, number, number];
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The plan: filter tables for one input shape, computed on the CPU.
-
-interface AxisFilter {
-  /** Per output: first input index, tap count; weights [out * k + t] (fixed point). */
-  min: Int32Array;
-  count: Int32Array;
-  weights: Int32Array;
-  k: number;
-}
-
-/** A pass Pillow skips (same size) or a nearest lookup: one tap of weight 2^22 at `index[o]`. */
-function oneTap(index: ArrayLike<number>): AxisFilter {
-  const n = index.length;
-  return { min: Int32Array.from(index), count: new Int32Array(n).fill(1), weights: new Int32Array(n).fill(ONE), k: 1 };
-}
-
-/** Pillow BICUBIC from inSize to outSize, restricted to outputs [o0, o0 + n); identity when the size is unchanged. */
-function bicubicAxis(inSize: number, outSize: number, o0: number, n: number): AxisFilter {
-  if (inSize === outSize) return oneTap(Array.from({ length: n }, (_, i) => o0 + i));
-  const c = pillowBicubicCoeffs(inSize, outSize);
-  const k = c.ksize;
-  const weights = new Int32Array(n * k);
-  for (let i = 0; i < n; i++) weights.set(c.fixed.subarray((o0 + i) * k, (o0 + i + 1) * k), i * k);
-  return { min: c.xmin.slice(o0, o0 + n), count: c.count.slice(o0, o0 + n), weights, k };
-}
-
-/**
- * torch's nearest source indices (interpolate(size=...) default mode, ATen's upsample_nearest2d), for video
- * frames: index[o] = floorf(o * scale) with scale = (float)in / out, both in float32, clamped to in - 1.
- */
-export function nearestIndices(inSize: number, outSize: number): Int32Array {
-  const scale = new Float32Array([inSize / outSize]);
-  const product = new Float32Array(1);
-  return Int32Array.from({ length: outSize }, (_, o) => {
-    product[0] = o * scale[0]!;
-    return Math.min(Math.floor(product[0]!), inSize - 1);
-  });
-}
-
-/**
- * Throws if an 8-bit accumulation with these weights could leave i32: every partial sum lies between
- * 2^21 + 255 * (sum of negative weights) and 2^21 + 255 * (sum of positive weights).
- */
-export function checkI32Range(f: AxisFilter, what: string): { maxPartial: number; minPartial: number } {
-  let maxPartial = 0;
-  let minPartial = 0;
-  for (let o = 0; o < f.min.length; o++) {
-    let pos = 0;
-    let neg = 0;
-    for (let t = 0; t < f.count[o]!; t++) {
-      const w = f.weights[o * f.k + t]!;
-      if (w > 0) pos += w;
-      else neg += w;
-    }
-    maxPartial = Math.max(maxPartial, (1 << 21) + 255 * pos);
-    minPartial = Math.min(minPartial, (1 << 21) + 255 * neg);
-  }
-  if (maxPartial > 2 ** 31 - 1 || minPartial < -(2 ** 31)) {
-    throw new Error(`PreprocessKernel: ${what} filter could overflow i32 (partial sums up to ${maxPartial}, down to ${minPartial})`);
-  }
-  return { maxPartial, minPartial };
-}
-
-interface PlanGeometry {
-  h: AxisFilter;
-  v: AxisFilter; // min relative to mid rows
-  rowSrc: Int32Array; // mid row j -> row in padded coordinates
-  padLeft: number;
-  padTop: number;
-  padColor: number;
-}
-
-/** The filter tables of one preprocessing: image (bicubic, optional pad, crop) or video frame (nearest). */
-export function planGeometry(width: number, height: number, opts: Pick<PreprocessRunOptions, 'size' | 'aspectRatio' | 'mode'>): PlanGeometry {
-  const S = opts.size;
-  const packedPad = PAD_COLOR[0] | (PAD_COLOR[1] << 8) | (PAD_COLOR[2] << 16);
-  if (opts.mode === 'video') {
-    const yin = nearestIndices(height, S);
-    return { h: oneTap(nearestIndices(width, S)), v: oneTap(Array.from({ length: S }, (_, y) => y)), rowSrc: yin, padLeft: 0, padTop: 0, padColor: packedPad };
-  }
-  const pad = opts.aspectRatio === 'pad' && width !== height;
-  const cw = pad ? Math.max(width, height) : width;
-  const ch = pad ? Math.max(width, height) : height;
-  const padLeft = pad ? Math.floor((cw - width) / 2) : 0;
-  const padTop = pad ? Math.floor((ch - height) / 2) : 0;
-  const [rh, rw] = shortestEdgeResizeSize(cw, ch, S);
-  const { top, left } = centerCropOffsets(rw, rh, S, S);
-  const h = bicubicAxis(cw, rw, left, S);
-  const vAbs = bicubicAxis(ch, rh, top, S);
-  let r0 = Infinity;
-  let r1 = -Infinity;
-  for (let y = 0; y < S; y++) {
-    r0 = Math.min(r0, vAbs.min[y]!);
-    r1 = Math.max(r1, vAbs.min[y]! + vAbs.count[y]!);
-  }
-  const rowSrc = Int32Array.from({ length: r1 - r0 }, (_, j) => r0 + j);
-  const v: AxisFilter = { ...vAbs, min: vAbs.min.map((m) => m - r0) };
-  return { h, v, rowSrc, padLeft, padTop, padColor: packedPad };
 }
 
 interface Band {
@@ -199,7 +81,7 @@ interface Plan {
 }
 
 export class PreprocessKernel {
-  readonly output: PreprocessOutput;
+  readonly output: DenseStorage;
   private readonly programs = new LazyPrograms(async () => {
     const name = this.output === 'f16' ? 'preprocess.wgsl (f16 output)' : 'preprocess.wgsl';
     const code = preprocessShaderSource(this.output);
@@ -325,8 +207,7 @@ export class PreprocessKernel {
     const tableData = new Uint32Array(words);
     const asI32 = new Int32Array(tableData.buffer);
     sections.forEach((s, k) => asI32.set(s, offsets[k]!));
-    const lut = new Float32Array(tableData.buffer, offLut * 4, 768);
-    for (const c of [0, 1, 2] as const) for (let x = 0; x < 256; x++) lut[c * 256 + x] = normalizePixel(x, c, mean, std);
+    new Float32Array(tableData.buffer, offLut * 4, 768).set(normalizeTable(mean, std));
     if (tableData.byteLength > this.maxBinding) throw new Error(`PreprocessKernel: filter table of ${tableData.byteLength} bytes exceeds this device's maxStorageBufferBindingSize (${this.maxBinding})`);
 
     // Row bands: consecutive mid rows whose image rows fit in one binding of src.
@@ -380,100 +261,6 @@ export class PreprocessKernel {
     this.plans.set(key, plan);
     return plan;
   }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Uploads
-
-function checkImageBufferSize(device: GPUDevice, bytes: number, width: number, height: number): void {
-  const max = device.limits.maxBufferSize;
-  if (bytes > max) {
-    throw new Error(`image ${width}x${height} needs a ${bytes}-byte RGBA buffer, more than this device's maxBufferSize (${max}); downscale it before upload`);
-  }
-}
-
-/** RGBA bytes (ImageData, a decoded file) -> a packed GPU buffer (rowStride = width). */
-export function uploadRgba(device: GPUDevice, img: RgbaImage, label = 'rgba image'): PackedRgba {
-  const { width, height, data } = img;
-  if (data.length !== width * height * 4) throw new Error(`uploadRgba: ${data.length} bytes for a ${width}x${height} RGBA image`);
-  checkImageBufferSize(device, data.length, width, height);
-  return { buffer: storageBufferFrom(device, data, label), width, height, rowStride: width };
-}
-
-/**
- * Fills a packed RGBA buffer through an rgba8unorm texture, tile by tile (tiles <= maxTextureDimension2D):
- * `writeTile` puts the image's pixels [x, x + w) x [y, y + h) at the texture's origin, then copyTextureToBuffer
- * moves the raw bytes (no float conversion: exact) into the buffer. rowStride is a multiple of 64 pixels
- * (copyTextureToBuffer needs bytesPerRow % 256 == 0).
- */
-export function uploadThroughTexture(
-  device: GPUDevice,
-  width: number,
-  height: number,
-  writeTile: (texture: GPUTexture, x: number, y: number, w: number, h: number) => void,
-  opts: { maxTile?: number; label?: string } = {},
-): PackedRgba {
-  const rowStride = Math.ceil(width / 64) * 64;
-  const bytes = align4(((height - 1) * rowStride + width) * 4);
-  checkImageBufferSize(device, bytes, width, height);
-  const tile = Math.min(opts.maxTile ?? Infinity, device.limits.maxTextureDimension2D);
-  const buffer = device.createBuffer({
-    label: opts.label ?? 'rgba image',
-    size: bytes,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-  });
-  const texture = device.createTexture({
-    label: 'rgba upload tile',
-    size: [Math.min(width, tile), Math.min(height, tile)],
-    format: 'rgba8unorm',
-    usage: GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC | GPUTextureUsage.RENDER_ATTACHMENT,
-  });
-  try {
-    for (let y = 0; y < height; y += tile) {
-      for (let x = 0; x < width; x += tile) {
-        const w = Math.min(tile, width - x);
-        const h = Math.min(tile, height - y);
-        writeTile(texture, x, y, w, h);
-        // Queue order: this copy runs after writeTile's queue operation and before the next tile's.
-        const encoder = device.createCommandEncoder({ label: 'rgba upload' });
-        encoder.copyTextureToBuffer({ texture }, { buffer, offset: (y * rowStride + x) * 4, bytesPerRow: rowStride * 4, rowsPerImage: h }, [w, h]);
-        device.queue.submit([encoder.finish()]);
-      }
-    }
-  } finally {
-    texture.destroy(); // deferred by WebGPU until the submitted copies are done
-  }
-  return { buffer, width, height, rowStride };
-}
-
-/**
- * Browser: an ImageBitmap (or canvas, video frame, ...) -> packed RGBA buffer, via copyExternalImageToTexture.
- * The pixels must be the file's raw bytes for bit-exactness with the reference (PIL applies no color management
- * and drops alpha without compositing): create the bitmap with
- * `createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' })`.
- */
-export function uploadImageBitmap(
-  device: GPUDevice,
-  source: ImageBitmap | HTMLCanvasElement | OffscreenCanvas | HTMLVideoElement | VideoFrame | HTMLImageElement | ImageData,
-  opts: { maxTile?: number; label?: string } = {},
-): PackedRgba {
-  const size = sourceSize(source);
-  return uploadThroughTexture(
-    device,
-    size.width,
-    size.height,
-    (texture, x, y, w, h) =>
-      device.queue.copyExternalImageToTexture({ source, origin: { x, y }, flipY: false }, { texture, premultipliedAlpha: false, colorSpace: 'srgb' }, [w, h]),
-    opts,
-  );
-}
-
-function sourceSize(s: object): { width: number; height: number } {
-  const o = s as { displayWidth?: number; displayHeight?: number; videoWidth?: number; videoHeight?: number; naturalWidth?: number; naturalHeight?: number; width?: number; height?: number };
-  const width = o.displayWidth ?? (o.videoWidth || undefined) ?? (o.naturalWidth || undefined) ?? o.width ?? 0;
-  const height = o.displayHeight ?? (o.videoHeight || undefined) ?? (o.naturalHeight || undefined) ?? o.height ?? 0;
-  if (!(width > 0 && height > 0)) throw new Error(`uploadImageBitmap: the source has no size (${width}x${height})`);
-  return { width, height };
 }
 
 /**

@@ -1,10 +1,9 @@
 // A user's file -> an ImageBitmap with the file's raw pixels (no colour management, no premultiplication: what
 // the reference's PIL sees), or an Error with one clear sentence. Oversized images are refused from their header,
-// before any pixel is decoded.
-import { imageDimensions } from '../image/image-header.ts';
-
-/** The same limit as the CLI (src/node/image-file.ts). */
-export const MAX_IMAGE_PIXELS = 64_000_000;
+// before any pixel is decoded. Browser only (createImageBitmap): the page decodes attachments with it, the engine
+// worker the saved images of a conversation it re-opens.
+import { imageDimensions } from './image-header.ts';
+import { MAX_IMAGE_PIXELS } from './limits.ts';
 
 function checkSize(name: string, width: number, height: number): void {
   const pixels = width * height;

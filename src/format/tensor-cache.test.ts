@@ -6,7 +6,7 @@ import { parseLlavaMiniConfig } from '../checkpoint/config.ts';
 import { jobParams } from './jobs.ts';
 import { mlcJobs } from './mlc.ts';
 import { packJobs } from './pack.ts';
-import { DEFAULT_SHARD_CAP_BYTES, outParam, planShards, type ShardPlan } from './shards.ts';
+import { DEFAULT_SHARD_CAP_BYTES, outParam, planShards, type ShardPlan } from './tensor-cache.ts';
 
 const MiB = 1 << 20;
 const real = parseLlavaMiniConfig(

@@ -1,15 +1,12 @@
 // `reference`: image(s) + question -> greedy tokens on the CPU reference model (the oracle for the GPU engine).
+// The oracle's own driver: cli/main.ts loads it only when this command runs (its usage text lives there).
 import { parseArgs } from 'node:util';
-import { decodeImageFile } from '../node/image-file.ts';
-import { generateReference } from '../reference/pipeline.ts';
-import { preprocessImage } from '../reference/preprocess.ts';
-import { encodeImagePrompt } from '../text/prompt.ts';
-import { StreamingDetokenizer } from '../text/stop.ts';
-import { loadModelDir } from './load-model.ts';
-
-export const REFERENCE_USAGE = `  reference --model <checkpoint dir> --image <png|jpg|webp|gif|bmp> [--image …] --prompt <text>
-            [--max-new-tokens N (512)] [--system <text>] [--json]
-      Runs the CPU reference model (f32, slow, exact) with greedy decoding.`;
+import { decodeImageFile } from '../../node/image-file.ts';
+import { generateReference } from '../pipeline.ts';
+import { preprocessImage } from '../preprocess.ts';
+import { encodeImagePrompt } from '../../text/prompt.ts';
+import { StreamingDetokenizer } from '../../text/stop.ts';
+import { loadModelDir } from '../../cli/load-model.ts';
 
 export async function runReference(argv: string[]): Promise<void> {
   const { values } = parseArgs({

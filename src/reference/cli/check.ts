@@ -4,14 +4,15 @@
 // Greedy tokens must match too (with an f16 KV cache a near-tie may flip: reported, not failed).
 // After follow-up questions the last turn is checked: the reference runs from scratch on that turn's prompt ids
 // (the re-rendered conversation, earlier answers as text), where the engine reused its cached rows.
-import type { KvStorage } from '../gpu/kernels/rope.ts';
-import type { DecodedVideo } from '../node/video-file.ts';
-import { generateReference, ReferenceLlavaMini, type ReferenceIntermediates } from '../reference/pipeline.ts';
-import { preprocessImage, preprocessVideoFrame, type RgbaImage } from '../reference/preprocess.ts';
-import { dequantizedSource } from '../weights/dequantized-source.ts';
-import type { Precision } from '../weights/policy.ts';
-import type { Dump } from './dump.ts';
-import type { LoadedModel } from './load-model.ts';
+import type { KvStorage } from '../../gpu/storage.ts';
+import type { DecodedVideo } from '../../node/video-file.ts';
+import { generateReference, ReferenceLlavaMini, type ReferenceIntermediates } from '../pipeline.ts';
+import { preprocessImage, preprocessVideoFrame } from '../preprocess.ts';
+import type { RgbaImage } from '../../model/constants.ts';
+import { dequantizedSource } from '../../weights/dequantized-source.ts';
+import type { Precision } from '../../precision/policy.ts';
+import type { Dump } from '../../cli/dump.ts';
+import type { LoadedModel } from '../../cli/load-model.ts';
 
 export interface CheckInput {
   model: LoadedModel;

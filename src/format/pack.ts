@@ -1,14 +1,14 @@
 // Our own pack for everything that is not the MLC LLM: the CLIP layers that run, projector, compressor and
-// pre-fusion layers, stored by the precision policy (src/weights/policy.ts): 'f16' = all float16; 'q4' = the
+// pre-fusion layers, stored by the precision policy (src/precision/policy.ts): 'f16' = all float16; 'q4' = the
 // pre-fusion matrices int4 in the q4f16_1 layout (q_weight uint32 + q_scale float16), everything else float16.
 // Layout: raw shard files (`pack_shard_K.bin`, the tensor-cache sharding) + manifest.json with every tensor's
 // file, byte range, shape, dtype and sha256, each file's size and sha256, and the checkpoint's config.json.
 import type { CheckpointFiles } from '../checkpoint/byte-source.ts';
 import { f16ToNumber } from '../checkpoint/dtype.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
-import { GpuWeightsPolicy } from '../weights/policy-table.ts';
+import { GpuWeightsPolicy } from '../precision/policy-table.ts';
 import type { Job } from './jobs.ts';
-import type { CacheDType, ShardPlan } from './shards.ts';
+import type { CacheDType, ShardPlan } from './tensor-cache.ts';
 
 export type PackPrecision = 'f16' | 'q4';
 export const PACK_PRECISIONS: readonly PackPrecision[] = ['f16', 'q4'];

@@ -3,22 +3,16 @@
 // coefficients and a normalization table that the CPU computes with the reference's own functions, so every
 // f32 of pixel_values must be identical.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
-import { normalizePixel, pillowBicubicCoeffs, preprocessImage, preprocessVideoFrame, resizeNearestTorch, type RgbaImage } from '../../reference/preprocess.ts';
-import { mulberry32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readBuffer, readF32 } from '../buffers.ts';
-import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
-import type { GpuContext } from '../device.ts';
-import {
-  checkI32Range,
-  nearestIndices,
-  preprocessOnGpu,
-  PreprocessKernel,
-  preprocessShaderSource,
-  uploadRgba,
-  uploadThroughTexture,
-  type PreprocessRunOptions,
-} from './preprocess.ts';
+import { createNodeGpu, createValidationOnlyGpu } from '../node/gpu.ts';
+import { normalizePixel, pillowBicubicCoeffs, preprocessImage, preprocessVideoFrame, resizeNearestTorch } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
+import { mulberry32 } from '../util/seeded-random.ts';
+import { createStorageBuffer, readBuffer, readF32 } from '../gpu/buffers.ts';
+import { compareArrays, formatComparison, type Tolerance } from '../gpu/compare.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import { preprocessOnGpu, PreprocessKernel, preprocessShaderSource, type PreprocessRunOptions } from './preprocess.ts';
+import { checkI32Range, nearestIndices } from './preprocess-plan.ts';
+import { uploadRgba, uploadThroughTexture } from './upload.ts';
 
 const EXACT: Tolerance = { atol: 0, rtol: 0 };
 
@@ -297,8 +291,8 @@ describe('f16-output variant', () => {
   // reference rounded to f16.
   it('image and video frame equal the reference rounded to f16 (needs shader-f16)', async ({ skip }) => {
     if (!ctx.device.features.has('shader-f16')) skip('the adapter has no shader-f16');
-    const { roundToF16 } = await import('./linear.ts');
-    const { f16BytesToF32 } = await import('../../checkpoint/dtype.ts');
+    const { roundToF16 } = await import('../gpu/kernels/linear.ts');
+    const { f16BytesToF32 } = await import('../checkpoint/dtype.ts');
     const k = await PreprocessKernel.create(ctx.device, { output: 'f16' });
     const img = randomRgba(50, 40, 2);
     const src = uploadRgba(ctx.device, img);

@@ -1,7 +1,8 @@
 // The precision policy applied to one model: each checkpoint tensor's GPU storage and matrix view.
 import { expectedTensorList, type ExpectedTensor } from '../checkpoint/expected-tensors.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
-import { storageFor, type Precision, type Storage } from './policy.ts';
+import type { Storage } from '../gpu/storage.ts';
+import { storageFor, type Precision } from './policy.ts';
 
 export interface TensorPlan {
   tensor: ExpectedTensor;

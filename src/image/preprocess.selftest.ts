@@ -1,11 +1,13 @@
 // In-app self-test cases for image preprocessing (shaders/preprocess.wgsl): a seeded random image through the
 // GPU kernel vs the CPU reference (src/reference/preprocess.ts). Tolerance 0: the kernel is bit-exact by design.
-import { preprocessImage, preprocessVideoFrame, type RgbaImage } from '../../reference/preprocess.ts';
-import { mulberry32 } from '../../util/seeded-random.ts';
-import { readF32 } from '../buffers.ts';
-import { compareArrays } from '../compare.ts';
-import { timed, withGpuObjects, type SelfTestCase } from '../selftest-support.ts';
-import { PreprocessKernel, uploadRgba, type PreprocessRunOptions } from './preprocess.ts';
+import { preprocessImage, preprocessVideoFrame } from '../reference/preprocess.ts';
+import type { RgbaImage } from '../model/constants.ts';
+import { mulberry32 } from '../util/seeded-random.ts';
+import { readF32 } from '../gpu/buffers.ts';
+import { compareArrays } from '../gpu/compare.ts';
+import { timed, withGpuObjects, type SelfTestCase } from '../gpu/selftest-support.ts';
+import { PreprocessKernel, type PreprocessRunOptions } from './preprocess.ts';
+import { uploadRgba } from './upload.ts';
 
 function seededImage(width: number, height: number, seed: number): RgbaImage {
   const rng = mulberry32(seed);
