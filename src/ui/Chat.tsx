@@ -242,7 +242,8 @@ function ContextMeter() {
   );
 }
 
-function Composer() {
+/** `visible`: the chat is the current view; elsewhere the app shell shows the notice (one notice bar at a time). */
+function Composer({ visible }: { visible: boolean }) {
   const { attachments, busy, queued, draft, setDraft, sendDraft, stop, attach, attachVideo, cancelQueued } = useChatStore();
   const ready = useEngineStore((s) => s.status.kind === 'ready');
   const fileInput = useRef<HTMLInputElement>(null);
@@ -258,7 +259,7 @@ function Composer() {
   };
   return (
     <div className="composer-dock">
-      <NoticeBar />
+      {visible && <NoticeBar />}
       {busy && (
         <div className="stop-row">
           <button type="button" className="button" onClick={stop} data-testid="stop">
@@ -397,7 +398,7 @@ export function Chat({ visible }: { visible: boolean }) {
           </ol>
         )}
       </div>
-      <Composer />
+      <Composer visible={visible} />
     </section>
   );
 }
