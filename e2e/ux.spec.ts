@@ -281,5 +281,6 @@ test('with the demo model: honest progress, stats, a lost GPU device recovered, 
   expect(partial.startsWith(keptText) || keptText.startsWith(partial)).toBe(true);
   await expect(kept.getByTestId('continue')).toBeVisible();
   await expect(kept.getByTestId('regenerate')).toBeVisible();
+  await expect(kept.getByTestId('continue')).toBeInViewport(); // the reopened thread shows its latest messages
   await page.screenshot({ path: `${SHOTS}/reloaded-mid-answer.png` });
 });

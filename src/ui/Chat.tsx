@@ -348,7 +348,7 @@ function EmptyThread() {
 }
 
 export function Chat({ visible }: { visible: boolean }) {
-  const { messages, attach, restore } = useChatStore();
+  const { messages, attach, restore, conversationId } = useChatStore();
   const thread = useRef<HTMLDivElement>(null);
   useEffect(() => {
     void restore();
@@ -384,6 +384,12 @@ export function Chat({ visible }: { visible: boolean }) {
     const el = thread.current;
     if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 160) el.scrollTop = el.scrollHeight;
   }, [messages.length, last?.text]);
+  // A conversation opened (picked, or restored after a reload) shows its latest messages.
+  const hasMessages = messages.length > 0;
+  useEffect(() => {
+    const el = thread.current;
+    if (el && hasMessages) el.scrollTop = el.scrollHeight;
+  }, [conversationId, hasMessages]);
 
   return (
     <section className="chat" aria-label="Chat" data-testid="chat" hidden={!visible}>
