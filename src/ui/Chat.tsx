@@ -25,6 +25,8 @@ function onDropped(drop: Drop): void {
 }
 
 const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`);
+/** Two significant digits below 10 tokens/s: a software adapter's 0.05 tokens/s must not read as 0.0. */
+const rate = (tps: number) => (tps >= 10 || tps === 0 ? tps.toFixed(1) : tps.toPrecision(2));
 
 function Stats({ stats }: { stats: AnswerStats }) {
   const t = stats.timings;
@@ -32,7 +34,7 @@ function Stats({ stats }: { stats: AnswerStats }) {
   const textRows = stats.llmRows - stats.imageRows;
   const rows: [string, string][] = [
     ['Time to first token', `${ms(ttft)} (text pre-fusion ${ms(t.prefusionMs)}, then prefill and first token ${ms(t.firstTokenMs)})`],
-    ['Decode', `${stats.tokens.length} tokens in ${ms(t.decodeMs)}: ${t.tokensPerSecond.toFixed(1)} tokens/s (stopped by ${stats.stopped})`],
+    ['Decode', `${stats.tokens.length} tokens in ${ms(t.decodeMs)}: ${rate(t.tokensPerSecond)} tokens/s${t.tokensPerSecond > 0 && t.tokensPerSecond < 1 ? `, ${(1 / t.tokensPerSecond).toFixed(1)} s per token` : ''} (stopped by ${stats.stopped})`],
     ['Context', `${stats.llmRows} tokens: ${stats.imageRows} for images, ${textRows} for text`],
     ['Prefill', `${ms(t.prefillMs)} for ${stats.llmRows - stats.reusedRows} new tokens (${stats.reusedRows} reused from the previous turn)`],
     [
@@ -46,7 +48,7 @@ function Stats({ stats }: { stats: AnswerStats }) {
     <details className="stats" data-testid="answer-stats">
       <summary className="stats-line">
         <span>TTFT {ms(ttft)}</span>
-        <span>{t.tokensPerSecond.toFixed(1)} tok/s</span>
+        <span>{rate(t.tokensPerSecond)} tok/s</span>
         <span>images {stats.imageRows} tok</span>
         <span>text {textRows} tok</span>
       </summary>
