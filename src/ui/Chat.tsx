@@ -238,7 +238,8 @@ function ContextMeter() {
   const over = usage.rows > usage.limit;
   return (
     <span className={`context-meter${over ? ' over' : ''}`} data-testid="context-usage" data-rows={usage.rows} data-limit={usage.limit} title={usage.refusal}>
-      <meter min={0} max={usage.limit} value={Math.min(usage.rows, usage.limit)} aria-label="Context used" />
+      {/* low / high / optimum: the bar turns amber past three quarters and red at the limit, as the text does. */}
+      <meter min={0} max={usage.limit} low={usage.limit * 0.75} high={usage.limit * 0.95} optimum={0} value={Math.min(usage.rows, usage.limit)} aria-label="Context used" />
       {usage.rows} / {usage.limit} tokens{over ? ': too long' : ''}
     </span>
   );
