@@ -1,4 +1,4 @@
-// Decode matrix-vector product (the per-token hot path):  y[m, N] = W[N, K] · x[m, K] (+ b[N]) for m < M <= 4.
+// Decode matrix-vector product (the per-token hot path):  y[m, N] = W[N, K] · x[m, K] (+ b[N]) for m < M <= MAX_M.
 //
 // Weights (HF layout: W rows are outputs), chosen by the WKIND override, always bound as array<vec4<u32>>:
 //   WKIND 0: f32                         one vec4<u32> = 4 weights (bitcast)
@@ -18,14 +18,19 @@
 // coalesced), and 4 independent 16-byte loads are in flight per step. x (4-32 floats per unit, from the cache) is
 // loaded once per unit into registers and reused for the 4 rows: x traffic is 1/4 of what one row per
 // invocation would need (for int4 each 16-byte unit pairs with 128 bytes of x). The 64 lane partial sums of each
-// row are then reduced in workgroup memory in two levels of 8 (2 barriers; no subgroup operations, which not every
-// device has). The int4 unpacking is vectorized: 4 nibbles per shift/mask/convert, (q - 7) then dot with x, and
+// row are then summed (shaders/matvec-reduce.wgsl): with subgroup operations where the device has them (one
+// subgroupAdd, then at most one barrier to add the 64 / subgroup-size partials), else in workgroup memory in two
+// levels of 8 (2 barriers). The int4 unpacking is vectorized: 4 nibbles per shift/mask/convert, (q - 7) then dot with x, and
 // the group's scale multiplies the 32-term partial once.
-// K = 4096 int4: 128 units per row = 2 per lane; down_proj K = 14336: 7 per lane.
+// K = 4096 int4: 128 units per row = 2 per lane; down_proj K = 14336: 7 per lane (16 and 56 with a CPU adapter's 8
+// lanes: then a workgroup covers 64 rows).
 //
-// M > 1 (up to MAX_M = 4 rows of x, e.g. a few speculative tokens): the weight registers of a unit are reused for
-// every row of x, so M rows cost about one pass over W. MAX_M is an override so the M = 1 pipeline carries no
-// dead accumulators.
+// M > 1 (a batched matvec: up to MAX_M rows of x, e.g. the 10-30 rows of a follow-up question's prefill): the
+// weight registers of a unit are reused for every row of x, so M rows cost about one pass over W, where a 64-row
+// prefill tile would idle most of its rows. MAX_M is a const the host sets per pipeline (1, 4, 16: the text is
+// specialized, since a private array cannot be sized by an override), so the M = 1 pipeline carries no dead
+// accumulators; the m loops have that constant trip count with an `m < M` guard, so compilers unroll them and
+// keep acc in registers.
 //
 // Dispatch: workgroup number b = wid.y * nwg.x + wid.x takes ROWS_PER_WG rows from ROWS_PER_WG * b; the host folds the
 // ceil(N / ROWS_PER_WG) workgroups into a 2D
@@ -45,9 +50,11 @@ struct Dims {
 }
 
 override WKIND: u32 = 0u;
-override MAX_M: u32 = 1u;   // pipelines are built for 1 (decode) and 4
-// Invocations splitting one row's K: 64, or 1 for rows of fewer than 64 units (small K: tiny test models), where
-// 64 lanes would leave most lanes idle, need 64x the workgroups and reduce partials for nothing.
+const MAX_M: u32 = 1u;   // set by the host per pipeline: 1 (decode), 4, 16
+// Invocations splitting one row's K: 64 on a GPU; 8 on a CPU adapter, which runs invocations as a few SIMD fibers,
+// so more lanes buy no parallelism and their cross-lane sum costs more than the rows' work; 1 for rows shorter than
+// that (small K: tiny test models), where more lanes would idle, need more workgroups and sum partials for nothing.
+// Any power of two from 8 to WG works (the workgroup row sum takes 8 partials per step), and 1.
 override LANES: u32 = 64u;
 
 const WG: u32 = 128u;                    // invocations per workgroup
@@ -90,6 +97,7 @@ fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
+//#include matvec-builtins
 ) {
   let block = wid.y * nwg.x + wid.x;
   if (block >= dims.rowBlocks) {
@@ -109,7 +117,7 @@ fn main(
     rowBase[r] = min(n0 + r, N - 1u) * units;
   }
 
-  var acc: array<vec4<f32>, 4>; // acc[m][r]: row r of this invocation, row m of x (zero-initialized)
+  var acc: array<vec4<f32>, MAX_M>; // acc[m][r]: row r of this invocation, row m of x (zero-initialized)
 
   for (var u = lane; u < units; u += LANES) {
     var wv: array<vec4<u32>, R>;
@@ -124,7 +132,7 @@ fn main(
     }
     for (var m = 0u; m < MAX_M; m++) {
       if (m >= M) {
-        break;
+        continue;
       }
       if (WKIND == 0u) {
         let xv = x[m * xRow + u];
@@ -161,29 +169,16 @@ fn main(
     }
   }
 
-  // Sum the LANES partials of each row set, one row of x at a time (M is uniform: barriers are safe).
+  // Sum the LANES partials of each row set, one row of x at a time (M is uniform: barriers are safe), then lane 0
+  // of the row set stores its R outputs. The sum is a fragment of matvec-reduce.wgsl: across subgroups where the
+  // device has them, else in workgroup memory.
   for (var m = 0u; m < MAX_M; m++) {
     if (m >= M) {
-      break;
+      continue;
     }
-    red[lid] = acc[m];
-    workgroupBarrier();
-    // Two levels (2 barriers instead of log2(LANES)): lanes 0 .. L1-1 each sum 8 partials strided by L1, then
-    // lane 0 sums those L1 (L1 = 8 for 64 lanes; with 1 lane, L1 = 0 and lane 0 holds the total already).
-    let L1 = LANES / 8u;
-    if (lane < L1) {
-      var part = red[lid];
-      for (var i = 1u; i < 8u; i++) {
-        part += red[lid + L1 * i];
-      }
-      red[lid] = part;
-    }
-    workgroupBarrier();
+    var total = acc[m];
+//#include matvec-row-sum
     if (lane == 0u) {
-      var total = red[lid];
-      for (var i = 1u; i < L1; i++) {
-        total += red[lid + i];
-      }
       for (var r = 0u; r < R; r++) {
         let n = n0 + r;
         if (n < N) {
@@ -195,6 +190,5 @@ fn main(
         }
       }
     }
-    workgroupBarrier(); // red is reused by the next m
   }
 }

@@ -88,6 +88,17 @@ export function browserGpu(): GPU | undefined {
   return nav?.gpu ?? undefined;
 }
 
+/**
+ * Whether `device` runs on a CPU (SwiftShader, lavapipe: a fallback adapter), from its adapter info. Kernels pick
+ * their shape by it where CPUs and GPUs want opposite things: a CPU runs a workgroup's invocations as a few SIMD
+ * fibers, where cross-lane sums and barriers cost more than the parallelism they buy.
+ */
+export function isCpuDevice(device: GPUDevice): boolean {
+  const info = (device as { adapterInfo?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).adapterInfo;
+  if (!info) return false;
+  return Boolean(info.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.description}`);
+}
+
 /** Copies an adapter's info (a getter-only object in Dawn and Chrome) into a plain summary. */
 export function adapterSummary(adapter: GPUAdapter): AdapterSummary {
   const info = (adapter as { info?: GPUAdapterInfo }).info;

@@ -12,6 +12,7 @@ import { rowBytes, type Storage } from './storage.ts';
 import { GpuWeights } from '../weights/gpu-weights.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from './buffers.ts';
 import { compareArrays, formatComparison } from './compare.ts';
+import { MATVEC_MAX_M } from './kernels/matvec.ts';
 import { LinearKernels, linearPath, loadF32Tensor, NormKernels, recordLinear, sliceRows } from './gpu-linear.ts';
 
 const REL = 1e-5;
@@ -83,18 +84,18 @@ async function runWindow(name: string, biasName: string | null, M: number, ldy: 
 const rowsPerBlock = (storage: Storage, cols: number) => Math.floor(MAX_BINDING / rowBytes(storage, cols).data);
 
 describe('recordLinear over GpuWeights tensors', () => {
-  it('half-precision weight (f16, or f32 without shader-f16) in row blocks with bias slices, into a column window: matvec (M = 1, 3) and tiled (M = 7)', async () => {
-    for (const M of [1, 3, 7]) {
+  it('half-precision weight (f16, or f32 without shader-f16) in row blocks with bias slices, into a column window: matvec (M = 1, 3, 7) and tiled (M = 17)', async () => {
+    for (const M of [1, 3, 7, 17]) {
       const w = await runWindow('model.mm_projector.2.weight', 'model.mm_projector.2.bias', M, 64 + 9, 5);
       expect(w.storage).toBe(hasF16 ? 'f16' : 'f32');
       expect(w.blocks.length).toBe(hasF16 ? 8 : 16);
       expect(w.blocks.length).toBe(Math.ceil(w.rows / rowsPerBlock(w.storage, w.cols)));
-      expect(linearPath(w.storage, M, w.cols)).toBe(M <= 4 ? 'matvec' : 'tiled');
+      expect(linearPath(w.storage, M, w.cols)).toBe(M <= MATVEC_MAX_M ? 'matvec' : 'tiled');
     }
   });
 
-  it('int4 (q4f16, or q4f32 without shader-f16) weight in 4 row blocks: matvec (M = 2) and the int4 tiled kernel (M = 9)', async () => {
-    for (const M of [2, 9]) {
+  it('int4 (q4f16, or q4f32 without shader-f16) weight in 4 row blocks: batched matvec (M = 9) and the int4 tiled kernel (M = 17)', async () => {
+    for (const M of [9, 17]) {
       const w = await runWindow('model.layers.0.mlp.up_proj.weight', null, M, 128, 0);
       expect(w.storage).toBe(hasF16 ? 'q4f16' : 'q4f32');
       expect(w.blocks.length).toBe(4);
@@ -113,8 +114,9 @@ describe('recordLinear over GpuWeights tensors', () => {
   it('throws a clear error when the kernel variant was not prepared', async () => {
     const w = await weights.load('model.layers.1.self_attn.o_proj.weight');
     const fresh = new LinearKernels(device);
-    const b = createStorageBuffer(device, 8 * 64 * 4);
-    expect(() => recordLinear(device, fresh, b, w, null, b, 8)).toThrow(new RegExp(`no tiled kernel for ${w.storage} weights was prepared`));
+    const M = MATVEC_MAX_M + 1; // the tiled path
+    const b = createStorageBuffer(device, M * 64 * 4);
+    expect(() => recordLinear(device, fresh, b, w, null, b, M)).toThrow(new RegExp(`no tiled kernel for ${w.storage} weights was prepared`));
     b.destroy();
   });
 });

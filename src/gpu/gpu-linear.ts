@@ -1,5 +1,5 @@
 // Kernels over GpuWeights tensors, whatever their storage (f32, f16, q4f32, q4f16) and row blocks:
-//   recordLinear  y = x W^T (+ b): MatvecKernel for M <= 4 rows when W's rows are 16-byte aligned (one pass over
+//   recordLinear  y = x W^T (+ b): MatvecKernel for M <= MATVEC_MAX_M (16) rows when W's rows are 16-byte aligned (one pass over
 //                 W, where a 64-row tile would idle), else LinearKernel (f32 / f16 tiles) or LinearQ4Kernel (int4).
 //                 A W split into row blocks runs one kernel per block into its column window of y.
 //   NormKernels   LayerNorm / RMSNorm with the NormKernel variant of the weight's storage.
@@ -37,7 +37,7 @@ export class LinearKernels {
 
   /**
    * Builds the kernels that linears over these weights with these row counts use (the path only depends on
-   * M <= 4 or not: [1, maxRows] covers every M).
+   * M <= MATVEC_MAX_M or not: [1, maxRows] covers every M).
    */
   async prepare(weights: readonly GpuTensor[], rowCounts: readonly number[]): Promise<this> {
     const jobs: Promise<AnyLinear>[] = [];

@@ -63,4 +63,11 @@ describe('specializeWgsl', () => {
     expect(out).toBe('enable f16;\n// header\nalias T = f16;\nfn f(a: T) -> T { return a; }\n');
     expect(() => specializeWgsl(src, { aliases: { U: 'f16' } })).toThrow(/alias U/);
   });
+
+  it('sets u32 consts (what sizes a private array), and refuses a missing const or a value that is not a u32', () => {
+    const src = 'const MAX_M: u32 = 1u;   // set by the host\nvar<private> acc: array<f32, MAX_M>;\n';
+    expect(specializeWgsl(src, { u32Consts: { MAX_M: 16 } })).toBe('const MAX_M: u32 = 16u;   // set by the host\nvar<private> acc: array<f32, MAX_M>;\n');
+    expect(() => specializeWgsl(src, { u32Consts: { MAX_N: 2 } })).toThrow(/const MAX_N: u32/);
+    expect(() => specializeWgsl(src, { u32Consts: { MAX_M: -1 } })).toThrow(/not a u32/);
+  });
 });

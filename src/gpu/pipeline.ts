@@ -165,16 +165,26 @@ export function computeProgram(device: GPUDevice, spec: ComputePipelineSpec): Pr
 }
 
 /**
- * Specializes a WGSL source: prepends `enable` directives and rebinds `alias NAME = ...;` declarations,
- * e.g. specializeWgsl(src, { enable: ['f16'], aliases: { WT: 'f16' } }). Throws if an alias is missing, so a
- * renamed alias cannot silently leave the f32 type in place.
+ * Specializes a WGSL source: prepends `enable` directives, rebinds `alias NAME = ...;` declarations and sets
+ * `const NAME: u32 = ...;` values (for what an override cannot do, e.g. size a private array), e.g.
+ * specializeWgsl(src, { enable: ['f16'], aliases: { WT: 'f16' }, u32Consts: { MAX_M: 16 } }). Throws if a
+ * declaration is missing, so a renamed one cannot silently leave the default in place.
  */
-export function specializeWgsl(code: string, opts: { enable?: readonly string[]; aliases?: Record<string, string> }): string {
+export function specializeWgsl(
+  code: string,
+  opts: { enable?: readonly string[]; aliases?: Record<string, string>; u32Consts?: Record<string, number> },
+): string {
   let out = code;
+  const rebind = (what: string, re: RegExp, value: string) => {
+    if (!re.test(out)) throw new Error(`specializeWgsl: no "${what}" declaration in the shader`);
+    out = out.replace(re, `$1${value};`);
+  };
   for (const [name, type] of Object.entries(opts.aliases ?? {})) {
-    const re = new RegExp(`^(\\s*alias\\s+${name}\\s*=\\s*)[^;]+;`, 'm');
-    if (!re.test(out)) throw new Error(`specializeWgsl: no "alias ${name} = ...;" declaration in the shader`);
-    out = out.replace(re, `$1${type};`);
+    rebind(`alias ${name} = ...;`, new RegExp(`^(\\s*alias\\s+${name}\\s*=\\s*)[^;]+;`, 'm'), type);
+  }
+  for (const [name, value] of Object.entries(opts.u32Consts ?? {})) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new Error(`specializeWgsl: ${name} = ${value} is not a u32`);
+    rebind(`const ${name}: u32 = ...;`, new RegExp(`^(\\s*const\\s+${name}\\s*:\\s*u32\\s*=\\s*)[^;]+;`, 'm'), `${value}u`);
   }
   const enables = (opts.enable ?? []).map((e) => `enable ${e};\n`).join('');
   return enables + out;

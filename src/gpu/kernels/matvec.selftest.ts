@@ -1,5 +1,5 @@
-// In-app self-test cases for the decode matvec kernel (shaders/matvec.wgsl): one row of x (and one case with 3
-// rows) times W stored as f32, f16, int4 with f32 scales (q4f32_1) and int4 with f16 scales (q4f16_1); reference:
+// In-app self-test cases for the decode matvec kernel (shaders/matvec.wgsl): one row of x (and cases with 3
+// and 12 rows: the batched M classes) times W stored as f32, f16, int4 with f32 scales (q4f32_1) and int4 with f16 scales (q4f16_1); reference:
 // linear() on the weights the GPU actually holds (f16-rounded / dequantized). Every case runs on every device
 // (f16 is read through unpack2x16float, no shader-f16). Small sizes: the page may run on SwiftShader.
 import { dequantizeQ4, quantizeQ4 } from '../../quant/q4.ts';
@@ -54,4 +54,5 @@ export const MATVEC_SELF_TEST_CASES: SelfTestCase[] = [
   matvecCase({ id: 'matvec-q4f32', weights: 'q4f32', M: 1, K: 1024, N: 200, seed: 53 }),
   matvecCase({ id: 'matvec-q4f16', weights: 'q4f16', M: 1, K: 1024, N: 200, seed: 54 }),
   matvecCase({ id: 'matvec-q4f16-m3', weights: 'q4f16', M: 3, K: 512, N: 77, seed: 55 }),
+  matvecCase({ id: 'matvec-q4f32-m12', weights: 'q4f32', M: 12, K: 512, N: 77, seed: 56 }),
 ];

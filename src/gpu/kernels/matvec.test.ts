@@ -4,7 +4,7 @@
 // References: f32 -> linear(x, W); f16 -> linear(x, f16(W)); int4 -> linear(x, deq(W)) (the quantization error
 // is not the kernel's; src/quant/q4.test.ts checks it).
 // Tolerance: atol 1e-4 + rtol 1e-4 up to K = 96 (as the tiled kernels), atol 2e-4 + rtol 1e-4 at K = 4096:
-// f32 accumulation over 4096 terms of |x| <= 1, |w| <= 1/sqrt(K) (outputs ~0.6), summed as 64 lane partials,
+// f32 accumulation over 4096 terms of |x| <= 1, |w| <= 1/sqrt(K) (outputs ~0.6), summed as 64 (or 8) lane partials,
 // observed max abs ~1e-6.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
@@ -20,7 +20,7 @@ import { runSelfTest } from '../selftest-support.ts';
 import { MATVEC_SELF_TEST_CASES } from './matvec.selftest.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
-import { matvecRowsPerWorkgroup, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecWeightData } from './matvec.ts';
+import { matvecRowsPerWorkgroup, MatvecKernel, matvecOnGpu, matvecShaderSource, toF16Bits, type MatvecKernelOptions, type MatvecWeightData } from './matvec.ts';
 import type { Storage } from '../storage.ts';
 import { firstRows } from '../tensor.ts';
 
@@ -33,6 +33,15 @@ beforeAll(async () => {
   ctx = await createNodeGpu();
 });
 afterAll(() => ctx?.device.destroy());
+
+/**
+ * The kernel shapes to check on this device: 64 lanes (GPU) and 8 (CPU adapter), each with the workgroup row sum
+ * and, where the device has `subgroups`, the subgroup one (so a CPU adapter also checks the GPU shapes).
+ */
+const SHAPES = (): MatvecKernelOptions[] =>
+  [false, true].flatMap((cpu) =>
+    (ctx.device.features.has('subgroups') ? (['workgroup', 'subgroup'] as const) : (['workgroup'] as const)).map((reduce) => ({ cpu, reduce })),
+  );
 
 /** Random problem for a weight kind: the data to upload and the reference output. */
 function problem(kind: Storage, M: number, K: number, N: number, withBias: boolean, seed: number) {
@@ -58,18 +67,20 @@ function problem(kind: Storage, M: number, K: number, N: number, withBias: boole
 
 const expectClose = expectCloseWith(TOL);
 
-describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
+describe('MatvecKernel vs linear() (M = 1 and batches up to MATVEC_MAX_M rows: every M class)', () => {
   let i = 0;
   for (const kind of KINDS) {
     for (const K of [32, 96, 288]) {
       for (const N of [1, 33, 300]) {
         const withBias = i % 2 === 0;
-        const M = [1, 1, 2, 4, 3][i % 5]!;
+        const M = [1, 16, 4, 5, 3][i % 5]!; // classes 1, 4 (3, 4) and 16 (5, 16), boundaries included
         i++;
-        it(`${kind} M=${M} K=${K} N=${N} ${withBias ? 'with' : 'without'} bias`, async () => {
+        it(`${kind} M=${M} K=${K} N=${N} ${withBias ? 'with' : 'without'} bias, every lane shape and row sum this device has`, async () => {
           const p = problem(kind, M, K, N, withBias, M * 1000 + K * 10 + N);
-          const y = await matvecOnGpu(ctx.device, p.x, M, K, p.data, N, p.b);
-          expectClose(y, p.expected, `matvec ${kind}`, [M, N]);
+          for (const opts of SHAPES()) {
+            const y = await matvecOnGpu(ctx.device, p.x, M, K, p.data, N, p.b, opts);
+            expectClose(y, p.expected, `matvec ${kind} ${JSON.stringify(opts)}`, [M, N]);
+          }
         });
       }
     }
@@ -82,12 +93,16 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
     }
   });
 
-  it('K = 4096 (Llama hidden), every kind, M = 1, with the time per run', async () => {
+  it('K = 4096 (Llama hidden), every kind, M = 1 and 16, every lane shape and row sum this device has', async () => {
     const [K, N] = [4096, 64];
     for (const kind of KINDS) {
-      const p = problem(kind, 1, K, N, true, 4096 + N);
-      const y = await matvecOnGpu(ctx.device, p.x, 1, K, p.data, N, p.b);
-      expectClose(y, p.expected, `matvec ${kind} K=4096`, [1, N], TOL_LONG);
+      for (const M of [1, 16]) {
+        const p = problem(kind, M, K, N, true, 4096 + N + M);
+        for (const opts of SHAPES()) {
+          const y = await matvecOnGpu(ctx.device, p.x, M, K, p.data, N, p.b, opts);
+          expectClose(y, p.expected, `matvec ${kind} K=4096 M=${M} ${JSON.stringify(opts)}`, [M, N], TOL_LONG);
+        }
+      }
     }
   });
 
@@ -146,13 +161,17 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
     kernel.run(ctx.device, { x: firstRows(bufs[0]!, M, K), w: { name: 'w', buffer: bufs[1]!, scales: bufs[2]!, rows: N, cols: K }, bias: bufs[3]!, y: yb });
     expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'matvec (folded grid)', [M, N]);
     // lm_head at the real limit: 128256 rows -> 16032 workgroups fit in x; more than 65535 * 8 rows fold
-    const real = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
+    const real = await MatvecKernel.create(ctx.device, { weights: 'q4f16', cpu: false });
     expect(real.dispatchSize(128256, 4096)).toEqual([128256 / matvecRowsPerWorkgroup(64), 1]);
     expect(real.dispatchSize(65535 * 8 + 1, 4096)).toEqual([65535, 2]);
-    // Small K (fewer than 64 units a row): 1 lane, 512 rows per workgroup (a tiny model's lm_head: K = 128 f32).
-    const small = await MatvecKernel.create(ctx.device, { weights: 'f32' });
+    // A CPU adapter's shape: 8 lanes, 64 rows per workgroup.
+    const cpu = await MatvecKernel.create(ctx.device, { weights: 'q4f16', cpu: true });
+    expect(cpu.dispatchSize(128256, 4096)).toEqual([128256 / 64, 1]);
+    // Small K (fewer than 64 units a row on a GPU, 8 on a CPU): 1 lane, 512 rows per workgroup (a tiny model's lm_head: K = 128 f32).
+    const small = await MatvecKernel.create(ctx.device, { weights: 'f32', cpu: false });
     expect(small.dispatchSize(128256, 128)).toEqual([Math.ceil(128256 / 512), 1]);
     expect(small.dispatchSize(128256, 256)).toEqual([128256 / 8, 1]);
+    expect(cpu.dispatchSize(128256, 224)).toEqual([Math.ceil(128256 / 512), 1]); // 7 int4 units: 1 lane
     for (const b of [...bufs, yb]) b.destroy();
     kernel.destroy();
   });
@@ -198,7 +217,7 @@ describe('MatvecKernel vs linear() (M = 1 and a few rows)', () => {
 });
 
 describe('MatvecKernel argument checks', () => {
-  it('refuses oversized bindings, M > 4, misaligned K, missing scales and x === y with clear messages', async () => {
+  it('refuses oversized bindings, M > MATVEC_MAX_M, misaligned K, missing scales and x === y with clear messages', async () => {
     const q4 = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
     const dense = await MatvecKernel.create(ctx.device, { weights: 'f32' });
     const big = createStorageBuffer(ctx.device, 4096);
@@ -210,7 +229,7 @@ describe('MatvecKernel argument checks', () => {
     );
     const Nf = Math.ceil(max / (K * 4)) + 1;
     expect(() => dense.run(ctx.device, { x: firstRows(big, 1, K), w: { name: 'w', buffer: big, scales: null, rows: Nf, cols: K }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/w \(\[\d+, 4096\] f32\) is \d+ bytes/);
-    expect(() => q4.run(ctx.device, { x: firstRows(big, 5, 32), w: { name: 'w', buffer: big, scales: big, rows: 1, cols: 32 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/M = 5 rows of x, at most 4; use LinearKernel/);
+    expect(() => q4.run(ctx.device, { x: firstRows(big, 17, 32), w: { name: 'w', buffer: big, scales: big, rows: 1, cols: 32 }, bias: null, y: createStorageBuffer(ctx.device, 17 * 4) })).toThrow(/M = 17 rows of x, at most 16; use LinearKernel/);
     expect(() => q4.run(ctx.device, { x: firstRows(big, 1, 48), w: { name: 'w', buffer: big, scales: big, rows: 1, cols: 48 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/K = 48 is not a multiple of 32/);
     expect(() => dense.run(ctx.device, { x: firstRows(big, 1, 10), w: { name: 'w', buffer: big, scales: null, rows: 1, cols: 10 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/K = 10 is not a multiple of 4/);
     expect(() => q4.run(ctx.device, { x: firstRows(big, 1, 32), w: { name: 'w', buffer: big, scales: null, rows: 1, cols: 32 }, bias: null, y: createStorageBuffer(ctx.device, 64) })).toThrow(/need their scales/);
@@ -240,20 +259,21 @@ describe('MatvecKernel on a validating (Null) device with shader-f16', () => {
   });
   afterAll(() => vctx?.device.destroy());
 
-  it('every kind builds (M = 1 and M <= 4 pipelines, 64 lanes and 1) and a dispatch validates, folded grid included', async () => {
+  it('every kind builds (the M = 1, M <= 4 and M <= 16 pipelines, 64 lanes and 1) and a dispatch validates, folded grid included', async () => {
     for (const kind of KINDS) {
       const kernel = await MatvecKernel.create(vctx.device, { weights: kind, maxWorkgroupsPerDimension: 5 });
       const [K, N] = [kind.startsWith('q4') ? 2048 : 256, 150]; // 64 units a row: the 64-lane pipelines (19 workgroups, folded)
       for (const k of [K, 96]) {
         const wb = kernel.weightBytes(N, k);
-        const x = createStorageBuffer(vctx.device, 4 * k * 4);
+        const x = createStorageBuffer(vctx.device, 16 * k * 4);
         const w = createStorageBuffer(vctx.device, wb.w);
         const s = wb.scales ? createStorageBuffer(vctx.device, wb.scales) : null;
         const b = createStorageBuffer(vctx.device, N * 4);
-        const y = createStorageBuffer(vctx.device, 4 * N * 4);
+        const y = createStorageBuffer(vctx.device, 16 * N * 4);
         vctx.device.pushErrorScope('validation');
         kernel.run(vctx.device, { x: firstRows(x, 1, k), w: { name: 'w', buffer: w, scales: s, rows: N, cols: k }, bias: b, y: y });
         kernel.run(vctx.device, { x: firstRows(x, 4, k), w: { name: 'w', buffer: w, scales: s, rows: N, cols: k }, bias: null, y: y });
+        kernel.run(vctx.device, { x: firstRows(x, 16, k), w: { name: 'w', buffer: w, scales: s, rows: N, cols: k }, bias: b, y: y });
         const error = await vctx.device.popErrorScope();
         expect(error?.message ?? null).toBeNull();
       }

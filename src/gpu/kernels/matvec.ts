@@ -1,5 +1,5 @@
 // Decode matrix-vector product on the GPU (one token, the per-token hot path): y[m, N] = W[N, K] · x[m, K] (+ b)
-// for M <= 4 rows of x, W in HF layout [out, in] as f32, f16, or MLC int4 (q4f32_1 / q4f16_1; src/quant/q4.ts).
+// for M <= 16 rows of x (a batch: one pass over W for all rows), W in HF layout [out, in] as f32, f16, or MLC int4 (q4f32_1 / q4f16_1; src/quant/q4.ts).
 // Kernel shaders/matvec.wgsl: 8 output rows per workgroup, each row's K split over 64 lanes with 16-byte weight
 // loads (512 rows, one lane each, when a row has fewer than 64 units), x reused from registers across 4 rows, a workgroup-memory reduction. f16 weights and f16 scales are
 // read as u32 pairs (unpack2x16float): no `shader-f16` needed, every variant runs on every WebGPU device.
@@ -9,13 +9,16 @@
 // caller then splits W into row blocks W[n0:n1] (separate buffers: weights, scales and bias) and runs each with
 // `{ yColOffset: n0, yRowStride: N }`; run() throws a clear Error instead of letting WebGPU fail validation.
 // Rows must be 16-byte aligned: K % 4 == 0 (f32), K % 8 == 0 (f16), K % 32 == 0 (int4).
+import matvecReduceWgsl from '../../../shaders/matvec-reduce.wgsl?raw';
 import matvecWgsl from '../../../shaders/matvec.wgsl?raw';
 import { q4Bytes, Q4_GROUP_SIZE, type Q4Weights } from '../../quant/q4.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
-import { computeProgram, type BindingKind } from '../pipeline.ts';
+import { isCpuDevice } from '../device.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 import { isQ4, type Storage } from '../storage.ts';
 import { firstRows } from '../tensor.ts';
+import { expandWgsl, parseFragments } from '../wgsl-include.ts';
 import { linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
 
@@ -23,17 +26,31 @@ import { q4ScaleData } from './linear-q4.ts';
 const WORKGROUP = 128;
 const ROWS_PER_INVOCATION = 4;
 
-/** Lanes splitting one row's K (the LANES override): 64, or 1 for rows of fewer than 64 16-byte units. */
-export function matvecLanes(unitsPerRow: number): 1 | 64 {
-  return unitsPerRow >= 64 ? 64 : 1;
+/** Lanes splitting one row's K (the LANES override of matvec.wgsl). */
+export type MatvecLanes = 1 | 8 | 64;
+
+/**
+ * Lanes per row of rows long enough for them. A GPU: 64 (coalesced 1 KiB per row per step, and N / 8 workgroups:
+ * enough to fill a big GPU at N = 4096). A CPU adapter: 8. It runs invocations as a few SIMD fibers, so 64 lanes buy
+ * no parallelism, and their cross-lane sum cost 60 % of a 1 x 4096 -> 4096 int4 matvec on SwiftShader; 8 lanes ran
+ * it 2-3x faster there and on lavapipe (docs/PERFORMANCE.md). Rows shorter than that take 1 lane (tiny test models).
+ */
+export function matvecWideLanes(cpu: boolean): MatvecLanes {
+  return cpu ? 8 : 64;
 }
 
-/** Output rows per workgroup (ROWS_PER_WG in matvec.wgsl): 8 with 64 lanes, 512 with 1. */
-export function matvecRowsPerWorkgroup(lanes: 1 | 64): number {
+/** Output rows per workgroup (ROWS_PER_WG in matvec.wgsl): 8 with 64 lanes, 64 with 8, 512 with 1. */
+export function matvecRowsPerWorkgroup(lanes: MatvecLanes): number {
   return (WORKGROUP / lanes) * ROWS_PER_INVOCATION;
 }
+/**
+ * The M classes a pipeline is built for (the MAX_M const of matvec.wgsl): a run with M rows of x takes the smallest
+ * class >= M, so decode (M = 1) carries no dead accumulators and a follow-up question's rows share one pass over W.
+ */
+const M_CLASSES = [1, 4, 16] as const;
 /** Largest M (rows of x) one run accepts. */
-export const MATVEC_MAX_M = 4;
+export const MATVEC_MAX_M = M_CLASSES[M_CLASSES.length - 1]!;
+const mClassOf = (M: number) => M_CLASSES.find((c) => c >= M)!;
 
 const WKIND: Record<Storage, number> = { f32: 0, f16: 1, q4f32: 2, q4f16: 3 };
 /** Weights per 16-byte unit, which is also the K alignment each kind needs. */
@@ -41,8 +58,16 @@ const PER_UNIT: Record<Storage, number> = { f32: 4, f16: 8, q4f32: 32, q4f16: 32
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
-export function matvecShaderSource(): string {
-  return matvecWgsl;
+/** How the lanes of a row are summed: subgroup operations (devices with `subgroups`) or workgroup memory. */
+export type MatvecReduce = 'subgroup' | 'workgroup';
+
+const REDUCE_FRAGMENTS = parseFragments([matvecReduceWgsl]);
+
+/** The matvec WGSL with the row sum of `reduce` spliced in (and `enable subgroups;` for the subgroup form). */
+export function matvecShaderSource(reduce: MatvecReduce = 'workgroup'): string {
+  const pick = (part: string) => REDUCE_FRAGMENTS.get(`${part}-${reduce}`)!;
+  const code = expandWgsl(matvecWgsl, new Map([['matvec-row-sum', pick('row-sum')], ['matvec-builtins', pick('builtins')]]));
+  return reduce === 'subgroup' ? specializeWgsl(code, { enable: ['subgroups'] }) : code;
 }
 
 export interface MatvecKernelOptions {
@@ -52,16 +77,28 @@ export interface MatvecKernelOptions {
   maxWorkgroupsPerDimension?: number;
   /** Replace the shader (tests, tuning): same bindings, Dims and overrides. */
   shader?: { name: string; code: string };
+  /** The row sum (default: 'subgroup' where the device has `subgroups`); tests run both on one device. */
+  reduce?: MatvecReduce;
+  /** Shape the kernel for a CPU adapter (default: isCpuDevice(device)); tests run both shapes on one device. */
+  cpu?: boolean;
 }
 
 export class MatvecKernel {
   readonly weights: Storage;
-  /** Pipelines for M = 1 (decode) and for 2 <= M <= 4, with 64 lanes per row and with 1 (small K). */
+  readonly reduce: MatvecReduce;
+  /** The lanes per row of rows that are long enough (64 on a GPU, 8 on a CPU adapter; see matvecWideLanes). */
+  private readonly wideLanes: MatvecLanes;
+  /** Pipelines per M class (M_CLASSES), with 64 lanes per row and with 1 (small K). */
   private readonly programs = new LazyPrograms(async () => {
-    const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights})`;
-    const code = this.opts.shader?.code ?? matvecShaderSource();
-    const spec = (maxM: number, lanes: number) => ({ name, code, bindings: BINDINGS, constants: { WKIND: WKIND[this.weights], MAX_M: maxM, LANES: lanes } });
-    const variants = [1, MATVEC_MAX_M].flatMap((m) => [1, 64].map((lanes) => [`${m === 1 ? 'one' : 'few'}:${lanes}`, spec(m, lanes)] as const));
+    const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights}, ${this.reduce} sum)`;
+    const code = this.opts.shader?.code ?? matvecShaderSource(this.reduce);
+    const spec = (maxM: number, lanes: number) => ({
+      name: `${name} M <= ${maxM}`,
+      code: specializeWgsl(code, { u32Consts: { MAX_M: maxM } }),
+      bindings: BINDINGS,
+      constants: { WKIND: WKIND[this.weights], LANES: lanes },
+    });
+    const variants = M_CLASSES.flatMap((m) => [1, this.wideLanes].map((lanes) => [`${m}:${lanes}`, spec(m, lanes)] as const));
     const built = await Promise.all(variants.map(([, s]) => computeProgram(this.device, s)));
     return new Map(variants.map(([key], i) => [key, built[i]!]));
   });
@@ -74,6 +111,9 @@ export class MatvecKernel {
     private readonly opts: MatvecKernelOptions = {},
   ) {
     this.weights = opts.weights ?? 'f32';
+    this.wideLanes = matvecWideLanes(opts.cpu ?? isCpuDevice(device));
+    this.reduce = opts.reduce ?? (device.features.has('subgroups') ? 'subgroup' : 'workgroup');
+    if (this.reduce === 'subgroup' && !device.features.has('subgroups')) throw new Error('MatvecKernel: the subgroup row sum needs a device with the `subgroups` feature');
     if (!(this.weights in WKIND)) throw new Error(`MatvecKernel: unknown weights "${this.weights}" (f32, f16, q4f32 or q4f16)`);
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.uniforms = new UniformCache(device, 'matvec dims');
@@ -89,8 +129,8 @@ export class MatvecKernel {
   }
 
   /** Lanes per row for rows of K weights of this kind. */
-  lanes(K: number): 1 | 64 {
-    return matvecLanes(K / PER_UNIT[this.weights]);
+  lanes(K: number): MatvecLanes {
+    return K / PER_UNIT[this.weights] >= this.wideLanes ? this.wideLanes : 1;
   }
 
   /** Workgroup grid for N output rows of K weights: ceil(N / rows per workgroup) folded into (x <= limit, y). */
@@ -113,7 +153,7 @@ export class MatvecKernel {
   }
 
   /**
-   * Records y = W x (+ b) for M <= 4 rows of x. x: [M, K] f32; w: [N, K] f32, [N, K] f16 bits, or [N, K/8] u32
+   * Records y = W x (+ b) for M <= MATVEC_MAX_M rows of x. x: [M, K] f32; w: [N, K] f32, [N, K] f16 bits, or [N, K/8] u32
    * int4 codes with w.scales [N, K/32] f32 / f16 (int4 kinds only); b: [N] f32 or null; y: f32,
    * element (m, n) at yColOffset + m * yRowStride + n. x and y must be different buffers. With a device, encodes
    * and submits at once; with an encoder or pass, only records (the caller submits).
@@ -153,7 +193,7 @@ export class MatvecKernel {
     const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
     this.dummy ??= createStorageBuffer(this.device, 16, 'matvec: unused binding');
     const lanes = this.lanes(K);
-    const program = programs.get(`${M === 1 ? 'one' : 'few'}:${lanes}`)!;
+    const program = programs.get(`${mClassOf(M)}:${lanes}`)!;
     const grid = this.dispatchSize(N, K);
     const rowBlocks = Math.ceil(N / matvecRowsPerWorkgroup(lanes));
     const bindGroup = bindBuffers(
