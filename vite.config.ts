@@ -34,7 +34,7 @@ export default defineConfig({
   preview: { host: 'localhost', port: 4173, strictPort: true },
   worker: { format: 'es' },
   test: {
-    include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
     environment: 'node',
     // Dawn (the `webgpu` package) is a native addon: one process per test file, not worker threads.
     pool: 'forks',

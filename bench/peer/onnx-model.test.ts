@@ -3,7 +3,7 @@
 // the way ORT's MatMulNBits spec defines them ([N, K/32, 16] bytes, low nibble first; deq = (q - zp) * scale)
 // give exactly our dequantized MLC weights. (ORT itself on the GPU is not run here: its first WebGPU run on
 // SwiftShader takes over 30 s; `npm run bench:peer` runs it and compares outputs.)
-// Run: npm run test:bench (bench/vitest.config.ts)
+// Part of the Vitest suite (vite.config.ts includes bench/**/*.test.ts).
 import { describe, expect, it } from 'vitest';
 import { dequantizeQ4, quantizeQ4 } from '../../src/quant/q4.ts';
 import { mulberry32, randomF32 } from '../../src/util/seeded-random.ts';
