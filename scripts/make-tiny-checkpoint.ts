@@ -21,6 +21,7 @@ const NUMERIC: Record<string, keyof TinyCheckpointOptions> = {
   '--compressor-size': 'compressorSize',
   '--prefusion-layers': 'prefusionLayers',
   '--seed': 'seed',
+  '--rope-factor': 'ropeScalingFactor',
   '--shards': 'shards',
   '--vision-select-layer': 'visionSelectLayer',
 };
@@ -55,6 +56,7 @@ weights. Same flags and seed -> byte-identical files.
   --shards N                N > 1: model-0000K-of-0000N.safetensors + model.safetensors.index.json (default 1)
   --seed N                  random seed                        (default ${TINY_DEFAULTS.seed})
   --tie-word-embeddings     no lm_head.weight (tie_word_embeddings true)
+  --rope-factor N           llama3 rope scaling factor          (default 8; Llama-3.2: 32)
   --no-vision-tower         leave the CLIP tower out of the weights (it must then come from a CLIP folder)
   --help                    this text
 `;

@@ -50,6 +50,8 @@ export interface TinyCheckpointOptions {
   visionSelectLayer: number;
   imageAspectRatio: string;
   tieWordEmbeddings: boolean;
+  /** llama3 rope scaling factor (Llama-3.1: 8, Llama-3.2: 32). */
+  ropeScalingFactor: number;
   /** False: leave the CLIP tower out of the weights (as if it must come from a separate CLIP folder). */
   visionTower: boolean;
 }
@@ -77,6 +79,7 @@ export const TINY_DEFAULTS: Omit<TinyCheckpointOptions, 'out'> = {
   visionSelectLayer: -2,
   imageAspectRatio: 'square',
   tieWordEmbeddings: false,
+  ropeScalingFactor: 8,
   visionTower: true,
 };
 
@@ -135,7 +138,7 @@ export function tinyConfigJson(o: Omit<TinyCheckpointOptions, 'out'>): Record<st
     pretraining_tp: 1,
     rms_norm_eps: 1e-5,
     rope_scaling: {
-      factor: 8.0,
+      factor: o.ropeScalingFactor,
       high_freq_factor: 4.0,
       low_freq_factor: 1.0,
       original_max_position_embeddings: 8192,

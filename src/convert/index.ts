@@ -2,6 +2,7 @@
 export {
   convertCheckpoint,
   CONVERT_OUTPUTS,
+  DEFAULT_CONVERT_OUTPUTS,
   CONVERTER_VERSION,
   plannedOutputBytes,
   type ConvertOptions,
