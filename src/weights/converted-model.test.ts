@@ -117,7 +117,7 @@ describe.each(['q4f32_1', 'q4f16_1'] as const)('a converted folder with llm-%s o
     // k_proj = rows [heads * headDim, +kvHeads * headDim) of qkv_proj: its words are that byte range of the shard record.
     const l = converted.config.llm;
     const enc = await converted.readEncodedRows(name, 0, l.numKvHeads * l.headDim);
-    const cache = JSON.parse(await readFile(join(out, `llm-${llm}/tensor-cache.json`), 'utf8')) as { records: Array<{ dataPath: string; records: Array<{ name: string; byteOffset: number }> }> };
+    const cache = JSON.parse(await readFile(join(out, `llm-${llm}/ndarray-cache.json`), 'utf8')) as { records: Array<{ dataPath: string; records: Array<{ name: string; byteOffset: number }> }> };
     const shard = cache.records.find((s) => s.records.some((r) => r.name === 'model.layers.1.self_attn.qkv_proj.q_weight'))!;
     const rec = shard.records.find((r) => r.name === 'model.layers.1.self_attn.qkv_proj.q_weight')!;
     const file = await readFile(join(out, `llm-${llm}`, shard.dataPath));
@@ -205,13 +205,13 @@ describe('bad converted folders', () => {
 
   it('a truncated shard: the error names the file and the tensor', async () => {
     const dir = await copy();
-    const cache = JSON.parse(await readFile(join(dir, 'llm-q4f32_1/tensor-cache.json'), 'utf8')) as { records: Array<{ dataPath: string; nbytes: number; records: Array<{ name: string }> }> };
+    const cache = JSON.parse(await readFile(join(dir, 'llm-q4f32_1/ndarray-cache.json'), 'utf8')) as { records: Array<{ dataPath: string; nbytes: number; records: Array<{ name: string }> }> };
     const shard = cache.records.find((s) => s.records.some((r) => r.name === 'model.layers.1.mlp.down_proj.q_weight'))!;
     await truncate(join(dir, 'llm-q4f32_1', shard.dataPath), shard.nbytes - 100);
     const m = await openConvertedModel(nodeCheckpointFiles(dir), { hasF16: false, llm: 'q4f32_1' });
     const w = new GpuWeights(ctx.device, m, 'q4');
     await expect(w.load('model.layers.1.mlp.down_proj.weight')).rejects.toThrow(
-      new RegExp(`llm-q4f32_1/${shard.dataPath} is ${shard.nbytes - 100} bytes, llm-q4f32_1/tensor-cache.json says ${shard.nbytes} \\(truncated.*reading tensor "model.layers.1.mlp.down_proj.weight"`),
+      new RegExp(`llm-q4f32_1/${shard.dataPath} is ${shard.nbytes - 100} bytes, llm-q4f32_1/ndarray-cache.json says ${shard.nbytes} \\(truncated.*reading tensor "model.layers.1.mlp.down_proj.weight"`),
     );
     w.destroy();
   });
@@ -223,7 +223,7 @@ describe('bad converted folders', () => {
     manifest.config.intermediate_size = 128;
     await writeFile(path, JSON.stringify(manifest));
     await expect(openConvertedModel(nodeCheckpointFiles(dir), { hasF16: false, llm: 'q4f32_1' })).rejects.toThrow(
-      'llm-q4f32_1/tensor-cache.json: tensor "model.layers.0.mlp.gate_up_proj.q_weight" is uint32 [192, 8], config.json implies uint32 [256, 8]',
+      'llm-q4f32_1/ndarray-cache.json: tensor "model.layers.0.mlp.gate_up_proj.q_weight" is uint32 [192, 8], config.json implies uint32 [256, 8]',
     );
   });
 
