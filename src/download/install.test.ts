@@ -97,7 +97,7 @@ describe('installModel', () => {
       expect(tree.has(MODEL_INFO)).toBe(false);
       expect(tree.has('mm-q4/pack_shard_3.bin')).toBe(false);
       expect(tree.has('mm-q4/manifest.json')).toBe(false);
-      expect(tree.has('llm-q4f32_1/tensor-cache.json')).toBe(false);
+      expect(tree.has('llm-q4f32_1/ndarray-cache.json')).toBe(false);
 
       corrupt = false;
       const before = server.requests.length;
