@@ -1,0 +1,310 @@
+// The WebLLM verification: our fused rows through a real MLC-compiled Llama library (WebLLM 0.2.79, ABI v0_2_48,
+// Llama-3.2-1B-Instruct q0f32) against our own runtime on the same weights, in headless Chromium on the same
+// adapter, through the app's own install / stored-model / chat path.
+//
+//   1. the verification model (prepare.ts): random weights, Llama-3.2-1B shapes, converted to llm-q0f32 + mm-f16
+//   2. the app (vite build + preview) and one static server for the converted folder and the library
+//   3. a persistent Chromium profile (the default context hits QuotaExceededError after about 1 GB of caching):
+//      install the folder by its URL (it lands in WebLLM's cache), then per engine (WebLLM, then native), in a
+//      fresh page: load, image + question, a follow-up (the cache is rolled back to the end of the first prompt
+//      and reused), a third question stopped mid-answer
+//   4. greedy tokens compared, prefill / time to first token / decode rate side by side
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { basename, join, resolve, sep } from 'node:path';
+import { chromium, type BrowserContext, type Page } from '@playwright/test';
+import { PNG } from 'pngjs';
+import { startTestServer } from '../tiny-checkpoint/test-http-server.ts';
+import { prepareVerifyModel, TINY_VERIFY_CHECKPOINT, VERIFY_CHECKPOINT } from './prepare.ts';
+
+export interface VerifyOptions {
+  /** Llama-3.2-1B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm of WebLLM's v0_2_48 libraries. */
+  lib: string;
+  /** Work folder: model, converted folder, browser profile, logs. */
+  dir: string;
+  /** Tokens per answer (the first two turns). */
+  maxNewTokens: number;
+  /**
+   * 'llama-3.2-1b': the verification. 'tiny': the same path with a tiny LLM, which the library does not fit:
+   * WebLLM must refuse it with a message naming both (the bad-input check), native runs the script.
+   */
+  model?: 'llama-3.2-1b' | 'tiny';
+  log: (line: string) => void;
+}
+
+export interface TurnResult {
+  question: string;
+  tokens: number[];
+  status: string;
+  reusedRows: number;
+  llmRows: number;
+  /** The stats panel's rows (prefill, time to first token, decode, ...). */
+  stats: Record<string, string>;
+  prefillMs: number;
+  firstTokenMs: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface EngineRun {
+  engine: 'webllm' | 'native';
+  loadSeconds: number;
+  ready: string;
+  turns: TurnResult[];
+}
+
+export interface VerifyResult {
+  runs: EngineRun[];
+  /** 'tiny' model: WebLLM's refusal. */
+  webllmError?: string;
+  /** Per turn: how many leading tokens both engines share, of how many compared. */
+  agreement: Array<{ turn: number; same: number; compared: number }>;
+}
+
+export const QUESTIONS = ['What is in this image?', 'And what colour is it?', 'Describe it in detail.'];
+const LONG = 60 * 60_000;
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((ok, fail) => {
+    const p = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
+  });
+}
+
+/** A port nobody listens on now (other vite servers may run on this machine). */
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createNetServer();
+    srv.once('error', fail);
+    srv.listen(0, 'localhost', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** `vite preview` of the built app; resolves to its URL once it answers. */
+async function startPreview(root: string): Promise<{ url: string; process: ChildProcess }> {
+  const port = await freePort();
+  const p = spawn('npx', ['vite', 'preview', '--host', 'localhost', '--port', String(port), '--strictPort'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://localhost:${port}/`;
+  for (let i = 0; i < 120; i++) {
+    if (p.exitCode !== null) break;
+    if (await fetch(url).then((r) => r.ok, () => false)) return { url, process: p };
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  p.kill();
+  throw new Error('vite preview did not start');
+}
+
+/** A 112x112 test image (colour gradient with a square). */
+function testImage(): Buffer {
+  const png = new PNG({ width: 112, height: 112 });
+  for (let y = 0; y < 112; y++) {
+    for (let x = 0; x < 112; x++) {
+      const i = (y * 112 + x) * 4;
+      const inSquare = x > 30 && x < 80 && y > 30 && y < 80;
+      png.data[i] = inSquare ? 220 : x * 2;
+      png.data[i + 1] = inSquare ? 40 : y * 2;
+      png.data[i + 2] = inSquare ? 40 : 128;
+      png.data[i + 3] = 255;
+    }
+  }
+  return PNG.sync.write(png);
+}
+
+const num = (s: string | undefined, re: RegExp) => Number(re.exec(s ?? '')?.[1] ?? NaN);
+
+async function openApp(ctx: BrowserContext, appUrl: string, maxNewTokens: number): Promise<Page> {
+  const page = await ctx.newPage();
+  await page.goto(appUrl);
+  await page.evaluate((n) => localStorage.setItem('llava-mini-engine', JSON.stringify({ state: { precision: 'f32', settings: { systemPrompt: 'Answer briefly.', temperature: 0, topP: 1, maxNewTokens: n, maxVideoFrames: 16 } }, version: 0 })), maxNewTokens);
+  await page.reload();
+  return page;
+}
+
+async function install(page: Page, folderUrl: string, log: VerifyOptions['log']): Promise<void> {
+  const panel = page.getByTestId('downloads');
+  const stored = panel.getByTestId('stored-model');
+  if ((await stored.count()) > 0 && (await stored.first().getAttribute('data-state')) === 'complete') {
+    log('the model is already stored in this profile');
+    return;
+  }
+  const t0 = Date.now();
+  await panel.getByLabel('Converted folder at a URL').check();
+  await panel.getByLabel('Converted model URL').fill(folderUrl);
+  await panel.getByTestId('install').click();
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid="stored-model"]');
+    const err = document.querySelector('[data-testid="install-error"]');
+    return s?.getAttribute('data-state') === 'complete' || err !== null;
+  }, undefined, { timeout: LONG, polling: 2000 });
+  if ((await panel.getByTestId('install-error').count()) > 0) throw new Error(`install failed: ${await panel.getByTestId('install-error').textContent()}`);
+  log(`installed in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${(await stored.first().textContent())?.replace(/\s+/g, ' ')}; in WebLLM's cache: ${await stored.first().getAttribute('data-webllm')}`);
+}
+
+async function lastAnswer(page: Page, question: string): Promise<TurnResult> {
+  const answer = page.getByTestId('msg-assistant').last();
+  const stats = await answer.getByTestId('answer-stats').evaluate((el) => {
+    const out: Record<string, string> = {};
+    for (const row of el.querySelectorAll('.kv-row')) out[row.querySelector('dt')?.textContent ?? ''] = row.querySelector('dd')?.textContent ?? '';
+    return out;
+  });
+  const ids = (await answer.getAttribute('data-token-ids')) ?? '';
+  return {
+    question,
+    tokens: ids.trim() ? ids.trim().split(/\s+/).map(Number) : [],
+    status: (await answer.getAttribute('data-status')) ?? '',
+    reusedRows: Number(await answer.getAttribute('data-reused-rows')),
+    llmRows: Number(await answer.getAttribute('data-llm-rows')),
+    stats,
+    prefillMs: num(stats['prefill'], /^([\d.]+) ms/),
+    firstTokenMs: num(stats['time to first token'], /^([\d.]+) ms/),
+    decodeTokensPerSecond: num(stats['decode'], /([\d.]+) tokens\/s/),
+  };
+}
+
+async function ask(page: Page, question: string, stopEarly: boolean, log: VerifyOptions['log']): Promise<TurnResult> {
+  const before = await page.getByTestId('msg-assistant').count();
+  const t0 = Date.now();
+  await page.getByRole('textbox', { name: 'Message' }).fill(question);
+  await page.keyboard.press('Enter');
+  const answer = page.getByTestId('msg-assistant').nth(before);
+  if (stopEarly) {
+    // Stop once the answer streams (its first tokens are shown), as a user would.
+    await page.waitForFunction(
+      (i) => {
+        const m = document.querySelectorAll('[data-testid="msg-assistant"]')[i];
+        return (m?.querySelector('[data-testid="answer-text"]')?.textContent ?? '').length > 0 || ['done', 'stopped', 'error'].includes(m?.getAttribute('data-status') ?? '');
+      },
+      before,
+      { timeout: LONG, polling: 500 },
+    );
+    if ((await answer.getAttribute('data-status')) === 'streaming' || (await page.getByTestId('stop').count()) > 0) {
+      log(`  streaming after ${((Date.now() - t0) / 1000).toFixed(0)} s: Stop`);
+      await page.getByTestId('stop').click().catch(() => log('  (the answer ended before Stop)'));
+    }
+  }
+  await page.waitForFunction((i) => ['done', 'stopped', 'error'].includes(document.querySelectorAll('[data-testid="msg-assistant"]')[i]?.getAttribute('data-status') ?? ''), before, { timeout: LONG, polling: 2000 });
+  const r = await lastAnswer(page, question);
+  log(`  "${question}" -> ${r.status} in ${((Date.now() - t0) / 1000).toFixed(0)} s: tokens [${r.tokens.join(' ')}], rows ${r.llmRows} (${r.reusedRows} reused); ${Object.entries(r.stats).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  if (r.status === 'error') throw new Error(`the answer failed: ${await answer.textContent()}`);
+  return r;
+}
+
+async function runEngine(ctx: BrowserContext, appUrl: string, engine: EngineRun['engine'], libUrl: string, image: string, opts: VerifyOptions): Promise<EngineRun> {
+  const { log } = opts;
+  log(`--- ${engine === 'webllm' ? 'WebLLM 0.2.79 + ' + basename(opts.lib) : 'native (our WGSL kernels)'} ---`);
+  const page = await openApp(ctx, appUrl, opts.maxNewTokens);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || /WebLLM|Loading model|Failed/.test(m.text())) log(`  [console.${m.type()}] ${m.text().slice(0, 300)}`);
+  });
+  try {
+    const panel = page.getByTestId('downloads');
+    await panel.getByLabel('LLM engine').selectOption(engine);
+    if (engine === 'webllm') await panel.getByLabel('WebLLM model library URL').fill(libUrl);
+    const t0 = Date.now();
+    await panel.getByTestId('stored-model').first().getByRole('button', { name: 'Load' }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="engine-ready"]') || document.querySelector('[data-testid="engine-error"]'), undefined, { timeout: LONG, polling: 2000 });
+    if ((await page.getByTestId('engine-error').count()) > 0) throw new Error(`load failed: ${await page.getByTestId('engine-error').textContent()}`);
+    const loadSeconds = (Date.now() - t0) / 1000;
+    const ready = ((await page.getByTestId('engine-ready').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    log(`  loaded in ${loadSeconds.toFixed(0)} s: ${ready}`);
+    await page.getByText('New chat').click();
+    await page.getByTestId('file-input').setInputFiles(image);
+    await page.waitForFunction(() => [...document.querySelectorAll('.attachment')].every((a) => a.getAttribute('data-status') === 'ready') && document.querySelectorAll('.attachment').length > 0, undefined, { timeout: LONG, polling: 1000 });
+    const turns = [];
+    for (let i = 0; i < QUESTIONS.length; i++) turns.push(await ask(page, QUESTIONS[i]!, i === QUESTIONS.length - 1, log));
+    return { engine, loadSeconds, ready, turns };
+  } finally {
+    await page.close();
+  }
+}
+
+function compare(runs: EngineRun[], maxNewTokens: number, log: VerifyOptions['log']): VerifyResult['agreement'] {
+  const [w, n] = runs as [EngineRun, EngineRun];
+  const agreement: VerifyResult['agreement'] = [];
+  const pad = (s: string, k: number) => s.padEnd(k);
+  const f = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+  log('');
+  log('=== WebLLM 0.2.79 (compiled Llama-3.2-1B q0f32) vs native (our kernels): same weights, same adapter ===');
+  log(`${pad('turn', 6)}${pad('tokens WebLLM', 52)}${pad('tokens native', 52)}same`);
+  for (let t = 0; t < w.turns.length; t++) {
+    const a = w.turns[t]!.tokens;
+    const b = n.turns[t]!.tokens;
+    // The stopped turn: as many tokens as both streamed before Stop.
+    const compared = Math.min(maxNewTokens, a.length, b.length);
+    let same = 0;
+    while (same < compared && a[same] === b[same]) same++;
+    agreement.push({ turn: t + 1, same, compared });
+    log(`${pad(String(t + 1), 6)}${pad(a.join(' '), 52)}${pad(b.join(' '), 52)}${same}/${compared}`);
+  }
+  log('');
+  log(`${pad('turn', 6)}${pad('', 26)}${pad('WebLLM', 14)}${pad('native', 14)}native / WebLLM`);
+  for (let t = 0; t < w.turns.length; t++) {
+    const a = w.turns[t]!;
+    const b = n.turns[t]!;
+    const rows: Array<[string, number, number, number]> = [
+      [`prefill ms (${a.llmRows - a.reusedRows} rows)`, a.prefillMs, b.prefillMs, 0],
+      ['time to first token ms', a.firstTokenMs, b.firstTokenMs, 0],
+      ['decode tokens/s', a.decodeTokensPerSecond, b.decodeTokensPerSecond, 3],
+    ];
+    for (const [k, x, y, d] of rows) log(`${pad(String(t + 1), 6)}${pad(k, 26)}${pad(f(x, d), 14)}${pad(f(y, d), 14)}${f(y / x, 2)}`);
+  }
+  log(`load s: WebLLM ${w.loadSeconds.toFixed(0)}, native ${n.loadSeconds.toFixed(0)}`);
+  log(`roll-back + reuse: turn 2 reused ${w.turns[1]!.reusedRows} (WebLLM) / ${n.turns[1]!.reusedRows} (native) cached rows; turn 3 stopped: ${w.turns[2]!.status} / ${n.turns[2]!.status}`);
+  return agreement;
+}
+
+export async function verifyWebLlm(opts: VerifyOptions): Promise<VerifyResult> {
+  const root = resolve(import.meta.dirname, '../..');
+  const { log } = opts;
+  await mkdir(opts.dir, { recursive: true });
+  const tiny = opts.model === 'tiny';
+  const { converted } = await prepareVerifyModel(tiny ? join(opts.dir, 'tiny') : opts.dir, log, tiny ? TINY_VERIFY_CHECKPOINT : VERIFY_CHECKPOINT);
+  const lib = resolve(opts.lib);
+  const libBytes = await readFile(lib);
+  if (libBytes.subarray(0, 4).toString('latin1') !== '\0asm') throw new Error(`${lib} is not a WebAssembly file`);
+  const data = await startTestServer(async (p) => {
+    if (p === `lib/${basename(lib)}`) return libBytes;
+    const file = resolve(converted, p.replace(/^converted\//, ''));
+    if (!p.startsWith('converted/') || !file.startsWith(converted + sep)) return null;
+    return readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), () => null);
+  });
+  log(`serving the converted folder and the library at ${data.url}`);
+  log('building the app (vite build) ...');
+  await run('npx', ['vite', 'build', '--logLevel', 'error'], root);
+  const preview = await startPreview(root);
+  const image = join(opts.dir, 'verify-image.png');
+  await writeFile(image, testImage());
+  const ctx = await chromium.launchPersistentContext(join(opts.dir, tiny ? 'chromium-profile-tiny' : 'chromium-profile'), {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1100, height: 900 },
+  });
+  try {
+    const page = await openApp(ctx, preview.url, opts.maxNewTokens);
+    log(`GPU: ${((await page.getByTestId('gpu-status').textContent({ timeout: 60_000 })) ?? '').replace(/\s+/g, ' ').trim()}`);
+    await install(page, `${data.url}/converted/`, log);
+    await page.close();
+    const libUrl = `${data.url}/lib/${basename(lib)}`;
+    if (tiny) {
+      const webllmError = await runEngine(ctx, preview.url, 'webllm', libUrl, image, opts).then(
+        () => 'none: WebLLM ran a model its library does not fit',
+        (e: Error) => e.message,
+      );
+      log(`WebLLM on the tiny model: ${webllmError}`);
+      return { runs: [await runEngine(ctx, preview.url, 'native', libUrl, image, opts)], agreement: [], webllmError };
+    }
+    const runs: EngineRun[] = [];
+    for (const engine of ['webllm', 'native'] as const) runs.push(await runEngine(ctx, preview.url, engine, libUrl, image, opts));
+    return { runs, agreement: compare(runs, opts.maxNewTokens, log) };
+  } finally {
+    await ctx.close();
+    preview.process.kill();
+    await data.close();
+  }
+}
