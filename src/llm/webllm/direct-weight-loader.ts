@@ -49,17 +49,6 @@ export class LibraryMismatchError extends Error {}
 /** The library could not be instantiated or read by the pinned WebLLM's runtime (another ABI, or not a model library). */
 export class LibraryAbiError extends Error {}
 
-/** A short description of a Llama's shapes from its parameters (embedding, layer count, dtype). */
-export function describeLlama(params: readonly LibraryParam[]): string {
-  const embed = params.find((p) => p.name.startsWith('model.embed_tokens.'));
-  const layers = new Set(params.map((p) => /^model\.layers\.(\d+)\./.exec(p.name)?.[1]).filter((x) => x !== undefined)).size;
-  const qkv = params.find((p) => /\.self_attn\.qkv_proj\.(weight|q_weight)$/.test(p.name));
-  const parts = [`${layers} layers`];
-  if (embed) parts.push(`${embed.name} ${embed.dtype} [${embed.shape.join(', ')}]`);
-  if (qkv) parts.push(`qkv_proj [${qkv.shape.join(', ')}]`);
-  return parts.join(', ');
-}
-
 /** The first difference between the library's parameters and the model's records, or null when they match. */
 export function libraryMismatch(library: readonly LibraryParam[], records: readonly CacheRecord[]): string | null {
   const have = new Map(records.map((r) => [r.name, r]));
