@@ -27,7 +27,7 @@ class FakeInstance {
   constructor(readonly params: LibraryParam[] | 'unreadable') {
     this.cacheMetadata = {};
   }
-  fetchNDArrayCacheInternal(): Promise<void> {
+  fetchNDArrayCacheInternal(..._args: unknown[]): Promise<void> {
     this.log.push('original loader');
     return Promise.resolve();
   }
