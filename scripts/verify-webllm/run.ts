@@ -26,6 +26,11 @@ export interface VerifyOptions {
   /** Tokens per answer (the first two turns). */
   maxNewTokens: number;
   /**
+   * Port of the server of the converted folder and the library. Fixed, because the stored model's id comes from
+   * its URL: the same port finds the model a previous run installed in the profile. Default 4191.
+   */
+  dataPort?: number;
+  /**
    * 'llama-3.2-1b': the verification. 'tiny': the same path with a tiny LLM, which the library does not fit:
    * WebLLM must refuse it with a message naming both (the bad-input check), native runs the script.
    */
@@ -88,7 +93,7 @@ function freePort(): Promise<number> {
 /** `vite preview` of the built app; resolves to its URL once it answers. */
 async function startPreview(root: string): Promise<{ url: string; process: ChildProcess }> {
   const port = await freePort();
-  const p = spawn('npx', ['vite', 'preview', '--host', 'localhost', '--port', String(port), '--strictPort'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const p = spawn(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'preview', '--host', 'localhost', '--port', String(port), '--strictPort'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://localhost:${port}/`;
   for (let i = 0; i < 120; i++) {
     if (p.exitCode !== null) break;
@@ -128,7 +133,9 @@ async function openApp(ctx: BrowserContext, appUrl: string, maxNewTokens: number
 async function install(page: Page, folderUrl: string, log: VerifyOptions['log']): Promise<void> {
   const panel = page.getByTestId('downloads');
   const stored = panel.getByTestId('stored-model');
-  if ((await stored.count()) > 0 && (await stored.first().getAttribute('data-state')) === 'complete') {
+  // The stored-model list is there once the storage line is (both come from one refresh).
+  await panel.getByTestId('storage-status').waitFor({ timeout: LONG });
+  if ((await panel.locator('[data-testid="stored-model"][data-state="complete"]').count()) > 0) {
     log('the model is already stored in this profile');
     return;
   }
@@ -188,9 +195,9 @@ async function ask(page: Page, question: string, stopEarly: boolean, log: Verify
     }
   }
   await page.waitForFunction((i) => ['done', 'stopped', 'error'].includes(document.querySelectorAll('[data-testid="msg-assistant"]')[i]?.getAttribute('data-status') ?? ''), before, { timeout: LONG, polling: 2000 });
+  if ((await answer.getAttribute('data-status')) === 'error') throw new Error(`"${question}" failed after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${(await answer.textContent())?.trim()}`);
   const r = await lastAnswer(page, question);
   log(`  "${question}" -> ${r.status} in ${((Date.now() - t0) / 1000).toFixed(0)} s: tokens [${r.tokens.join(' ')}], rows ${r.llmRows} (${r.reusedRows} reused); ${Object.entries(r.stats).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-  if (r.status === 'error') throw new Error(`the answer failed: ${await answer.textContent()}`);
   return r;
 }
 
@@ -199,14 +206,14 @@ async function runEngine(ctx: BrowserContext, appUrl: string, engine: EngineRun[
   log(`--- ${engine === 'webllm' ? 'WebLLM 0.2.79 + ' + basename(opts.lib) : 'native (our WGSL kernels)'} ---`);
   const page = await openApp(ctx, appUrl, opts.maxNewTokens);
   page.on('console', (m) => {
-    if (m.type() === 'error' || /WebLLM|Loading model|Failed/.test(m.text())) log(`  [console.${m.type()}] ${m.text().slice(0, 300)}`);
+    if (m.type() === 'error' || m.type() === 'warning' || /WebLLM|Loading model|Failed/.test(m.text())) log(`  [console.${m.type()}] ${m.text().slice(0, 500)}`);
   });
   try {
     const panel = page.getByTestId('downloads');
     await panel.getByLabel('LLM engine').selectOption(engine);
     if (engine === 'webllm') await panel.getByLabel('WebLLM model library URL').fill(libUrl);
     const t0 = Date.now();
-    await panel.getByTestId('stored-model').first().getByRole('button', { name: 'Load' }).click();
+    await panel.locator('[data-testid="stored-model"][data-state="complete"]').first().getByRole('button', { name: 'Load' }).click();
     await page.waitForFunction(() => document.querySelector('[data-testid="engine-ready"]') || document.querySelector('[data-testid="engine-error"]'), undefined, { timeout: LONG, polling: 2000 });
     if ((await page.getByTestId('engine-error').count()) > 0) throw new Error(`load failed: ${await page.getByTestId('engine-error').textContent()}`);
     const loadSeconds = (Date.now() - t0) / 1000;
@@ -272,7 +279,7 @@ export async function verifyWebLlm(opts: VerifyOptions): Promise<VerifyResult> {
     const file = resolve(converted, p.replace(/^converted\//, ''));
     if (!p.startsWith('converted/') || !file.startsWith(converted + sep)) return null;
     return readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), () => null);
-  });
+  }, 'honour', () => null, opts.dataPort ?? 4191);
   log(`serving the converted folder and the library at ${data.url}`);
   log('building the app (vite build) ...');
   await run('npx', ['vite', 'build', '--logLevel', 'error'], root);

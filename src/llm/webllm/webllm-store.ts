@@ -49,10 +49,14 @@ export class WebLlmStore implements OutputSink {
     return blob;
   }
 
-  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+  /** Puts a whole file; its size goes in Content-Length too (as a fetched entry has it), so size() needs no body. */
+  private async put(path: string, body: Blob): Promise<void> {
     this.blobs.delete(path);
-    const body = typeof data === 'string' ? data : new Blob([data as Uint8Array<ArrayBuffer>]);
-    await (await this.open(path)).put(this.url(path), new Response(body));
+    await (await this.open(path)).put(this.url(path), new Response(body, { headers: { 'Content-Length': String(body.size) } }));
+  }
+
+  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    await this.put(path, new Blob([typeof data === 'string' ? data : (data as Uint8Array<ArrayBuffer>)]));
   }
 
   async create(path: string): Promise<OutputStream> {
@@ -62,15 +66,16 @@ export class WebLlmStore implements OutputSink {
       write: async (bytes) => {
         parts.push(new Blob([bytes.slice() as Uint8Array<ArrayBuffer>]));
       },
-      close: async () => {
-        this.blobs.delete(path);
-        await (await this.open(path)).put(this.url(path), new Response(new Blob(parts)));
-      },
+      close: () => this.put(path, new Blob(parts)),
     };
   }
 
   async size(path: string): Promise<number | null> {
-    return (await this.blob(path))?.size ?? null;
+    if (this.blobs.has(path)) return this.blobs.get(path)!.size;
+    const res = await (await this.open(path)).match(this.url(path));
+    if (!res) return null;
+    const length = Number(res.headers.get('Content-Length') ?? NaN);
+    return Number.isInteger(length) ? length : (await this.blob(path))!.size;
   }
 
   async read(path: string, offset: number, length: number): Promise<Uint8Array> {
@@ -112,6 +117,13 @@ export class WebLlmStore implements OutputSink {
       if (b) out.push([path, b]);
     }
     return out;
+  }
+
+  /** Bytes of every entry (from Content-Length where the entry has it: no body read). */
+  async bytes(): Promise<number> {
+    let n = 0;
+    for (const path of await this.paths()) n += (await this.size(path)) ?? 0;
+    return n;
   }
 
   async removeAll(): Promise<void> {
@@ -174,7 +186,7 @@ export class SplitModelStore implements OutputSink {
   }
 
   async bytes(): Promise<number> {
-    return [...(await this.folder.walk()), ...(await this.llm.files())].reduce((a, [, f]) => a + f.size, 0);
+    return (await this.folder.walk()).reduce((a, [, f]) => a + f.size, 0) + (await this.llm.bytes());
   }
 
   /** Deletes the LLM's entries from WebLLM's cache (the model's own folder is deleted by whoever holds its parent). */
