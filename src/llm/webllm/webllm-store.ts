@@ -119,10 +119,16 @@ export class WebLlmStore implements OutputSink {
     return out;
   }
 
-  /** Bytes of every entry (from Content-Length where the entry has it: no body read). */
+  /**
+   * Bytes of every entry from its Content-Length, no body read (a listing must stay cheap: reading a cached body
+   * can load gigabytes); an entry without one counts 0.
+   */
   async bytes(): Promise<number> {
     let n = 0;
-    for (const path of await this.paths()) n += (await this.size(path)) ?? 0;
+    for (const path of await this.paths()) {
+      const res = await (await this.open(path)).match(this.url(path));
+      n += Number(res?.headers.get('Content-Length') ?? 0) || 0;
+    }
     return n;
   }
 
