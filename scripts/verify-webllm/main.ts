@@ -12,12 +12,13 @@ const USAGE = `Usage: npm run verify:webllm -- --lib PATH [--dir DIR] [--tokens 
                 web-llm-models/v0_2_48/ (the ABI of the pinned @mlc-ai/web-llm 0.2.79)
   --dir DIR     work folder: model (about 8 GB), browser profile, logs (default ${join(tmpdir(), 'llava-mini-verify-webllm')})
   --tokens N    tokens per answer (default 8)
-  --port N      port of the local server of the model and the library (default 4191; keep it to reuse an install)
+  --port N      port of the local server of the model and the library (default 4191)
+  --app-port N  port of the app (default 4192); keep both to reuse an install (storage belongs to the origin)
   --tiny        a tiny LLM instead (a minute): WebLLM must refuse it (the library does not fit), native answers
 Tens of minutes on SwiftShader and about 11 GB of RAM.`;
 
-function parse(argv: string[]): { lib: string; dir: string; tokens: number; tiny: boolean; port: number } | null {
-  const out = { lib: '', dir: join(tmpdir(), 'llava-mini-verify-webllm'), tokens: 8, tiny: false, port: 4191 };
+function parse(argv: string[]): { lib: string; dir: string; tokens: number; tiny: boolean; port: number; appPort: number } | null {
+  const out = { lib: '', dir: join(tmpdir(), 'llava-mini-verify-webllm'), tokens: 8, tiny: false, port: 4191, appPort: 4192 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = () => {
@@ -31,6 +32,7 @@ function parse(argv: string[]): { lib: string; dir: string; tokens: number; tiny
     else if (a === '--tokens') out.tokens = Number(v());
     else if (a === '--tiny') out.tiny = true;
     else if (a === '--port') out.port = Number(v());
+    else if (a === '--app-port') out.appPort = Number(v());
     else throw new Error(`unknown argument "${a}"`);
   }
   if (!out.lib) throw new Error('--lib PATH is required');
@@ -53,7 +55,7 @@ try {
     appendFileSync(logFile, text + '\n');
   };
   log(`log: ${logFile}`);
-  const result = await verifyWebLlm({ lib: args.lib, dir: args.dir, maxNewTokens: args.tokens, dataPort: args.port, log, model: args.tiny ? 'tiny' : 'llama-3.2-1b' });
+  const result = await verifyWebLlm({ lib: args.lib, dir: args.dir, maxNewTokens: args.tokens, dataPort: args.port, appPort: args.appPort, log, model: args.tiny ? 'tiny' : 'llama-3.2-1b' });
   if (args.tiny) process.exit(result.webllmError?.includes('compiled for other shapes') ? 0 : 1);
   const bad = result.agreement.filter((a) => a.same < a.compared);
   log(bad.length ? `DIVERGED on turn(s) ${bad.map((a) => a.turn).join(', ')}` : 'greedy tokens agree on every turn');

@@ -11,7 +11,7 @@
 //   4. greedy tokens compared, prefill / time to first token / decode rate side by side
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { basename, join, resolve, sep } from 'node:path';
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
@@ -26,10 +26,12 @@ export interface VerifyOptions {
   /** Tokens per answer (the first two turns). */
   maxNewTokens: number;
   /**
-   * Port of the server of the converted folder and the library. Fixed, because the stored model's id comes from
-   * its URL: the same port finds the model a previous run installed in the profile. Default 4191.
+   * Ports of the server of the converted folder and the library (default 4191) and of the app (default 4192).
+   * Fixed, so a rerun finds the model a previous run installed in the profile: browser storage belongs to the
+   * app's origin, and the stored model's id comes from its folder URL.
    */
   dataPort?: number;
+  appPort?: number;
   /**
    * 'llama-3.2-1b': the verification. 'tiny': the same path with a tiny LLM, which the library does not fit:
    * WebLLM must refuse it with a message naming both (the bad-input check), native runs the script.
@@ -78,21 +80,18 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
   });
 }
 
-/** A port nobody listens on now (other vite servers may run on this machine). */
-function freePort(): Promise<number> {
+/** Refuses a port someone else serves (other vite servers run on this machine). */
+function checkPortFree(port: number): Promise<void> {
   return new Promise((ok, fail) => {
     const srv = createNetServer();
-    srv.once('error', fail);
-    srv.listen(0, 'localhost', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => ok(port));
-    });
+    srv.once('error', () => fail(new Error(`port ${port} is in use: give another (--app-port)`)));
+    srv.listen(port, 'localhost', () => srv.close(() => ok()));
   });
 }
 
 /** `vite preview` of the built app; resolves to its URL once it answers. */
-async function startPreview(root: string): Promise<{ url: string; process: ChildProcess }> {
-  const port = await freePort();
+async function startPreview(root: string, port: number): Promise<{ url: string; process: ChildProcess }> {
+  await checkPortFree(port);
   const p = spawn(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'preview', '--host', 'localhost', '--port', String(port), '--strictPort'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://localhost:${port}/`;
   for (let i = 0; i < 120; i++) {
@@ -130,16 +129,22 @@ async function openApp(ctx: BrowserContext, appUrl: string, maxNewTokens: number
   return page;
 }
 
-async function install(page: Page, folderUrl: string, log: VerifyOptions['log']): Promise<void> {
+async function install(page: Page, folderUrl: string, dir: string, log: VerifyOptions['log']): Promise<void> {
   const panel = page.getByTestId('downloads');
   const stored = panel.getByTestId('stored-model');
-  // The stored-model list is there once the storage line is (both come from one refresh).
-  await panel.getByTestId('storage-status').waitFor({ timeout: LONG });
+  // The stored-model list is there once the storage line is (both come from one refresh); if it never comes,
+  // the page as it was is saved for a look.
+  await panel.getByTestId('storage-status').waitFor({ timeout: 10 * 60_000 }).catch(async (e: Error) => {
+    const shot = join(dir, 'stored-list-timeout.png');
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => undefined);
+    throw new Error(`the stored-model list did not load (${e.message.split('\n')[0]}); the page: ${shot}; its text: ${(await panel.textContent())?.replace(/\s+/g, ' ').slice(0, 600)}`);
+  });
   if ((await panel.locator('[data-testid="stored-model"][data-state="complete"]').count()) > 0) {
     log('the model is already stored in this profile');
     return;
   }
   const t0 = Date.now();
+  log(`installing ${folderUrl} through the app (about 20 minutes for the 1B model on a busy SwiftShader machine) ...`);
   await panel.getByLabel('Converted folder at a URL').check();
   await panel.getByLabel('Converted model URL').fill(folderUrl);
   await panel.getByTestId('install').click();
@@ -283,7 +288,7 @@ export async function verifyWebLlm(opts: VerifyOptions): Promise<VerifyResult> {
   log(`serving the converted folder and the library at ${data.url}`);
   log('building the app (vite build) ...');
   await run('npx', ['vite', 'build', '--logLevel', 'error'], root);
-  const preview = await startPreview(root);
+  const preview = await startPreview(root, opts.appPort ?? 4192);
   const image = join(opts.dir, 'verify-image.png');
   await writeFile(image, testImage());
   const ctx = await chromium.launchPersistentContext(join(opts.dir, tiny ? 'chromium-profile-tiny' : 'chromium-profile'), {
@@ -295,7 +300,7 @@ export async function verifyWebLlm(opts: VerifyOptions): Promise<VerifyResult> {
   try {
     const page = await openApp(ctx, preview.url, opts.maxNewTokens);
     log(`GPU: ${((await page.getByTestId('gpu-status').textContent({ timeout: 60_000 })) ?? '').replace(/\s+/g, ' ').trim()}`);
-    await install(page, `${data.url}/converted/`, log);
+    await install(page, `${data.url}/converted/`, opts.dir, log);
     await page.close();
     const libUrl = `${data.url}/lib/${basename(lib)}`;
     if (tiny) {
