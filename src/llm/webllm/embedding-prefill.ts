@@ -21,7 +21,9 @@
 //   embedAndForward (9230-9282): the forward sequence above; `.get(0)` of the result is the logits.
 //   tvmjs: `tvm.empty(shape, dtype, device)` allocates through WebGPUContext.deviceAllocDataSpace (usage STORAGE |
 //     COPY_SRC | COPY_DST); `tensor.getDataPtr()` is the index into the buffer table,
-//     `webGPUContext.gpuBufferFromPtr(ptr)` (4283) the GPUBuffer, `tensor.byteOffset` the offset in it.
+//     `webGPUContext.gpuBufferFromPtr(ptr)` (4283) the GPUBuffer; the data starts at offset 0 of it (each
+//     allocation is its own GPUBuffer; tvmjs's own copyFromRawBytes writes at 0, line 5189). `tensor.byteOffset`
+//     is NOT usable in 0.2.79: the real run read 1801401957 from it (loadI64 at the wrong field), so it is ignored.
 //     0.2.79's WebGPUContext submits every kernel and copy to the queue as it is called (createShader's
 //     submitShader, 4059-4146; no pending encoder, no flushCommands: that came later), so TVM's earlier work on a
 //     buffer precedes our own queue.submit in queue order.
@@ -40,8 +42,6 @@ import type { PrefillOptions } from '../llm-backend.ts';
 export interface TvmTensor {
   readonly shape: readonly number[];
   readonly dtype: string;
-  /** Byte offset of the data in its buffer. */
-  readonly byteOffset: number;
   /** Buffer-table index of the data (WebGPU tensors). */
   getDataPtr(): number;
   dispose(): void;
@@ -232,7 +232,7 @@ export class EmbeddingPrefill {
     const count = t.shape.reduce((a, b) => a * b, 1);
     const bytes = t.dtype === 'float32' ? 4 : t.dtype === 'float16' ? 2 : 0;
     if (!bytes) throw new Error(`WebLLM logits of dtype ${t.dtype}`);
-    const raw = new Uint8Array(await readBuffer(this.gpu.device, this.gpu.gpuBufferFromPtr(t.getDataPtr()), count * bytes, t.byteOffset));
+    const raw = new Uint8Array(await readBuffer(this.gpu.device, this.gpu.gpuBufferFromPtr(t.getDataPtr()), count * bytes, 0));
     return bytes === 4 ? new Float32Array(raw.buffer, 0, count) : f16BytesToF32(raw);
   }
 
@@ -251,7 +251,7 @@ export class EmbeddingPrefill {
       const x = tvm.empty([1, n, H], this.dtype, pipeline.device);
       const target = this.gpu.gpuBufferFromPtr(x.getDataPtr());
       const encoder = this.gpu.device.createCommandEncoder({ label: 'webllm prefill input' });
-      this.kernel.run(encoder, input, inputRow * H, target, x.byteOffset, n * H, CONVERT_OUT[this.dtype]);
+      this.kernel.run(encoder, input, inputRow * H, target, 0, n * H, CONVERT_OUT[this.dtype]);
       this.gpu.device.queue.submit([encoder.finish()]);
 
       const lengths = tvm.makeShapeTuple([n]);

@@ -4,7 +4,8 @@
 // - tvmjs scopes (beginScope / endScope dispose what they hold; creating objects outside a scope throws;
 //   detachFromCurrentScope throws for an object the scope does not hold);
 // - tensors whose data are REAL GPUBuffers on the test device, reached through a buffer table
-//   (getDataPtr -> gpuBufferFromPtr), optionally at a nonzero byteOffset;
+//   (getDataPtr -> gpuBufferFromPtr), data at offset 0 of its own buffer; its byteOffset field holds garbage, as
+//   0.2.79's did in the real run (1801401957), so code that trusts it fails here too;
 // - TVM's command submission: 0.2.79 submits every kernel as it is called (the fake's model reads its input in a
 //   submit of its own), and freed tensor buffers are pooled and reused;
 // - the KV cache: begin_forward / end_forward around prefill or decode, a true row count the test compares with
@@ -22,6 +23,9 @@ import { KV_POPN } from './embedding-prefill.ts';
 import type { WebLlmGenConfig, WebLlmInputData, WebLlmPipeline } from './webllm-backend.ts';
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, int32: 4 };
+
+/** What 0.2.79's Tensor.byteOffset read in the real run: not an offset (the data starts at 0 of its buffer). */
+export const GARBAGE_BYTE_OFFSET = 1801401957;
 
 export class FakeTensor implements TvmTensor {
   disposed = false;
@@ -78,8 +82,6 @@ export class FakeTvm {
 
   constructor(
     device: GPUDevice,
-    /** byteOffset of every tensor empty() makes (TVM's are 0; tests use a nonzero one too). */
-    readonly tensorByteOffset = 0,
   ) {
     this.lib = { webGPUContext: new FakeWebGpuContext(device) };
   }
@@ -91,9 +93,9 @@ export class FakeTvm {
   empty(shape: readonly number[], dtype: string, device: unknown): FakeTensor {
     if (!device) throw new Error('fake tvm.empty: no device');
     if (!(dtype in DTYPE_BYTES)) throw new Error(`fake tvm.empty: dtype ${dtype}`);
-    const size = this.tensorByteOffset + shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype]!;
+    const size = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype]!;
     const ptr = this.pool.get(size)?.pop() ?? this.allocate(size);
-    return this.attach(new FakeTensor(this, [...shape], dtype, ptr, this.tensorByteOffset));
+    return this.attach(new FakeTensor(this, [...shape], dtype, ptr, GARBAGE_BYTE_OFFSET));
   }
 
   /** A tensor holding `values` (float32), as a packed function's result would be (attached to the scope). */
@@ -210,7 +212,6 @@ export interface FakePipelineOptions {
   quantization: 'q4f16_1' | 'q4f32_1' | 'q0f16' | 'q0f32';
   prefillChunkSize: number;
   contextWindowSize: number;
-  tensorByteOffset?: number;
   /** Fake seconds per decode step and for the prefill step's sampling (usage statistics). */
   decodeStepSeconds?: number;
   prefillStepSeconds?: number;
@@ -260,7 +261,7 @@ export class FakePipeline implements WebLlmPipeline {
     device: GPUDevice,
     readonly opts: FakePipelineOptions,
   ) {
-    this.tvm = new FakeTvm(device, opts.tensorByteOffset ?? 0);
+    this.tvm = new FakeTvm(device);
     this.prefillChunkSize = opts.prefillChunkSize;
     this.contextWindowSize = opts.contextWindowSize;
     this.config = {
@@ -447,7 +448,7 @@ export class FakePipeline implements WebLlmPipeline {
     const ctx = this.tvm.lib.webGPUContext;
     const bytes = (x as FakeTensor).nbytes;
     const capture = ctx.device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    ctx.submit((e) => e.copyBufferToBuffer(ctx.gpuBufferFromPtr(x.getDataPtr()), x.byteOffset, capture, 0, bytes));
+    ctx.submit((e) => e.copyBufferToBuffer(ctx.gpuBufferFromPtr(x.getDataPtr()), 0, capture, 0, bytes));
     const rec: ForwardRecord = { kind, rows: n, start: this.kvRows, filledBefore: this.filledKVCacheLength, dtype: x.dtype, capture };
     this.forwards.push(rec);
     // Logits: [forward index, rows, start row, 0...] so tests can tell which forward's logits they hold.

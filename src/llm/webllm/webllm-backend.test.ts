@@ -125,7 +125,6 @@ describe('WebLLM internals (installed @mlc-ai/web-llm)', () => {
       'detachFromCurrentScope(obj) {',
       'attachToCurrentScope(obj) {',
       'getDataPtr() {',
-      'this.byteOffset = lib.memory.loadI64(this.dltensor + arrayOffsetByteOffset);',
       'this.lib.webGPUContext = webGPUContext;',
     ]) {
       expect(src.includes(needle), needle).toBe(true);
