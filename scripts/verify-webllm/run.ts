@@ -294,6 +294,8 @@ export async function verifyWebLlm(opts: VerifyOptions): Promise<VerifyResult> {
   const ctx = await chromium.launchPersistentContext(join(opts.dir, tiny ? 'chromium-profile-tiny' : 'chromium-profile'), {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
+    // The app is a PWA: in a kept profile its service worker would serve the previous build's scripts.
+    serviceWorkers: 'block',
     args: CHROMIUM_ARGS,
     viewport: { width: 1100, height: 900 },
   });
