@@ -130,7 +130,7 @@ export interface EngineApi {
   watchDeviceLoss(onLost: (message: string) => void): void;
   releaseImage(id: string): Promise<void>;
   /** Answers, streaming the text; never rejects: a stop or a failure is its outcome. */
-  ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerOutcome>;
+  ask(req: AskRequest, onText: (delta: string) => void, onToken?: (id: number) => void): Promise<AnswerOutcome>;
   /** Aborts the running ask (between decode steps or prefill chunks). */
   stop(): void;
   /**

@@ -154,7 +154,7 @@ export class EngineHost implements EngineApi {
     if (![...this.conversations.values()].some((c) => c.images.some((slot) => slot.includes(image)))) image.destroy();
   }
 
-  async ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerOutcome> {
+  async ask(req: AskRequest, onText: (delta: string) => void, onToken?: (id: number) => void): Promise<AnswerOutcome> {
     let controller: AbortController | null = null;
     try {
       const { engine } = this.require();
@@ -165,7 +165,7 @@ export class EngineHost implements EngineApi {
       const imageWorkMs = frames.reduce((s, e) => s + e.timings.imageMs + e.timings.prefusionMs, 0);
       controller = new AbortController();
       this.running = controller;
-      const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText });
+      const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText, ...(onToken ? { onToken } : {}) });
       const imageRows = conv.images.reduce((n, slot) => n + slot.length * engine.visionTokenRows, 0);
       const { captured: _captured, ...rest } = turn;
       const stats = { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: this.withImageStates(engine.memory()) };
