@@ -17,6 +17,7 @@ import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
 import { startTestServer } from '../tiny-checkpoint/test-http-server.ts';
 import { prepareVerifyModel, TINY_VERIFY_CHECKPOINT, VERIFY_CHECKPOINT } from './prepare.ts';
+import { durationMs, tokensPerSecond } from './stats.ts';
 
 export interface VerifyOptions {
   /** Llama-3.2-1B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm of WebLLM's v0_2_48 libraries. */
@@ -46,7 +47,7 @@ export interface TurnResult {
   status: string;
   reusedRows: number;
   llmRows: number;
-  /** The stats panel's rows (prefill, time to first token, decode, ...). */
+  /** The answer's stats table, row header -> cell (Time to first token, Decode, Context, Prefill, Images). */
   stats: Record<string, string>;
   prefillMs: number;
   firstTokenMs: number;
@@ -119,11 +120,10 @@ function testImage(): Buffer {
   return PNG.sync.write(png);
 }
 
-const num = (s: string | undefined, re: RegExp) => Number(re.exec(s ?? '')?.[1] ?? NaN);
-
+/** The app on its Downloads view (`#/downloads`: install, stored models, the LLM engine), with greedy f32 settings. */
 async function openApp(ctx: BrowserContext, appUrl: string, maxNewTokens: number): Promise<Page> {
   const page = await ctx.newPage();
-  await page.goto(appUrl);
+  await page.goto(`${appUrl}#/downloads`);
   await page.evaluate((n) => localStorage.setItem('llava-mini-engine', JSON.stringify({ state: { precision: 'f32', settings: { systemPrompt: 'Answer briefly.', temperature: 0, topP: 1, maxNewTokens: n, maxVideoFrames: 16 } }, version: 0 })), maxNewTokens);
   await page.reload();
   return page;
@@ -159,11 +159,20 @@ async function install(page: Page, folderUrl: string, dir: string, log: VerifyOp
 
 async function lastAnswer(page: Page, question: string): Promise<TurnResult> {
   const answer = page.getByTestId('msg-assistant').last();
-  const stats = await answer.getByTestId('answer-stats').evaluate((el) => {
-    const out: Record<string, string> = {};
-    for (const row of el.querySelectorAll('.kv-row')) out[row.querySelector('dt')?.textContent ?? ''] = row.querySelector('dd')?.textContent ?? '';
-    return out;
-  });
+  // The stats line expands into a table: one row per figure, its name in th, its value in td.
+  const details = answer.getByTestId('answer-stats');
+  const stats: Record<string, string> = {};
+  if ((await details.count()) > 0) {
+    await details.locator('summary').click();
+    Object.assign(
+      stats,
+      await details.evaluate((el) => {
+        const out: Record<string, string> = {};
+        for (const row of el.querySelectorAll('tr')) out[(row.querySelector('th')?.textContent ?? '').trim()] = (row.querySelector('td')?.textContent ?? '').trim();
+        return out;
+      }),
+    );
+  }
   const ids = (await answer.getAttribute('data-token-ids')) ?? '';
   return {
     question,
@@ -172,9 +181,9 @@ async function lastAnswer(page: Page, question: string): Promise<TurnResult> {
     reusedRows: Number(await answer.getAttribute('data-reused-rows')),
     llmRows: Number(await answer.getAttribute('data-llm-rows')),
     stats,
-    prefillMs: num(stats['prefill'], /^([\d.]+) ms/),
-    firstTokenMs: num(stats['time to first token'], /^([\d.]+) ms/),
-    decodeTokensPerSecond: num(stats['decode'], /([\d.]+) tokens\/s/),
+    prefillMs: durationMs(stats['Prefill']),
+    firstTokenMs: durationMs(stats['Time to first token']),
+    decodeTokensPerSecond: tokensPerSecond(stats['Decode']),
   };
 }
 
@@ -185,22 +194,28 @@ async function ask(page: Page, question: string, stopEarly: boolean, log: Verify
   await page.keyboard.press('Enter');
   const answer = page.getByTestId('msg-assistant').nth(before);
   if (stopEarly) {
-    // Stop once the answer streams (its first tokens are shown), as a user would.
+    // Stop once the answer streams, as a user would. Started = a token id has streamed (data-token-ids): the
+    // random weights' first tokens may be whitespace, which renders as no text at all.
     await page.waitForFunction(
       (i) => {
         const m = document.querySelectorAll('[data-testid="msg-assistant"]')[i];
-        return (m?.querySelector('[data-testid="answer-text"]')?.textContent ?? '').length > 0 || ['done', 'stopped', 'error'].includes(m?.getAttribute('data-status') ?? '');
+        const ids = (m?.getAttribute('data-token-ids') ?? '').trim();
+        const text = (m?.querySelector('[data-testid="answer-text"]')?.textContent ?? '').trim();
+        return ids.length > 0 || text.length > 0 || ['done', 'stopped', 'error'].includes(m?.getAttribute('data-status') ?? '');
       },
       before,
       { timeout: LONG, polling: 500 },
     );
     if ((await answer.getAttribute('data-status')) === 'streaming' || (await page.getByTestId('stop').count()) > 0) {
-      log(`  streaming after ${((Date.now() - t0) / 1000).toFixed(0)} s: Stop`);
+      log(`  streaming after ${((Date.now() - t0) / 1000).toFixed(0)} s (token ids so far: ${(await answer.getAttribute('data-token-ids')) ?? 'none'}): Stop`);
       await page.getByTestId('stop').click().catch(() => log('  (the answer ended before Stop)'));
     }
   }
   await page.waitForFunction((i) => ['done', 'stopped', 'error'].includes(document.querySelectorAll('[data-testid="msg-assistant"]')[i]?.getAttribute('data-status') ?? ''), before, { timeout: LONG, polling: 2000 });
-  if ((await answer.getAttribute('data-status')) === 'error') throw new Error(`"${question}" failed after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${(await answer.textContent())?.trim()}`);
+  if ((await answer.getAttribute('data-status')) === 'error') {
+    const reason = (await answer.locator('.msg-error').count()) > 0 ? await answer.locator('.msg-error').textContent() : await answer.textContent();
+    throw new Error(`"${question}" failed after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${reason?.trim()}`);
+  }
   const r = await lastAnswer(page, question);
   log(`  "${question}" -> ${r.status} in ${((Date.now() - t0) / 1000).toFixed(0)} s: tokens [${r.tokens.join(' ')}], rows ${r.llmRows} (${r.reusedRows} reused); ${Object.entries(r.stats).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
   return r;
@@ -222,9 +237,12 @@ async function runEngine(ctx: BrowserContext, appUrl: string, engine: EngineRun[
     await page.waitForFunction(() => document.querySelector('[data-testid="engine-ready"]') || document.querySelector('[data-testid="engine-error"]'), undefined, { timeout: LONG, polling: 2000 });
     if ((await page.getByTestId('engine-error').count()) > 0) throw new Error(`load failed: ${await page.getByTestId('engine-error').textContent()}`);
     const loadSeconds = (Date.now() - t0) / 1000;
-    const ready = ((await page.getByTestId('engine-ready').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    // The top bar's chip: its title says "<name> at <precision>, LLM on WebLLM | our kernels".
+    const ready = ((await page.getByTestId('engine-ready').getAttribute('title')) ?? (await page.getByTestId('engine-ready').textContent()) ?? '').replace(/\s+/g, ' ').trim();
     log(`  loaded in ${loadSeconds.toFixed(0)} s: ${ready}`);
-    await page.getByText('New chat').click();
+    // A fresh conversation (the kept profile reopens the last one); the button also routes to the chat (#/).
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.waitForFunction(() => window.location.hash === '#/' || window.location.hash === '', undefined, { timeout: 10_000 });
     await page.getByTestId('file-input').setInputFiles(image);
     await page.waitForFunction(() => [...document.querySelectorAll('.attachment')].every((a) => a.getAttribute('data-status') === 'ready') && document.querySelectorAll('.attachment').length > 0, undefined, { timeout: LONG, polling: 1000 });
     const turns = [];
