@@ -2,7 +2,7 @@
 // and pre-fusion layers have Llama-3.2-1B-Instruct's exact shapes (what the v0_2_48 Llama-3.2-1B q0f32 library is
 // compiled for) and a small vision side, converted to llm-q0f32 (WebLLM's format, unquantized) + mm-f16 (our
 // pack; f16 values widen exactly to f32, so both engines run at f32). Reused when already there.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { convertCheckpoint, type ConvertOutput } from '../../src/convert/index.ts';
 import { nodeCheckpointFiles } from '../../src/node/file-source.ts';
@@ -36,6 +36,9 @@ export const VERIFY_CHECKPOINT: Omit<TinyCheckpointOptions, 'out'> = {
   compressorSize: 1,
   // f16 storage halves the files; q0f32 widens it exactly, so both engines see the same f32 values.
   dtype: 'f16',
+  // Tied embeddings at unit scale swamp the residual stream (|x| ~ sqrt(2048) against O(1) layer outputs), so the
+  // random model repeats the prompt's last token and every turn's tokens are the same: Hugging Face's 0.02 instead.
+  tokenEmbeddingStd: 0.02,
   visionDtype: 'f16',
   seed: 13,
 };
@@ -55,17 +58,29 @@ export const VERIFY_OUTPUTS: readonly ConvertOutput[] = ['llm-q0f32', 'mm-f16'];
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
+/**
+ * What the files are made from: the config and the generator options that change the weights but not the config
+ * (the token embedding's scale), so a checkpoint written by an earlier version of this script is not reused.
+ */
+function generatorKey(model: Omit<TinyCheckpointOptions, 'out'>): string {
+  return stableJson({ config: tinyConfigJson(model), seed: model.seed, dtype: model.dtype, visionDtype: model.visionDtype, tokenEmbeddingStd: model.tokenEmbeddingStd });
+}
+
 /** Writes (or reuses) the checkpoint under `<dir>/checkpoint` and its conversion under `<dir>/converted`. */
 export async function prepareVerifyModel(dir: string, log: (line: string) => void, model: Omit<TinyCheckpointOptions, 'out'> = VERIFY_CHECKPOINT): Promise<{ checkpoint: string; converted: string }> {
   const checkpoint = join(dir, 'checkpoint');
   const converted = join(dir, 'converted');
-  const wantConfig = stableJson(tinyConfigJson(model));
-  const haveConfig = await readFile(join(checkpoint, 'config.json'), 'utf8').catch(() => null);
+  const wantConfig = generatorKey(model);
+  const generatorFile = join(checkpoint, 'verify-generator.json');
+  const haveConfig = await readFile(generatorFile, 'utf8').catch(() => null);
   if (haveConfig !== wantConfig || !(await exists(join(checkpoint, 'model.safetensors')))) {
     const t0 = performance.now();
     log(`writing the checkpoint (random weights, LLM hidden ${model.hidden} x ${model.layers} layers) to ${checkpoint} ...`);
     const s = await makeTinyCheckpoint({ ...model, out: checkpoint });
     log(`  ${(s.totalBytes / 1e9).toFixed(2)} GB, ${s.tensorCount} tensors in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    await writeFile(generatorFile, wantConfig);
+    // A conversion (or a cut-off one's journal) of the earlier weights must not be reused or resumed.
+    await rm(converted, { recursive: true, force: true });
   } else log(`reusing the checkpoint in ${checkpoint}`);
   const marker = join(converted, 'source-config.json');
   if ((await readFile(marker, 'utf8').catch(() => null)) === wantConfig) {
