@@ -182,6 +182,26 @@ it('with shader-f16 (the plan, on the CPU): llm-q4f16_1 + mm-q4 are exactly the 
   expect(Object.keys(counts).sort()).toEqual(['f16', 'q4f16']);
 });
 
+it('an unquantized llm-q0f32 + mm-f16 (what verify:webllm runs natively) loads at f32: the GPU bytes and greedy tokens of the raw f16 checkpoint at f32', async () => {
+  const dense = join(await tmp(), 'converted-q0f32');
+  await convertDir(ckpt, dense, { outputs: ['llm-q0f32', 'mm-f16'] });
+  const converted = await openConvertedModel(nodeCheckpointFiles(dense), { hasF16 });
+  expect([converted.llm, converted.pack, converted.precision]).toEqual(['q0f32', 'f16', 'f32']);
+  // The fused qkv_proj / gate_up_proj are served back as the engine's q/k/v and gate/up rows.
+  expect(converted.storedAs('model.layers.1.self_attn.k_proj.weight')).toBe('f32');
+  const fromConverted = await LlavaMiniEngine.load(ctx.device, converted, { precision: converted.precision, chunkSize: 16, maxContext: 512 });
+  const fromRaw = await LlavaMiniEngine.load(ctx.device, raw.checkpoint, { precision: 'f32', chunkSize: 16, maxContext: 512 });
+  try {
+    expect(await expectSameGpuBytes(fromRaw.weights, fromConverted.weights)).toBeGreaterThan(128256 * 128 * 4);
+    const convertedTokens = await greedyTokens(fromConverted, textSideOf(converted));
+    expect(convertedTokens).toHaveLength(STEPS);
+    expect(convertedTokens).toEqual(await greedyTokens(fromRaw, raw.text));
+  } finally {
+    fromRaw.destroy();
+    fromConverted.destroy();
+  }
+});
+
 it('opens the same over Blobs (a folder dropped in the browser): same config, same stored bytes', async () => {
   const tree = await readTree(out);
   const blobs = new BlobCheckpointFiles([...tree].map(([p, b]) => [p, new Blob([new Uint8Array(b)])] as [string, Blob]), 'dropped');
