@@ -66,8 +66,11 @@ function generatorKey(model: Omit<TinyCheckpointOptions, 'out'>): string {
   return stableJson({ config: tinyConfigJson(model), seed: model.seed, dtype: model.dtype, visionDtype: model.visionDtype, tokenEmbeddingStd: model.tokenEmbeddingStd });
 }
 
-/** Writes (or reuses) the checkpoint under `<dir>/checkpoint` and its conversion under `<dir>/converted`. */
-export async function prepareVerifyModel(dir: string, log: (line: string) => void, model: Omit<TinyCheckpointOptions, 'out'> = VERIFY_CHECKPOINT): Promise<{ checkpoint: string; converted: string }> {
+/**
+ * Writes (or reuses) the checkpoint under `<dir>/checkpoint` and its conversion under `<dir>/converted`; `key` says
+ * what they were made from (a browser profile that installed other weights under the same URL must not be reused).
+ */
+export async function prepareVerifyModel(dir: string, log: (line: string) => void, model: Omit<TinyCheckpointOptions, 'out'> = VERIFY_CHECKPOINT): Promise<{ checkpoint: string; converted: string; key: string }> {
   const checkpoint = join(dir, 'checkpoint');
   const converted = join(dir, 'converted');
   const wantConfig = generatorKey(model);
@@ -85,7 +88,7 @@ export async function prepareVerifyModel(dir: string, log: (line: string) => voi
   const marker = join(converted, 'source-config.json');
   if ((await readFile(marker, 'utf8').catch(() => null)) === wantConfig) {
     log(`reusing the conversion in ${converted}`);
-    return { checkpoint, converted };
+    return { checkpoint, converted, key: wantConfig };
   }
   const t0 = performance.now();
   log(`converting to ${VERIFY_OUTPUTS.join(' + ')} in ${converted} (resumes / reuses what is there) ...`);
@@ -93,5 +96,5 @@ export async function prepareVerifyModel(dir: string, log: (line: string) => voi
   for (const o of summary.outputs) log(`  ${o.dir}: ${o.shards} shards, ${(o.bytes / 1e9).toFixed(2)} GB, ${o.tensors} tensors`);
   log(`  ${((performance.now() - t0) / 1000).toFixed(0)} s (${(summary.resumedBytes / 1e9).toFixed(2)} GB already there)`);
   await writeFile(marker, wantConfig);
-  return { checkpoint, converted };
+  return { checkpoint, converted, key: wantConfig };
 }

@@ -10,7 +10,7 @@
 //      and reused), a third question stopped mid-answer
 //   4. greedy tokens compared, prefill / time to first token / decode rate side by side
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
 import { basename, join, resolve, sep } from 'node:path';
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
@@ -293,10 +293,13 @@ export async function verifyWebLlm(opts: VerifyOptions): Promise<VerifyResult> {
   const { log } = opts;
   await mkdir(opts.dir, { recursive: true });
   const tiny = opts.model === 'tiny';
-  const { converted } = await prepareVerifyModel(tiny ? join(opts.dir, 'tiny') : opts.dir, log, tiny ? TINY_VERIFY_CHECKPOINT : VERIFY_CHECKPOINT);
+  // The library first: a wrong path must not cost the model's generation (minutes, gigabytes).
   const lib = resolve(opts.lib);
-  const libBytes = await readFile(lib);
+  const libBytes = await readFile(lib).catch((e: Error) => {
+    throw new Error(`--lib ${lib}: ${e.message}`);
+  });
   if (libBytes.subarray(0, 4).toString('latin1') !== '\0asm') throw new Error(`${lib} is not a WebAssembly file`);
+  const { converted, key } = await prepareVerifyModel(tiny ? join(opts.dir, 'tiny') : opts.dir, log, tiny ? TINY_VERIFY_CHECKPOINT : VERIFY_CHECKPOINT);
   const data = await startTestServer(async (p) => {
     if (p === `lib/${basename(lib)}`) return libBytes;
     const file = resolve(converted, p.replace(/^converted\//, ''));
@@ -309,7 +312,16 @@ export async function verifyWebLlm(opts: VerifyOptions): Promise<VerifyResult> {
   const preview = await startPreview(root, opts.appPort ?? 4192);
   const image = join(opts.dir, 'verify-image.png');
   await writeFile(image, testImage());
-  const ctx = await chromium.launchPersistentContext(join(opts.dir, tiny ? 'chromium-profile-tiny' : 'chromium-profile'), {
+  // The kept profile holds the installed model under a URL that does not change with the weights: a profile that
+  // installed other weights (an earlier version of the verify model) starts over.
+  const profile = join(opts.dir, tiny ? 'chromium-profile-tiny' : 'chromium-profile');
+  const profileModel = join(profile, 'llava-verify-model.json');
+  if ((await readFile(profileModel, 'utf8').catch(() => null)) !== key) {
+    await rm(profile, { recursive: true, force: true });
+    await mkdir(profile, { recursive: true });
+    await writeFile(profileModel, key);
+  }
+  const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
     // The app is a PWA: in a kept profile its service worker would serve the previous build's scripts.
