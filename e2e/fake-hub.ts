@@ -4,7 +4,7 @@
 //                                               of model.safetensors loses its connection half way (once)
 //   /converted/FILE                             the demo checkpoint converted by `npm run convert`
 //   /converted-corrupt/FILE                     the same with one byte of an image-side shard flipped
-//   /converted-huge/FILE                        the same, its tensor-cache.json claiming 10000x larger shards
+//   /converted-huge/FILE                        the same, its ndarray-cache.json claiming 10000x larger shards
 //   /stats                                      {"drops": n}
 // Started by playwright.config.ts next to the app server.
 import { existsSync } from 'node:fs';
@@ -45,7 +45,7 @@ const server = await startTestServer(
     if (path.startsWith('converted-huge/')) {
       const rel = path.slice('converted-huge/'.length);
       const bytes = await read(join(CONVERTED, rel));
-      if (!bytes || !rel.endsWith('tensor-cache.json')) return bytes;
+      if (!bytes || !rel.endsWith('ndarray-cache.json')) return bytes;
       const cache = JSON.parse(bytes.toString()) as { records: { nbytes: number }[] };
       for (const r of cache.records) r.nbytes *= 10_000;
       return new TextEncoder().encode(JSON.stringify(cache));

@@ -21,6 +21,7 @@ const NUMERIC: Record<string, keyof TinyCheckpointOptions> = {
   '--compressor-size': 'compressorSize',
   '--prefusion-layers': 'prefusionLayers',
   '--seed': 'seed',
+  '--rope-factor': 'ropeScalingFactor',
   '--shards': 'shards',
   '--vision-select-layer': 'visionSelectLayer',
 };
@@ -55,6 +56,8 @@ weights. Same flags and seed -> byte-identical files.
   --shards N                N > 1: model-0000K-of-0000N.safetensors + model.safetensors.index.json (default 1)
   --seed N                  random seed                        (default ${TINY_DEFAULTS.seed})
   --tie-word-embeddings     no lm_head.weight (tie_word_embeddings true)
+  --rope-factor N           llama3 rope scaling factor          (default 8; Llama-3.2: 32)
+  --token-embedding-std X   std of embed_tokens (and a tied head) (default ${TINY_DEFAULTS.tokenEmbeddingStd}; 0.02 for large tied LLMs)
   --no-vision-tower         leave the CLIP tower out of the weights (it must then come from a CLIP folder)
   --help                    this text
 `;
@@ -90,6 +93,11 @@ export function parseArgs(argv: readonly string[]): Opts & { help?: boolean } {
       if (v !== 'mlp2x_gelu' && v !== 'linear') throw new Error(`--projector must be mlp2x_gelu or linear, got "${v}"`);
       opts.projector = v;
     } else if (arg === '--image-aspect-ratio') opts.imageAspectRatio = next();
+    else if (arg === '--token-embedding-std') {
+      const v = next();
+      if (!/^\d*\.?\d+(e-?\d+)?$/i.test(v) || !(Number(v) > 0)) throw new Error(`--token-embedding-std must be a positive number, got "${v}"`);
+      opts.tokenEmbeddingStd = Number(v);
+    }
     else if (Object.hasOwn(NUMERIC, arg)) {
       const v = next();
       if (!/^-?\d+$/.test(v)) throw new Error(`${arg} must be an integer, got "${v}"`);

@@ -68,6 +68,26 @@ describe('makeTinyCheckpoint', () => {
     });
   });
 
+  it('tokenEmbeddingStd scales embed_tokens only (a tied head with it); the default keeps unit scale', async () => {
+    const out = await tmp();
+    const small = { layers: 1, prefusionLayers: 1, clipLayers: 2, imageSize: 28, vocab: 512, tieWordEmbeddings: true };
+    await makeTinyCheckpoint({ ...small, out, dtype: 'f32', tokenEmbeddingStd: 0.02 });
+    const ck = await openCheckpoint(nodeCheckpointFiles(out));
+    const rows = await ck.readRowsF32('model.embed_tokens.weight', 0, 64);
+    const std = Math.sqrt(rows.reduce((a, v) => a + v * v, 0) / rows.length);
+    expect(std).toBeGreaterThan(0.015);
+    expect(std).toBeLessThan(0.025);
+    expect(ck.has('lm_head.weight')).toBe(false);
+    // Same seed at unit scale: the same draws, 50 times larger; every other tensor byte-identical.
+    const unit = await tmp();
+    await makeTinyCheckpoint({ ...small, out: unit, dtype: 'f32' });
+    const ref = await openCheckpoint(nodeCheckpointFiles(unit));
+    const refRows = await ref.readRowsF32('model.embed_tokens.weight', 0, 64);
+    for (let i = 0; i < 8; i++) expect(rows[i]!).toBeCloseTo(refRows[i]! * 0.02, 6);
+    expect(await ck.readF32('model.layers.0.self_attn.q_proj.weight')).toEqual(await ref.readF32('model.layers.0.self_attn.q_proj.weight'));
+    await expect(makeTinyCheckpoint({ ...small, out, tokenEmbeddingStd: 0 })).rejects.toThrow(/tokenEmbeddingStd must be a positive number/);
+  });
+
   it('rejects impossible options', async () => {
     const out = await tmp();
     await expect(makeTinyCheckpoint({ out, clipHidden: 200 })).rejects.toThrow(/mm_hidden_size 200 is not divisible by 128/);
@@ -110,6 +130,8 @@ describe('make-tiny-checkpoint CLI', () => {
     expect(() => parseArgs(['--bogus'])).toThrow(/unknown argument "--bogus"/);
     expect(() => parseArgs(['--layers', 'two'])).toThrow(/--layers must be an integer/);
     expect(() => parseArgs(['--dtype', 'fp8'])).toThrow(/--dtype must be f32, f16 or bf16/);
+    expect(parseArgs(['--token-embedding-std', '0.02'])).toEqual({ tokenEmbeddingStd: 0.02 });
+    expect(() => parseArgs(['--token-embedding-std', '-1'])).toThrow(/--token-embedding-std must be a positive number/);
   });
 
   it('runs as `node scripts/make-tiny-checkpoint` from another folder', async () => {

@@ -50,6 +50,14 @@ export interface TinyCheckpointOptions {
   visionSelectLayer: number;
   imageAspectRatio: string;
   tieWordEmbeddings: boolean;
+  /** llama3 rope scaling factor (Llama-3.1: 8, Llama-3.2: 32). */
+  ropeScalingFactor: number;
+  /**
+   * Standard deviation of the token embedding (embed_tokens; with tied embeddings also the output head). 1 keeps the
+   * tiny checkpoints' unit scale; a large LLM with tied embeddings needs a small one (Hugging Face initialises 0.02):
+   * at unit scale the embedding swamps the residual stream and the model repeats the prompt's last token.
+   */
+  tokenEmbeddingStd: number;
   /** False: leave the CLIP tower out of the weights (as if it must come from a separate CLIP folder). */
   visionTower: boolean;
 }
@@ -77,6 +85,8 @@ export const TINY_DEFAULTS: Omit<TinyCheckpointOptions, 'out'> = {
   visionSelectLayer: -2,
   imageAspectRatio: 'square',
   tieWordEmbeddings: false,
+  ropeScalingFactor: 8,
+  tokenEmbeddingStd: 1,
   visionTower: true,
 };
 
@@ -135,7 +145,7 @@ export function tinyConfigJson(o: Omit<TinyCheckpointOptions, 'out'>): Record<st
     pretraining_tp: 1,
     rms_norm_eps: 1e-5,
     rope_scaling: {
-      factor: 8.0,
+      factor: o.ropeScalingFactor,
       high_freq_factor: 4.0,
       low_freq_factor: 1.0,
       original_max_position_embeddings: 8192,
@@ -198,10 +208,10 @@ export function tinyGenerationConfigJson(): Record<string, unknown> {
 
 /**
  * Seeded values of one tensor, scaled so activations stay O(1) through the layers: matrices N(0, 1/fan_in),
- * norms 1 + small noise, small biases, unit-scale token embeddings; the compressor pos_embed is the real
- * fixed sin-cos table.
+ * norms 1 + small noise, small biases, token embeddings N(0, tokenEmbeddingStd^2) (default unit scale); the
+ * compressor pos_embed is the real fixed sin-cos table.
  */
-export function tinyTensorValues(t: ExpectedTensor, config: LlavaMiniConfig, seed: number): Float32Array {
+export function tinyTensorValues(t: ExpectedTensor, config: LlavaMiniConfig, seed: number, tokenEmbeddingStd = TINY_DEFAULTS.tokenEmbeddingStd): Float32Array {
   const out = new Float32Array(numel(t.shape));
   const rng = new Rng(hashSeed(seed, t.name));
   switch (t.role) {
@@ -215,8 +225,8 @@ export function tinyTensorValues(t: ExpectedTensor, config: LlavaMiniConfig, see
       return rng.fillNormal(out, 0, 0.02);
     case 'norm_weight':
       return rng.fillNormal(out, 1, 0.05);
-    case 'embedding': // embed_tokens ~ N(0, 1); lm_head (fanIn set) ~ N(0, 1/H)
-      return rng.fillNormal(out, 0, t.fanIn ? 1 / Math.sqrt(t.fanIn) : 1);
+    case 'embedding': // embed_tokens ~ N(0, tokenEmbeddingStd^2); lm_head (fanIn set) ~ N(0, 1/H)
+      return rng.fillNormal(out, 0, t.fanIn ? 1 / Math.sqrt(t.fanIn) : tokenEmbeddingStd);
     case 'class_embedding':
     case 'position_embedding':
       return rng.fillNormal(out, 0, 0.5);
@@ -260,6 +270,7 @@ function checkOptions(o: TinyCheckpointOptions): void {
   }
   if (!Number.isSafeInteger(o.prefusionLayers) || o.prefusionLayers < 0) throw new Error(`prefusionLayers must be an integer >= 0`);
   if (!Number.isSafeInteger(o.seed)) throw new Error(`seed must be an integer`);
+  if (!Number.isFinite(o.tokenEmbeddingStd) || o.tokenEmbeddingStd <= 0) throw new Error(`tokenEmbeddingStd must be a positive number, got ${String(o.tokenEmbeddingStd)}`);
   if (o.headDim === undefined && o.hidden % o.heads !== 0) {
     throw new Error(`hidden ${o.hidden} is not divisible by heads ${o.heads} (or give headDim)`);
   }
@@ -316,7 +327,7 @@ export async function makeTinyCheckpoint(
     try {
       await fh.write(layout.header);
       for (const i of idx) {
-        const values = tinyTensorValues(tensors[i]!, config, o.seed);
+        const values = tinyTensorValues(tensors[i]!, config, o.seed, o.tokenEmbeddingStd);
         const bytes = encodeTensor({ ...specs[i]!, data: values });
         await fh.write(bytes);
         weightBytes += bytes.byteLength;

@@ -26,7 +26,7 @@ describe('npm run convert', () => {
     expect((await readdir(out)).sort()).toEqual(['llm-q4f16_1', 'llm-q4f32_1', 'mm-f16', 'mm-q4']);
     for (const q of ['q4f16_1', 'q4f32_1']) {
       const files = await readdir(join(out, `llm-${q}`));
-      expect(files).toEqual(expect.arrayContaining(['mlc-chat-config.json', 'tensor-cache.json', 'tokenizer.json', 'tokenizer_config.json', 'params_shard_0.bin']));
+      expect(files).toEqual(expect.arrayContaining(['mlc-chat-config.json', 'ndarray-cache.json', 'tokenizer.json', 'tokenizer_config.json', 'params_shard_0.bin']));
       const chat = JSON.parse(await readFile(join(out, `llm-${q}`, 'mlc-chat-config.json'), 'utf8'));
       expect(chat.quantization).toBe(q);
     }

@@ -10,6 +10,7 @@ export const CONVERT_USAGE = `Usage: npm run convert -- <checkpoint dir> <out di
 Converts a Hugging Face LLaVA-Mini checkpoint into
   <out>/llm-q4f16_1/, <out>/llm-q4f32_1/   the LLM in MLC format (WebLLM, Llama-3.1-8B ctx4k_cs1k library)
   <out>/mm-f16/, <out>/mm-q4/              the CLIP layers that run, projector, compressor, pre-fusion (manifest.json)
+  (<out>/llm-q0f16/, <out>/llm-q0f32/      the LLM unquantized: only with --only)
 A run that was cut off resumes when started again with the same arguments.
 
   --clip DIR        openai/clip-vit-large-patch14-336 folder, when the checkpoint has no vision tower

@@ -88,15 +88,15 @@ export interface TensorCache {
   records: CacheShard[];
 }
 
-/** An MLC folder's tensor-cache.json and each parameter's bytes. */
+/** An MLC folder's ndarray-cache.json and each parameter's bytes. */
 export async function readMlc(dir: string): Promise<{ cache: TensorCache; bytes: (name: string) => Promise<Buffer> }> {
-  const cache = JSON.parse(await readFile(join(dir, 'tensor-cache.json'), 'utf8')) as TensorCache;
+  const cache = JSON.parse(await readFile(join(dir, 'ndarray-cache.json'), 'utf8')) as TensorCache;
   const where = new Map(cache.records.flatMap((s) => s.records.map((r) => [r.name, { s, r }] as const)));
   return {
     cache,
     bytes: async (name) => {
       const w = where.get(name);
-      if (!w) throw new Error(`tensor-cache.json has no "${name}"`);
+      if (!w) throw new Error(`ndarray-cache.json has no "${name}"`);
       const file = await readFile(join(dir, w.s.dataPath));
       return file.subarray(w.r.byteOffset, w.r.byteOffset + w.r.nbytes);
     },

@@ -3,7 +3,8 @@
 // byte-range reader, writes through an injected OutputSink, and resumes a run that was cut off.
 //
 // Output folders (inside the sink):
-//   llm-q4f16_1/, llm-q4f32_1/   mlc-chat-config.json, tokenizer files, tensor-cache.json, params_shard_K.bin
+//   llm-q4f16_1/, llm-q4f32_1/   mlc-chat-config.json, tokenizer files, ndarray-cache.json, params_shard_K.bin
+//   llm-q0f16/, llm-q0f32/       the same unquantized (only when asked for: --only)
 //   mm-f16/, mm-q4/              manifest.json, pack_shard_K.bin
 //   convert-journal.json         only while a conversion is unfinished
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -13,7 +14,7 @@ import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.ts';
 import { Q4_GROUP_SIZE } from '../quant/q4.ts';
 import { jobLabel, jobParams, jobSources, type Job } from '../format/jobs.ts';
 import { runJob } from './jobs.ts';
-import { mlcChatConfig, mlcJobs, mlcQuantizedTensors, MLC_QUANTIZATIONS, MLC_TOKENIZER_FILES, type MlcQuantization } from '../format/mlc.ts';
+import { isMlcQ4, mlcChatConfig, mlcJobs, mlcQuantizedTensors, MLC_DEFAULT_QUANTIZATIONS, MLC_INDEX_FILE, MLC_QUANTIZATIONS, MLC_TOKENIZER_FILES, type MlcQuantization } from '../format/mlc.ts';
 import { packJobs, packManifest, PACK_MANIFEST, PACK_PRECISIONS, type PackPrecision } from '../format/pack.ts';
 import { DEFAULT_SHARD_CAP_BYTES, planShards, type ShardPlan } from '../format/tensor-cache.ts';
 import { JOURNAL_FILE, loadJournal, ShardSetWriter, type Journal } from './shard-writer.ts';
@@ -27,6 +28,11 @@ export const CONVERTER_VERSION = 1;
 export type ConvertOutput = `llm-${MlcQuantization}` | `mm-${PackPrecision}`;
 export const CONVERT_OUTPUTS: readonly ConvertOutput[] = [
   ...MLC_QUANTIZATIONS.map((q) => `llm-${q}` as const),
+  ...PACK_PRECISIONS.map((p) => `mm-${p}` as const),
+];
+/** What a conversion writes unless told otherwise: the int4 LLM formats and both packs. */
+export const DEFAULT_CONVERT_OUTPUTS: readonly ConvertOutput[] = [
+  ...MLC_DEFAULT_QUANTIZATIONS.map((q) => `llm-${q}` as const),
   ...PACK_PRECISIONS.map((p) => `mm-${p}` as const),
 ];
 
@@ -46,7 +52,7 @@ export interface ConvertOptions {
   clipFiles?: CheckpointFiles;
   /** How users give that folder, for the error when it is missing (the CLI: "--clip DIR"). */
   clipOptionName?: string;
-  /** Which outputs (default all four). */
+  /** Which outputs (default DEFAULT_CONVERT_OUTPUTS: llm-q4f16_1, llm-q4f32_1, mm-f16, mm-q4). */
   outputs?: readonly ConvertOutput[];
   /** Shard size cap (default MLC's 32 MiB; tests use small caps). */
   shardCapBytes?: number;
@@ -102,7 +108,7 @@ async function tokenizerFiles(files: CheckpointFiles): Promise<Array<{ name: str
 }
 
 function indexFile(s: Section): string {
-  return `${s.dir}/${s.dir.startsWith('llm-') ? 'tensor-cache.json' : PACK_MANIFEST}`;
+  return `${s.dir}/${s.dir.startsWith('llm-') ? MLC_INDEX_FILE : PACK_MANIFEST}`;
 }
 
 function json(value: unknown): string {
@@ -141,7 +147,7 @@ export function plannedOutputBytes(config: Checkpoint['config'], outputs: readon
  * was cut off (killed, aborted, failed) resumes from its journal and ends with the same bytes as an uninterrupted one.
  */
 export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink, options: ConvertOptions = {}): Promise<ConvertSummary> {
-  const outputs = options.outputs ?? CONVERT_OUTPUTS;
+  const outputs = options.outputs ?? DEFAULT_CONVERT_OUTPUTS;
   for (const o of outputs) if (!CONVERT_OUTPUTS.includes(o)) throw new Error(`unknown output "${o}" (${CONVERT_OUTPUTS.join(', ')})`);
   const cap = options.shardCapBytes ?? DEFAULT_SHARD_CAP_BYTES;
   const signal = options.signal;
@@ -159,7 +165,7 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
     ...(options.clipOptionName ? { clipOptionName: options.clipOptionName } : {}),
   });
   const config = ck.config;
-  if (outputs.some((o) => o.startsWith('llm-'))) validateForMlc(config);
+  if (outputs.some((o) => o.startsWith('llm-') && isMlcQ4(o.slice(4) as MlcQuantization))) validateForMlc(config);
   const tokenizers = await tokenizerFiles(files);
   const decoder = (ck.tokenizerJson as { decoder?: { type?: unknown } }).decoder?.type;
   signal?.throwIfAborted();
@@ -177,7 +183,7 @@ export async function convertCheckpoint(files: CheckpointFiles, sink: OutputSink
   bytesTotal = sections.reduce((a, s) => a + s.shards.reduce((b, sh) => b + sh.nbytes, 0), 0);
   const resumedBytes = doneBytes();
   await saveJournal();
-  // An index file (tensor-cache.json / manifest.json) is written last: while it is absent the output is unfinished.
+  // An index file (ndarray-cache.json / manifest.json) is written last: while it is absent the output is unfinished.
   for (const s of sections) await sink.remove(indexFile(s));
 
   for (const s of sections) {

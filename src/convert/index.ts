@@ -2,6 +2,7 @@
 export {
   convertCheckpoint,
   CONVERT_OUTPUTS,
+  DEFAULT_CONVERT_OUTPUTS,
   CONVERTER_VERSION,
   plannedOutputBytes,
   type ConvertOptions,
@@ -9,7 +10,7 @@ export {
   type ConvertProgress,
   type ConvertSummary,
 } from './convert.ts';
-// The LLM formats it writes (defined with the other converted layouts in format/).
-export type { MlcQuantization } from '../format/mlc.ts';
+// The LLM formats it writes and their index file (defined with the other converted layouts in format/).
+export { isMlcQ4, MLC_INDEX_FILE, type MlcQuantization } from '../format/mlc.ts';
 export { JOURNAL_FILE } from './shard-writer.ts';
 export type { OutputSink, OutputStream } from './sink.ts';

@@ -129,7 +129,7 @@ describe.each(QUANTS)('MLC %s', (quant) => {
     }
   });
 
-  it('tensor-cache.json lists exactly the parameters of the Llama library, with their shapes and dtypes', () => {
+  it('ndarray-cache.json lists exactly the parameters of the Llama library, with their shapes and dtypes', () => {
     const { cache } = mlc.get(quant)!;
     expect(listed(cache)).toEqual(expectedParams(quant, false, TINY_DIMS));
     expect(cache.metadata.ParamSize).toBe(listed(cache).size);
@@ -270,5 +270,55 @@ describe('tie_word_embeddings', () => {
     expect(listed(cache)).toEqual(expectedParams('q4f16_1', true, { ...TINY_DIMS, L: 1 }));
     const c = JSON.parse(await readFile(join(out, 'llm-q4f16_1', 'mlc-chat-config.json'), 'utf8'));
     expect(c.model_config.tie_word_embeddings).toBe(true);
+  });
+});
+
+describe('unquantized q0f32 / q0f16 (what the Llama-3.2-1B q0f32 library loads)', () => {
+  /** The parameter list of MLC's no-quantization Llama: `.weight` names, the same fusions, the model dtype. */
+  function expectedDense(dtype: string, tied: boolean, c: typeof TINY_DIMS): Map<string, string> {
+    const m = new Map<string, string>();
+    m.set('model.embed_tokens.weight', `[${c.V},${c.H}] ${dtype}`);
+    for (let i = 0; i < c.L; i++) {
+      const p = `model.layers.${i}.`;
+      m.set(`${p}self_attn.qkv_proj.weight`, `[${(c.nh + 2 * c.nkv) * c.hd},${c.H}] ${dtype}`);
+      m.set(`${p}self_attn.o_proj.weight`, `[${c.H},${c.nh * c.hd}] ${dtype}`);
+      m.set(`${p}mlp.gate_up_proj.weight`, `[${2 * c.I},${c.H}] ${dtype}`);
+      m.set(`${p}mlp.down_proj.weight`, `[${c.H},${c.I}] ${dtype}`);
+      m.set(`${p}input_layernorm.weight`, `[${c.H}] ${dtype}`);
+      m.set(`${p}post_attention_layernorm.weight`, `[${c.H}] ${dtype}`);
+    }
+    m.set('model.norm.weight', `[${c.H}] ${dtype}`);
+    if (!tied) m.set('lm_head.weight', `[${c.V},${c.H}] ${dtype}`);
+    return m;
+  }
+
+  it.each([
+    ['q0f32', 'float32'],
+    ['q0f16', 'float16'],
+  ] as const)('%s: every parameter is the (concatenated) source in %s, tied embeddings have no lm_head', async (q, dtype) => {
+    const dir = await tinyCheckpoint({ tieWordEmbeddings: true, dtype: 'f32' });
+    const tied = await openCheckpoint(nodeCheckpointFiles(dir));
+    const out = await tmp();
+    await convertDir(dir, out, { outputs: [`llm-${q}`], shardCapBytes: CAP, blockElements: 256 });
+    const { cache, bytes } = await readMlc(join(out, `llm-${q}`));
+    expect(listed(cache)).toEqual(expectedDense(dtype, true, TINY_DIMS));
+    const enc = (v: Float32Array) => (dtype === 'float32' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Buffer.from(Uint16Array.from(v, (x) => numberToF16(x)).buffer));
+    for (const [name, sources] of [
+      ['model.embed_tokens.weight', ['model.embed_tokens.weight']],
+      ['model.layers.1.self_attn.qkv_proj.weight', ['q_proj', 'k_proj', 'v_proj'].map((s) => `model.layers.1.self_attn.${s}.weight`)],
+      ['model.layers.0.mlp.gate_up_proj.weight', ['gate_proj', 'up_proj'].map((s) => `model.layers.0.mlp.${s}.weight`)],
+      ['model.layers.0.mlp.down_proj.weight', ['model.layers.0.mlp.down_proj.weight']],
+      ['model.norm.weight', ['model.norm.weight']],
+    ] as const) {
+      expect((await bytes(name)).equals(enc(await rowsConcat(tied, [...sources]))), name).toBe(true);
+    }
+    const c = JSON.parse(await readFile(join(out, `llm-${q}`, 'mlc-chat-config.json'), 'utf8'));
+    expect([c.quantization, c.model_config.tie_word_embeddings]).toEqual([q, true]);
+  });
+
+  it('is not written unless asked for (the default outputs are the int4 formats and both packs)', async () => {
+    const out = await tmp();
+    const s = await convertDir(await tinyCheckpoint({ layers: 1, prefusionLayers: 1 }), out);
+    expect(s.outputs.map((o) => o.dir)).toEqual(['llm-q4f16_1', 'llm-q4f32_1', 'mm-f16', 'mm-q4']);
   });
 });

@@ -3,7 +3,7 @@
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONVERT_OUTPUTS, type ConvertOptions, type ConvertProgress } from './convert.ts';
+import { DEFAULT_CONVERT_OUTPUTS, type ConvertOptions, type ConvertProgress } from './convert.ts';
 import { convertDir, expectSameTree, readTree, tinyCheckpoint, tmp } from './convert.testing.ts';
 import { JOURNAL_FILE, type Journal } from './shard-writer.ts';
 
@@ -38,15 +38,15 @@ async function convertAbortingAfter(out: string, n: number): Promise<ConvertProg
 
 describe('resume', () => {
   it('the uninterrupted run writes all four outputs and removes its journal', () => {
-    for (const o of CONVERT_OUTPUTS) expect([...reference.keys()].some((k) => k.startsWith(`${o}/`)), o).toBe(true);
+    for (const o of DEFAULT_CONVERT_OUTPUTS) expect([...reference.keys()].some((k) => k.startsWith(`${o}/`)), o).toBe(true);
     expect(reference.has(JOURNAL_FILE)).toBe(false);
-    expect(reference.has('llm-q4f16_1/tensor-cache.json')).toBe(true);
+    expect(reference.has('llm-q4f16_1/ndarray-cache.json')).toBe(true);
     expect(reference.has('mm-q4/manifest.json')).toBe(true);
   });
 
   it('reports progress: stages in order, current tensor, bytes and tensors up to the totals', () => {
     const stages = [...new Set(progress.map((p) => p.stage))];
-    expect(stages).toEqual(['open', 'resume', ...CONVERT_OUTPUTS, 'done']);
+    expect(stages).toEqual(['open', 'resume', ...DEFAULT_CONVERT_OUTPUTS, 'done']);
     const shardBytes = [...reference].filter(([k]) => k.endsWith('.bin')).reduce((a, [, b]) => a + b.byteLength, 0);
     for (let i = 1; i < progress.length; i++) {
       expect(progress[i]!.bytesDone).toBeGreaterThanOrEqual(progress[i - 1]!.bytesDone);
@@ -67,8 +67,8 @@ describe('resume', () => {
     const completed = Object.keys(journal.shards);
     // an output folder without its index file is unfinished: none has one yet except those already complete
     const tree = await readTree(out);
-    for (const o of CONVERT_OUTPUTS) {
-      const index = `${o}/${o.startsWith('llm-') ? 'tensor-cache.json' : 'manifest.json'}`;
+    for (const o of DEFAULT_CONVERT_OUTPUTS) {
+      const index = `${o}/${o.startsWith('llm-') ? 'ndarray-cache.json' : 'manifest.json'}`;
       const complete = [...reference.keys()].filter((k) => k.startsWith(`${o}/`) && k.endsWith('.bin')).every((k) => completed.includes(k));
       expect(tree.has(index), index).toBe(complete);
     }

@@ -9,7 +9,7 @@ import { serializeSafetensors } from '../checkpoint/safetensors-write.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { NodeOutputDir } from '../node/output-dir.ts';
 import { retryingFetch } from './fetch-retry.ts';
-import { INSTALL_INFO, installModel, MODEL_INFO, modelIdFor, type InstallProgress } from './install.ts';
+import { formatToInstall, INSTALL_INFO, installModel, MODEL_INFO, modelIdFor, type InstallProgress } from './install.ts';
 
 const REPO = 'ICTNLP/llava-mini-tiny';
 const plenty = async () => 1e12;
@@ -97,7 +97,7 @@ describe('installModel', () => {
       expect(tree.has(MODEL_INFO)).toBe(false);
       expect(tree.has('mm-q4/pack_shard_3.bin')).toBe(false);
       expect(tree.has('mm-q4/manifest.json')).toBe(false);
-      expect(tree.has('llm-q4f32_1/tensor-cache.json')).toBe(false);
+      expect(tree.has('llm-q4f32_1/ndarray-cache.json')).toBe(false);
 
       corrupt = false;
       const before = server.requests.length;
@@ -154,5 +154,28 @@ describe('installModel', () => {
     // The pack is the same; the LLM's mlc-chat-config and shards too (the tower never reaches the LLM).
     expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
     for (const [k, v] of want) if (k.startsWith('mm-q4/')) expect(got.get(k)!.equals(v), k).toBe(true);
+  });
+});
+
+describe('formatToInstall', () => {
+  it('a converted folder with only unquantized q0f32 installs that (with mm-f16) on a device that runs q4f32_1', async () => {
+    const ckpt = await tinyCheckpoint({ layers: 1, prefusionLayers: 1, tieWordEmbeddings: true });
+    const out = join(await tmp(), 'q0');
+    await convertDir(ckpt, out, { outputs: ['llm-q0f32', 'mm-f16'] });
+    const source = { kind: 'url' as const, url: '' };
+    const server = await serveFolder(out, 'q0');
+    try {
+      source.url = `${server.url}/q0/`;
+      expect(await formatToInstall(source, 'q4f32_1', quick())).toBe('q0f32');
+      expect(await formatToInstall(source, 'q4f16_1', quick())).toBe('q0f32');
+      const sink = new NodeOutputDir(join(await tmp(), 'stored'));
+      const info = await installModel(source, 'q0f32', sink, { freeBytes: plenty, fetch: quick() });
+      expect(info.outputs).toEqual(['llm-q0f32', 'mm-f16']);
+      expect(withoutInfo(await readTree(sink.dir))).toEqual(await readTree(out));
+    } finally {
+      await server.close();
+    }
+    // A folder with the device's int4 format keeps it; the hub always converts to it.
+    expect(await formatToInstall({ kind: 'hub', hubUrl: 'http://127.0.0.1:1', repo: REPO }, 'q4f16_1')).toBe('q4f16_1');
   });
 });

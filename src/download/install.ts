@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { UrlCheckpointFiles, type CheckpointFiles } from '../checkpoint/byte-source.ts';
 import { MissingVisionTowerError, openCheckpoint } from '../checkpoint/checkpoint.ts';
-import { convertCheckpoint, plannedOutputBytes, type ConvertOutput, type MlcQuantization } from '../convert/index.ts';
+import { convertCheckpoint, isMlcQ4, MLC_INDEX_FILE, plannedOutputBytes, type ConvertOutput, type MlcQuantization } from '../convert/index.ts';
 import { hashFile } from '../convert/shard-writer.ts';
 import type { OutputSink } from '../convert/sink.ts';
 
@@ -66,7 +66,10 @@ export interface InstallContext {
   signal?: AbortSignal;
 }
 
-export const installOutputs = (format: MlcQuantization): ConvertOutput[] => [`llm-${format}`, 'mm-q4'];
+/** The image-side pack stored with an LLM format: int4 for an int4 LLM, f16 for an unquantized one (it runs at f32 / f16). */
+export const installPack = (format: MlcQuantization): 'mm-q4' | 'mm-f16' => (isMlcQ4(format) ? 'mm-q4' : 'mm-f16');
+
+export const installOutputs = (format: MlcQuantization): ConvertOutput[] => [`llm-${format}`, installPack(format)];
 
 function hubFiles(hubUrl: string, repo: string, revision: string, fetchFn: typeof fetch): UrlCheckpointFiles {
   return new UrlCheckpointFiles(`${hubUrl.replace(/\/+$/, '')}/${repo}/resolve/${revision}`, { fetch: fetchFn });
@@ -86,7 +89,21 @@ export function modelIdFor(source: InstallSource, format: MlcQuantization): stri
 }
 
 export async function isConvertedFolder(files: CheckpointFiles, format: MlcQuantization): Promise<boolean> {
-  return (await files.exists(`llm-${format}/tensor-cache.json`)) && (await files.exists('mm-q4/manifest.json'));
+  return (await files.exists(`llm-${format}/${MLC_INDEX_FILE}`)) && (await files.exists(`${installPack(format)}/manifest.json`));
+}
+
+/**
+ * The LLM format to store from `source` on a device that runs `deviceFormat`: that one, unless the source is a
+ * converted folder without it but with an unquantized format the device runs (q0f32 anywhere, q0f16 with
+ * shader-f16), which is then stored as it is.
+ */
+export async function formatToInstall(source: InstallSource, deviceFormat: MlcQuantization, fetchFn: typeof fetch = globalThis.fetch.bind(globalThis)): Promise<MlcQuantization> {
+  if (source.kind === 'hub') return deviceFormat;
+  const files = source.kind === 'url' ? new UrlCheckpointFiles(source.url, { fetch: fetchFn }) : source.files;
+  if (await isConvertedFolder(files, deviceFormat)) return deviceFormat;
+  const unquantized: MlcQuantization[] = deviceFormat === 'q4f16_1' ? ['q0f16', 'q0f32'] : ['q0f32'];
+  for (const q of unquantized) if (await isConvertedFolder(files, q)) return q;
+  return deviceFormat;
 }
 
 async function checkRoom(ctx: InstallContext, needBytes: number): Promise<void> {
@@ -107,16 +124,17 @@ interface CopyItem {
 /** What a converted folder holds for one format: shards with their hashes, the small files, and the index files. */
 async function convertedFiles(files: CheckpointFiles, format: MlcQuantization): Promise<{ items: CopyItem[]; indexes: string[] }> {
   const llm = `llm-${format}`;
-  const cache = JSON.parse(await files.readText(`${llm}/tensor-cache.json`)) as { records: { dataPath: string; nbytes: number; md5sum: string }[] };
+  const pack = installPack(format);
+  const cache = JSON.parse(await files.readText(`${llm}/${MLC_INDEX_FILE}`)) as { records: { dataPath: string; nbytes: number; md5sum: string }[] };
   const chat = JSON.parse(await files.readText(`${llm}/mlc-chat-config.json`)) as { tokenizer_files?: string[] };
-  const manifest = JSON.parse(await files.readText('mm-q4/manifest.json')) as { files: { path: string; nbytes: number; sha256: string }[] };
+  const manifest = JSON.parse(await files.readText(`${pack}/manifest.json`)) as { files: { path: string; nbytes: number; sha256: string }[] };
   const items: CopyItem[] = [
     { path: `${llm}/mlc-chat-config.json`, nbytes: null },
     ...(chat.tokenizer_files ?? []).map((t) => ({ path: `${llm}/${t}`, nbytes: null })),
     ...cache.records.map((r) => ({ path: `${llm}/${r.dataPath}`, nbytes: r.nbytes, md5: r.md5sum })),
-    ...manifest.files.map((f) => ({ path: `mm-q4/${f.path}`, nbytes: f.nbytes, sha256: f.sha256 })),
+    ...manifest.files.map((f) => ({ path: `${pack}/${f.path}`, nbytes: f.nbytes, sha256: f.sha256 })),
   ];
-  return { items, indexes: [`${llm}/tensor-cache.json`, 'mm-q4/manifest.json'] };
+  return { items, indexes: [`${llm}/${MLC_INDEX_FILE}`, `${pack}/manifest.json`] };
 }
 
 async function matches(sink: OutputSink, item: CopyItem): Promise<boolean> {
@@ -199,7 +217,7 @@ export async function installModel(source: InstallSource, format: MlcQuantizatio
     const files = source.kind === 'url' ? new UrlCheckpointFiles(source.url, { fetch: fetchFn }) : source.files;
     if (await isConvertedFolder(files, format)) await copyConverted(files, sink, format, ctx);
     else if (source.kind === 'folder') await convertInto(files, sink, format, ctx, source.clipFiles);
-    else throw new Error(`${source.url} has no converted model for ${format} (llm-${format}/tensor-cache.json and mm-q4/manifest.json): host the output of npm run convert there`);
+    else throw new Error(`${source.url} has no converted model for ${format} (llm-${format}/${MLC_INDEX_FILE} and ${installPack(format)}/manifest.json): host the output of npm run convert there`);
   }
   const outputs = installOutputs(format);
   const info: StoredModelInfo = { id, name, source: describeSource(source), format, outputs, bytes: await storedBytes(sink, outputs), installedAt: new Date().toISOString() };

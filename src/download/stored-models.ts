@@ -1,8 +1,9 @@
 // A model stored in this browser: its own OPFS folder (models/<id>/: the image-side pack, model.json) plus its LLM
-// in WebLLM's OPFS cache under a stable URL of this origin, so WebLLM finds it there with no network.
+// in WebLLM's cache (the Cache API) under a stable URL of this origin, so WebLLM finds it there with no network.
 import type { MlcQuantization } from '../convert/index.ts';
-import { llmFolderUrl, llavaMiniAppConfig } from '../llm/webllm/model-record.ts';
-import { SplitModelStore, WEBLLM_OPFS_ROOT, WebLlmStore } from '../llm/webllm/webllm-store.ts';
+import type { AppConfig } from '@mlc-ai/web-llm';
+import { llmFolderUrl, llavaMiniAppConfig, webLlmModelUrl } from '../llm/webllm/model-record.ts';
+import { SplitModelStore, WebLlmStore } from '../llm/webllm/webllm-store.ts';
 import { INSTALL_INFO, MODEL_INFO, type StoredModelInfo, type UnfinishedInstall } from './install.ts';
 import { OpfsFolder } from './opfs.ts';
 
@@ -16,7 +17,7 @@ export function storedModelUrl(id: string): string {
 
 export async function openStoredModel(id: string, format: MlcQuantization): Promise<SplitModelStore> {
   const folder = await OpfsFolder.open(`${MODELS_DIR}/${id}`);
-  const llm = new WebLlmStore(await OpfsFolder.open(WEBLLM_OPFS_ROOT), llmFolderUrl(storedModelUrl(id), format));
+  const llm = new WebLlmStore(globalThis.caches, llmFolderUrl(storedModelUrl(id), format));
   return new SplitModelStore(folder, `llm-${format}`, llm);
 }
 
@@ -29,7 +30,16 @@ export async function storedModelInfo(id: string): Promise<({ state: 'complete' 
   return unfinished ? { state: 'unfinished', ...(JSON.parse(unfinished) as UnfinishedInstall) } : null;
 }
 
-/** WebLLM's AppConfig for a stored model (OPFS cache backend) and the model id to reload it by. */
-export function storedModelAppConfig(id: string, format: MlcQuantization): ReturnType<typeof llavaMiniAppConfig> {
-  return llavaMiniAppConfig({ baseUrl: storedModelUrl(id), quantization: format, cacheBackend: 'opfs', modelId: id });
+/** WebLLM's AppConfig for a stored model (Cache API) and the model id to reload it by; modelLib: a library other than the stock 8B one. */
+export function storedModelAppConfig(id: string, format: MlcQuantization, modelLib?: string): ReturnType<typeof llavaMiniAppConfig> {
+  return llavaMiniAppConfig({ baseUrl: storedModelUrl(id), quantization: format, cacheBackend: 'cache', modelId: id, ...(modelLib ? { modelLib } : {}) });
+}
+
+/**
+ * What WebLLM's hasModelInCache(modelId, appConfig) needs to find a stored model's LLM in its cache: the record's
+ * `model` URL only (0.2.79 line 10235 reads nothing else), so no library is named.
+ */
+export function storedModelCacheQuery(id: string, format: MlcQuantization): { appConfig: AppConfig; modelId: string } {
+  const record = { model: webLlmModelUrl(llmFolderUrl(storedModelUrl(id), format)), model_id: id, model_lib: '' };
+  return { appConfig: { model_list: [record], useIndexedDBCache: false }, modelId: id };
 }

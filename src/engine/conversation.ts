@@ -34,6 +34,11 @@ export interface AskOptions {
   signal?: AbortSignal;
   /** Visible answer text as it grows (append-only deltas; the model's assistant header and stop token hidden). */
   onText?(delta: string): void;
+  /**
+   * Each generated token id as it is sampled, before detokenizing: also the tokens that show no text (whitespace,
+   * held back until a character is complete), so a caller can tell that an answer has started.
+   */
+  onToken?(id: number): void;
   /** Read back fused_text, llm_input and logits0. */
   capture?: boolean;
 }
@@ -224,7 +229,10 @@ export class Conversation {
       stopIds: this.text.stopIds,
       sampling: opts.sampling,
       signal: opts.signal,
-      onToken: (id) => emit(detok.push(id)),
+      onToken: (id) => {
+        opts.onToken?.(id);
+        emit(detok.push(id));
+      },
     });
     emit(detok.finish());
     this.history.push({ turns: this.turns, slots: this.slots });

@@ -1,5 +1,5 @@
-// The LLM in MLC's format (what WebLLM loads with the stock Llama-3.1-8B library): the parameter list of
-// mlc-llm's LlamaForCausalLM under group quantization, and mlc-chat-config.json.
+// The LLM in MLC's format (what WebLLM loads with a compiled Llama library): the parameter list of mlc-llm's
+// LlamaForCausalLM under group quantization (q4f16_1, q4f32_1) or none (q0f16, q0f32), and mlc-chat-config.json.
 //
 // Parameter names and order follow mlc_llm/model/llama/llama_model.py (module registration order):
 //   model.embed_tokens, then per layer self_attn.qkv_proj, self_attn.o_proj, mlp.gate_up_proj, mlp.down_proj,
@@ -7,19 +7,35 @@
 // llama_loader.py: qkv_proj = concat(q, k, v) and gate_up_proj = concat(gate, up) on the output axis.
 // group_quantization.py: every nn.Linear and the embedding -> `.q_weight` (uint32) then `.q_scale` (model dtype);
 // norms stay unquantized in the model dtype (float16 for q4f16_1, float32 for q4f32_1).
+// no_quantization.py (q0f16 / q0f32): every parameter keeps its name (`.weight`) in the model dtype; the fused
+// qkv_proj / gate_up_proj are the same concatenations.
 // (mlc_llm convert_weight emits parameters in the source files' order instead; WebLLM loads by name.)
 import { llamaLayerPrefix } from '../checkpoint/expected-tensors.ts';
 import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { LLAMA3_STOP_IDS } from '../checkpoint/config.ts';
 import type { Job } from './jobs.ts';
 
-export type MlcQuantization = 'q4f16_1' | 'q4f32_1';
-export const MLC_QUANTIZATIONS: readonly MlcQuantization[] = ['q4f16_1', 'q4f32_1'];
+export type MlcQuantization = 'q4f16_1' | 'q4f32_1' | 'q0f16' | 'q0f32';
+export const MLC_QUANTIZATIONS: readonly MlcQuantization[] = ['q4f16_1', 'q4f32_1', 'q0f16', 'q0f32'];
+/** What a conversion writes unless told otherwise (the 8B model's formats for users). */
+export const MLC_DEFAULT_QUANTIZATIONS: readonly MlcQuantization[] = ['q4f16_1', 'q4f32_1'];
+
+/** Whether the format is int4 (else unquantized). */
+export const isMlcQ4 = (q: MlcQuantization): boolean => q.startsWith('q4');
+
+/** The model's activation / norm dtype in a format: float16 for q4f16_1 and q0f16, float32 otherwise. */
+export const mlcModelDType = (q: MlcQuantization): 'float16' | 'float32' => (q === 'q4f16_1' || q === 'q0f16' ? 'float16' : 'float32');
 
 /** The format a device runs: q4f16_1 with shader-f16, q4f32_1 (f32 scales and activations) without. */
 export function mlcQuantizationFor(hasF16: boolean): MlcQuantization {
   return hasF16 ? 'q4f16_1' : 'q4f32_1';
 }
+
+/**
+ * The weight index file. WebLLM 0.2.79 (pinned) fetches `ndarray-cache.json`; later tvmjs renamed it
+ * `tensor-cache.json` (same content).
+ */
+export const MLC_INDEX_FILE = 'ndarray-cache.json';
 
 /** The prebuilt WebLLM library this output is for: Llama-3_1-8B-Instruct-<q>-ctx4k_cs1k-webgpu.wasm. */
 export const MLC_CONTEXT_WINDOW = 4096;
@@ -53,11 +69,13 @@ export function mlcQuantizedTensors(config: LlavaMiniConfig): Array<{ sources: s
 /** Every MLC parameter of the LLM, in MLC's module order. */
 export function mlcJobs(config: LlavaMiniConfig, quantization: MlcQuantization): Job[] {
   const l = config.llm;
-  const scaleDType = quantization === 'q4f16_1' ? 'f16' : 'f32';
-  const normDType = quantization === 'q4f16_1' ? 'float16' : 'float32';
+  const dtype = mlcModelDType(quantization);
+  const scaleDType = dtype === 'float16' ? 'f16' : 'f32';
+  const normDType = dtype;
   const quantized = new Map(mlcQuantizedTensors(config).map((t) => [t.mlc, t]));
   const q4 = (mlc: string): Job => {
     const t = quantized.get(mlc)!;
+    if (!isMlcQ4(quantization)) return { kind: 'dense', sources: t.sources, rows: t.rows, cols: t.cols, dtype, output: `${mlc}.weight` };
     return { kind: 'q4', sources: t.sources, rows: t.rows, cols: t.cols, scaleDType, qWeight: `${mlc}.q_weight`, qScale: `${mlc}.q_scale` };
   };
   const norm = (name: string): Job => ({ kind: 'cast', source: name, shape: [l.hiddenSize], dtype: normDType, output: name });

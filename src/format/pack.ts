@@ -77,7 +77,7 @@ export function packManifest(
   const meta = new Map<string, { source: string; storage: 'f16' | 'q4f16' }>();
   for (const j of jobs) {
     if (j.kind === 'cast') meta.set(j.output, { source: j.source, storage: 'f16' });
-    else for (const n of [j.qWeight, j.qScale]) meta.set(n, { source: j.sources[0]!, storage: 'q4f16' });
+    else if (j.kind === 'q4') for (const n of [j.qWeight, j.qScale]) meta.set(n, { source: j.sources[0]!, storage: 'q4f16' });
   }
   const tensors: PackTensor[] = [];
   for (const s of shards) {

@@ -97,7 +97,7 @@ function Message({ m, last }: { m: ChatMessage; last: boolean }) {
       className={`msg msg-${m.role}`}
       data-testid={`msg-${m.role}`}
       data-status={m.status}
-      data-token-ids={m.stats?.tokens.join(' ')}
+      data-token-ids={(m.stats?.tokens ?? m.streamedTokenIds)?.join(' ')}
       data-reused-rows={m.stats?.reusedRows}
       data-llm-rows={m.stats?.llmRows}
       data-new-images={m.stats?.newImages}

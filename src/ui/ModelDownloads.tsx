@@ -6,7 +6,7 @@ import { mlcQuantizationFor } from '../format/mlc.ts';
 import { formatBytes } from '../util/format-bytes.ts';
 import type { LlmChoice } from '../worker/engine-api.ts';
 import type { InstallRequest, StoredModel } from '../worker/model-store-api.ts';
-import { useDownloadsStore, type SourceKind } from './downloads-store.ts';
+import { storedModelSource, useDownloadsStore, type SourceKind } from './downloads-store.ts';
 import { useEngineStore } from './engine-store.ts';
 import { ProgressLine } from './ProgressLine.tsx';
 import { RealModelCheck } from './RealModelCheck.tsx';
@@ -21,7 +21,7 @@ const SOURCES: [SourceKind, string][] = [
 const STAGE: Record<string, string> = { checking: 'Checking the checkpoint and the free storage…', converting: 'Converting', downloading: 'Downloading', done: 'Finishing…' };
 
 function StoredRow({ m }: { m: StoredModel }) {
-  const { remove, start, install, llmChoice } = useDownloadsStore();
+  const { remove, start, install, llmChoice, webllmLib } = useDownloadsStore();
   const { load, status } = useEngineStore();
   const busy = install.kind === 'running' || status.kind === 'loading';
   return (
@@ -33,7 +33,7 @@ function StoredRow({ m }: { m: StoredModel }) {
         </span>
       )}{' '}
       {m.state === 'complete' ? (
-        <button type="button" disabled={busy} onClick={() => void load({ cached: m.id, name: m.name, llm: llmChoice })}>
+        <button type="button" disabled={busy} onClick={() => void load(storedModelSource(m, llmChoice, webllmLib))}>
           Load
         </button>
       ) : (
@@ -163,6 +163,13 @@ export function ModelDownloads() {
           <option value="native">native (our WGSL kernels)</option>
         </select>
       </label>
+      {store.llmChoice === 'webllm' && (
+        <label>
+          {' '}
+          Model library{' '}
+          <input aria-label="WebLLM model library URL" placeholder="stock Llama-3.1-8B library" value={store.webllmLib} onChange={(e) => store.setSource({ webllmLib: e.target.value })} />
+        </label>
+      )}
       {store.models.length === 0 ? (
         <p className="muted">None yet.</p>
       ) : (

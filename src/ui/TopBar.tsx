@@ -2,7 +2,7 @@
 // GPU status. Everything else about models lives on the Model and Downloads views.
 import { LoaderCircle, Menu, PanelLeftClose, Power } from 'lucide-react';
 import { useEffect, useState } from 'react';
-import { useDownloadsStore } from './downloads-store.ts';
+import { storedModelSource, useDownloadsStore } from './downloads-store.ts';
 import { useEngineStore, type EngineStatus } from './engine-store.ts';
 import { GpuStatus } from './GpuPanel.tsx';
 import { useModelStore } from './model-store.ts';
@@ -32,6 +32,7 @@ function ModelPicker() {
   const demo = useModelStore((s) => s.model);
   const stored = useDownloadsStore((s) => s.models).filter((m) => m.state === 'complete');
   const llmChoice = useDownloadsStore((s) => s.llmChoice);
+  const webllmLib = useDownloadsStore((s) => s.webllmLib);
   const [choice, setChoice] = useState('demo');
   const [, tick] = useState(0);
   useEffect(() => {
@@ -48,7 +49,7 @@ function ModelPicker() {
   const loadChoice = () => {
     if (choice === 'demo' && demo.kind === 'ready') void load({ url: demo.model.url, ...(demo.model.files ? { files: demo.model.files } : {}) });
     const m = stored.find((x) => `stored:${x.id}` === choice);
-    if (m) void load({ cached: m.id, name: m.name, llm: llmChoice });
+    if (m) void load(storedModelSource(m, llmChoice, webllmLib));
   };
 
   if (status.kind === 'ready') {

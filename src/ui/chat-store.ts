@@ -44,6 +44,8 @@ export interface ChatMessage {
   imageIds?: (string | string[])[];
   status: 'streaming' | 'done' | 'stopped' | 'error';
   stats?: AnswerStats;
+  /** The token ids streamed so far (this session only; the stats' tokens replace them when the answer ends). */
+  streamedTokenIds?: number[];
   error?: string;
 }
 
@@ -306,6 +308,7 @@ export const useChatStore = create<ChatStore>()((set, get) => {
               void save(conversationId);
             }
           }),
+          Comlink.proxy((id: number) => update((m) => ({ ...m, streamedTokenIds: [...(m.streamedTokenIds ?? []), id] }))),
         );
         if (outcome.kind === 'failed') update((m) => ({ ...m, status: 'error', error: outcome.reason }));
         else if (outcome.stats) update((m) => ({ ...m, text: outcome.stats!.text, stats: outcome.stats, status: outcome.kind }));

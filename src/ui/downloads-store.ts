@@ -4,12 +4,18 @@ import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import type { MlcQuantization } from '../convert/index.ts';
 import { DEFAULT_HUB_URL, OFFICIAL_REPO, type InstallProgress } from '../download/install.ts';
-import type { LlmChoice } from '../worker/engine-api.ts';
+import type { LlmChoice, ModelSource } from '../worker/engine-api.ts';
 import type { InstallRequest, StorageStatus, StoredModel } from '../worker/model-store-api.ts';
 import { Comlink } from './engine-client.ts';
 import { modelStoreWorker } from './model-store-client.ts';
 
 export type SourceKind = 'hub' | 'url' | 'folder';
+
+/** A stored model as the engine loads it, with the LLM engine picked (and, for WebLLM, a model library if one is given). */
+export function storedModelSource(m: Pick<StoredModel, 'id' | 'name'>, llmChoice: LlmChoice, webllmLib: string): ModelSource {
+  const lib = webllmLib.trim();
+  return { cached: m.id, name: m.name, llm: llmChoice, ...(llmChoice === 'webllm' && lib ? { modelLib: lib } : {}) };
+}
 
 export type InstallState =
   | { kind: 'idle' }
@@ -23,10 +29,12 @@ interface DownloadsStore {
   convertedUrl: string;
   /** Who runs a stored model's LLM (auto: WebLLM for the 8B model, else our kernels). */
   llmChoice: LlmChoice;
+  /** With llmChoice 'webllm': a model library URL other than the stock Llama-3.1-8B one (empty: the stock one). */
+  webllmLib: string;
   models: StoredModel[];
   storage: StorageStatus | null;
   install: InstallState;
-  setSource(patch: Partial<Pick<DownloadsStore, 'sourceKind' | 'hubUrl' | 'repo' | 'convertedUrl' | 'llmChoice'>>): void;
+  setSource(patch: Partial<Pick<DownloadsStore, 'sourceKind' | 'hubUrl' | 'repo' | 'convertedUrl' | 'llmChoice' | 'webllmLib'>>): void;
   refresh(): Promise<void>;
   start(request: InstallRequest, format: MlcQuantization): Promise<void>;
   cancel(): void;
@@ -43,6 +51,7 @@ export const useDownloadsStore = create<DownloadsStore>()(
       repo: OFFICIAL_REPO,
       convertedUrl: '',
       llmChoice: 'auto',
+      webllmLib: '',
       models: [],
       storage: null,
       install: { kind: 'idle' },
@@ -79,7 +88,7 @@ export const useDownloadsStore = create<DownloadsStore>()(
     }),
     {
       name: 'llava-mini-downloads',
-      partialize: (s) => ({ sourceKind: s.sourceKind, hubUrl: s.hubUrl, repo: s.repo, convertedUrl: s.convertedUrl, llmChoice: s.llmChoice }),
+      partialize: (s) => ({ sourceKind: s.sourceKind, hubUrl: s.hubUrl, repo: s.repo, convertedUrl: s.convertedUrl, llmChoice: s.llmChoice, webllmLib: s.webllmLib }),
     },
   ),
 );

@@ -117,7 +117,7 @@ describe.each(['q4f32_1', 'q4f16_1'] as const)('a converted folder with llm-%s o
     // k_proj = rows [heads * headDim, +kvHeads * headDim) of qkv_proj: its words are that byte range of the shard record.
     const l = converted.config.llm;
     const enc = await converted.readEncodedRows(name, 0, l.numKvHeads * l.headDim);
-    const cache = JSON.parse(await readFile(join(out, `llm-${llm}/tensor-cache.json`), 'utf8')) as { records: Array<{ dataPath: string; records: Array<{ name: string; byteOffset: number }> }> };
+    const cache = JSON.parse(await readFile(join(out, `llm-${llm}/ndarray-cache.json`), 'utf8')) as { records: Array<{ dataPath: string; records: Array<{ name: string; byteOffset: number }> }> };
     const shard = cache.records.find((s) => s.records.some((r) => r.name === 'model.layers.1.self_attn.qkv_proj.q_weight'))!;
     const rec = shard.records.find((r) => r.name === 'model.layers.1.self_attn.qkv_proj.q_weight')!;
     const file = await readFile(join(out, `llm-${llm}`, shard.dataPath));
@@ -182,6 +182,26 @@ it('with shader-f16 (the plan, on the CPU): llm-q4f16_1 + mm-q4 are exactly the 
   expect(Object.keys(counts).sort()).toEqual(['f16', 'q4f16']);
 });
 
+it('an unquantized llm-q0f32 + mm-f16 (what verify:webllm runs natively) loads at f32: the GPU bytes and greedy tokens of the raw f16 checkpoint at f32', async () => {
+  const dense = join(await tmp(), 'converted-q0f32');
+  await convertDir(ckpt, dense, { outputs: ['llm-q0f32', 'mm-f16'] });
+  const converted = await openConvertedModel(nodeCheckpointFiles(dense), { hasF16 });
+  expect([converted.llm, converted.pack, converted.precision]).toEqual(['q0f32', 'f16', 'f32']);
+  // The fused qkv_proj / gate_up_proj are served back as the engine's q/k/v and gate/up rows.
+  expect(converted.storedAs('model.layers.1.self_attn.k_proj.weight')).toBe('f32');
+  const fromConverted = await LlavaMiniEngine.load(ctx.device, converted, { precision: converted.precision, chunkSize: 16, maxContext: 512 });
+  const fromRaw = await LlavaMiniEngine.load(ctx.device, raw.checkpoint, { precision: 'f32', chunkSize: 16, maxContext: 512 });
+  try {
+    expect(await expectSameGpuBytes(fromRaw.weights, fromConverted.weights)).toBeGreaterThan(128256 * 128 * 4);
+    const convertedTokens = await greedyTokens(fromConverted, textSideOf(converted));
+    expect(convertedTokens).toHaveLength(STEPS);
+    expect(convertedTokens).toEqual(await greedyTokens(fromRaw, raw.text));
+  } finally {
+    fromRaw.destroy();
+    fromConverted.destroy();
+  }
+});
+
 it('opens the same over Blobs (a folder dropped in the browser): same config, same stored bytes', async () => {
   const tree = await readTree(out);
   const blobs = new BlobCheckpointFiles([...tree].map(([p, b]) => [p, new Blob([new Uint8Array(b)])] as [string, Blob]), 'dropped');
@@ -205,13 +225,13 @@ describe('bad converted folders', () => {
 
   it('a truncated shard: the error names the file and the tensor', async () => {
     const dir = await copy();
-    const cache = JSON.parse(await readFile(join(dir, 'llm-q4f32_1/tensor-cache.json'), 'utf8')) as { records: Array<{ dataPath: string; nbytes: number; records: Array<{ name: string }> }> };
+    const cache = JSON.parse(await readFile(join(dir, 'llm-q4f32_1/ndarray-cache.json'), 'utf8')) as { records: Array<{ dataPath: string; nbytes: number; records: Array<{ name: string }> }> };
     const shard = cache.records.find((s) => s.records.some((r) => r.name === 'model.layers.1.mlp.down_proj.q_weight'))!;
     await truncate(join(dir, 'llm-q4f32_1', shard.dataPath), shard.nbytes - 100);
     const m = await openConvertedModel(nodeCheckpointFiles(dir), { hasF16: false, llm: 'q4f32_1' });
     const w = new GpuWeights(ctx.device, m, 'q4');
     await expect(w.load('model.layers.1.mlp.down_proj.weight')).rejects.toThrow(
-      new RegExp(`llm-q4f32_1/${shard.dataPath} is ${shard.nbytes - 100} bytes, llm-q4f32_1/tensor-cache.json says ${shard.nbytes} \\(truncated.*reading tensor "model.layers.1.mlp.down_proj.weight"`),
+      new RegExp(`llm-q4f32_1/${shard.dataPath} is ${shard.nbytes - 100} bytes, llm-q4f32_1/ndarray-cache.json says ${shard.nbytes} \\(truncated.*reading tensor "model.layers.1.mlp.down_proj.weight"`),
     );
     w.destroy();
   });
@@ -223,7 +243,7 @@ describe('bad converted folders', () => {
     manifest.config.intermediate_size = 128;
     await writeFile(path, JSON.stringify(manifest));
     await expect(openConvertedModel(nodeCheckpointFiles(dir), { hasF16: false, llm: 'q4f32_1' })).rejects.toThrow(
-      'llm-q4f32_1/tensor-cache.json: tensor "model.layers.0.mlp.gate_up_proj.q_weight" is uint32 [192, 8], config.json implies uint32 [256, 8]',
+      'llm-q4f32_1/ndarray-cache.json: tensor "model.layers.0.mlp.gate_up_proj.q_weight" is uint32 [192, 8], config.json implies uint32 [256, 8]',
     );
   });
 

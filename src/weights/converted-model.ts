@@ -1,5 +1,5 @@
 // A converted model folder (`npm run convert` output) as an EncodedWeightSource: the LLM from an MLC folder
-// (llm-q4f16_1/ or llm-q4f32_1/: tensor-cache.json + params_shard_K.bin) and everything else from our pack
+// (llm-q4f16_1/, llm-q4f32_1/ or unquantized llm-q0f16/, llm-q0f32/: ndarray-cache.json + params_shard_K.bin) and everything else from our pack
 // (mm-q4/ or mm-f16/: manifest.json + pack_shard_K.bin), read through any byte source (files, Blobs, URLs).
 // Tensors go to the GPU as stored: MLC's int4 words and scales byte for byte, its fused qkv_proj / gate_up_proj
 // served as row ranges under the engine's q/k/v and gate/up names (rows are contiguous bytes in q_weight and
@@ -10,13 +10,13 @@ import { parseLlavaMiniConfig } from '../checkpoint/config.ts';
 import { expectedTensorList } from '../checkpoint/expected-tensors.ts';
 import type { LlavaMiniConfig, TensorInfo } from '../checkpoint/types.ts';
 import { jobParams, type Job } from '../format/jobs.ts';
-import { mlcJobs, MLC_QUANTIZATIONS, type MlcQuantization } from '../format/mlc.ts';
+import { isMlcQ4, mlcJobs, MLC_INDEX_FILE, mlcModelDType, type MlcQuantization } from '../format/mlc.ts';
 import { packJobs, PACK_FORMAT, PACK_MANIFEST, PACK_PRECISIONS, PACK_VERSION, type PackManifest, type PackPrecision } from '../format/pack.ts';
 import type { CacheDType } from '../format/tensor-cache.ts';
 import { decodeRows, rowBytes, type EncodedRows, type Storage } from '../gpu/storage.ts';
+import type { Precision } from '../precision/policy.ts';
 import type { EncodedWeightSource } from './encoded-source.ts';
 
-const TENSOR_CACHE = 'tensor-cache.json';
 const JOURNAL = 'convert-journal.json';
 
 /** One stored parameter: its file (relative to the converted folder) and byte range. */
@@ -55,11 +55,15 @@ export interface ConvertedLayout {
 export async function convertedLayout(files: CheckpointFiles): Promise<ConvertedLayout | null> {
   const has = (p: string) => files.exists(p);
   const llm: MlcQuantization[] = [];
-  for (const q of MLC_QUANTIZATIONS) if (await has(`llm-${q}/${TENSOR_CACHE}`)) llm.push(q);
+  for (const q of LLM_ORDER_F16) if (await has(`llm-${q}/${MLC_INDEX_FILE}`)) llm.push(q);
   const pack: PackPrecision[] = [];
   for (const p of PACK_PRECISIONS) if (await has(`mm-${p}/${PACK_MANIFEST}`)) pack.push(p);
   return llm.length || pack.length ? { llm, pack } : null;
 }
+
+/** Which LLM format a folder with several is opened in: int4 first, the device's scale dtype first. */
+const LLM_ORDER_F16: readonly MlcQuantization[] = ['q4f16_1', 'q4f32_1', 'q0f16', 'q0f32'];
+const LLM_ORDER_F32: readonly MlcQuantization[] = ['q4f32_1', 'q4f16_1', 'q0f32', 'q0f16'];
 
 export interface OpenConvertedOptions {
   /** Whether the device has shader-f16: picks llm-q4f16_1 (with) or llm-q4f32_1 (without) when both exist. */
@@ -104,6 +108,15 @@ function mapJobs(jobs: readonly Job[], records: Map<string, StoredRecord>, index
       if (r.nbytes !== p.nbytes) throw new Error(`${index}: tensor "${p.name}" has nbytes ${r.nbytes}, its shape and dtype need ${p.nbytes}`);
     }
     const storage = storageOf(job);
+    if (job.kind === 'dense') {
+      let rowOffset = 0;
+      for (const source of job.sources) {
+        const rows = shapes.get(source)![0]!;
+        into.set(source, { storage, shape: shapes.get(source)!, rows, cols: job.cols, rowOffset, data: records.get(job.output)!, index });
+        rowOffset += rows;
+      }
+      continue;
+    }
     if (job.kind === 'cast') {
       const [rows, cols] = job.shape.length === 1 ? [1, job.shape[0]!] : [job.shape[0]!, job.shape.slice(1).reduce((a, b) => a * b, 1)];
       into.set(job.source, { storage, shape: job.shape, rows, cols, rowOffset: 0, data: records.get(job.output)!, index });
@@ -143,6 +156,12 @@ export class ConvertedModel implements EncodedWeightSource {
 
   get label(): string {
     return this.files.name ?? 'converted folder';
+  }
+
+  /** The precision the engine runs it at: q4 for an int4 LLM, else the unquantized LLM's dtype (its pack is mm-f16). */
+  get precision(): Precision {
+    if (isMlcQ4(this.llm)) return 'q4';
+    return mlcModelDType(this.llm) === 'float16' ? 'f16' : 'f32';
   }
 
   has(name: string): boolean {
@@ -239,8 +258,9 @@ export async function openConvertedModel(files: CheckpointFiles, opts: OpenConve
   const label = files.name ?? 'converted folder';
   if (await files.exists(JOURNAL)) throw new Error(`${label}: the conversion is unfinished (${JOURNAL} is present): run npm run convert again to complete it`);
   const layout = (await convertedLayout(files)) ?? { llm: [], pack: [] };
-  const llm = pick(layout.llm, opts.hasF16 ? MLC_QUANTIZATIONS : [...MLC_QUANTIZATIONS].reverse(), opts.llm, 'llm-', label);
-  const pack = pick(layout.pack, ['q4', 'f16'] as const, opts.pack, 'mm-', label);
+  const llm = pick(layout.llm, opts.hasF16 ? LLM_ORDER_F16 : LLM_ORDER_F32, opts.llm, 'llm-', label);
+  // An unquantized LLM runs at f32 / f16, which an int4 pack cannot give: it goes with mm-f16.
+  const pack = pick(layout.pack, isMlcQ4(llm) ? (['q4', 'f16'] as const) : (['f16'] as const), opts.pack, 'mm-', label);
   const llmDir = `llm-${llm}`;
   const packDir = `mm-${pack}`;
 
@@ -253,7 +273,7 @@ export async function openConvertedModel(files: CheckpointFiles, opts: OpenConve
   if (manifest.visionLayersUsed !== config.visionLayersUsed) {
     throw new Error(`${label}: ${manifestPath} holds ${manifest.visionLayersUsed} CLIP layers, its config needs ${config.visionLayersUsed}`);
   }
-  const cachePath = `${llmDir}/${TENSOR_CACHE}`;
+  const cachePath = `${llmDir}/${MLC_INDEX_FILE}`;
   const [cache, chat, tokenizerJson, tokenizerConfigJson] = await Promise.all([
     readJson(files, cachePath, label),
     readJson(files, `${llmDir}/mlc-chat-config.json`, label),

@@ -11,7 +11,11 @@ import type { Precision } from '../precision/policy.ts';
  * Where the model comes from: a folder URL (HTTP range reads; `files` its listing when an index gave one), picked files with their relative paths, or a model
  * stored in this browser (by id; see model-store-api.ts).
  */
-export type ModelSource = { url: string; files?: readonly string[] } | { name: string; files: [string, Blob][] } | { cached: string; name: string; llm?: LlmChoice };
+export type ModelSource =
+  | { url: string; files?: readonly string[] }
+  | { name: string; files: [string, Blob][] }
+  /** modelLib (with llm 'webllm'): the WebLLM model library URL to run the LLM on, instead of the stock 8B one. */
+  | { cached: string; name: string; llm?: LlmChoice; modelLib?: string };
 
 /** Who runs the LLM of a stored model: WebLLM's compiled library (the 8B model's default), or our own kernels. */
 export type LlmChoice = 'auto' | 'webllm' | 'native';
@@ -126,7 +130,7 @@ export interface EngineApi {
   watchDeviceLoss(onLost: (message: string) => void): void;
   releaseImage(id: string): Promise<void>;
   /** Answers, streaming the text; never rejects: a stop or a failure is its outcome. */
-  ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerOutcome>;
+  ask(req: AskRequest, onText: (delta: string) => void, onToken?: (id: number) => void): Promise<AnswerOutcome>;
   /** Aborts the running ask (between decode steps or prefill chunks). */
   stop(): void;
   /**

@@ -34,6 +34,13 @@ describe('EngineHost answers', () => {
     expect(outcome.kind === 'done' && outcome.stats.tokens.length).toBeGreaterThan(0);
   });
 
+  it('stream each token id as it is sampled (whitespace ones too): the same ids the stats end with', async () => {
+    const ids: number[] = [];
+    const outcome = await host.ask({ conversationId: 'ids', question: 'Hello?', images: [], maxNewTokens: 4, sampling: { greedy: true } }, () => undefined, (id) => ids.push(id));
+    expect(outcome.kind).toBe('done');
+    expect(ids).toEqual(outcome.kind === 'done' ? outcome.stats.tokens : []);
+  });
+
   it('end as stopped when stopped mid-answer, with why', async () => {
     const outcome = await ask({ conversationId: 'stop', maxNewTokens: 64 }, () => host.stop());
     expect(outcome).toMatchObject({ kind: 'stopped', reason: 'stopped by the user' });

@@ -28,7 +28,7 @@ async function openStored(id: string, name: string): Promise<{ model: OpenedMode
   const info = await storedModelInfo(id);
   if (info?.state !== 'complete') throw new Error(`${name} is not completely stored in this browser: resume or repeat its download`);
   const files = await (await openStoredModel(id, info.format)).checkpointFiles();
-  return { model: await openModel(files, { hasF16: info.format === 'q4f16_1' }), format: info.format };
+  return { model: await openModel(files, { hasF16: info.format === 'q4f16_1' || info.format === 'q0f16', llm: info.format }), format: info.format };
 }
 
 const messageOf = (e: unknown) => (e && typeof e === 'object' && 'message' in e ? String(e.message) : String(e));
@@ -54,10 +54,10 @@ export class EngineHost implements EngineApi {
     const name = 'url' in source ? (source.url.replace(/\/$/, '').split('/').pop() ?? source.url) : source.name;
     if (stored && 'cached' in source && stored.model.source instanceof ConvertedModel && llmRuntimeFor(stored.model, source.llm ?? 'auto', true) === 'webllm') {
       const model = stored.model.source;
-      const w = await loadWithWebLlm(source.cached, stored.format, model, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
+      const w = await loadWithWebLlm(source.cached, source.name, stored.format, model, source.llm === 'webllm' ? source.modelLib : undefined, (f, text) => onProgress({ stage: 'llm', loadedBytes: Math.round(f * 1e6), totalBytes: 1e6, tensor: text }), this.progressOf(model, onProgress));
       this.loaded = { engine: w.engine, text: stored.model.text, summary: w.summary, release: w.release };
       this.watchDevice(this.loaded);
-      return this.loadedModel(name, 'q4', 'webllm');
+      return this.loadedModel(name, model.precision, 'webllm');
     }
     const ctx = await requestGpuDevice(this.gpu);
     try {
@@ -154,7 +154,7 @@ export class EngineHost implements EngineApi {
     if (![...this.conversations.values()].some((c) => c.images.some((slot) => slot.includes(image)))) image.destroy();
   }
 
-  async ask(req: AskRequest, onText: (delta: string) => void): Promise<AnswerOutcome> {
+  async ask(req: AskRequest, onText: (delta: string) => void, onToken?: (id: number) => void): Promise<AnswerOutcome> {
     let controller: AbortController | null = null;
     try {
       const { engine } = this.require();
@@ -165,7 +165,7 @@ export class EngineHost implements EngineApi {
       const imageWorkMs = frames.reduce((s, e) => s + e.timings.imageMs + e.timings.prefusionMs, 0);
       controller = new AbortController();
       this.running = controller;
-      const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText });
+      const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText, ...(onToken ? { onToken } : {}) });
       const imageRows = conv.images.reduce((n, slot) => n + slot.length * engine.visionTokenRows, 0);
       const { captured: _captured, ...rest } = turn;
       const stats = { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: this.withImageStates(engine.memory()) };

@@ -3,9 +3,9 @@ import { hasModelInCache } from '@mlc-ai/web-llm';
 import { BlobCheckpointFiles } from '../checkpoint/index.ts';
 import type { MlcQuantization } from '../convert/index.ts';
 import { retryingFetch } from '../download/fetch-retry.ts';
-import { installModel, modelIdFor, type InstallProgress, type InstallSource, type StoredModelInfo } from '../download/install.ts';
+import { formatToInstall, installModel, modelIdFor, type InstallProgress, type InstallSource, type StoredModelInfo } from '../download/install.ts';
 import { OpfsFolder } from '../download/opfs.ts';
-import { MODELS_DIR, openStoredModel, storedModelAppConfig, storedModelInfo } from '../download/stored-models.ts';
+import { MODELS_DIR, openStoredModel, storedModelCacheQuery, storedModelInfo } from '../download/stored-models.ts';
 import type { InstallRequest, ModelStoreApi, StorageStatus, StoredModel } from './model-store-api.ts';
 
 export class ModelStoreHost implements ModelStoreApi {
@@ -17,7 +17,7 @@ export class ModelStoreHost implements ModelStoreApi {
       const info = await storedModelInfo(id);
       if (!info) continue;
       if (info.state === 'complete') {
-        const { appConfig, modelId } = storedModelAppConfig(id, info.format);
+        const { appConfig, modelId } = storedModelCacheQuery(id, info.format);
         out.push({ ...info, webllm: await hasModelInCache(modelId, appConfig).catch(() => false) });
       } else {
         out.push({ ...info, bytes: await (await openStoredModel(id, info.format)).bytes() });
@@ -31,12 +31,13 @@ export class ModelStoreHost implements ModelStoreApi {
     return { usage, quota, persisted: await navigator.storage.persisted() };
   }
 
-  async install(request: InstallRequest, format: MlcQuantization, onProgress: (p: InstallProgress) => void): Promise<StoredModelInfo> {
+  async install(request: InstallRequest, deviceFormat: MlcQuantization, onProgress: (p: InstallProgress) => void): Promise<StoredModelInfo> {
     if (this.running) throw new Error('a model is already being installed: wait for it or cancel it');
     const source: InstallSource =
       request.kind === 'folder'
         ? { kind: 'folder', name: request.name, files: new BlobCheckpointFiles(request.files, request.name), ...(request.clip ? { clipFiles: new BlobCheckpointFiles(request.clip, 'CLIP folder') } : {}) }
         : request;
+    const format = await formatToInstall(source, deviceFormat, retryingFetch());
     const store = await openStoredModel(modelIdFor(source, format), format);
     this.running = new AbortController();
     try {

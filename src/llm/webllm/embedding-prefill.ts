@@ -5,31 +5,33 @@
 // allocated on the pipeline's device, its GPUBuffer taken from TVM's buffer table, our convert kernel
 // (shaders/convert.wgsl) writes rows [offset, offset + n) of our buffer into it (f32 copy, or f16), and the
 // model runs on it exactly as WebLLM's own LLMChatPipeline.embedAndForward does after its embedding lookup:
-// kv_state_begin_forward(state, ShapeTuple[0], ShapeTuple[n]) for every KV state, invokePrefill (n > 1) or
-// invokeDecode (n = 1), kv_state_end_forward in reverse order, filledKVCacheLength += n. The last chunk's logits
-// are kept for WebLLM's own sampler. Roll-back pops rows off the KV cache (vm.builtin.kv_state_popn).
+// kv_state_begin_forward(kvCache, ShapeTuple[0], ShapeTuple[n]), prefill(x, kvCache, params) (n > 1) or
+// decoding(x, kvCache, params) (n = 1), kv_state_end_forward(kvCache), filledKVCacheLength += n. The last
+// chunk's logits are kept for WebLLM's own sampler. Roll-back pops rows off the KV cache (vm.builtin.kv_state_popn).
 //
-// Verified against @mlc-ai/web-llm 0.2.86 lib/index.js (line numbers of that file):
-//   LLMChatPipeline fields (constructor, 11636-11958): `tvm` (the model's tvmjs Instance), `device`
-//     (= tvm.webgpu(), 11743), `kvCache` (create_tir_paged_kv_cache with max_total_sequence_length =
-//     contextWindowSize and prefillChunkSize, 11929-11934), `rnnState` (undefined for Llama),
-//     `fKVCacheBeginForward` / `fKVCacheEndForward` (vm.builtin.kv_state_begin_forward / end_forward, 11920-11921),
-//     `prefillChunkSize` (from the library metadata, 11874), `contextWindowSize`, `slidingWindowSize`,
-//     `filledKVCacheLength`, `config` (mlc-chat-config.json + overrides).
-//   embedAndForward (13279-13336): the forward sequence above; `getActiveKVStates()` (13510) = [kvCache] (+
-//     rnnState); `invokePrefill(x, n)` (13523) = prefill(x, kvCache, params) for the single ABI the Llama library
-//     has; `invokeDecode(x)` (13538) = decode(x, kvCache, params); `.get(0)` of the result is the logits.
-//   forwardPrefill (12347) checks filledKVCacheLength grew by each chunk's length and keeps the last chunk's
-//     logits detached from its tvm scope (tvm.detachFromCurrentScope); samplePrefillStep disposes them.
-//   tvmjs: `tvm.empty(shape, dtype, device)` (8364) allocates through WebGPUContext.deviceAllocDataSpace (5540:
-//     usage STORAGE | COPY_SRC | COPY_DST); `tensor.getDataPtr()` (7494) is the index into the buffer table,
-//     `webGPUContext.gpuBufferFromPtr(ptr)` (5654) the GPUBuffer, `tensor.byteOffset` (7473) the offset in it.
-//     TVM records its kernels into a pending command encoder submitted only by `flushCommands()` (5136), so we
-//     flush before our own queue.submit: TVM's earlier work on a buffer then precedes our write in queue order.
-//     Objects are created inside `beginScope()` / `endScope()` (7214) and disposed at its end unless detached.
-//   vm.builtin.kv_state_popn is not used by WebLLM 0.2.86; it is the TVM runtime's KVState::PopN(seq_id: int64,
-//     n: int32) (registered in apache/tvm src/runtime/relax_vm/kv_state.cc) and ships in every model library's
-//     runtime. Not verifiable here (no model library on this machine).
+// Verified against @mlc-ai/web-llm 0.2.79 lib/index.js (line numbers of that file; webllm-backend.test.ts checks
+// them against the installed package):
+//   LLMChatPipeline fields (constructor, 8581-8770): `tvm` (the model's tvmjs Instance), `device`
+//     (= tvm.webgpu(), 8665), `prefill` / `decoding` (the library's VM functions, 8669-8671), `params`
+//     (getParamsFromCacheByName, 8689), `kvCache` (create_tir_paged_kv_cache with max_total_sequence_length =
+//     contextWindowSize and prefillChunkSize, 8735), `fKVCacheBeginForward` / `fKVCacheEndForward`
+//     (vm.builtin.kv_state_begin_forward / end_forward, 8725-8726), `prefillChunkSize` (from the library's
+//     metadata, 8691), `contextWindowSize`, `slidingWindowSize`, `filledKVCacheLength`, `config`
+//     (mlc-chat-config.json + overrides).
+//   embedAndForward (9230-9282): the forward sequence above; `.get(0)` of the result is the logits.
+//   tvmjs: `tvm.empty(shape, dtype, device)` allocates through WebGPUContext.deviceAllocDataSpace (usage STORAGE |
+//     COPY_SRC | COPY_DST); `tensor.getDataPtr()` is the index into the buffer table,
+//     `webGPUContext.gpuBufferFromPtr(ptr)` (4283) the GPUBuffer; the data starts at offset 0 of it (each
+//     allocation is its own GPUBuffer; tvmjs's own copyFromRawBytes writes at 0, line 5189). `tensor.byteOffset`
+//     is NOT usable in 0.2.79: the real run read 1801401957 from it (loadI64 at the wrong field), so it is ignored.
+//     0.2.79's WebGPUContext submits every kernel and copy to the queue as it is called (createShader's
+//     submitShader, 4059-4146; no pending encoder, no flushCommands: that came later), so TVM's earlier work on a
+//     buffer precedes our own queue.submit in queue order.
+//     Objects are created inside `beginScope()` / `endScope()` and disposed at its end unless detached.
+//   vm.builtin.kv_state_popn is not used by WebLLM; it is the TVM runtime's KVState::PopN(seq_id: int64,
+//     n: int32), in every model library's runtime. On the v0_2_48 Llama-3.2-1B q0f32 library it was tried by hand
+//     (issue 13: a pop of 2 rows, then the same decode, reproduced the logits within 2.9e-6); npm run
+//     verify:webllm exercises it through multi-turn roll-back.
 import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
 import { readBuffer } from '../../gpu/buffers.ts';
 import { ConvertRowsKernel } from '../../gpu/kernels/convert.ts';
@@ -40,8 +42,6 @@ import type { PrefillOptions } from '../llm-backend.ts';
 export interface TvmTensor {
   readonly shape: readonly number[];
   readonly dtype: string;
-  /** Byte offset of the data in its buffer. */
-  readonly byteOffset: number;
   /** Buffer-table index of the data (WebGPU tensors). */
   getDataPtr(): number;
   dispose(): void;
@@ -61,7 +61,6 @@ export interface TvmPackedFunc {
 export interface TvmWebGpuContext {
   readonly device: GPUDevice;
   gpuBufferFromPtr(ptr: number): GPUBuffer;
-  flushCommands(): void;
 }
 
 /** The pipeline's tvmjs Instance, as far as we use it. */
@@ -74,7 +73,11 @@ export interface TvmInstance {
   beginScope(): void;
   endScope(): void;
   detachFromCurrentScope<T>(obj: T): T;
+  attachToCurrentScope<T>(obj: T): T;
 }
+
+/** A model function of the library's VM: (input [1, n, hidden], kvCache, params) -> [logits, kvCache]. */
+export type TvmModelFunc = (x: TvmTensor, kvCache: unknown, params: unknown) => TvmArray;
 
 /** Exactly the LLMChatPipeline members the embedding prefill uses (private in WebLLM's types, present at run time). */
 export interface PipelineForwardState {
@@ -82,12 +85,12 @@ export interface PipelineForwardState {
   /** The model's DLDevice (tvm.webgpu()). */
   device: unknown;
   kvCache?: unknown;
-  rnnState?: unknown;
+  /** The model's weights (a TVM Array, passed to every model function). */
+  params: unknown;
+  prefill: TvmModelFunc;
+  decoding: TvmModelFunc;
   fKVCacheBeginForward(state: unknown, seqIds: unknown, lengths: unknown): void;
   fKVCacheEndForward(state: unknown): void;
-  getActiveKVStates(): unknown[];
-  invokePrefill(x: TvmTensor, n: number): TvmArray;
-  invokeDecode(x: TvmTensor): TvmArray;
   filledKVCacheLength: number;
   prefillChunkSize: number;
   contextWindowSize: number;
@@ -106,13 +109,13 @@ export const KV_POPN = 'vm.builtin.kv_state_popn';
 export interface EmbeddingPrefillOptions {
   /** Hidden size of our rows (= the model's). Checked against the model's config when it states one. */
   hidden: number;
-  /** The model's activation dtype. Default from config.quantization (q4f16_* -> float16, q4f32_* -> float32). */
+  /** The model's activation dtype. Default from config.quantization (q4f16_1 / q0f16 -> float16, q4f32_1 / q0f32 -> float32). */
   dtype?: ModelDtype;
 }
 
-/** Model dtype from an MLC quantization name (q4f16_1 -> float16, q4f32_1 -> float32). */
+/** Model dtype from an MLC quantization name (q4f16_1, q0f16 -> float16; q4f32_1, q0f32 -> float32). */
 export function dtypeOfQuantization(q: string): ModelDtype {
-  const m = /^q\d+f(16|32)_\d+$/.exec(q);
+  const m = /^q\d+f(16|32)(_\d+)?$/.exec(q);
   if (!m) throw new Error(`cannot tell the model dtype from quantization "${q}"`);
   return m[1] === '16' ? 'float16' : 'float32';
 }
@@ -145,9 +148,7 @@ export class EmbeddingPrefill {
     if (typeof modelHidden === 'number' && modelHidden !== opts.hidden) {
       throw new Error(`the WebLLM model's hidden size is ${modelHidden}, our LLM input rows have ${opts.hidden}`);
     }
-    if (pipeline.kvCache === undefined || pipeline.rnnState !== undefined) {
-      throw new Error('the WebLLM model must keep a plain KV cache (no RNN state): roll-back pops rows off it');
-    }
+    if (pipeline.kvCache === undefined) throw new Error('the WebLLM model must keep a KV cache: roll-back pops rows off it');
     if (pipeline.slidingWindowSize !== -1 || !(pipeline.contextWindowSize > 0)) {
       throw new Error(`the WebLLM model must use a context window, not a sliding window (context_window_size ${pipeline.contextWindowSize}, sliding_window_size ${pipeline.slidingWindowSize})`);
     }
@@ -197,13 +198,11 @@ export class EmbeddingPrefill {
         logits?.dispose();
         logits = next;
       }
-      // TVM's last chunk is still in its pending encoder: submit it and wait, so the wall time covers the GPU work.
-      this.gpu.flushCommands();
+      // Wait for the GPU, so the wall time covers the work.
       await this.gpu.device.queue.onSubmittedWorkDone();
       return logits!;
     } catch (e) {
       logits?.dispose();
-      this.gpu.flushCommands();
       if (pipeline.filledKVCacheLength > start) this.rollback(start);
       throw e;
     }
@@ -224,7 +223,6 @@ export class EmbeddingPrefill {
         tvm.endScope();
       }
     })();
-    this.gpu.flushCommands();
     this.popn(pipeline.kvCache, tvm.scalar(0, 'int64'), tvm.scalar(filled - length, 'int32'));
     pipeline.filledKVCacheLength = length;
   }
@@ -234,8 +232,7 @@ export class EmbeddingPrefill {
     const count = t.shape.reduce((a, b) => a * b, 1);
     const bytes = t.dtype === 'float32' ? 4 : t.dtype === 'float16' ? 2 : 0;
     if (!bytes) throw new Error(`WebLLM logits of dtype ${t.dtype}`);
-    this.gpu.flushCommands();
-    const raw = new Uint8Array(await readBuffer(this.gpu.device, this.gpu.gpuBufferFromPtr(t.getDataPtr()), count * bytes, t.byteOffset));
+    const raw = new Uint8Array(await readBuffer(this.gpu.device, this.gpu.gpuBufferFromPtr(t.getDataPtr()), count * bytes, 0));
     return bytes === 4 ? new Float32Array(raw.buffer, 0, count) : f16BytesToF32(raw);
   }
 
@@ -253,18 +250,15 @@ export class EmbeddingPrefill {
     try {
       const x = tvm.empty([1, n, H], this.dtype, pipeline.device);
       const target = this.gpu.gpuBufferFromPtr(x.getDataPtr());
-      // TVM's pending work (earlier chunks reading or writing this buffer) goes to the queue before our write.
-      this.gpu.flushCommands();
       const encoder = this.gpu.device.createCommandEncoder({ label: 'webllm prefill input' });
-      this.kernel.run(encoder, input, inputRow * H, target, x.byteOffset, n * H, CONVERT_OUT[this.dtype]);
+      this.kernel.run(encoder, input, inputRow * H, target, 0, n * H, CONVERT_OUT[this.dtype]);
       this.gpu.device.queue.submit([encoder.finish()]);
 
       const lengths = tvm.makeShapeTuple([n]);
       const seqIds = tvm.makeShapeTuple([0]);
-      const states = pipeline.getActiveKVStates();
-      for (const s of states) pipeline.fKVCacheBeginForward(s, seqIds, lengths);
-      const out = n > 1 ? pipeline.invokePrefill(x, n) : pipeline.invokeDecode(x);
-      for (let i = states.length - 1; i >= 0; i--) pipeline.fKVCacheEndForward(states[i]);
+      pipeline.fKVCacheBeginForward(pipeline.kvCache, seqIds, lengths);
+      const out = n > 1 ? pipeline.prefill(x, pipeline.kvCache, pipeline.params) : pipeline.decoding(x, pipeline.kvCache, pipeline.params);
+      pipeline.fKVCacheEndForward(pipeline.kvCache);
       pipeline.filledKVCacheLength += n;
       return tvm.detachFromCurrentScope(out.get(0));
     } finally {

@@ -1,23 +1,31 @@
-// A fake WebLLM 0.2.86 LLMChatPipeline for tests (no model library can run here). It records every call the
-// backend makes and mimics the real semantics that matter, each as lib/index.js has it:
+// A fake WebLLM 0.2.79 LLMChatPipeline for tests (CI has no model library; npm run verify:webllm runs the real
+// one). It records every call the backend makes and mimics the real semantics that matter, each as lib/index.js
+// has it:
 // - tvmjs scopes (beginScope / endScope dispose what they hold; creating objects outside a scope throws;
 //   detachFromCurrentScope throws for an object the scope does not hold);
 // - tensors whose data are REAL GPUBuffers on the test device, reached through a buffer table
-//   (getDataPtr -> gpuBufferFromPtr), optionally at a nonzero byteOffset;
-// - TVM's batched command encoding: the model's reads of its input are recorded into a pending encoder that only
-//   flushCommands() submits, and freed tensor buffers are pooled and reused (no flush on free), so a caller that
-//   submits its own writes without flushing first corrupts the previous chunk's input, as it would on TVM;
+//   (getDataPtr -> gpuBufferFromPtr), data at offset 0 of its own buffer; its byteOffset field holds garbage, as
+//   0.2.79's did in the real run (1801401957), so code that trusts it fails here too;
+// - TVM's command submission: 0.2.79 submits every kernel as it is called (the fake's model reads its input in a
+//   submit of its own), and freed tensor buffers are pooled and reused;
 // - the KV cache: begin_forward / end_forward around prefill or decode, a true row count the test compares with
 //   filledKVCacheLength, kv_state_popn(kv, seq 0, n) that refuses n > rows;
-// - the step API: samplePrefillStep -> this.forwardPrefill (the hook), sampling from a script of token ids,
-//   commitSampledStep with processNextToken's stop rules (stop tokens not pushed to outputIds, max_tokens, context
-//   window), sampleDecodeStep feeding outputIds[-1] through one decode row, Conversation.finishReply checks,
+// - the step API: prefillStep appends the message and reply header to its Conversation, calls this.getInputData()
+//   (tokenizing the Conversation: here a fixed token count per message), chunks it by prefillChunkSize, runs
+//   this.embedAndForward per chunk and checks filledKVCacheLength grew by each chunk, samples from a script of
+//   token ids and calls this.processNextToken (stop tokens not pushed to outputIds, max_tokens, context window);
+//   decodeStep feeds outputIds[-1] through embedAndForward (one decode row); Conversation.finishReply checks;
 //   per-round statistics with fixed fake durations.
+// Learned from the real run: 0.2.79 has no samplePrefillStep / forwardPrefill / getActiveKVStates / invokePrefill;
+// the model functions are the fields prefill / decoding called with (x, kvCache, params).
 import type { TvmPackedFunc, TvmTensor, TvmWebGpuContext } from './embedding-prefill.ts';
 import { KV_POPN } from './embedding-prefill.ts';
-import type { ForwardPrefillResult, WebLlmCommittedStep, WebLlmGenConfig, WebLlmPipeline, WebLlmSampledStep } from './webllm-backend.ts';
+import type { WebLlmGenConfig, WebLlmInputData, WebLlmPipeline } from './webllm-backend.ts';
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, int32: 4 };
+
+/** What 0.2.79's Tensor.byteOffset read in the real run: not an offset (the data starts at 0 of its buffer). */
+export const GARBAGE_BYTE_OFFSET = 1801401957;
 
 export class FakeTensor implements TvmTensor {
   disposed = false;
@@ -47,8 +55,6 @@ export class FakeTensor implements TvmTensor {
 
 export class FakeWebGpuContext implements TvmWebGpuContext {
   readonly bufferTable: (GPUBuffer | undefined)[] = [undefined];
-  private pendingEncoder: GPUCommandEncoder | null = null;
-  flushes = 0;
 
   constructor(readonly device: GPUDevice) {}
 
@@ -58,17 +64,11 @@ export class FakeWebGpuContext implements TvmWebGpuContext {
     return b;
   }
 
-  flushCommands(): void {
-    this.flushes++;
-    if (this.pendingEncoder) {
-      this.device.queue.submit([this.pendingEncoder.finish()]);
-      this.pendingEncoder = null;
-    }
-  }
-
-  /** TVM's pending encoder (created on demand, submitted by flushCommands). */
-  encoder(): GPUCommandEncoder {
-    return (this.pendingEncoder ??= this.device.createCommandEncoder({ label: 'fake tvm pending' }));
+  /** One kernel or copy, submitted at once (0.2.79's submitShader / deviceCopy*). */
+  submit(record: (encoder: GPUCommandEncoder) => void): void {
+    const encoder = this.device.createCommandEncoder({ label: 'fake tvm kernel' });
+    record(encoder);
+    this.device.queue.submit([encoder.finish()]);
   }
 }
 
@@ -82,8 +82,6 @@ export class FakeTvm {
 
   constructor(
     device: GPUDevice,
-    /** byteOffset of every tensor empty() makes (TVM's are 0; tests use a nonzero one too). */
-    readonly tensorByteOffset = 0,
   ) {
     this.lib = { webGPUContext: new FakeWebGpuContext(device) };
   }
@@ -95,9 +93,9 @@ export class FakeTvm {
   empty(shape: readonly number[], dtype: string, device: unknown): FakeTensor {
     if (!device) throw new Error('fake tvm.empty: no device');
     if (!(dtype in DTYPE_BYTES)) throw new Error(`fake tvm.empty: dtype ${dtype}`);
-    const size = this.tensorByteOffset + shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype]!;
+    const size = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype]!;
     const ptr = this.pool.get(size)?.pop() ?? this.allocate(size);
-    return this.attach(new FakeTensor(this, [...shape], dtype, ptr, this.tensorByteOffset));
+    return this.attach(new FakeTensor(this, [...shape], dtype, ptr, GARBAGE_BYTE_OFFSET));
   }
 
   /** A tensor holding `values` (float32), as a packed function's result would be (attached to the scope). */
@@ -146,6 +144,13 @@ export class FakeTvm {
     for (const v of scope) (v as { dispose?(): void } | undefined)?.dispose?.();
   }
 
+  attachToCurrentScope<T>(obj: T): T {
+    const scope = this.scopes.at(-1);
+    if (!scope) throw new Error('Must call beginScope to use functions that returns TVM objects');
+    scope.push(obj);
+    return obj;
+  }
+
   detachFromCurrentScope<T>(obj: T): T {
     const scope = this.scopes.at(-1);
     const i = scope ? scope.indexOf(obj) : -1;
@@ -178,11 +183,11 @@ export interface ForwardRecord {
   /** The pipeline's filledKVCacheLength when the model ran (its bookkeeping, which must equal `start`). */
   filledBefore: number;
   dtype: string;
-  /** Copy of the input tensor's data, made in TVM's pending encoder when the model "read" it. */
+  /** Copy of the input tensor's data, made when the model "read" it. */
   capture: GPUBuffer;
 }
 
-/** WebLLM's Conversation, as far as the pipeline's step API touches it (same checks as 0.2.86). */
+/** WebLLM's Conversation, as far as the pipeline's step API touches it (same checks as 0.2.79). */
 export class FakeConversation {
   messages: [string, string | undefined, unknown][] = [];
   reset(): void {
@@ -204,10 +209,9 @@ export class FakeConversation {
 
 export interface FakePipelineOptions {
   hidden: number;
-  quantization: 'q4f16_1' | 'q4f32_1';
+  quantization: 'q4f16_1' | 'q4f32_1' | 'q0f16' | 'q0f32';
   prefillChunkSize: number;
   contextWindowSize: number;
-  tensorByteOffset?: number;
   /** Fake seconds per decode step and for the prefill step's sampling (usage statistics). */
   decodeStepSeconds?: number;
   prefillStepSeconds?: number;
@@ -221,7 +225,9 @@ export class FakePipeline implements WebLlmPipeline {
   readonly tvm: FakeTvm;
   readonly device = { deviceType: 'webgpu', deviceId: 0 };
   readonly kvCache = { kind: 'fake paged kv cache' };
-  rnnState: unknown = undefined;
+  readonly params = { kind: 'fake params' };
+  /** Tokens the fake tokenizer makes of a Conversation message (getInputData). */
+  tokensPerMessage = 5;
   filledKVCacheLength = 0;
   prefillChunkSize: number;
   contextWindowSize: number;
@@ -247,7 +253,7 @@ export class FakePipeline implements WebLlmPipeline {
   private finishReason: string | undefined;
   private outputMessage = '';
   private openForward: number | null = null;
-  private round = { prefillTokens: 0, prefillTime: 0, decodeTokens: 0, decodeTime: 0, completionTokens: 0 };
+  private round = { prefillTokens: 0, prefillTime: 0, decodeTokens: 0, decodeTime: 0 };
   private readonly decodeStepSeconds: number;
   private readonly prefillStepSeconds: number;
 
@@ -255,7 +261,7 @@ export class FakePipeline implements WebLlmPipeline {
     device: GPUDevice,
     readonly opts: FakePipelineOptions,
   ) {
-    this.tvm = new FakeTvm(device, opts.tensorByteOffset ?? 0);
+    this.tvm = new FakeTvm(device);
     this.prefillChunkSize = opts.prefillChunkSize;
     this.contextWindowSize = opts.contextWindowSize;
     this.config = {
@@ -268,7 +274,7 @@ export class FakePipeline implements WebLlmPipeline {
   }
 
   get dtype(): string {
-    return this.opts.quantization === 'q4f16_1' ? 'float16' : 'float32';
+    return /f16/.test(this.opts.quantization) ? 'float16' : 'float32';
   }
 
   // ---- KV cache and model functions ----
@@ -290,69 +296,87 @@ export class FakePipeline implements WebLlmPipeline {
     this.openForward = null;
   }
 
-  getActiveKVStates(): unknown[] {
-    return [this.kvCache];
-  }
+  /** The library's prefill function (a VM function field in 0.2.79). */
+  readonly prefill = (x: TvmTensor, kv: unknown, params: unknown): { get(i: number): TvmTensor } => {
+    this.checkArgs(kv, params);
+    this.calls.push(`prefill n=${x.shape[1]}`);
+    return this.forward('prefill', x, x.shape[1]!);
+  };
 
-  invokePrefill(x: TvmTensor, n: number): { get(i: number): TvmTensor } {
-    this.calls.push(`prefill n=${n}`);
-    return this.forward('prefill', x, n);
-  }
-
-  invokeDecode(x: TvmTensor): { get(i: number): TvmTensor } {
+  /** The library's decode function. */
+  readonly decoding = (x: TvmTensor, kv: unknown, params: unknown): { get(i: number): TvmTensor } => {
+    this.checkArgs(kv, params);
     this.calls.push('decode');
     return this.forward('decode', x, 1);
-  }
+  };
 
   // ---- the step API ----
 
-  /** The prototype's forwardPrefill (the real one tokenizes the Conversation): must not run once hooked. */
-  forwardPrefill(_inp: unknown, _msgRole: string, _inpRoleStr: string | undefined, _genConfig: unknown): Promise<ForwardPrefillResult> {
-    return Promise.reject(new Error('the original forwardPrefill ran: the hook is not installed'));
-  }
-
-  async samplePrefillStep(inp: string, msgRole: string, inpRoleStr?: string, genConfig?: WebLlmGenConfig): Promise<WebLlmSampledStep> {
+  async prefillStep(inp: string, msgRole: string, inpRoleStr?: string, genConfig?: WebLlmGenConfig): Promise<void> {
     if (msgRole !== 'user' && msgRole !== 'tool') throw new Error('The last message should be from `user` or `tool`.');
-    this.round = { prefillTokens: 0, prefillTime: 0, decodeTokens: 0, decodeTime: 0, completionTokens: 0 };
+    this.round = { prefillTokens: 0, prefillTime: 0, decodeTokens: 0, decodeTime: 0 };
     this.outputIds = [];
     this.outputMessage = '';
     this.stopTriggered = false;
-    const { logits, promptLen } = await this.forwardPrefill(inp, msgRole, inpRoleStr, genConfig);
-    try {
-      if ((logits as FakeTensor).disposed) throw new Error('prefill logits already disposed');
-      return { tokenId: this.sample(genConfig) };
-    } finally {
-      logits.dispose();
-      this.round.prefillTokens += promptLen;
-      this.round.prefillTime += this.prefillStepSeconds;
+    this.conversation.appendMessage(msgRole, inp, inpRoleStr);
+    this.conversation.appendReplyHeader('assistant');
+    const [inputData, promptLen] = this.getInputData();
+    const chunks = chunkInput(inputData, this.prefillChunkSize);
+    this.tvm.beginScope();
+    let logits: TvmTensor | undefined;
+    for (const [chunk, len] of chunks) {
+      const prev = this.filledKVCacheLength;
+      logits = this.tvm.detachFromCurrentScope(await this.embedAndForward(chunk, len));
+      if (this.filledKVCacheLength !== prev + len) throw new Error('Internal Error: filledKVCacheLength does not match expected value.');
     }
+    this.tvm.endScope();
+    if ((logits as FakeTensor).disposed) throw new Error('prefill logits already disposed');
+    const token = this.sample(genConfig);
+    logits!.dispose();
+    this.round.prefillTokens += promptLen;
+    this.round.prefillTime += this.prefillStepSeconds;
+    this.processNextToken(token, genConfig);
   }
 
-  async sampleDecodeStep(genConfig?: WebLlmGenConfig): Promise<WebLlmSampledStep> {
+  async decodeStep(genConfig?: WebLlmGenConfig): Promise<void> {
     if (this.stopTriggered) throw new Error('Cannot run decode when stopped');
-    const last = this.outputIds.at(-1)!;
-    // forwardDecodeToken -> embedAndForward([[last]], 1): the token's embedding, one decode row.
     this.tvm.beginScope();
-    try {
-      const x = this.tvm.empty([1, 1, this.opts.hidden], this.dtype, this.device);
-      this.calls.push(`embed token=${last}`);
-      const states = this.getActiveKVStates();
-      for (const s of states) this.fKVCacheBeginForward(s, this.tvm.makeShapeTuple([0]), this.tvm.makeShapeTuple([1]));
-      this.invokeDecode(x);
-      for (const s of states) this.fKVCacheEndForward(s);
-      this.filledKVCacheLength += 1;
-    } finally {
-      this.tvm.endScope();
-    }
+    const prev = this.filledKVCacheLength;
+    const logits = this.tvm.detachFromCurrentScope(await this.embedAndForward([this.outputIds.slice(-1)], 1));
+    if (this.filledKVCacheLength !== prev + 1) throw new Error('Internal Error: filledKVCacheLength does not match expected value.');
+    this.tvm.endScope();
+    const token = this.sample(genConfig);
+    logits.dispose();
     this.round.decodeTokens += 1;
     this.round.decodeTime += this.decodeStepSeconds;
-    return { tokenId: this.sample(genConfig) };
+    this.processNextToken(token, genConfig);
   }
 
-  commitSampledStep(step: WebLlmSampledStep, genConfig?: WebLlmGenConfig): WebLlmCommittedStep {
+  /** Tokenizes the Conversation (the real one: system prefix + every message): tokensPerMessage per message. */
+  getInputData(): [WebLlmInputData, number] {
+    const n = this.conversation.messages.length * this.tokensPerMessage;
+    return [[Array.from({ length: n }, (_, i) => 1000 + i)], n];
+  }
+
+  /** The prototype's: token embeddings (the library's embed) then the library's prefill / decode. */
+  async embedAndForward(inputData: WebLlmInputData, inputDataLen: number): Promise<TvmTensor> {
+    if (inputDataLen > this.prefillChunkSize) throw new Error('InternalError: expect inputDataLen <= this.prefillChunkSize.');
+    this.tvm.beginScope();
+    const ids = inputData.flatMap((d) => (Array.isArray(d) ? d : []));
+    this.calls.push(`embed tokens=${ids.join(',')}`);
+    const x = this.tvm.empty([1, inputDataLen, this.opts.hidden], this.dtype, this.device);
+    this.fKVCacheBeginForward(this.kvCache, this.tvm.makeShapeTuple([0]), this.tvm.makeShapeTuple([inputDataLen]));
+    const out = inputDataLen > 1 ? this.prefill(x, this.kvCache, this.params) : this.decoding(x, this.kvCache, this.params);
+    this.fKVCacheEndForward(this.kvCache);
+    this.filledKVCacheLength += inputDataLen;
+    const logits = this.tvm.detachFromCurrentScope(out.get(0));
+    this.tvm.endScope();
+    this.tvm.attachToCurrentScope(logits);
+    return logits;
+  }
+
+  processNextToken(t: number, genConfig?: WebLlmGenConfig): void {
     if (this.stopTriggered) throw new Error('Cannot call process when it is stoppped');
-    const before = this.outputMessage;
-    const t = step.tokenId;
     if (this.stopTokens.includes(t)) {
       this.stopTriggered = true;
       this.finishReason = 'stop';
@@ -369,8 +393,6 @@ export class FakePipeline implements WebLlmPipeline {
       this.finishReason = 'length';
     }
     if (this.stopTriggered) this.conversation.finishReply(this.outputMessage);
-    this.round.completionTokens += 1;
-    return { textDelta: this.outputMessage.slice(before.length), stopped: this.stopTriggered, finishReason: this.finishReason };
   }
 
   stopped(): boolean {
@@ -409,11 +431,13 @@ export class FakePipeline implements WebLlmPipeline {
   getCurRoundDecodingTotalTime(): number {
     return this.round.decodeTime;
   }
-  getCurRoundCompletionTotalTokens(): number {
-    return this.round.completionTokens;
-  }
 
   // ---- internals ----
+
+  private checkArgs(kv: unknown, params: unknown): void {
+    if (kv !== this.kvCache) throw new Error('model function: unknown KV cache');
+    if (params !== this.params) throw new Error('model function: not the model params');
+  }
 
   private forward(kind: ForwardRecord['kind'], x: TvmTensor, n: number): { get(i: number): TvmTensor } {
     if (this.openForward !== n) throw new Error(`${kind}: ${n} rows but begin_forward announced ${this.openForward}`);
@@ -424,7 +448,7 @@ export class FakePipeline implements WebLlmPipeline {
     const ctx = this.tvm.lib.webGPUContext;
     const bytes = (x as FakeTensor).nbytes;
     const capture = ctx.device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    ctx.encoder().copyBufferToBuffer(ctx.gpuBufferFromPtr(x.getDataPtr()), x.byteOffset, capture, 0, bytes);
+    ctx.submit((e) => e.copyBufferToBuffer(ctx.gpuBufferFromPtr(x.getDataPtr()), 0, capture, 0, bytes));
     const rec: ForwardRecord = { kind, rows: n, start: this.kvRows, filledBefore: this.filledKVCacheLength, dtype: x.dtype, capture };
     this.forwards.push(rec);
     // Logits: [forward index, rows, start row, 0...] so tests can tell which forward's logits they hold.
@@ -449,4 +473,12 @@ export class FakePipeline implements WebLlmPipeline {
     if (t === undefined) throw new Error('fake sampler: script exhausted');
     return t;
   }
+}
+
+/** getChunkedPrefillInputData (0.2.79 line 8433) for token data: chunks of at most `size` tokens. */
+function chunkInput(data: WebLlmInputData, size: number): Array<[WebLlmInputData, number]> {
+  const ids = data.flatMap((d) => (Array.isArray(d) ? d : []));
+  const out: Array<[WebLlmInputData, number]> = [];
+  for (let i = 0; i < ids.length; i += size) out.push([[ids.slice(i, i + size)], Math.min(size, ids.length - i)]);
+  return out;
 }

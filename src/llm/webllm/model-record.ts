@@ -1,35 +1,40 @@
 // The WebLLM AppConfig / ModelRecord for a converted LLaVA-Mini LLM folder (our converter's output:
-// `<base>/llm-q4f16_1/` or `<base>/llm-q4f32_1/` holding mlc-chat-config.json, tensor-cache.json,
-// params_shard_*.bin and the tokenizer files). The weights run on the stock Llama-3.1-8B-Instruct model library
-// of the pinned WebLLM version: a library is tied to an architecture and its shapes, not to weights (WebLLM's
-// own list points Hermes-3-Llama-3.1-8B at the same library).
+// `<base>/llm-<quantization>/` holding mlc-chat-config.json, ndarray-cache.json, params_shard_*.bin and the
+// tokenizer files). The 8B model's weights run on the stock Llama-3.1-8B-Instruct model library of the pinned
+// WebLLM version: a library is tied to an architecture and its shapes, not to weights (WebLLM's own list points
+// Hermes-3-Llama-3.1-8B at the same library). Any other LLM needs a library compiled for its shapes (modelLib).
 //
-// Verified against @mlc-ai/web-llm 0.2.86 (lib/index.js):
-// - MLCEngine.reloadInternal (line 18212) takes `cleanModelUrl(record.model)` (line 11280): a "/" is appended,
+// Verified against @mlc-ai/web-llm 0.2.79 (lib/index.js):
+// - MLCEngine.reloadInternal (line 10690) takes `cleanModelUrl(record.model)` (line 8281): a "/" is appended,
 //   then "resolve/main/" unless the URL already matches /.+\/resolve\/.+\//; `new URL(...)` there throws on a
-//   relative URL, so `model` must be absolute. Every file is then resolved relative to it:
-//   mlc-chat-config.json and tensor-cache.json (resolveModelPackageResourceURLs, line 3534), the shards
-//   (fetchTensorCache, `new URL(shard.dataPath, base)`, line 8233), tokenizer.json (asyncLoadTokenizer,
-//   line 14914). A plain static folder therefore gets the fragment "#/resolve/main/": it satisfies the rule, and
-//   relative resolution drops a base URL's fragment, so every file is fetched from the folder itself.
-// - `required_features` is enforced against the device (line 18287; shader-f16 -> ShaderF16SupportError).
+//   relative URL, so `model` must be absolute. Every file is then resolved relative to it: mlc-chat-config.json
+//   (line 10717), the tokenizer files (asyncLoadTokenizer, line 10325) and ndarray-cache.json + the shards
+//   (tvmjs fetchNDArrayCache, `new URL("ndarray-cache.json", url)`, line 5830; `new URL(shard.dataPath, url)`).
+//   A plain static folder therefore gets the fragment "#/resolve/main/": it satisfies the rule, and relative
+//   resolution drops a base URL's fragment, so every file is fetched from the folder itself.
+// - `required_features` is enforced against the device (line 10764; shader-f16 -> ShaderF16SupportError).
 //   The prebuilt q4f16_1 records do not list it; we do, so an f16 model fails with a clear error instead of a
 //   shader compilation error.
-// - `overrides` are merged over mlc-chat-config.json (line 18243). The prefill chunk size is NOT a runtime
+// - `overrides` are merged over mlc-chat-config.json (line 10718). The prefill chunk size is NOT a runtime
 //   option: LLMChatPipeline reads it from the library's metadata (`this.prefillChunkSize =
-//   metadata.prefill_chunk_size`, line 11874; 1024 for the `cs1k` libraries), so only context_window_size is
-//   overridden (it sizes the KV cache, line 11931).
+//   metadata.prefill_chunk_size`, line 8691; 1024 for the `cs1k` libraries), so only context_window_size is
+//   overridden (it sizes the KV cache, line 8735).
+// - The cache: AppConfig.useIndexedDBCache false = the Cache API (tvmjs ArtifactCache, line 4323: scopes
+//   "webllm/config", "webllm/wasm", "webllm/model", keyed by URL), true = IndexedDB. 0.2.79 has no OPFS cache.
 // - The stock library URL is read from the package's own prebuiltAppConfig (record
-//   "Llama-3.1-8B-Instruct-<quant>-MLC"): in 0.2.86 `<modelLibURLPrefix>v0_2_86/base/
-//   Llama-3_1-8B-Instruct-<quant>_cs1k-webgpu.wasm`.
+//   "Llama-3.1-8B-Instruct-<quant>-MLC"): in 0.2.79 `<modelLibURLPrefix>v0_2_48/
+//   Llama-3_1-8B-Instruct-<quant>-ctx4k_cs1k-webgpu.wasm`.
 import { modelLibURLPrefix, modelVersion, prebuiltAppConfig, type AppConfig, type ModelRecord } from '@mlc-ai/web-llm';
-import type { MlcQuantization } from '../../format/mlc.ts';
+import { isMlcQ4, MLC_QUANTIZATIONS, mlcModelDType, type MlcQuantization } from '../../format/mlc.ts';
 
-/** WebLLM's AppConfig.cacheBackend (the type is not exported by the package). */
-export type WebLlmCacheBackend = NonNullable<AppConfig['cacheBackend']>;
+/** Where WebLLM 0.2.79 caches models: the Cache API, or IndexedDB (AppConfig.useIndexedDBCache). */
+export type WebLlmCacheBackend = 'cache' | 'indexeddb';
+
+/** The int4 formats the stock Llama-3.1-8B-Instruct libraries exist in. */
+export type StockQuantization = 'q4f16_1' | 'q4f32_1';
 
 /** The prebuilt record of the stock Llama-3.1-8B-Instruct model for `q` in the pinned package's prebuiltAppConfig. */
-export function stockLlamaRecord(q: MlcQuantization): ModelRecord {
+export function stockLlamaRecord(q: StockQuantization): ModelRecord {
   const id = `Llama-3.1-8B-Instruct-${q}-MLC`;
   const record = prebuiltAppConfig.model_list.find((r) => r.model_id === id);
   if (!record) throw new Error(`@mlc-ai/web-llm's prebuiltAppConfig has no "${id}" (package version changed?)`);
@@ -37,7 +42,7 @@ export function stockLlamaRecord(q: MlcQuantization): ModelRecord {
 }
 
 /** The stock Llama-3.1-8B-Instruct WebGPU library of the pinned WebLLM version for `q`. */
-export function stockLlamaLib(q: MlcQuantization): string {
+export function stockLlamaLib(q: StockQuantization): string {
   const lib = stockLlamaRecord(q).model_lib;
   const expectedPrefix = `${modelLibURLPrefix}${modelVersion}/`;
   if (!lib.startsWith(expectedPrefix)) throw new Error(`stock Llama library ${lib} is not under ${expectedPrefix}`);
@@ -70,7 +75,7 @@ export interface LlavaMiniModelRecordOptions {
   contextWindowSize?: number;
   /** Default `LLaVA-Mini-Llama-3.1-8B-<quant>`; pass a distinct id per model source. */
   modelId?: string;
-  /** Default the stock library of the pinned version (stockLlamaLib). */
+  /** Default the stock Llama-3.1-8B library of the pinned version (stockLlamaLib; int4 formats only). */
   modelLib?: string;
   /** Where relative URLs resolve from. Default the page's (or worker's) location. */
   pageUrl?: string;
@@ -79,18 +84,19 @@ export interface LlavaMiniModelRecordOptions {
 /** The ModelRecord of a converted LLaVA-Mini LLM. */
 export function llavaMiniModelRecord(opts: LlavaMiniModelRecordOptions): ModelRecord {
   const q = opts.quantization;
-  if (q !== 'q4f16_1' && q !== 'q4f32_1') throw new Error(`unsupported WebLLM quantization "${String(q)}" (q4f16_1 or q4f32_1)`);
+  if (!MLC_QUANTIZATIONS.includes(q)) throw new Error(`unsupported WebLLM quantization "${String(q)}" (${MLC_QUANTIZATIONS.join(', ')})`);
   const contextWindowSize = opts.contextWindowSize ?? 4096;
   if (!Number.isInteger(contextWindowSize) || contextWindowSize < 2) throw new Error(`contextWindowSize must be an integer >= 2, got ${contextWindowSize}`);
-  const stock = stockLlamaRecord(q);
+  const stock = isMlcQ4(q) ? stockLlamaRecord(q as StockQuantization) : null;
+  if (!opts.modelLib && !stock) throw new Error(`there is no stock Llama-3.1-8B library for ${q}: give the model library compiled for this LLM`);
   return {
     model: webLlmModelUrl(llmFolderUrl(opts.baseUrl, q, opts.pageUrl), opts.pageUrl),
     model_id: opts.modelId ?? `LLaVA-Mini-Llama-3.1-8B-${q}`,
-    model_lib: opts.modelLib ?? stockLlamaLib(q),
-    // Same weights' shapes as the stock model: its estimate holds (the engine's own GPU memory comes on top).
-    vram_required_MB: stock.vram_required_MB,
+    model_lib: opts.modelLib ?? stockLlamaLib(q as StockQuantization),
+    // The stock model's estimate where its library runs our LLM (the engine's own GPU memory comes on top).
+    ...(stock && !opts.modelLib ? { vram_required_MB: stock.vram_required_MB } : {}),
     low_resource_required: false,
-    required_features: q === 'q4f16_1' ? ['shader-f16'] : [],
+    required_features: mlcModelDType(q) === 'float16' ? ['shader-f16'] : [],
     overrides: { context_window_size: contextWindowSize },
   };
 }
@@ -105,7 +111,7 @@ export function pickCacheBackend(scope: { caches?: unknown; indexedDB?: unknown 
 /** The AppConfig holding just our model, and its id for engine.reload(). */
 export function llavaMiniAppConfig(opts: LlavaMiniModelRecordOptions & { cacheBackend?: WebLlmCacheBackend }): { appConfig: AppConfig; modelId: string } {
   const record = llavaMiniModelRecord(opts);
-  return { appConfig: { model_list: [record], cacheBackend: opts.cacheBackend ?? pickCacheBackend() }, modelId: record.model_id };
+  return { appConfig: { model_list: [record], useIndexedDBCache: (opts.cacheBackend ?? pickCacheBackend()) === 'indexeddb' }, modelId: record.model_id };
 }
 
 function defaultPageUrl(): string | undefined {

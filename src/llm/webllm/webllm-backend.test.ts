@@ -11,59 +11,54 @@ import type { GpuContext } from '../../gpu/device.ts';
 import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
 import { FAKE_HEAD_DIM, FAKE_KV_HEADS, FAKE_LAYERS, FakePipeline } from './fake-pipeline.testing.ts';
 import { libClassMethods, libLineOf, libMethodSource, webLlmLibSource, webLlmVersion } from './webllm-lib.testing.ts';
+import { INSTANCE_MARKER } from './direct-weight-loader.ts';
 import { kvCacheBytes, PIPELINE_FIELDS, PIPELINE_METHODS, pipelineOf, stoppedOf, timingsFromUsage, TURN_PLACEHOLDER, WebLlmBackend } from './webllm-backend.ts';
 
 /** Squeezes whitespace so checks do not depend on the bundle's line breaks. */
 const flat = (s: string) => s.replace(/\s+/g, ' ');
 
 describe('WebLLM internals (installed @mlc-ai/web-llm)', () => {
-  it('is 0.2.86, importable in Node, and does not export LLMChatPipeline (hence the source checks below)', () => {
-    expect(webLlmVersion()).toBe('0.2.86');
+  it('is 0.2.79 (library ABI v0_2_48), importable in Node, and does not export LLMChatPipeline (hence the source checks below)', () => {
+    expect(webLlmVersion()).toBe('0.2.79');
+    expect(webllm.modelVersion).toBe('v0_2_48');
     expect(typeof webllm.MLCEngine).toBe('function');
     expect(typeof webllm.WebWorkerMLCEngineHandler).toBe('function');
     expect('LLMChatPipeline' in webllm).toBe(false);
     for (const m of ['reload', 'unload', 'interruptGenerate', 'chatCompletion']) expect(typeof (webllm.MLCEngine.prototype as unknown as Record<string, unknown>)[m]).toBe('function');
   });
 
-  it('LLMChatPipeline has every method the backend calls or replaces, and assigns every field it uses', () => {
+  it('LLMChatPipeline has every method the backend calls or stands in for, and assigns every field it uses', () => {
     const methods = libClassMethods('LLMChatPipeline');
     expect(PIPELINE_METHODS.filter((m) => !methods.has(m))).toEqual([]);
     const ctor = flat(libMethodSource('LLMChatPipeline', 'constructor'));
     expect(PIPELINE_FIELDS.filter((f) => !ctor.includes(`this.${f} = `))).toEqual([]);
     expect(ctor).toContain('this.device = this.tvm.webgpu();');
+    expect(ctor).toContain('this.prefill = this.tvm.detachFromCurrentScope(this.vm.getFunction("prefill"));');
+    expect(ctor).toContain('this.decoding = this.tvm.detachFromCurrentScope(this.vm.getFunction("decode"));');
     expect(ctor).toContain('this.prefillChunkSize = metadata.prefill_chunk_size;');
     expect(ctor).toContain('this.stopTokens = this.conversation.getStopTokens();');
     expect(ctor).toContain('this.fKVCacheBeginForward = this.tvm.detachFromCurrentScope(this.tvm.getGlobalFunc("vm.builtin.kv_state_begin_forward"));');
     expect(ctor).toContain('this.fKVCacheEndForward = this.tvm.detachFromCurrentScope(this.tvm.getGlobalFunc("vm.builtin.kv_state_end_forward"));');
+    // 0.2.86's step API is not there: the backend drives prefillStep / decodeStep.
+    for (const later of ['samplePrefillStep', 'forwardPrefill', 'commitSampledStep', 'getActiveKVStates', 'invokePrefill']) expect(methods.has(later), later).toBe(false);
     // WebLLM itself never pops KV rows: we fetch the runtime's kv_state_popn ourselves.
     expect(webLlmLibSource()).not.toContain('kv_state_popn');
   });
 
-  it('samplePrefillStep gets the prompt from this.forwardPrefill and samples from (then disposes) its logits', () => {
-    const src = flat(libMethodSource('LLMChatPipeline', 'samplePrefillStep'));
-    expect(src).toContain('const { logits, promptLen, promptTokenIds, assistantPrefixTokenIds } = yield this.forwardPrefill(inp, msgRole, inp_role_str, genConfig);');
-    expect(src).toContain('nextToken = yield this.sampleFromRawLogits(logits, genConfig);');
-    expect(src).toContain('logits.dispose();');
-    expect(src).toContain('this.curRoundPrefillTotalTokens += promptLen;');
-    expect(src).toContain('this.resetGenerationRoundState();');
-    // The original forwardPrefill appends the turn to the Conversation as our hook does.
-    const fp = flat(libMethodSource('LLMChatPipeline', 'forwardPrefill'));
-    expect(fp).toContain('conversation.appendMessage(msgRole, inp, inpRoleStr);');
-    expect(fp).toContain('conversation.appendReplyHeader(Role.assistant);');
-    expect(fp).toContain('return { logits, promptLen, promptTokenIds, assistantPrefixTokenIds };');
-  });
-
-  it('embedAndForward runs the forward the way EmbeddingPrefill repeats it', () => {
-    const src = flat(libMethodSource('LLMChatPipeline', 'embedAndForward'));
+  it('prefillStep tokenizes through this.getInputData, forwards each chunk through this.embedAndForward, samples and disposes the logits', () => {
+    const src = flat(libMethodSource('LLMChatPipeline', 'prefillStep'));
     const order = [
-      'const inputLenShape = this.tvm.makeShapeTuple([inputDataLen]);',
-      'const seqIdsTuple = this.tvm.makeShapeTuple([0]);',
-      'const forwardStates = this.getActiveKVStates();',
-      'this.fKVCacheBeginForward(state, seqIdsTuple, inputLenShape);',
-      'if (inputDataLen > 1) { retValue = this.invokePrefill(allEmbeddings, inputDataLen); } else { retValue = this.invokeDecode(allEmbeddings); }',
-      'for (let i = forwardStates.length - 1; i >= 0; --i) { this.fKVCacheEndForward(forwardStates[i]); }',
-      'this.filledKVCacheLength += inputDataLen;',
-      'const logits = this.tvm.detachFromCurrentScope(retValue.get(0));',
+      'conversation.appendMessage(msgRole, inp, inp_role_str);',
+      'conversation.appendReplyHeader(Role.assistant);',
+      'const retGetInputData = this.getInputData();',
+      'const promptLen = retGetInputData[1];',
+      'const retGetChunks = getChunkedPrefillInputData(inputData, this.prefillChunkSize);',
+      'logits = this.tvm.detachFromCurrentScope(yield this.embedAndForward(chunk, chunkLen));',
+      'if (this.filledKVCacheLength !== prevFilledLen + chunkLen) {',
+      'const nextToken = yield this.sampleTokenFromLogits(logits, genConfig);',
+      'logits.dispose();',
+      'this.curRoundPrefillTotalTokens += promptLen;',
+      'this.processNextToken(nextToken, genConfig);',
     ];
     let at = 0;
     for (const s of order) {
@@ -71,11 +66,34 @@ describe('WebLLM internals (installed @mlc-ai/web-llm)', () => {
       expect(i, s).toBeGreaterThanOrEqual(0);
       at = i + s.length;
     }
-    expect(src).toContain('allEmbeddings = allEmbeddings.view([1].concat(allEmbeddings.shape));');
-    expect(flat(libMethodSource('LLMChatPipeline', 'invokePrefill'))).toContain('return this.prefill(allEmbeddings, this.getSingleStateForABI(), this.params);');
-    expect(flat(libMethodSource('LLMChatPipeline', 'invokeDecode'))).toContain('return this.decoding(allEmbeddings, this.getSingleStateForABI(), this.params);');
-    expect(flat(libMethodSource('LLMChatPipeline', 'forwardDecodeToken'))).toContain('yield this.embedAndForward([[tokenId]], 1)');
-    expect(flat(libMethodSource('LLMChatPipeline', 'sampleDecodeStep'))).toContain('const lastToken = this.outputIds[this.outputIds.length - 1];');
+    const decode = flat(libMethodSource('LLMChatPipeline', 'decodeStep'));
+    expect(decode).toContain('const chunk = [ this.outputIds.slice(this.outputIds.length - 1), ];');
+    expect(decode).toContain('const logits = this.tvm.detachFromCurrentScope(yield this.embedAndForward(chunk, chunkLen));');
+    expect(decode).toContain('this.processNextToken(nextToken, genConfig);');
+    // Greedy: temperature 0 samples the argmax.
+    expect(flat(libMethodSource('LLMChatPipeline', 'sampleTokenFromLogits'))).toContain('// temperature being 0 is allowed here, equivalent to argmax');
+  });
+
+  it('embedAndForward runs the forward the way EmbeddingPrefill repeats it', () => {
+    const src = flat(libMethodSource('LLMChatPipeline', 'embedAndForward'));
+    const order = [
+      'allEmbeddings = allEmbeddings.view([1].concat(allEmbeddings.shape));',
+      'const inputLenShape = this.tvm.makeShapeTuple([inputDataLen]);',
+      'const seqIdsTuple = this.tvm.makeShapeTuple([0]);',
+      'this.fKVCacheBeginForward(this.kvCache, seqIdsTuple, inputLenShape);',
+      'if (inputDataLen > 1) { retValue = this.prefill(allEmbeddings, this.kvCache, this.params); } else { retValue = this.decoding(allEmbeddings, this.kvCache, this.params); }',
+      'this.fKVCacheEndForward(this.kvCache);',
+      'this.filledKVCacheLength += inputDataLen;',
+      'const logits = this.tvm.detachFromCurrentScope(retValue.get(0));',
+      'this.tvm.endScope();',
+      'this.tvm.attachToCurrentScope(logits);',
+    ];
+    let at = 0;
+    for (const s of order) {
+      const i = src.indexOf(s, at);
+      expect(i, s).toBeGreaterThanOrEqual(0);
+      at = i + s.length;
+    }
   });
 
   it('stop tokens, max_tokens and abort behave as the backend maps them', () => {
@@ -84,65 +102,83 @@ describe('WebLLM internals (installed @mlc-ai/web-llm)', () => {
     expect(next).toContain('if (stopTokens.includes(nextToken)) { this.stopTriggered = true; this.finishReason = "stop"; }');
     expect(next).toContain('if (this.outputIds.length >= max_tokens) { this.stopTriggered = true; this.finishReason = "length";');
     expect(flat(libMethodSource('LLMChatPipeline', 'triggerStop'))).toContain('this.finishReason = "abort";');
-    expect(flat(libMethodSource('LLMChatPipeline', 'commitSampledToken'))).toContain('this.curRoundCompletionTotalTokens += 1;');
-    const usage = flat(libMethodSource('MLCEngine', 'makeStreamUsageChunk'));
-    expect(usage).toContain('time_to_first_token_s: prefillTime,');
-    expect(usage).toContain('time_per_output_token_s: decodeTokens > 0 ? decodeTime / decodeTokens : 0,');
   });
 
   it('the engine holds pipelines by model id (worker: handler.engine); chat.completions would reset our cache', () => {
     expect(flat(libMethodSource('MLCEngine', 'reloadInternal'))).toContain('this.loadedModelIdToPipeline.set(modelId, newPipeline);');
     expect(flat(libMethodSource('WebWorkerMLCEngineHandler', 'constructor'))).toContain('this.engine = new MLCEngine();');
-    const prep = flat(libMethodSource('MLCEngine', 'preparePrefillInput'));
-    expect(prep).toContain('!compareConversationObject(oldConv, newConv)) {');
-    expect(prep).toContain('pipeline.resetChat();');
+    const prefill = flat(libMethodSource('MLCEngine', 'prefill'));
+    expect(prefill).toContain('if (!compareConversationObject(oldConv, newConv)) {');
+    expect(prefill).toContain('pipeline.resetChat();');
     expect(flat(libMethodSource('LLMChatPipeline', 'resetChat'))).toContain('this.filledKVCacheLength = 0;');
   });
 
-  it('tvmjs gives tensors, their GPUBuffers and a flush of its pending encoder', () => {
+  it('tvmjs gives tensors and their GPUBuffers, and submits every kernel at once (no pending encoder to flush)', () => {
     const src = webLlmLibSource();
     for (const needle of [
       'gpuBufferFromPtr(ptr) {',
-      'flushCommands() {',
       'usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,',
       'empty(shape, dtype = "float32", dev = this.device("cpu", 0)) {',
       'scalar(value, dtype) {',
       'makeShapeTuple(shape) {',
       'getGlobalFunc(name) {',
       'detachFromCurrentScope(obj) {',
+      'attachToCurrentScope(obj) {',
       'getDataPtr() {',
-      'this.byteOffset = lib.memory.loadU64(this.dltensor + arrayOffsetByteOffset);',
       'this.lib.webGPUContext = webGPUContext;',
     ]) {
       expect(src.includes(needle), needle).toBe(true);
     }
+    expect(flat(src)).toContain('const command = commandEncoder.finish(); this.device.queue.submit([command]);');
+    expect(src).not.toContain('flushCommands');
+  });
+
+  it('the weight loader the direct loader replaces stages records in the wasm heap; the Instance is reachable by its first field', () => {
+    const src = flat(webLlmLibSource());
+    expect(src).toContain(`constructor(wasmModule, importObject = {}, wasmInstance, env) { this.${INSTANCE_MARKER} = {};`);
+    expect(src).toContain('yield this.fetchNDArrayCacheInternal(ndarrayCacheUrl, list["records"], device, artifactCache, signal);');
+    expect(src).toContain('fetchNDArrayCacheInternal(ndarrayCacheUrl, list, device, artifactCache, signal) {');
+    expect(src).toContain('this.ctx.arrayDecodeStorage(cpu_arr, new Uint8Array(recSource), rec.format, rec.dtype);');
+    expect(src).toContain('this.ndarrayCacheUpdate(rec.name, gpu_arr, false);');
+    expect(src).toContain('copyFromRawBytes(data) { var _a; // short cut for gpu copy if (this.device.deviceType === DeviceStrToEnum.webgpu) { (_a = this.lib.webGPUContext) === null || _a === void 0 ? void 0 : _a.copyRawBytesToBuffer(data, this.getDataPtr(), 0, data.length);');
+    expect(src).toContain('copyRawBytesToBuffer(rawBytes, toPtr, toOffset, nbytes) { // Perhaps it would be more useful to use a staging buffer? this.device.queue.writeBuffer(this.gpuBufferFromPtr(toPtr), toOffset, rawBytes, 0, nbytes); }');
+    expect(src).toContain('fetchWithCache(url, storetype, signal) {');
+    const reload = flat(libMethodSource('MLCEngine', 'reloadInternal'));
+    expect(reload).toContain('const tvm = yield lib$2.exports.instantiate(new Uint8Array(wasmSource), lib$2.exports.createPolyfillWASI(), this.logger);');
+    expect(reload).toContain('yield tvm.fetchNDArrayCache(modelUrl, tvm.webgpu(), "webllm/model", cacheType,');
+    const ctor = flat(libMethodSource('LLMChatPipeline', 'constructor'));
+    expect(ctor).toContain('const fgetMetadata = this.vm.getFunction("_metadata");');
+    expect(ctor).toContain('this.params = this.tvm.detachFromCurrentScope(this.tvm.getParamsFromCacheByName(paramNames));');
+    expect(src).toContain('const jsonUrl = new URL("ndarray-cache.json", ndarrayCacheUrl).href;');
   });
 
   it('the line numbers quoted in the docs are those of the installed lib/index.js', () => {
     const lines: [string, number][] = [
-      ['class LLMChatPipeline {', 11636],
-      ['    samplePrefillStep(inp_1, msgRole_1, inp_role_str_1, genConfig_1) {', 12299],
-      ['    forwardPrefill(inp, msgRole, inpRoleStr, genConfig) {', 12347],
-      ['    sampleDecodeStep(genConfig_1) {', 12462],
-      ['    processNextToken(nextToken, genConfig, processedSeqLen = this.filledKVCacheLength) {', 12516],
-      ['    commitSampledStep(step, genConfig) {', 12604],
-      ['    embedAndForward(inputData, inputDataLen) {', 13279],
-      ['    getActiveKVStates() {', 13510],
-      ['    invokePrefill(allEmbeddings, inputDataLen) {', 13523],
-      ['    invokeDecode(allEmbeddings) {', 13538],
-      ['        this.prefillChunkSize = metadata.prefill_chunk_size;', 11874],
-      ['    makeStreamUsageChunk(request, model, pipeline, state, completionTokenOffset, timeReceived) {', 18477],
-      ['    preparePrefillInput(input, pipeline, chatConfig, reuseKVCache = true) {', 19072],
-      ['            this.loadedModelIdToPipeline.set(modelId, newPipeline);', 18328],
-      ['        this.engine = new MLCEngine();', 19248],
-      ['        this.device = this.tvm.webgpu();', 11743],
-      ['    _generate(input, pipeline, chatConfig, genConfig) {', 18370],
-      ['    triggerStop() {', 12500],
-      ['    resetGenerationRoundState() {', 12162],
-      ['function cleanModelUrl(modelUrl) {', 11280],
-      ['		        flushCommands() {', 5136],
-      ['		        gpuBufferFromPtr(ptr) {', 5654],
-      ['		        deviceAllocDataSpace(nbytes) {', 5540],
+      ['class LLMChatPipeline {', 8580],
+      ['    prefillStep(inp, msgRole, // either user or tool', 8913],
+      ['    decodeStep(genConfig) {', 9048],
+      ['    triggerStop() {', 9079],
+      ['    processNextToken(nextToken, genConfig) {', 9095],
+      ['    embedAndForward(inputData, inputDataLen) {', 9230],
+      ['    getInputData() {', 9505],
+      ['        this.device = this.tvm.webgpu();', 8665],
+      ['        this.prefillChunkSize = metadata.prefill_chunk_size;', 8691],
+      ['function getChunkedPrefillInputData(inputData, prefillChunkSize) {', 8433],
+      ['function cleanModelUrl(modelUrl) {', 8281],
+      ['function hasModelInCache(modelId, appConfig) {', 10235],
+      ['function asyncLoadTokenizer(baseUrl, config, appConfig, logger = console.log) {', 10325],
+      ['    reloadInternal(modelId, chatOpts) {', 10690],
+      ['            this.loadedModelIdToPipeline.set(modelId, newPipeline);', 10803],
+      ['    prefill(input, pipeline, chatConfig, genConfig) {', 11530],
+      ['        this.engine = new MLCEngine();', 11683],
+      ['    class ArtifactCache {', 4323],
+      ['        gpuBufferFromPtr(ptr) {', 4283],
+      ['        copyRawBytesToBuffer(rawBytes, toPtr, toOffset, nbytes) {', 3916],
+      ['        copyFromRawBytes(data) {', 5185],
+      ['            this.cacheMetadata = {};', 5484],
+      ['        fetchNDArrayCache(ndarrayCacheUrl, device, cacheScope = "tvmjs", cacheType = "cache", signal) {', 5817],
+      ['        fetchNDArrayCacheInternal(ndarrayCacheUrl, list, device, artifactCache, signal) {', 5845],
+      ['    function instantiate(bufferSource, importObject = {}, logger = console.log) {', 6756],
     ];
     expect(lines.map(([needle]) => [needle.trim(), libLineOf(`\n${needle}`) + 1])).toEqual(lines.map(([needle, line]) => [needle.trim(), line]));
   });
@@ -158,7 +194,7 @@ const H = 8;
 const C = 4;
 const INPUT = randomF32(40 * H, mulberry32(3), 2);
 
-async function setup(quantization: 'q4f16_1' | 'q4f32_1' = 'q4f32_1') {
+async function setup(quantization: 'q4f16_1' | 'q4f32_1' | 'q0f32' = 'q4f32_1') {
   const p = new FakePipeline(ctx.device, { hidden: H, quantization, prefillChunkSize: C, contextWindowSize: 32 });
   const backend = await WebLlmBackend.attach(p, { hidden: H });
   const input = storageBufferFrom(ctx.device, INPUT, 'llm input');
@@ -166,14 +202,13 @@ async function setup(quantization: 'q4f16_1' | 'q4f32_1' = 'q4f32_1') {
 }
 
 async function forwardBytes(p: FakePipeline, i: number): Promise<Uint8Array> {
-  p.tvm.lib.webGPUContext.flushCommands();
   const c = p.forwards[i]!.capture;
   return new Uint8Array(await readBuffer(ctx.device, c, c.size));
 }
 
 describe('WebLlmBackend on a fake pipeline', () => {
   it('answers through WebLLM\'s step API: hooked prefill, first token from our logits, decode to the stop token', async () => {
-    const { p, backend, input } = await setup();
+    const { p, backend, input } = await setup('q0f32');
     expect([backend.capacity, backend.length]).toEqual([32, 0]);
     await backend.prefill(input, 7);
     expect(p.forwards.map((f) => [f.kind, f.rows])).toEqual([['prefill', 4], ['prefill', 3]]);
@@ -185,7 +220,7 @@ describe('WebLlmBackend on a fake pipeline', () => {
     expect(seen).toEqual(res.tokens);
     expect(res.stopped).toBe('eos');
     // Every generated token but the last went through one decode row; the cache holds prompt + 3.
-    expect(p.calls.filter((c) => c.startsWith('embed'))).toEqual(['embed token=11', 'embed token=12', 'embed token=13']);
+    expect(p.calls.filter((c) => c.startsWith('embed'))).toEqual(['embed tokens=11', 'embed tokens=12', 'embed tokens=13']);
     expect([p.filledKVCacheLength, p.kvRows, backend.length]).toEqual([10, 10, 10]);
     // Greedy for WebLLM's sampler, neutral penalties, max_tokens; no seed set.
     expect(p.sampled[0]).toEqual({ temperature: 0, top_p: 1, repetition_penalty: 1, frequency_penalty: 0, presence_penalty: 0, max_tokens: 10 });
@@ -202,7 +237,7 @@ describe('WebLlmBackend on a fake pipeline', () => {
     expect(res.timings.decodeMs).toBeCloseTo(60, 9);
     expect(res.timings.tokensPerSecond).toBeCloseTo(50, 9);
     expect(res.timings.firstTokenMs - res.timings.prefillMs).toBeCloseTo(5, 9);
-    // Nothing leaked: samplePrefillStep disposed our logits.
+    // Nothing leaked: prefillStep disposed our logits.
     expect([p.tvm.live, p.tvm.scopeDepth]).toEqual([0, 0]);
     await expect(backend.generate({ maxNewTokens: 4 })).rejects.toThrow(/prefill the prompt/);
     backend.destroy();
@@ -283,9 +318,9 @@ describe('WebLlmBackend on a fake pipeline', () => {
     backend.rollback(5);
     expect(p.tvm.live).toBe(0);
     await expect(backend.logitsOfLastPrefill()).rejects.toThrow(/no completed prefill/);
-    // A chat.completions-style prefill step without our rows: refused with a clear error, the cache untouched.
+    // A chat.completions-style prefill step (WebLLM's own tokens): refused with a clear error, the cache untouched.
     p.script = [1];
-    await expect(p.samplePrefillStep('hello', 'user')).rejects.toThrow(/LLaVA-Mini prompts only/);
+    await expect(p.prefillStep('hello', 'user')).rejects.toThrow(/LLaVA-Mini prompts only/);
     expect(p.kvRows).toBe(5);
     // A failure inside WebLLM's prefill step (here its sampler) leaves no tensor behind.
     await backend.prefill(input, 2, { inputRowOffset: 5 });
@@ -295,8 +330,13 @@ describe('WebLlmBackend on a fake pipeline', () => {
     await expect(backend.generate({ maxNewTokens: 2 })).rejects.toThrow(/prefill the prompt/);
     await expect(WebLlmBackend.attach(p, { hidden: H })).rejects.toThrow(/already hooked/);
     backend.destroy();
-    expect(Object.prototype.hasOwnProperty.call(p, 'forwardPrefill')).toBe(false);
-    await expect(p.samplePrefillStep('hello', 'user')).rejects.toThrow(/original forwardPrefill ran/);
+    for (const m of ['getInputData', 'embedAndForward', 'processNextToken']) expect(Object.prototype.hasOwnProperty.call(p, m), m).toBe(false);
+    // Unhooked, the pipeline tokenizes and forwards its own Conversation again.
+    p.conversation.reset();
+    p.calls.length = 0;
+    p.script = [1];
+    await p.prefillStep('hello', 'user');
+    expect(p.calls[0]).toBe('embed tokens=1000,1001,1002,1003');
     input.destroy();
   });
 
@@ -306,7 +346,7 @@ describe('WebLlmBackend on a fake pipeline', () => {
     expect(pipelineOf(engine, 'm')).toBe(p);
     expect(pipelineOf({ engine }, 'm')).toBe(p);
     expect(() => pipelineOf(engine, 'x')).toThrow(/no loaded model "x" \(loaded: m\)/);
-    expect(() => pipelineOf({ loadedModelIdToPipeline: new Map([['m', {}]]) }, 'm')).toThrow(/no method forwardPrefill/);
+    expect(() => pipelineOf({ loadedModelIdToPipeline: new Map([['m', {}]]) }, 'm')).toThrow(/no method prefillStep/);
     const backend = await WebLlmBackend.attach(p, { hidden: H });
     expect(backend.device).toBe(ctx.device);
     expect(backend.bytes()).toBe(2 * FAKE_LAYERS * FAKE_KV_HEADS * FAKE_HEAD_DIM * 32 * 2);

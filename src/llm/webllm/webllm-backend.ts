@@ -1,49 +1,46 @@
-// The LlmBackend over a WebLLM (@mlc-ai/web-llm 0.2.86, pinned) model loaded in the same worker: Llama-3.1-8B
-// runs on WebLLM's compiled library, fed with our fused embedding rows (spec sections 5-6) straight from the
-// engine's GPUBuffer on the device WebLLM created (pipeline.tvm.lib.webGPUContext.device: the engine's kernels
-// must run on that device too).
+// The LlmBackend over a WebLLM (@mlc-ai/web-llm 0.2.79, pinned) model loaded in the same worker: the Llama runs
+// on WebLLM's compiled library, fed with our fused embedding rows (spec sections 5-6) straight from the engine's
+// GPUBuffer on the device WebLLM created (pipeline.tvm.lib.webGPUContext.device: the engine's kernels must run on
+// that device too).
 //
-//   prefill(input, rows)  our rows -> WebLLM's KV cache (EmbeddingPrefill: convert kernel + WebLLM's forward),
-//                         the last chunk's logits kept
+//   prefill(input, rows)  our rows -> WebLLM's KV cache (EmbeddingPrefill: convert kernel + the library's
+//                         prefill / decode functions), the last chunk's logits kept
 //   generate()            WebLLM's own first-token sampling, stop tokens, decode loop, detokenization and
-//                         statistics, started through the pipeline's public step API; the prefill step gets our
-//                         logits through a hook on the pipeline INSTANCE's forwardPrefill
+//                         statistics (its prefillStep / decodeStep); prefillStep gets our logits through hooks on
+//                         the pipeline INSTANCE
 //   rollback(length)      pops KV rows (multi-turn: back to the end of the previous prompt)
 //
-// WebLLM internals relied on, as verified in 0.2.86 lib/index.js (line numbers of that file). All of them are
+// WebLLM internals relied on, as verified in 0.2.79 lib/index.js (line numbers of that file). All of them are
 // checked by webllm-backend.test.ts against the installed package's source, so an upgrade that renames or
 // reshapes them fails a test:
-// - MLCEngine.loadedModelIdToPipeline (Map model id -> LLMChatPipeline, set in reloadInternal line 18328);
-//   in a worker, WebWorkerMLCEngineHandler.engine (line 19248) is that MLCEngine. LLMChatPipeline is not
+// - MLCEngine.loadedModelIdToPipeline (Map model id -> LLMChatPipeline, set in reloadInternal line 10803);
+//   in a worker, WebWorkerMLCEngineHandler.engine (line 11683) is that MLCEngine. LLMChatPipeline is not
 //   exported: its members are reached on the instance.
-// - LLMChatPipeline.samplePrefillStep(inp, msgRole, inpRoleStr, genConfig) (12299): resets the round's state
-//   (outputIds, stats: resetGenerationRoundState, 12162), calls `this.forwardPrefill(inp, msgRole, inpRoleStr,
-//   genConfig)` -> {logits, promptLen, promptTokenIds, assistantPrefixTokenIds}, syncs, samples the first token
-//   from `logits` with WebLLM's sampler (sampleFromRawLogits: temperature, top_p, penalties), disposes `logits`,
-//   and adds promptLen to the prefill statistics. Our hook (an own property `forwardPrefill` on the instance,
-//   shadowing the prototype's 12347) returns the logits of our prefill and promptLen = our rows; it keeps WebLLM's
-//   Conversation consistent the way the original does (appendMessage + appendReplyHeader, so finishReply at the
-//   stop works), after reset() so it always holds just this turn.
-// - commitSampledStep(step, genConfig) (12604) -> {textDelta, stopped, finishReason}: processNextToken (12516)
-//   stops on `this.stopTokens` (not pushed to outputIds), on genConfig.max_tokens, on the context window.
-//   We set the instance's `stopTokens` field to our stop ids for each answer.
-// - sampleDecodeStep(genConfig) (12462): feeds outputIds[-1] through forwardDecodeToken -> embedAndForward (one
-//   row, filledKVCacheLength += 1), samples, adds decode statistics. stopped() (12037), triggerStop() (12500:
-//   finishReason "abort", what MLCEngine does on interruptGenerate()), getFinishReason(), getMessage(),
-//   setSeed() (12132), getCurRound{Prefill,Decoding}Total{Tokens,Time}(), getCurRoundCompletionTotalTokens():
-//   the numbers MLCEngine.makeStreamUsageChunk (18477) turns into `usage.extra`, computed here the same way.
+// - LLMChatPipeline.prefillStep(inp, msgRole, inpRoleStr, genConfig) (8913): resets the round's state and
+//   statistics, appends `inp` as a user message and the assistant header to its Conversation, tokenizes the
+//   conversation with `this.getInputData()` (9505) -> [inputData, promptLen], chunks it and runs each chunk
+//   through `this.embedAndForward(chunk, chunkLen)` (9230), checking that filledKVCacheLength grew by chunkLen;
+//   then samples the first token from the last logits (sampleTokenFromLogits: temperature, top_p, penalties),
+//   disposes them, adds promptLen to the prefill statistics and calls `this.processNextToken(token, genConfig)`
+//   (9095). Our rows were prefilled before, so three own properties on the instance stand in while our
+//   prefillStep runs: getInputData -> one placeholder row with promptLen = our rows (refused outside it: WebLLM's
+//   own chat would prefill its tokens into our cache); embedAndForward -> our logits, filledKVCacheLength + 1
+//   for the check (undone when prefillStep returns); outside our prefillStep embedAndForward is the prototype's
+//   (decodeStep). processNextToken is wrapped to see each sampled token id.
+// - processNextToken stops on `this.stopTokens` (not pushed to outputIds), on genConfig.max_tokens, on the
+//   context window; we set the instance's `stopTokens` field to our stop ids for each answer.
+// - decodeStep(genConfig) (9048): feeds outputIds[-1] through embedAndForward (one row, filledKVCacheLength
+//   += 1), samples, adds decode statistics, processNextToken. stopped(), triggerStop() (finishReason "abort",
+//   what MLCEngine does on interruptGenerate()), getFinishReason(), getMessage(), setSeed(),
+//   getCurRound{Prefill,Decoding}Total{Tokens,Time}(): the numbers MLCEngine's usage chunk (11054) turns into
+//   `usage.extra`, computed here the same way.
 // - The KV cache bookkeeping of embedding-prefill.ts (its header lists those members).
 //
-// Why not engine.chat.completions.create(): MLCEngine.preparePrefillInput (19072) calls pipeline.resetChat()
-// (clears the KV cache, filledKVCacheLength = 0) whenever the request's earlier messages do not match the
-// pipeline's Conversation, when there are none, or after an "abort" / "length" finish; our cache reuse across
-// turns would be lost. So the backend drives the pipeline's step API as MLCEngine._generate (18370) does, and
-// an AbortSignal replaces interruptGenerate() (same effect: triggerStop() between decode steps). The engine's
-// per-model lock (loadedModelIdToLock) is not taken: nothing else may use this model while it answers for us.
-//
-// Not verifiable on this machine (no model library, no network): that the stock library's prefill accepts our
-// tensors (it does for WebLLM's own embed output of the same shape and dtype), that kv_state_popn behaves as
-// TVM's PopN, real timings. Everything else runs in tests against a fake pipeline on a real WebGPU device.
+// Why not engine.chat.completions.create(): MLCEngine.prefill resets the pipeline (KV cache included) whenever
+// the request's earlier messages do not match the pipeline's Conversation; our cache reuse across turns would
+// be lost. So the backend drives the pipeline's step API as MLCEngine._generate does, and an AbortSignal
+// replaces interruptGenerate() (same effect: triggerStop() between decode steps). The engine's per-model lock
+// (loadedModelIdToLock) is not taken: nothing else may use this model while it answers for us.
 import type { GenerateOptions, GenerateResult, GenerateTimings, LlmBackend, PrefillOptions } from '../llm-backend.ts';
 import { EmbeddingPrefill, type ModelDtype, type PipelineForwardState, type TvmTensor } from './embedding-prefill.ts';
 
@@ -57,32 +54,18 @@ export interface WebLlmGenConfig {
   max_tokens: number;
 }
 
-/** What LLMChatPipeline.forwardPrefill resolves to (0.2.86). */
-export interface ForwardPrefillResult {
-  logits: TvmTensor;
-  promptLen: number;
-  promptTokenIds: number[] | undefined;
-  assistantPrefixTokenIds: number[];
-}
+/** A prompt chunk as LLMChatPipeline handles it: token ids or an image (0.2.79's getInputData / embedAndForward). */
+export type WebLlmInputData = Array<number[] | { url: string }>;
 
-export interface WebLlmSampledStep {
-  tokenId: number;
-}
-
-export interface WebLlmCommittedStep {
-  textDelta: string;
-  stopped: boolean;
-  finishReason?: string;
-}
-
-/** Exactly the LLMChatPipeline members the backend uses besides the forward state (0.2.86). */
+/** Exactly the LLMChatPipeline members the backend uses besides the forward state (0.2.79). */
 export interface WebLlmPipeline extends PipelineForwardState {
-  forwardPrefill(inp: unknown, msgRole: string, inpRoleStr: string | undefined, genConfig: unknown): Promise<ForwardPrefillResult>;
-  conversation: { reset(): void; appendMessage(role: string, message: unknown, roleName?: string): void; appendReplyHeader(role: string): void };
+  prefillStep(inp: string, msgRole: string, inpRoleStr?: string, genConfig?: WebLlmGenConfig): Promise<void>;
+  decodeStep(genConfig?: WebLlmGenConfig): Promise<void>;
+  getInputData(): [WebLlmInputData, number];
+  embedAndForward(inputData: WebLlmInputData, inputDataLen: number): Promise<TvmTensor>;
+  processNextToken(nextToken: number, genConfig?: WebLlmGenConfig): void;
+  conversation: { reset(): void };
   stopTokens: number[];
-  samplePrefillStep(inp: string, msgRole: string, inpRoleStr?: string, genConfig?: WebLlmGenConfig): Promise<WebLlmSampledStep>;
-  sampleDecodeStep(genConfig?: WebLlmGenConfig): Promise<WebLlmSampledStep>;
-  commitSampledStep(step: WebLlmSampledStep, genConfig?: WebLlmGenConfig): WebLlmCommittedStep;
   stopped(): boolean;
   triggerStop(): void;
   getFinishReason(): string | undefined;
@@ -92,15 +75,15 @@ export interface WebLlmPipeline extends PipelineForwardState {
   getCurRoundPrefillTotalTime(): number;
   getCurRoundDecodingTotalTokens(): number;
   getCurRoundDecodingTotalTime(): number;
-  getCurRoundCompletionTotalTokens(): number;
 }
 
-/** The pipeline methods the backend calls or replaces (the test checks each against the real prototype). */
+/** The pipeline methods the backend calls or stands in for (the test checks each against the real prototype). */
 export const PIPELINE_METHODS = [
-  'forwardPrefill',
-  'samplePrefillStep',
-  'sampleDecodeStep',
-  'commitSampledStep',
+  'prefillStep',
+  'decodeStep',
+  'getInputData',
+  'embedAndForward',
+  'processNextToken',
   'stopped',
   'triggerStop',
   'getFinishReason',
@@ -110,18 +93,19 @@ export const PIPELINE_METHODS = [
   'getCurRoundPrefillTotalTime',
   'getCurRoundDecodingTotalTokens',
   'getCurRoundDecodingTotalTime',
-  'getCurRoundCompletionTotalTokens',
-  'getActiveKVStates',
-  'invokePrefill',
-  'invokeDecode',
 ] as const;
+
+/** The methods replaced on the instance (own properties shadowing the prototype's). */
+const HOOKED = ['getInputData', 'embedAndForward', 'processNextToken'] as const;
 
 /** The pipeline fields the backend reads or writes (assigned in LLMChatPipeline's constructor). */
 export const PIPELINE_FIELDS = [
   'tvm',
   'device',
   'kvCache',
-  'rnnState',
+  'params',
+  'prefill',
+  'decoding',
   'fKVCacheBeginForward',
   'fKVCacheEndForward',
   'filledKVCacheLength',
@@ -152,7 +136,7 @@ export function pipelineOf(engine: WebLlmEngineLike, modelId: string): WebLlmPip
   return p as WebLlmPipeline;
 }
 
-/** WebLLM's `usage` of a streamed answer (makeStreamUsageChunk, 0.2.86 line 18477), from the pipeline's round statistics. */
+/** WebLLM's `usage` of a streamed answer (0.2.79 line 11054), from the pipeline's round statistics. */
 export interface WebLlmUsage {
   prompt_tokens: number;
   completion_tokens: number;
@@ -166,14 +150,14 @@ export interface WebLlmUsage {
 }
 
 /** The usage WebLLM would report for the pipeline's current round (NaN rates of empty rounds become 0). */
-export function usageOf(p: WebLlmPipeline, e2eSeconds: number): WebLlmUsage {
+export function usageOf(p: WebLlmPipeline, completionTokens: number, e2eSeconds: number): WebLlmUsage {
   const rate = (tokens: number, seconds: number) => (seconds > 0 ? tokens / seconds : 0);
   const prefillTime = p.getCurRoundPrefillTotalTime();
   const decodeTokens = p.getCurRoundDecodingTotalTokens();
   const decodeTime = p.getCurRoundDecodingTotalTime();
   return {
     prompt_tokens: p.getCurRoundPrefillTotalTokens(),
-    completion_tokens: p.getCurRoundCompletionTotalTokens(),
+    completion_tokens: completionTokens,
     extra: {
       e2e_latency_s: e2eSeconds,
       prefill_tokens_per_s: rate(p.getCurRoundPrefillTotalTokens(), prefillTime),
@@ -230,6 +214,14 @@ export class WebLlmBackend implements LlmBackend {
   private lastPrefillMs = 0;
   private usage: WebLlmUsage | null = null;
   private text = '';
+  /** True while our prefillStep runs (the hooks stand in for WebLLM's tokenized prompt). */
+  private inPrefillStep = false;
+  /** Rows the embedAndForward hook added for prefillStep's bookkeeping check, taken back after it. */
+  private placeholderRows = 0;
+  /** Our logits while prefillStep holds them (it disposes them after sampling, but not when sampling throws). */
+  private lent: TvmTensor | null = null;
+  /** Token ids processNextToken saw in the current generate(). */
+  private sampled: number[] = [];
 
   /** The model's own stop tokens (its conv template's), generate()'s default. */
   readonly defaultStopIds: readonly number[];
@@ -243,11 +235,20 @@ export class WebLlmBackend implements LlmBackend {
 
   /** Hooks the pipeline's prefill step (one backend per pipeline; destroy() unhooks it). */
   static async attach(pipeline: WebLlmPipeline, opts: WebLlmBackendOptions): Promise<WebLlmBackend> {
-    if (Object.prototype.hasOwnProperty.call(pipeline, 'forwardPrefill')) throw new Error('this WebLLM pipeline is already hooked (one WebLlmBackend per pipeline)');
+    if (HOOKED.some((m) => Object.prototype.hasOwnProperty.call(pipeline, m))) throw new Error('this WebLLM pipeline is already hooked (one WebLlmBackend per pipeline)');
     const rows = await EmbeddingPrefill.create(pipeline, opts);
     const backend = new WebLlmBackend(pipeline, rows);
-    const hook: WebLlmPipeline['forwardPrefill'] = (inp, msgRole, inpRoleStr) => backend.forwardPrefill(inp, msgRole, inpRoleStr);
-    Object.defineProperty(pipeline, 'forwardPrefill', { value: hook, configurable: true, writable: true });
+    const proto = Object.getPrototypeOf(pipeline) as WebLlmPipeline;
+    const hooks: Pick<WebLlmPipeline, (typeof HOOKED)[number]> = {
+      // Outside our prefillStep, WebLLM would prefill its own tokenized Conversation into our cache: refused.
+      getInputData: () => backend.placeholderInput(),
+      embedAndForward: (data, len) => (backend.inPrefillStep ? backend.takeLogits(len) : proto.embedAndForward.call(pipeline, data, len)),
+      processNextToken: (token, genConfig) => {
+        backend.sampled.push(token);
+        proto.processNextToken.call(pipeline, token, genConfig);
+      },
+    };
+    for (const m of HOOKED) Object.defineProperty(pipeline, m, { value: hooks[m], configurable: true, writable: true });
     return backend;
   }
 
@@ -289,7 +290,7 @@ export class WebLlmBackend implements LlmBackend {
     if (!this.pending) throw new Error('WebLlmBackend.generate: prefill the prompt (or the next turn) first');
     if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new Error(`WebLlmBackend.generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
     const sampling = opts.sampling ?? { greedy: true };
-    // Greedy: temperature 0 (WebLLM clamps it to 1e-6: the softmax is one-hot but for near-exact ties) and top_p 1.
+    // Greedy: temperature 0 (WebLLM samples argmax at 0) and top_p 1.
     const genConfig: WebLlmGenConfig = {
       temperature: 'greedy' in sampling ? 0 : sampling.temperature,
       top_p: 'greedy' in sampling ? 1 : sampling.topP,
@@ -303,28 +304,45 @@ export class WebLlmBackend implements LlmBackend {
       p.setSeed(sampling.seed);
     }
     p.stopTokens = [...(opts.stopIds ?? this.defaultStopIds)];
+    // The Conversation holds just this turn (prefillStep appends the placeholder message and the reply header).
+    p.conversation.reset();
     const t0 = performance.now();
     const tokens: number[] = [];
+    const emit = () => {
+      for (const t of this.sampled.splice(0)) {
+        tokens.push(t);
+        opts.onToken?.(t);
+      }
+    };
     try {
-      let step = await p.samplePrefillStep(TURN_PLACEHOLDER, 'user', undefined, genConfig);
-      for (;;) {
-        p.commitSampledStep(step, genConfig);
-        tokens.push(step.tokenId);
-        opts.onToken?.(step.tokenId);
-        if (p.stopped()) break;
+      this.inPrefillStep = true;
+      try {
+        await p.prefillStep(TURN_PLACEHOLDER, 'user', undefined, genConfig);
+        this.lent = null;
+      } finally {
+        this.inPrefillStep = false;
+        p.filledKVCacheLength -= this.placeholderRows;
+        this.placeholderRows = 0;
+        this.lent?.dispose();
+        this.lent = null;
+      }
+      emit();
+      while (!p.stopped()) {
         if (opts.signal?.aborted) {
           p.triggerStop();
           break;
         }
-        step = await p.sampleDecodeStep(genConfig);
+        await p.decodeStep(genConfig);
+        emit();
       }
     } finally {
-      this.dropPending(); // normally taken (and disposed) by samplePrefillStep through the hook already
+      this.sampled = [];
+      this.dropPending(); // normally taken (and disposed) by prefillStep through the hook already
       this.pendingRows = 0;
       if (!('greedy' in sampling)) p.setSeed(Date.now() % 2 ** 31); // as MLCEngine does after a seeded request
     }
     this.text = p.getMessage();
-    this.usage = usageOf(p, (performance.now() - t0 + this.lastPrefillMs) / 1000);
+    this.usage = usageOf(p, tokens.length, (performance.now() - t0 + this.lastPrefillMs) / 1000);
     return { tokens, stopped: stoppedOf(p.getFinishReason()), timings: timingsFromUsage(this.usage, this.lastPrefillMs) };
   }
 
@@ -347,22 +365,27 @@ export class WebLlmBackend implements LlmBackend {
   /** Unhooks the pipeline and frees our objects; the model stays loaded in WebLLM. */
   destroy(): void {
     this.dropPending();
-    delete (this.pipeline as Partial<WebLlmPipeline>).forwardPrefill;
+    for (const m of HOOKED) delete (this.pipeline as Partial<WebLlmPipeline>)[m];
     this.rows.destroy();
   }
 
-  /** The hooked LLMChatPipeline.forwardPrefill: our prefilled rows stand for the prompt. */
-  private forwardPrefill(inp: unknown, msgRole: string, inpRoleStr: string | undefined): Promise<ForwardPrefillResult> {
+  /** prefillStep's prompt: one placeholder row (our rows are in the cache already), promptLen = our rows. */
+  private placeholderInput(): [WebLlmInputData, number] {
+    if (!this.inPrefillStep || !this.pending) throw new Error('this WebLLM model answers LLaVA-Mini prompts only: call WebLlmBackend.prefill() and generate(), not chat.completions');
+    return [[[0]], this.pendingRows];
+  }
+
+  /** prefillStep's forward of the placeholder row: our logits (WebLLM's now: it disposes them). */
+  private takeLogits(len: number): Promise<TvmTensor> {
     const logits = this.pending;
-    this.pending = null; // WebLLM's now: samplePrefillStep disposes them
-    if (!logits) {
-      return Promise.reject(new Error('this WebLLM model answers LLaVA-Mini prompts only: call WebLlmBackend.prefill() and generate(), not chat.completions'));
-    }
-    const conv = this.pipeline.conversation;
-    conv.reset();
-    conv.appendMessage(msgRole, inp, inpRoleStr);
-    conv.appendReplyHeader('assistant');
-    return Promise.resolve({ logits, promptLen: this.pendingRows, promptTokenIds: undefined, assistantPrefixTokenIds: [] });
+    this.pending = null;
+    if (!logits) return Promise.reject(new Error('WebLlmBackend: prefillStep asked for a second chunk'));
+    // prefillStep checks that each chunk grew the cache by its length; generate() takes the row back after it.
+    this.pipeline.filledKVCacheLength += len;
+    this.placeholderRows += len;
+    this.lent = logits;
+    this.pipeline.tvm.attachToCurrentScope(logits);
+    return Promise.resolve(logits);
   }
 
   private dropPending(): void {

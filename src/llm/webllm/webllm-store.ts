@@ -1,38 +1,31 @@
-// The converted LLM stored where WebLLM itself looks for it: WebLLM's OPFS artifact cache (AppConfig.cacheBackend
-// "opfs"), so WebLLM loads the model with no network and the 4.5 GB are stored once, not once for us and again
-// for WebLLM. Our native engine reads the same files back.
+// The converted LLM stored where WebLLM itself looks for it: WebLLM 0.2.79's artifact cache in the Cache API
+// (AppConfig.useIndexedDBCache false), so WebLLM loads the model with no network and the gigabytes are stored
+// once, not once for us and again for WebLLM. Our native engine reads the same files back.
 //
-// Layout, as @mlc-ai/web-llm 0.2.86 writes it (tvmjs OPFSStore, lib/index.js lines 5835-6270):
-//   tvmjs-opfs-store/<scope>/<sha256 hex of the URL>.bin           the file's bytes
-//   tvmjs-opfs-store/<scope>/<sha256 hex of the URL>.record.json   {"url", "nbytes"}: the entry exists only with it
-// scope "webllm/config" for mlc-chat-config.json, "webllm/model" for tensor-cache.json, the shards and the
-// tokenizer files; each URL is `new URL(file, cleanModelUrl(record.model)).href` (model-record.ts).
+// Layout, as @mlc-ai/web-llm 0.2.79 reads and writes it (tvmjs ArtifactCache, lib/index.js line 4323): one Cache
+// per scope, an entry per file keyed by its URL, the body the file's bytes (what `cache.add(url)` stores); scope
+// "webllm/config" for mlc-chat-config.json (reloadInternal, line 10710), "webllm/model" for ndarray-cache.json,
+// the shards (fetchNDArrayCache, line 5817) and the tokenizer files (asyncLoadTokenizer, line 10325). Each URL is
+// `new URL(file, cleanModelUrl(record.model)).href` (model-record.ts). WebLLM's hasModelInCache finds the entries.
+// 0.2.79 has no OPFS cache (0.2.86's OPFSStore came later). An entry is put whole, so a half-written file is
+// never an entry.
 import { BlobCheckpointFiles, type CheckpointFiles } from '../../checkpoint/byte-source.ts';
 import type { OutputSink, OutputStream } from '../../convert/sink.ts';
 import type { OpfsFolder } from '../../download/opfs.ts';
 
-export const WEBLLM_OPFS_ROOT = 'tvmjs-opfs-store';
 const CONFIG_SCOPE = 'webllm/config';
 const MODEL_SCOPE = 'webllm/model';
 const SCOPES = [CONFIG_SCOPE, MODEL_SCOPE] as const;
 
-interface Record {
-  url: string;
-  nbytes: number;
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/** One model's LLM folder (files named relative to it) inside WebLLM's OPFS cache, as an OutputSink. */
+/** One model's LLM folder (files named relative to it) inside WebLLM's Cache API cache, as an OutputSink. */
 export class WebLlmStore implements OutputSink {
   readonly name: string;
+  /** Bodies already looked up (a Blob of a cached response is backed by the cache, not copied). */
+  private readonly blobs = new Map<string, Blob>();
 
-  /** `root` is the OPFS folder tvmjs-opfs-store; `folderUrl` the LLM folder's URL (no fragment), e.g. …/llm-q4f16_1/. */
+  /** `folderUrl` is the LLM folder's URL (no fragment), e.g. …/llm-q4f16_1/. */
   constructor(
-    private readonly root: OpfsFolder,
+    private readonly storage: CacheStorage,
     readonly folderUrl: string,
   ) {
     this.name = `WebLLM cache ${folderUrl}`;
@@ -42,70 +35,70 @@ export class WebLlmStore implements OutputSink {
     return new URL(path, this.folderUrl).href;
   }
 
-  private async entry(path: string): Promise<{ payload: string; record: string }> {
-    const scope = path === 'mlc-chat-config.json' ? CONFIG_SCOPE : MODEL_SCOPE;
-    const h = await sha256Hex(this.url(path));
-    return { payload: `${scope}/${h}.bin`, record: `${scope}/${h}.record.json` };
+  private open(path: string): Promise<Cache> {
+    return this.storage.open(path === 'mlc-chat-config.json' ? CONFIG_SCOPE : MODEL_SCOPE);
   }
 
-  private async record(path: string): Promise<Record | null> {
-    const text = await this.root.readText((await this.entry(path)).record);
-    const rec = text ? (JSON.parse(text) as Record) : null;
-    return rec && rec.url === this.url(path) ? rec : null;
+  private async blob(path: string): Promise<Blob | null> {
+    const have = this.blobs.get(path);
+    if (have) return have;
+    const res = await (await this.open(path)).match(this.url(path));
+    if (!res) return null;
+    const blob = await res.blob();
+    this.blobs.set(path, blob);
+    return blob;
+  }
+
+  /** Puts a whole file; its size goes in Content-Length too (as a fetched entry has it), so size() needs no body. */
+  private async put(path: string, body: Blob): Promise<void> {
+    this.blobs.delete(path);
+    await (await this.open(path)).put(this.url(path), new Response(body, { headers: { 'Content-Length': String(body.size) } }));
   }
 
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
-    const out = await this.create(path);
-    await out.write(typeof data === 'string' ? new TextEncoder().encode(data) : data);
-    await out.close();
+    await this.put(path, new Blob([typeof data === 'string' ? data : (data as Uint8Array<ArrayBuffer>)]));
   }
 
   async create(path: string): Promise<OutputStream> {
-    const e = await this.entry(path);
-    // As WebLLM does: the record goes first and comes back last, so a half-written file is never an entry.
-    await this.root.remove(e.record);
-    const payload = await this.root.create(e.payload);
-    let nbytes = 0;
+    await this.remove(path);
+    const parts: Blob[] = [];
     return {
       write: async (bytes) => {
-        await payload.write(bytes);
-        nbytes += bytes.byteLength;
+        parts.push(new Blob([bytes.slice() as Uint8Array<ArrayBuffer>]));
       },
-      close: async () => {
-        await payload.close();
-        await this.root.writeFile(e.record, JSON.stringify({ url: this.url(path), nbytes } satisfies Record));
-      },
+      close: () => this.put(path, new Blob(parts)),
     };
   }
 
   async size(path: string): Promise<number | null> {
-    const rec = await this.record(path);
-    if (!rec) return null;
-    return (await this.root.size((await this.entry(path)).payload)) === rec.nbytes ? rec.nbytes : null;
+    if (this.blobs.has(path)) return this.blobs.get(path)!.size;
+    const res = await (await this.open(path)).match(this.url(path));
+    if (!res) return null;
+    const length = Number(res.headers.get('Content-Length') ?? NaN);
+    return Number.isInteger(length) ? length : (await this.blob(path))!.size;
   }
 
   async read(path: string, offset: number, length: number): Promise<Uint8Array> {
-    return this.root.read((await this.entry(path)).payload, offset, length);
+    const blob = await this.blob(path);
+    if (!blob) throw new Error(`${this.url(path)} is not in WebLLM's cache`);
+    return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
   }
 
   async readText(path: string): Promise<string | null> {
-    return (await this.size(path)) === null ? null : this.root.readText((await this.entry(path)).payload);
+    return (await this.blob(path))?.text() ?? null;
   }
 
   async remove(path: string): Promise<void> {
-    const e = await this.entry(path);
-    await this.root.remove(e.record);
-    await this.root.remove(e.payload);
+    this.blobs.delete(path);
+    await (await this.open(path)).delete(this.url(path));
   }
 
-  /** Every complete entry under this folder URL: path relative to it -> record. */
-  private async entries(): Promise<Map<string, { rec: Record; payload: string }>> {
-    const out = new Map<string, { rec: Record; payload: string }>();
+  /** Every entry under this folder URL: path relative to it. */
+  private async paths(): Promise<string[]> {
+    const out: string[] = [];
     for (const scope of SCOPES) {
-      for (const f of await this.root.list(scope)) {
-        if (!f.endsWith('.record.json')) continue;
-        const rec = JSON.parse((await this.root.readText(`${scope}/${f}`)) ?? 'null') as Record | null;
-        if (rec?.url.startsWith(this.folderUrl)) out.set(rec.url.slice(this.folderUrl.length), { rec, payload: `${scope}/${f.replace(/\.record\.json$/, '.bin')}` });
+      for (const req of await (await this.storage.open(scope)).keys()) {
+        if (req.url.startsWith(this.folderUrl)) out.push(req.url.slice(this.folderUrl.length));
       }
     }
     return out;
@@ -113,21 +106,34 @@ export class WebLlmStore implements OutputSink {
 
   async list(dir: string): Promise<string[]> {
     const prefix = dir ? `${dir.replace(/\/$/, '')}/` : '';
-    return [...(await this.entries()).keys()].filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length)).sort();
+    return (await this.paths()).filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length)).sort();
   }
 
-  /** The stored files (path relative to the folder, as File) for reading back. */
-  async files(): Promise<[string, File][]> {
-    const out: [string, File][] = [];
-    for (const [path, { payload }] of await this.entries()) {
-      const f = await this.root.file(payload);
-      if (f) out.push([path, f]);
+  /** The stored files (path relative to the folder, as Blob) for reading back. */
+  async files(): Promise<[string, Blob][]> {
+    const out: [string, Blob][] = [];
+    for (const path of await this.paths()) {
+      const b = await this.blob(path);
+      if (b) out.push([path, b]);
     }
     return out;
   }
 
+  /**
+   * Bytes of every entry from its Content-Length, no body read (a listing must stay cheap: reading a cached body
+   * can load gigabytes); an entry without one counts 0.
+   */
+  async bytes(): Promise<number> {
+    let n = 0;
+    for (const path of await this.paths()) {
+      const res = await (await this.open(path)).match(this.url(path));
+      n += Number(res?.headers.get('Content-Length') ?? 0) || 0;
+    }
+    return n;
+  }
+
   async removeAll(): Promise<void> {
-    for (const path of (await this.entries()).keys()) await this.remove(path);
+    for (const path of await this.paths()) await this.remove(path);
   }
 }
 
@@ -186,7 +192,7 @@ export class SplitModelStore implements OutputSink {
   }
 
   async bytes(): Promise<number> {
-    return [...(await this.folder.walk()), ...(await this.llm.files())].reduce((a, [, f]) => a + f.size, 0);
+    return (await this.folder.walk()).reduce((a, [, f]) => a + f.size, 0) + (await this.llm.bytes());
   }
 
   /** Deletes the LLM's entries from WebLLM's cache (the model's own folder is deleted by whoever holds its parent). */
