@@ -17,6 +17,8 @@ import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
 import { startTestServer } from '../tiny-checkpoint/test-http-server.ts';
 import { prepareVerifyModel, TINY_VERIFY_CHECKPOINT, VERIFY_CHECKPOINT } from './prepare.ts';
+import type { TopLogit } from '../../src/engine/conversation.ts';
+import { compareLogits0, formatTop, LOGITS0_RTOL } from './logits.ts';
 import { durationMs, tokensPerSecond } from './stats.ts';
 
 export interface VerifyOptions {
@@ -49,6 +51,8 @@ export interface TurnResult {
   llmRows: number;
   /** The answer's stats table, row header -> cell (Time to first token, Decode, Context, Prefill, Images). */
   stats: Record<string, string>;
+  /** The first answer token's highest logits (the app's `?logits=K`). */
+  topLogits0?: TopLogit[];
   prefillMs: number;
   firstTokenMs: number;
   decodeTokensPerSecond: number;
@@ -65,12 +69,16 @@ export interface VerifyResult {
   runs: EngineRun[];
   /** 'tiny' model: WebLLM's refusal. */
   webllmError?: string;
-  /** Per turn: how many leading tokens both engines share, of how many compared. */
-  agreement: Array<{ turn: number; same: number; compared: number }>;
+  /**
+   * Per turn: how many leading tokens both engines share, of how many compared; a turn whose first token differs
+   * is `explained` when logits0 agree within LOGITS0_RTOL and the two tokens tie within it.
+   */
+  agreement: Array<{ turn: number; same: number; compared: number; explained?: boolean }>;
 }
 
 export const QUESTIONS = ['What is in this image?', 'And what colour is it?', 'Describe it in detail.'];
 const LONG = 60 * 60_000;
+const TOP_LOGITS = 10;
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
@@ -123,7 +131,8 @@ function testImage(): Buffer {
 /** The app on its Downloads view (`#/downloads`: install, stored models, the LLM engine), with greedy f32 settings. */
 async function openApp(ctx: BrowserContext, appUrl: string, maxNewTokens: number): Promise<Page> {
   const page = await ctx.newPage();
-  await page.goto(`${appUrl}#/downloads`);
+  // ?logits=10: each answer also reports its first token's 10 highest logits, to compare the engines' logits0.
+  await page.goto(`${appUrl}?logits=${TOP_LOGITS}#/downloads`);
   await page.evaluate((n) => localStorage.setItem('llava-mini-engine', JSON.stringify({ state: { precision: 'f32', settings: { systemPrompt: 'Answer briefly.', temperature: 0, topP: 1, maxNewTokens: n, maxVideoFrames: 16 } }, version: 0 })), maxNewTokens);
   await page.reload();
   return page;
@@ -174,7 +183,9 @@ async function lastAnswer(page: Page, question: string): Promise<TurnResult> {
     );
   }
   const ids = (await answer.getAttribute('data-token-ids')) ?? '';
+  const top = await answer.getAttribute('data-top-logits0');
   return {
+    ...(top ? { topLogits0: JSON.parse(top) as TopLogit[] } : {}),
     question,
     tokens: ids.trim() ? ids.trim().split(/\s+/).map(Number) : [],
     status: (await answer.getAttribute('data-status')) ?? '',
@@ -268,8 +279,21 @@ function compare(runs: EngineRun[], maxNewTokens: number, log: VerifyOptions['lo
     const compared = Math.min(maxNewTokens, a.length, b.length);
     let same = 0;
     while (same < compared && a[same] === b[same]) same++;
-    agreement.push({ turn: t + 1, same, compared });
+    const lw = w.turns[t]!.topLogits0 ?? [];
+    const ln = n.turns[t]!.topLogits0 ?? [];
+    const c = compareLogits0(lw, ln);
+    const explained = same === 0 && compared > 0 && c.tie;
+    agreement.push({ turn: t + 1, same, compared, ...(same < compared ? { explained } : {}) });
     log(`${pad(String(t + 1), 6)}${pad(a.join(' '), 52)}${pad(b.join(' '), 52)}${same}/${compared}`);
+    log(`${pad('', 6)}logits0 top: WebLLM ${formatTop(lw)} | native ${formatTop(ln)}`);
+    log(
+      `${pad('', 6)}logits0: ${c.common} of the top ${TOP_LOGITS} ids in both, max relative difference ${c.maxRelDiff.toExponential(2)} (bar ${LOGITS0_RTOL})` +
+        (same < compared && same === 0
+          ? `; first tokens ${a[0]} / ${b[0]}: each engine's margin over the other's token ${c.margins.map((m) => m.toExponential(2)).join(' / ')} -> ${explained ? 'a tie within the bar: explained' : 'NOT a tie: unexplained'}`
+          : same < compared
+            ? `; the first divergence is at token ${same + 1} (only logits0 is compared): unexplained`
+            : ''),
+    );
   }
   log('');
   log(`${pad('turn', 6)}${pad('', 26)}${pad('WebLLM', 14)}${pad('native', 14)}native / WebLLM`);

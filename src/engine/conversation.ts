@@ -41,6 +41,14 @@ export interface AskOptions {
   onToken?(id: number): void;
   /** Read back fused_text, llm_input and logits0. */
   capture?: boolean;
+  /** Report the k highest logits of the first answer token (logits0): comparing two engines on one input. */
+  topLogits?: number;
+}
+
+/** One of the highest logits of logits0. */
+export interface TopLogit {
+  id: number;
+  logit: number;
 }
 
 export interface TurnTimings {
@@ -66,6 +74,8 @@ export interface TurnResult {
   reusedRows: number;
   timings: TurnTimings;
   captured?: { fusedText: Float32Array; llmInput: Float32Array; logits0: Float32Array };
+  /** With TurnOptions.topLogits: logits0's k highest, highest first. */
+  topLogits0?: TopLogit[];
 }
 
 /** A saved turn, as the UI keeps it: the question, the answer text, the frame count of each visual it brought. */
@@ -219,6 +229,7 @@ export class Conversation {
     this.llmIds = ids;
     const t2 = performance.now();
     const captured = opts.capture ? await this.capture(assembler, slots, ids.length, rows) : undefined;
+    const topLogits0 = opts.topLogits ? highest(captured?.logits0 ?? (await llm.logitsOfLastPrefill()), opts.topLogits) : undefined;
 
     const detok = new StreamingDetokenizer(this.text.tokenizer, { stopIds: this.text.stopIds });
     const emit = (delta: string) => {
@@ -253,6 +264,7 @@ export class Conversation {
         tokensPerSecond: gen.timings.tokensPerSecond,
       },
       ...(captured ? { captured } : {}),
+      ...(topLogits0 ? { topLogits0 } : {}),
     };
   }
 
@@ -284,4 +296,18 @@ export class Conversation {
       states.length === 0 ? llmInput.slice(0, L * hidden) : states.length === 1 ? await states[0]!.readFusedText() : await assembler.readMean(L);
     return { fusedText, llmInput, logits0: await this.engine.llm.logitsOfLastPrefill() };
   }
+}
+
+/** The k highest values of `logits` with their ids, highest first. */
+export function highest(logits: Float32Array, k: number): TopLogit[] {
+  const top: TopLogit[] = [];
+  for (let id = 0; id < logits.length; id++) {
+    const logit = logits[id]!;
+    if (top.length === k && logit <= top[k - 1]!.logit) continue;
+    let i = top.length - (top.length === k ? 1 : 0);
+    while (i > 0 && top[i - 1]!.logit < logit) i--;
+    top.splice(i, 0, { id, logit });
+    if (top.length > k) top.pop();
+  }
+  return top;
 }

@@ -98,6 +98,7 @@ function Message({ m, last }: { m: ChatMessage; last: boolean }) {
       data-testid={`msg-${m.role}`}
       data-status={m.status}
       data-token-ids={(m.stats?.tokens ?? m.streamedTokenIds)?.join(' ')}
+      data-top-logits0={m.stats?.topLogits0 ? JSON.stringify(m.stats.topLogits0) : undefined}
       data-reused-rows={m.stats?.reusedRows}
       data-llm-rows={m.stats?.llmRows}
       data-new-images={m.stats?.newImages}

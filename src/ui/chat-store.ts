@@ -152,6 +152,15 @@ let counter = 0;
 const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
 /** A streaming answer is written to IndexedDB at most this often. */
 const SAVE_EVERY_MS = 1000;
+
+/**
+ * `?logits=K` in the page's URL: each answer also reports its first token's K highest logits (on the answer element as
+ * data-top-logits0), so two engines can be compared on the same input (npm run verify:webllm does).
+ */
+function topLogitsRequested(): number | undefined {
+  const k = Number(new URLSearchParams(globalThis.location?.search ?? '').get('logits'));
+  return Number.isInteger(k) && k > 0 && k <= 100 ? k : undefined;
+}
 let following = false;
 
 export const useChatStore = create<ChatStore>()((set, get) => {
@@ -300,6 +309,7 @@ export const useChatStore = create<ChatStore>()((set, get) => {
             sampling: settings.temperature > 0 ? { temperature: settings.temperature, topP: settings.topP, seed: Date.now() % 2 ** 31 } : { greedy: true },
             systemPrompt: settings.systemPrompt.trim() || undefined,
             ...(history ? { history } : {}),
+            ...(topLogitsRequested() ? { topLogits: topLogitsRequested() } : {}),
           },
           Comlink.proxy((delta: string) => {
             update((m) => ({ ...m, text: m.text + delta }));

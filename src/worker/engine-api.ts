@@ -2,7 +2,7 @@
 // streaming. The worker owns the GPUDevice, the weights, every encoded image and every conversation.
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { EncodeStage, EngineMemory, VisualTimings } from '../engine/engine.ts';
-import type { ContextUsage, TurnTimings } from '../engine/conversation.ts';
+import type { ContextUsage, TopLogit, TurnTimings } from '../engine/conversation.ts';
 import type { PipelineBuilds } from '../gpu/pipeline.ts';
 import type { SamplingOptions } from '../llm/llama-runtime.ts';
 import type { Precision } from '../precision/policy.ts';
@@ -89,6 +89,8 @@ export interface AskRequest {
    * of conversation or a lost device): it re-encodes their images and re-opens the conversation from them.
    */
   history?: SavedTurn[];
+  /** Also report the k highest logits of the first answer token (the app's `?logits=K`: comparing engines). */
+  topLogits?: number;
 }
 
 export interface AnswerStats {
@@ -105,6 +107,8 @@ export interface AnswerStats {
   imageWorkMs: number;
   timings: TurnTimings;
   memory: EngineMemory;
+  /** With AskRequest.topLogits: the first answer token's k highest logits, highest first. */
+  topLogits0?: TopLogit[];
 }
 
 /**

@@ -41,6 +41,18 @@ describe('EngineHost answers', () => {
     expect(ids).toEqual(outcome.kind === 'done' ? outcome.stats.tokens : []);
   });
 
+  it('report the first token\'s highest logits when asked (topLogits): highest first, the greedy token on top', async () => {
+    const outcome = await ask({ conversationId: 'logits', topLogits: 5 });
+    expect(outcome.kind).toBe('done');
+    const stats = outcome.kind === 'done' ? outcome.stats : null;
+    const top = stats?.topLogits0 ?? [];
+    expect(top).toHaveLength(5);
+    expect(top[0]!.id).toBe(stats!.tokens[0]);
+    for (let i = 1; i < top.length; i++) expect(top[i]!.logit).toBeLessThanOrEqual(top[i - 1]!.logit);
+    const plain = await ask({ conversationId: 'no-logits' });
+    expect(plain.kind === 'done' ? plain.stats.topLogits0 : 'not done').toBeUndefined();
+  });
+
   it('end as stopped when stopped mid-answer, with why', async () => {
     const outcome = await ask({ conversationId: 'stop', maxNewTokens: 64 }, () => host.stop());
     expect(outcome).toMatchObject({ kind: 'stopped', reason: 'stopped by the user' });

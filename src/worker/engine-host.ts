@@ -165,7 +165,7 @@ export class EngineHost implements EngineApi {
       const imageWorkMs = frames.reduce((s, e) => s + e.timings.imageMs + e.timings.prefusionMs, 0);
       controller = new AbortController();
       this.running = controller;
-      const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText, ...(onToken ? { onToken } : {}) });
+      const turn = await conv.ask(req.question, { images, maxNewTokens: req.maxNewTokens, sampling: req.sampling, signal: controller.signal, onText, ...(onToken ? { onToken } : {}), ...(req.topLogits ? { topLogits: req.topLogits } : {}) });
       const imageRows = conv.images.reduce((n, slot) => n + slot.length * engine.visionTokenRows, 0);
       const { captured: _captured, ...rest } = turn;
       const stats = { ...rest, imageRows: Math.min(imageRows, turn.llmRows), newImages: frames.length, imageWorkMs, memory: this.withImageStates(engine.memory()) };
