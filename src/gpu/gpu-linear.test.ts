@@ -13,7 +13,7 @@ import { GpuWeights } from '../weights/gpu-weights.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from './buffers.ts';
 import { compareArrays, formatComparison } from './compare.ts';
 import { MATVEC_MAX_M } from './kernels/matvec.ts';
-import { LinearKernels, linearPath, loadF32Tensor, NormKernels, recordLinear, sliceRows } from './gpu-linear.ts';
+import { LinearKernels, linearPath, matvecTailRows, loadF32Tensor, NormKernels, recordLinear, sliceRows } from './gpu-linear.ts';
 
 const REL = 1e-5;
 const MAX_BINDING = 1024;
@@ -83,19 +83,32 @@ async function runWindow(name: string, biasName: string | null, M: number, ldy: 
 /** Rows per block under MAX_BINDING for a tensor of this storage and width. */
 const rowsPerBlock = (storage: Storage, cols: number) => Math.floor(MAX_BINDING / rowBytes(storage, cols).data);
 
+describe('matvecTailRows', () => {
+  it('gives the rows past the last whole 64-row tile to the matvec when they are few, readable and aligned', () => {
+    expect(matvecTailRows('f16', 577, 1024, 256)).toBe(1); // CLIP: 9 tiles + the last row
+    expect(matvecTailRows('q4f16', 80, 4096, 256)).toBe(16);
+    expect(matvecTailRows('q4f16', 95, 4096, 256)).toBe(0); // 31 rows: more than a matvec batch (16)
+    expect(matvecTailRows('f32', 64, 4096, 256)).toBe(0);
+    expect(matvecTailRows('f32', 33, 4096, 256)).toBe(0); // no whole tile before it
+    expect(matvecTailRows('f32', 65, 3, 256)).toBe(0); // 12-byte rows: the matvec reads 16-byte units
+    expect(matvecTailRows('f32', 65, 4, 2048)).toBe(0); // the tail's byte offset (1024) is not aligned
+  });
+});
+
 describe('recordLinear over GpuWeights tensors', () => {
-  it('half-precision weight (f16, or f32 without shader-f16) in row blocks with bias slices, into a column window: matvec (M = 1, 3, 7) and tiled (M = 17)', async () => {
-    for (const M of [1, 3, 7, 17]) {
+  it('half-precision weight (f16, or f32 without shader-f16) in row blocks with bias slices, into a column window: matvec (M = 1, 3, 7), tiled (M = 17, 81) and tiled + a matvec tail (M = 65: 64 + 1)', async () => {
+    for (const M of [1, 3, 7, 17, 65, 81]) {
       const w = await runWindow('model.mm_projector.2.weight', 'model.mm_projector.2.bias', M, 64 + 9, 5);
       expect(w.storage).toBe(hasF16 ? 'f16' : 'f32');
       expect(w.blocks.length).toBe(hasF16 ? 8 : 16);
       expect(w.blocks.length).toBe(Math.ceil(w.rows / rowsPerBlock(w.storage, w.cols)));
       expect(linearPath(w.storage, M, w.cols)).toBe(M <= MATVEC_MAX_M ? 'matvec' : 'tiled');
+      expect(matvecTailRows(w.storage, M, w.cols, device.limits.minStorageBufferOffsetAlignment)).toBe(M === 65 ? 1 : 0);
     }
   });
 
-  it('int4 (q4f16, or q4f32 without shader-f16) weight in 4 row blocks: batched matvec (M = 9) and the int4 tiled kernel (M = 17)', async () => {
-    for (const M of [9, 17]) {
+  it('int4 (q4f16, or q4f32 without shader-f16) weight in 4 row blocks: batched matvec (M = 9), the int4 tiled kernel (M = 17) and tiled + a 16-row matvec tail (M = 80)', async () => {
+    for (const M of [9, 17, 80]) {
       const w = await runWindow('model.layers.0.mlp.up_proj.weight', null, M, 128, 0);
       expect(w.storage).toBe(hasF16 ? 'q4f16' : 'q4f32');
       expect(w.blocks.length).toBe(4);

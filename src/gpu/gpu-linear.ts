@@ -11,7 +11,7 @@ import type { GpuTensor, GpuTensorBlock, GpuWeights } from '../weights/gpu-weigh
 import { storageBufferFrom } from './buffers.ts';
 import type { GpuTarget } from './dispatch.ts';
 import { firstRows, type WeightRows } from './tensor.ts';
-import { LinearKernel, type LinearRunOptions } from './kernels/linear.ts';
+import { LINEAR_TILE, LinearKernel, type LinearRunOptions } from './kernels/linear.ts';
 import { LinearQ4Kernel } from './kernels/linear-q4.ts';
 import { MATVEC_MAX_M, MatvecKernel } from './kernels/matvec.ts';
 import { NormKernel, type NormKind, type NormRunOptions } from './kernels/norm.ts';
@@ -20,8 +20,21 @@ export type LinearPath = 'matvec' | 'tiled';
 
 /** The kernel family a linear of M rows over this storage and width uses. */
 export function linearPath(storage: Storage, M: number, K: number): LinearPath {
-  // MatvecKernel reads W rows in 16-byte units.
-  return M <= MATVEC_MAX_M && rowBytes(storage, K).data % 16 === 0 ? 'matvec' : 'tiled';
+  return M <= MATVEC_MAX_M && matvecReads(storage, K) ? 'matvec' : 'tiled';
+}
+
+/** MatvecKernel reads W rows in 16-byte units. */
+const matvecReads = (storage: Storage, K: number) => rowBytes(storage, K).data % 16 === 0;
+
+/**
+ * Rows past a tiled linear's last whole 64-row tile that the batched matvec takes instead (0: none). CLIP's and the
+ * vision pre-fusion's 577 rows are 9 whole tiles and 1 row: a 10th tile row would compute 64 rows for it. Only when
+ * the matvec can read the tail where it starts (a storage-aligned byte offset).
+ */
+export function matvecTailRows(storage: Storage, M: number, K: number, offsetAlignment: number): number {
+  const tail = M % LINEAR_TILE;
+  if (M < LINEAR_TILE || tail === 0 || tail > MATVEC_MAX_M || !matvecReads(storage, K)) return 0;
+  return ((M - tail) * K * 4) % offsetAlignment === 0 ? tail : 0;
 }
 
 type AnyLinear = LinearKernel | LinearQ4Kernel | MatvecKernel;
@@ -41,7 +54,13 @@ export class LinearKernels {
    */
   async prepare(weights: readonly GpuTensor[], rowCounts: readonly number[]): Promise<this> {
     const jobs: Promise<AnyLinear>[] = [];
-    for (const w of weights) for (const M of rowCounts) jobs.push(this.build(linearPath(w.storage, M, w.cols), w.storage));
+    const alignment = this.device.limits.minStorageBufferOffsetAlignment;
+    for (const w of weights) {
+      for (const M of rowCounts) {
+        jobs.push(this.build(linearPath(w.storage, M, w.cols), w.storage));
+        if (matvecTailRows(w.storage, M, w.cols, alignment) > 0) jobs.push(this.build('matvec', w.storage));
+      }
+    }
     await Promise.all(jobs);
     return this;
   }
@@ -81,18 +100,26 @@ export class LinearKernels {
     if (bias && (bias.storage !== 'f32' || bias.rows !== 1 || bias.cols !== N || bias.blocks.length !== 1)) {
       throw new Error(`linear ${w.name}: the bias must be one f32 row of ${N} values (loadF32Tensor), got ${bias.name} [${bias.rows}, ${bias.cols}] ${bias.storage}`);
     }
-    const path = linearPath(w.storage, M, K);
-    const kernel = this.kernels.get(`${path}:${w.storage}`);
-    if (!kernel) throw new Error(`linear ${w.name}: no ${path} kernel for ${w.storage} weights was prepared (call LinearKernels.prepare at load)`);
     const ldy = opts.yRowStride ?? N;
     const yOff = opts.yColOffset ?? 0;
-    const xRows = firstRows(x, M, K);
+    const tail = matvecTailRows(w.storage, M, K, this.device.limits.minStorageBufferOffsetAlignment);
+    const head = M - tail;
+    const path = linearPath(w.storage, head, K);
     for (const block of w.blocks) {
       const b = bias ? (w.blocks.length === 1 ? bias.blocks[0]!.data : this.biasSlice(bias, block)) : null;
-      const run = { yRowStride: ldy, yColOffset: yOff + block.rowStart };
       const rows: WeightRows = { name: w.name, buffer: block.data, rows: block.rows, cols: K, ...(isQ4(w.storage) ? { scales: scalesOf(w, block) } : {}) };
-      kernel.run(target, { x: xRows, w: rows, bias: b, y }, run);
+      this.kernel(w, path).run(target, { x: firstRows(x, head, K), w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + block.rowStart });
+      if (tail > 0) {
+        const xTail = { buffer: x, rowStart: head, rows: tail, cols: K };
+        this.kernel(w, 'matvec').run(target, { x: xTail, w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + head * ldy + block.rowStart });
+      }
     }
+  }
+
+  private kernel(w: GpuTensor, path: LinearPath): AnyLinear {
+    const kernel = this.kernels.get(`${path}:${w.storage}`);
+    if (!kernel) throw new Error(`linear ${w.name}: no ${path} kernel for ${w.storage} weights was prepared (call LinearKernels.prepare at load)`);
+    return kernel;
   }
 
   /** bias[rowStart, rowStart + rows) of a weight block in its own f32 buffer (kernels bind a bias from offset 0). */

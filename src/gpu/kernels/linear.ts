@@ -59,9 +59,9 @@ export interface LinearOperands {
 }
 
 /** M, K and N of a linear layer, or an Error naming the operand whose shape does not fit. */
-export function linearShape(who: string, { x, w }: LinearOperands): { M: number; K: number; N: number } {
+export function linearShape(who: string, { x, w }: LinearOperands, opts: { xFromAnyRow?: boolean } = {}): { M: number; K: number; N: number } {
   const xName = `x "${x.buffer.label}"`;
-  if (x.rowStart !== 0) throw new Error(`${who}: ${xName} starts at row ${x.rowStart}; linear kernels read x from row 0`);
+  if (x.rowStart !== 0 && !opts.xFromAnyRow) throw new Error(`${who}: ${xName} starts at row ${x.rowStart}; the tiled linear kernels read x from row 0`);
   if (x.cols !== w.cols) throw new Error(`${who}: ${xName} has rows of ${x.cols} values, but ${w.name} [${w.rows}, ${w.cols}] needs ${w.cols}`);
   return { M: x.rows, K: x.cols, N: w.rows };
 }

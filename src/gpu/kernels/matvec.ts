@@ -153,15 +153,22 @@ export class MatvecKernel {
   }
 
   /**
-   * Records y = W x (+ b) for M <= MATVEC_MAX_M rows of x. x: [M, K] f32; w: [N, K] f32, [N, K] f16 bits, or [N, K/8] u32
+   * Records y = W x (+ b) for M <= MATVEC_MAX_M rows of x. x: [M, K] f32 (from any row whose byte offset is storage-aligned); w: [N, K] f32, [N, K] f16 bits, or [N, K/8] u32
    * int4 codes with w.scales [N, K/32] f32 / f16 (int4 kinds only); b: [N] f32 or null; y: f32,
    * element (m, n) at yColOffset + m * yRowStride + n. x and y must be different buffers. With a device, encodes
    * and submits at once; with an encoder or pass, only records (the caller submits).
    */
   run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
     const programs = this.programs.require('MatvecKernel');
-    const { M, K, N } = linearShape('MatvecKernel.run', op);
-    const { x: { buffer: x }, w: { buffer: w, scales = null }, bias: b, y } = op;
+    const { M, K, N } = linearShape('MatvecKernel.run', op, { xFromAnyRow: true });
+    const { x: { buffer: x, rowStart }, w: { buffer: w, scales = null }, bias: b, y } = op;
+    // x may start at a later row (the rows past a prefill's last whole tile): bound from there, which WebGPU
+    // allows at multiples of minStorageBufferOffsetAlignment.
+    const xOffset = rowStart * K * 4;
+    const alignment = this.device.limits.minStorageBufferOffsetAlignment;
+    if (xOffset % alignment !== 0) {
+      throw new Error(`MatvecKernel.run: x "${x.label}" from row ${rowStart} starts at byte ${xOffset}, not a multiple of the device's ${alignment}-byte storage offset alignment`);
+    }
     for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('MatvecKernel.run', name, v);
     if (M > MATVEC_MAX_M) {
       throw new Error(`MatvecKernel.run: M = ${M} rows of x, at most ${MATVEC_MAX_M}; use LinearKernel / LinearQ4Kernel (tiled) for prefill`);
@@ -182,7 +189,7 @@ export class MatvecKernel {
     const wb = this.weightBytes(N, K);
     const wWhat = quantized ? `[${N}, ${K / 8}] u32 int4` : `[${N}, ${K}] ${this.weights}`;
     const bindings: BindingSpec[] = [
-      ['x', x, M * K * 4, `[${M}, ${K}] f32`],
+      ['x', x, xOffset + M * K * 4, `rows ${rowStart}..${rowStart + M - 1} of ${K} f32`],
       ['w', w, wb.w, wWhat],
       ['y', y, (yOff + (M - 1) * ldy + N) * 4, `[${M}, ${N}] f32, row stride ${ldy}, offset ${yOff}`],
     ];
@@ -190,7 +197,7 @@ export class MatvecKernel {
     if (b) bindings.push(['b', b, N * 4, `[${N}] f32`]);
     checkBindings('MatvecKernel', this.device, bindings);
 
-    const binding = (buf: GPUBuffer, bytes: number): GPUBufferBinding => ({ buffer: buf, offset: 0, size: align4(bytes) });
+    const binding = (buf: GPUBuffer, bytes: number, offset = 0): GPUBufferBinding => ({ buffer: buf, offset, size: align4(bytes) });
     this.dummy ??= createStorageBuffer(this.device, 16, 'matvec: unused binding');
     const lanes = this.lanes(K);
     const program = programs.get(`${mClassOf(M)}:${lanes}`)!;
@@ -201,7 +208,7 @@ export class MatvecKernel {
       program.layout,
       [
         this.uniforms.get([M, K, N, K / perUnit, ldy, yOff, rowBlocks, b !== null ? 1 : 0]),
-        binding(x, M * K * 4),
+        binding(x, M * K * 4, xOffset),
         binding(w, wb.w),
         scales ? binding(scales, wb.scales) : { buffer: this.dummy },
         b ? binding(b, N * 4) : { buffer: this.dummy },
