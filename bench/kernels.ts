@@ -6,7 +6,7 @@
 // baseline to the same M, so ratios stay like for like; the note printed says so.
 import naiveWgsl from '../shaders/matmul-naive.wgsl?raw';
 import naiveQ4Wgsl from '../shaders/matmul-q4-naive.wgsl?raw';
-import { bindBuffers, createStorageBuffer, storageBufferFrom, uniformBufferFrom } from '../src/gpu/buffers.ts';
+import { createStorageBuffer, storageBufferFrom, uniformBufferFrom } from '../src/gpu/buffers.ts';
 import { formatAdapterSummary } from '../src/gpu/device.ts';
 import { LinearKernel } from '../src/gpu/kernels/linear.ts';
 import { LinearQ4Kernel } from '../src/gpu/kernels/linear-q4.ts';
@@ -16,6 +16,7 @@ import { createNodeGpu } from '../src/node/gpu.ts';
 import { quantizeQ4 } from '../src/quant/q4.ts';
 import { mulberry32, randomF32 } from '../src/util/seeded-random.ts';
 import { firstRows } from '../src/gpu/tensor.ts';
+import { naiveDispatch } from './naive-dispatch.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -68,22 +69,9 @@ async function best(run: () => void): Promise<number> {
 let naiveF32: ComputeProgram | null = null;
 let naiveQ4: ComputeProgram | null = null;
 
-/** The naive baseline: one invocation per output (16x16 workgroups over the output grid). */
+/** The naive baseline: one invocation per output. */
 function naiveRun(program: ComputeProgram, dims: Uint32Array, buffers: GPUBuffer[], M: number, N: number): () => void {
-  const bind = bindBuffers(device, program.layout, [uniformBufferFrom(device, dims), ...buffers]);
-  const gx = Math.ceil(N / 16);
-  const gy = Math.ceil(M / 16);
-  const maxWg = device.limits.maxComputeWorkgroupsPerDimension;
-  if (gx > maxWg) throw new Error(`naive baseline: ${gx} workgroups in x exceed ${maxWg}`);
-  return () => {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(program.pipeline);
-    pass.setBindGroup(0, bind);
-    pass.dispatchWorkgroups(gx, gy);
-    pass.end();
-    device.queue.submit([enc.finish()]);
-  };
+  return naiveDispatch(device, program, [uniformBufferFrom(device, dims), ...buffers], M, N);
 }
 
 const fmt = (v: number, d = 2) => v.toFixed(d).padStart(8);

@@ -15,7 +15,7 @@
 import naiveWgsl from '../../shaders/matmul-naive.wgsl?raw';
 import naiveQ4Wgsl from '../../shaders/matmul-q4-naive.wgsl?raw';
 import { f16BytesToF32 } from '../../src/checkpoint/dtype.ts';
-import { bindBuffers, createStorageBuffer, readBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../../src/gpu/buffers.ts';
+import { createStorageBuffer, readBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../../src/gpu/buffers.ts';
 import { LinearKernel, roundToF16, toF16Weights } from '../../src/gpu/kernels/linear.ts';
 import { LinearQ4Kernel, q4ScaleData } from '../../src/gpu/kernels/linear-q4.ts';
 import { MATVEC_MAX_M, MatvecKernel } from '../../src/gpu/kernels/matvec.ts';
@@ -26,6 +26,7 @@ import { mulberry32, randomF32 } from '../../src/util/seeded-random.ts';
 import type { CaseKind } from './cases.ts';
 import { matMulModel, matMulNBitsModel, OnnxType } from './onnx-model.ts';
 import { OrtGraph, type Ort } from './ort-webgpu.ts';
+import { naiveDispatch } from '../naive-dispatch.ts';
 
 export interface Contender {
   label: 'ours' | 'ORT' | 'naive';
@@ -148,18 +149,7 @@ export function makeContenders(device: GPUDevice, ort: Ort, cache: KernelCache, 
         init: async () => {
           const program = await cache.naiveQ4();
           const dims = keep(uniformBufferFrom(device, new Uint32Array([M, K, N, 0]), 'peer naive dims'));
-          const bind = bindBuffers(device, program.layout, [dims, x, qw, qsF32, yNaive]);
-          const gx = Math.ceil(N / 16);
-          const gy = Math.ceil(M / 16);
-          naiveRun = () => {
-            const enc = device.createCommandEncoder();
-            const pass = enc.beginComputePass();
-            pass.setPipeline(program.pipeline);
-            pass.setBindGroup(0, bind);
-            pass.dispatchWorkgroups(gx, gy);
-            pass.end();
-            device.queue.submit([enc.finish()]);
-          };
+          naiveRun = naiveDispatch(device, program, [dims, x, qw, qsF32, yNaive], M, N);
         },
         run: () => naiveRun(),
         read: () => readF32(device, yNaive, M * N),

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { makeTinyCheckpoint, type TinyCheckpointOptions } from '../../scripts/tiny-checkpoint/generate.ts';
+import type { TensorCacheFile } from '../format/tensor-cache.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
 import { NodeOutputDir } from '../node/output-dir.ts';
 import { convertCheckpoint, type ConvertOptions, type ConvertSummary } from './convert.ts';
@@ -68,29 +69,9 @@ export function expectSameTree(actual: Map<string, Buffer>, expected: Map<string
   for (const [name, bytes] of expected) expect(actual.get(name)!.equals(bytes), `${name} differs`).toBe(true);
 }
 
-export interface CacheRecord {
-  name: string;
-  shape: number[];
-  dtype: string;
-  format: string;
-  nbytes: number;
-  byteOffset: number;
-}
-export interface CacheShard {
-  dataPath: string;
-  format: string;
-  nbytes: number;
-  md5sum: string;
-  records: CacheRecord[];
-}
-export interface TensorCache {
-  metadata: { ParamSize: number; ParamBytes: number; BitsPerParam: number };
-  records: CacheShard[];
-}
-
 /** An MLC folder's ndarray-cache.json and each parameter's bytes. */
-export async function readMlc(dir: string): Promise<{ cache: TensorCache; bytes: (name: string) => Promise<Buffer> }> {
-  const cache = JSON.parse(await readFile(join(dir, 'ndarray-cache.json'), 'utf8')) as TensorCache;
+export async function readMlc(dir: string): Promise<{ cache: TensorCacheFile; bytes: (name: string) => Promise<Buffer> }> {
+  const cache = JSON.parse(await readFile(join(dir, 'ndarray-cache.json'), 'utf8')) as TensorCacheFile;
   const where = new Map(cache.records.flatMap((s) => s.records.map((r) => [r.name, { s, r }] as const)));
   return {
     cache,

@@ -16,7 +16,7 @@ import { jobLabel, jobParams, jobSources, type Job } from '../format/jobs.ts';
 import { runJob } from './jobs.ts';
 import { isMlcQ4, mlcChatConfig, mlcJobs, mlcQuantizedTensors, MLC_DEFAULT_QUANTIZATIONS, MLC_INDEX_FILE, MLC_QUANTIZATIONS, MLC_TOKENIZER_FILES, type MlcQuantization } from '../format/mlc.ts';
 import { packJobs, packManifest, PACK_MANIFEST, PACK_PRECISIONS, type PackPrecision } from '../format/pack.ts';
-import { DEFAULT_SHARD_CAP_BYTES, planShards, type ShardPlan } from '../format/tensor-cache.ts';
+import { DEFAULT_SHARD_CAP_BYTES, planShards, type ShardPlan, type TensorCacheFile, type TensorCacheShard } from '../format/tensor-cache.ts';
 import { JOURNAL_FILE, loadJournal, ShardSetWriter, type Journal } from './shard-writer.ts';
 import type { OutputSink } from './sink.ts';
 
@@ -115,8 +115,8 @@ function json(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
 }
 
-function tensorCacheJson(ck: Checkpoint, section: Section): unknown {
-  const records = section.shards.map((s) => ({
+function tensorCacheJson(ck: Checkpoint, section: Section): TensorCacheFile {
+  const records = section.shards.map((s): TensorCacheShard => ({
     dataPath: s.dataPath,
     format: 'raw-shard',
     nbytes: s.nbytes,

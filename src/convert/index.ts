@@ -12,5 +12,6 @@ export {
 } from './convert.ts';
 // The LLM formats it writes and their index file (defined with the other converted layouts in format/).
 export { isMlcQ4, MLC_INDEX_FILE, type MlcQuantization } from '../format/mlc.ts';
+export type { TensorCacheFile } from '../format/tensor-cache.ts';
 export { JOURNAL_FILE } from './shard-writer.ts';
 export type { OutputSink, OutputStream } from './sink.ts';

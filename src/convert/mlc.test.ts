@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.ts';
 import { f16ToNumber, numberToF16 } from '../checkpoint/dtype.ts';
 import { nodeCheckpointFiles } from '../node/file-source.ts';
-import { convertDir, readMlc, tinyCheckpoint, tmp, type CacheShard, type TensorCache } from './convert.testing.ts';
+import type { TensorCacheFile, TensorCacheShard } from '../format/tensor-cache.ts';
+import { convertDir, readMlc, tinyCheckpoint, tmp } from './convert.testing.ts';
 
 const CAP = 8192; // small shards: out-of-band shards, commits, several files
 // blockElements 256: every tensor streams in many row blocks (4 rows of the embedding at a time)
@@ -94,7 +95,7 @@ function expectedParams(quant: Quant, tied: boolean, c: { V: number; H: number; 
   return m;
 }
 
-function listed(cache: TensorCache): Map<string, string> {
+function listed(cache: TensorCacheFile): Map<string, string> {
   return new Map(cache.records.flatMap((s) => s.records.map((r) => [r.name, `[${r.shape.join(',')}] ${r.dtype}`] as const)));
 }
 
@@ -139,7 +140,7 @@ describe.each(QUANTS)('MLC %s', (quant) => {
     const { cache } = mlc.get(quant)!;
     const bytesPer: Record<string, number> = { uint32: 4, float16: 2, float32: 4 };
     let total = 0;
-    cache.records.forEach((s: CacheShard, k) => {
+    cache.records.forEach((s: TensorCacheShard, k) => {
       expect(s.dataPath).toBe(`params_shard_${k}.bin`);
       expect(s.format).toBe('raw-shard');
       let off = 0;

@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { UrlCheckpointFiles, type CheckpointFiles } from '../checkpoint/byte-source.ts';
 import { MissingVisionTowerError, openCheckpoint } from '../checkpoint/checkpoint.ts';
-import { convertCheckpoint, isMlcQ4, MLC_INDEX_FILE, plannedOutputBytes, type ConvertOutput, type MlcQuantization } from '../convert/index.ts';
+import { convertCheckpoint, isMlcQ4, MLC_INDEX_FILE, plannedOutputBytes, type ConvertOutput, type MlcQuantization, type TensorCacheFile } from '../convert/index.ts';
 import { hashFile } from '../convert/shard-writer.ts';
 import type { OutputSink } from '../convert/sink.ts';
 
@@ -125,7 +125,7 @@ interface CopyItem {
 async function convertedFiles(files: CheckpointFiles, format: MlcQuantization): Promise<{ items: CopyItem[]; indexes: string[] }> {
   const llm = `llm-${format}`;
   const pack = installPack(format);
-  const cache = JSON.parse(await files.readText(`${llm}/${MLC_INDEX_FILE}`)) as { records: { dataPath: string; nbytes: number; md5sum: string }[] };
+  const cache = JSON.parse(await files.readText(`${llm}/${MLC_INDEX_FILE}`)) as TensorCacheFile;
   const chat = JSON.parse(await files.readText(`${llm}/mlc-chat-config.json`)) as { tokenizer_files?: string[] };
   const manifest = JSON.parse(await files.readText(`${pack}/manifest.json`)) as { files: { path: string; nbytes: number; sha256: string }[] };
   const items: CopyItem[] = [

@@ -15,6 +15,31 @@ export type CacheDType = 'float16' | 'float32' | 'uint32';
 
 export const CACHE_DTYPE_BYTES: Record<CacheDType, number> = { float16: 2, float32: 4, uint32: 4 };
 
+/** One record of tensor-cache.json (ndarray-cache.json for WebLLM 0.2.79), as written and as read back. */
+export interface TensorCacheRecord {
+  name: string;
+  shape: number[];
+  dtype: string;
+  format: string;
+  nbytes: number;
+  byteOffset: number;
+}
+
+/** One shard file's entry in tensor-cache.json. */
+export interface TensorCacheShard {
+  dataPath: string;
+  format: string;
+  nbytes: number;
+  md5sum: string;
+  records: TensorCacheRecord[];
+}
+
+/** tensor-cache.json. */
+export interface TensorCacheFile {
+  metadata: { ParamSize: number; ParamBytes: number; BitsPerParam: number };
+  records: TensorCacheShard[];
+}
+
 /** MLC's default shard cap (shard_cap_mb = 32). */
 export const DEFAULT_SHARD_CAP_BYTES = 32 * (1 << 20);
 

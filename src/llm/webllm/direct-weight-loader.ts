@@ -17,21 +17,10 @@
 // that assignment, makes it a plain own property again and gives that one instance the replacement method.
 // webllm-backend.test.ts checks all of this against the installed package's source.
 
-/** One record of ndarray-cache.json, as tvmjs reads it. */
-export interface CacheRecord {
-  name: string;
-  shape: number[];
-  dtype: string;
-  format: string;
-  nbytes: number;
-  byteOffset: number;
-}
+import type { TensorCacheRecord, TensorCacheShard } from '../../format/tensor-cache.ts';
 
-export interface CacheShard {
-  dataPath: string;
-  nbytes: number;
-  records: CacheRecord[];
-}
+/** A shard entry of ndarray-cache.json, as far as tvmjs reads it. */
+export type CacheShard = Pick<TensorCacheShard, 'dataPath' | 'nbytes' | 'records'>;
 
 /** A parameter the library expects (its `_metadata` params); a dimension can be symbolic ("vocab_size"). */
 export interface LibraryParam {
@@ -50,7 +39,7 @@ export class LibraryMismatchError extends Error {}
 export class LibraryAbiError extends Error {}
 
 /** The first difference between the library's parameters and the model's records, or null when they match. */
-export function libraryMismatch(library: readonly LibraryParam[], records: readonly CacheRecord[]): string | null {
+export function libraryMismatch(library: readonly LibraryParam[], records: readonly TensorCacheRecord[]): string | null {
   const have = new Map(records.map((r) => [r.name, r]));
   for (const p of library) {
     const r = have.get(p.name);

@@ -1,6 +1,7 @@
 // Test-only access to the installed @mlc-ai/web-llm's bundled source (lib/index.js), so tests can check our
 // assumptions about its internals against the real text (a package upgrade that changes them fails a test).
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import { createRequire } from 'node:module';
 
 export function webLlmLibPath(): string {
@@ -68,4 +69,14 @@ export function libLineOf(needle: string): number {
   const src = webLlmLibSource();
   const at = src.indexOf(needle);
   return at < 0 ? -1 : src.slice(0, at).split('\n').length;
+}
+
+/** Asserts that every statement of `order` occurs in `src`, in this order. */
+export function expectInOrder(src: string, order: readonly string[]): void {
+  let at = 0;
+  for (const s of order) {
+    const i = src.indexOf(s, at);
+    expect(i, s).toBeGreaterThanOrEqual(0);
+    at = i + s.length;
+  }
 }
