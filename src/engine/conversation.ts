@@ -218,10 +218,12 @@ export class Conversation {
     // LLM: keep the cached rows of the unchanged prefix, assemble and prefill the rest.
     const reuse = engine.llmOwner === this && slots.length === this.llmSlotCount;
     const keptIds = reuse ? commonPrefix(this.llmIds, ids) : 0;
-    const fromRow = Math.min(llmRowOf(layout, keptIds), rows - 1);
+    const unchanged = llmRowOf(layout, keptIds);
+    const fromRow = Math.min(llm.keptRows ? llm.keptRows(unchanged, rows) : unchanged, rows - 1);
     llm.rollback(fromRow);
     engine.llmOwner = this;
-    this.llmIds = ids.slice(0, keptIds);
+    // Until the prefill completes, the cache holds the kept rows only (none known, when fewer than the unchanged ones).
+    this.llmIds = ids.slice(0, fromRow < unchanged ? 0 : keptIds);
     this.llmSlotCount = slots.length;
     const { assembler } = engine;
     engine.device.queue.submit([assembler.assemble(ids, layout, slots.map((f) => f.map((x) => x.state)), fromRow, rows)]);

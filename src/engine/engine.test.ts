@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeTinyCheckpoint } from '../../scripts/tiny-checkpoint/generate.ts';
 import { loadModelDir, type LoadedModel } from '../cli/load-model.ts';
 import { expectRelClose } from '../compress/image-encoder.testing.ts';
@@ -228,9 +228,20 @@ describe('LlavaMiniEngine with an external LLM (how WebLLM plugs in)', () => {
       expect(withExternal.memory().weights.llm).toBe(model.checkpoint.config.llm.vocabSize * H * 4);
       expect(engine.memory().weights.llm).toBeGreaterThan(withExternal.memory().weights.llm);
       const question = 'Describe it in detail.';
-      const a = await new Conversation(withExternal, model.text).ask(question, { images: [await withExternal.encodeImage(images[1]!)], maxNewTokens: 12 });
-      const b = await new Conversation(engine, model.text).ask(question, { images: [await engine.encodeImage(images[1]!)], maxNewTokens: 12 });
+      const convA = new Conversation(withExternal, model.text);
+      const convB = new Conversation(engine, model.text);
+      const a = await convA.ask(question, { images: [await withExternal.encodeImage(images[1]!)], maxNewTokens: 12 });
+      const b = await convB.ask(question, { images: [await engine.encodeImage(images[1]!)], maxNewTokens: 12 });
       expect(a.tokens).toEqual(b.tokens);
+      // A backend that keeps no cached rows (as WebLLM below a whole prefill chunk): the follow-up is prefilled
+      // from row 0, with the same answer.
+      const keptRows = vi.fn(() => 0);
+      Object.assign(external, { keptRows });
+      const a2 = await convA.ask('And the colours?', { maxNewTokens: 8 });
+      const b2 = await convB.ask('And the colours?', { maxNewTokens: 8 });
+      expect(keptRows).toHaveBeenCalledWith(a.llmRows, a2.llmRows);
+      expect([a2.reusedRows, b2.reusedRows]).toEqual([0, b.llmRows]);
+      expect(a2.tokens).toEqual(b2.tokens);
     } finally {
       withExternal.destroy();
       llmWeights.destroy();

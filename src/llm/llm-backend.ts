@@ -59,6 +59,12 @@ export interface LlmBackend {
   generate(opts: GenerateOptions): Promise<GenerateResult>;
   /** Forgets cached rows from `length` on; the next prefill continues there. */
   rollback(length: number): void;
+  /**
+   * Of the first `unchanged` rows of a new prompt of `total` rows, which the cache holds already, how many to keep:
+   * a backend whose continued prefill is slow or unsound says fewer (a multi-turn caller rolls back to that).
+   * Absent: all of them.
+   */
+  keptRows?(unchanged: number, total: number): number;
   /** The logits [V] of the last prefill's last row (debug dumps). */
   logitsOfLastPrefill(): Promise<Float32Array>;
   /** GPU bytes held besides the weights (KV cache, scratch). */

@@ -1,6 +1,7 @@
 // EmbeddingPrefill against a fake WebLLM pipeline whose tensors are real GPUBuffers on a Dawn device
-// (SwiftShader without a GPU): chunking at prefillChunkSize, each chunk's tensor bytes equal to the right rows of
-// our f32 buffer (f32 exactly, f16 equal to round-to-nearest-even), the KV calls in WebLLM's order with their
+// (SwiftShader without a GPU): a first chunk of at most prefillChunkSize rows on an empty cache, then single rows
+// (the real library's prefill is wrong over cached rows), each piece's tensor bytes equal to the right rows of our
+// f32 buffer (f32 exactly, f16 equal to round-to-nearest-even), the KV calls in WebLLM's order with their
 // shape arguments, filledKVCacheLength tracking the cache, roll-back through kv_state_popn, abort between
 // chunks, tvm scope hygiene (no leaked tensors, the returned logits detached).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,20 +39,21 @@ async function captured(rec: ForwardRecord): Promise<Uint8Array> {
   return new Uint8Array(await readBuffer(ctx.device, rec.capture, rec.capture.size));
 }
 
-/** The calls one prefill of `rows` rows makes, chunk by chunk. */
+/** The rows of each forward of one prefill of `rows` rows after `cached` rows: a first chunk on an empty cache, then one at a time. */
+function expectedPieces(rows: number, cached = 0): number[] {
+  const first = cached === 0 ? Math.min(C, rows) : 1;
+  return [first, ...Array<number>(rows - first).fill(1)];
+}
+
+/** The calls one prefill of `rows` rows on an empty cache makes, piece by piece. */
 function expectedCalls(rows: number): string[] {
-  const calls: string[] = [];
-  for (let r = 0; r < rows; r += C) {
-    const n = Math.min(C, rows - r);
-    calls.push(`begin_forward seq=[0] len=[${n}]`, n > 1 ? `prefill n=${n}` : 'decode', 'end_forward');
-  }
-  return calls;
+  return expectedPieces(rows).flatMap((n) => [`begin_forward seq=[0] len=[${n}]`, n > 1 ? `prefill n=${n}` : 'decode', 'end_forward']);
 }
 
 describe('EmbeddingPrefill', () => {
   for (const quantization of ['q4f32_1', 'q4f16_1', 'q0f32'] as const) {
     {
-      it(`${quantization}: chunks of at most prefillChunkSize rows carry the right rows (at offset 0 of each tensor's buffer, whatever byteOffset says)`, async () => {
+      it(`${quantization}: a first chunk of at most prefillChunkSize rows, then single rows, carry the right rows (at offset 0 of each tensor's buffer, whatever byteOffset says)`, async () => {
         const input = storageBufferFrom(ctx.device, INPUT, 'llm input');
         for (const rows of [1, C - 1, C, C + 1, 3 * C + 5]) {
           const p = fake({ quantization });
@@ -61,7 +63,7 @@ describe('EmbeddingPrefill', () => {
           const logits = await ep.run(input, rows, { inputRowOffset: row0 });
           expect(p.calls).toEqual(expectedCalls(rows));
           const sizes = p.forwards.map((f) => f.rows);
-          expect(sizes).toEqual(Array.from({ length: Math.ceil(rows / C) }, (_, i) => Math.min(C, rows - i * C)));
+          expect(sizes).toEqual(expectedPieces(rows));
           let at = 0;
           for (const f of p.forwards) {
             expect([f.start, f.filledBefore]).toEqual([at, at]);
@@ -91,8 +93,9 @@ describe('EmbeddingPrefill', () => {
     (await ep.run(input, 6)).dispose();
     (await ep.run(input, 5, { inputRowOffset: 6 })).dispose();
     expect([p.filledKVCacheLength, p.kvRows]).toEqual([11, 11]);
-    expect(p.forwards.map((f) => [f.start, f.rows])).toEqual([[0, 4], [4, 2], [6, 4], [10, 1]]);
-    expect(Buffer.from(await captured(p.forwards[2]!)).equals(Buffer.from(expectedBytes(6, 4, 'float16')))).toBe(true);
+    // The first chunk on the empty cache, then one row at a time (the library's prefill is wrong over cached rows).
+    expect(p.forwards.map((f) => [f.start, f.rows])).toEqual([[0, 4], [4, 1], [5, 1], [6, 1], [7, 1], [8, 1], [9, 1], [10, 1]]);
+    expect(Buffer.from(await captured(p.forwards[2]!)).equals(Buffer.from(expectedBytes(5, 1, 'float16')))).toBe(true);
     p.calls.length = 0;
     ep.rollback(8);
     expect(p.calls).toEqual(['popn seq=0:int64 n=3:int32']);
@@ -100,7 +103,12 @@ describe('EmbeddingPrefill', () => {
     ep.rollback(8); // nothing to pop
     expect(p.calls).toHaveLength(1);
     (await ep.run(input, 2, { inputRowOffset: 8 })).dispose();
-    expect(p.forwards.at(-1)!.start).toBe(8);
+    expect(p.forwards.slice(-2).map((f) => [f.start, f.kind])).toEqual([[8, 'decode'], [9, 'decode']]);
+    // Cached rows are worth keeping once they fill a chunk; below that a fresh prefill is cheaper.
+    expect([ep.keptRows(C - 1, 2 * C), ep.keptRows(C, 2 * C), ep.keptRows(2, 3)]).toEqual([0, C, 0]);
+    expect(() => ep.keptRows(4, 3)).toThrow(/4 unchanged rows of 3/);
+    // The fake refuses what the real library gets wrong.
+    expect(() => ep.forward(input, 0, 2)).toThrow(/over 10 cached rows/);
     ep.rollback(0);
     expect([p.filledKVCacheLength, p.kvRows]).toEqual([0, 0]);
     expect(() => ep.rollback(1)).toThrow(/outside 0..0/);
@@ -119,13 +127,13 @@ describe('EmbeddingPrefill', () => {
       if (rec.start === 3 + C) ac.abort(new Error('stop!'));
     };
     await expect(ep.run(input, 3 * C, { inputRowOffset: 3, signal: ac.signal })).rejects.toThrow('stop!');
-    // Two chunks ran (the abort came during the second), the third never started; both were popped.
-    expect(p.forwards.map((f) => f.start)).toEqual([0, 3, 3 + C]);
-    expect(p.calls.at(-1)).toBe(`popn seq=0:int64 n=${2 * C}:int32`);
+    // After cached rows, rows go one at a time: they ran up to the one during which the abort came, and were popped.
+    expect(p.forwards.map((f) => f.start)).toEqual([0, ...Array.from({ length: C + 1 }, (_, i) => 3 + i)]);
+    expect(p.calls.at(-1)).toBe(`popn seq=0:int64 n=${C + 1}:int32`);
     expect([p.filledKVCacheLength, p.kvRows, p.tvm.live, p.tvm.scopeDepth]).toEqual([3, 3, 0, 0]);
     // An already aborted signal runs nothing.
     await expect(ep.run(input, 2, { signal: ac.signal })).rejects.toThrow('stop!');
-    expect(p.forwards).toHaveLength(3);
+    expect(p.forwards).toHaveLength(C + 2);
     // And the backend continues normally afterwards.
     p.onForward = null;
     (await ep.run(input, 2, { inputRowOffset: 3 })).dispose();

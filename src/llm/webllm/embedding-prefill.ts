@@ -1,7 +1,14 @@
 // Prefill of our own fused embedding rows into a WebLLM model's KV cache, on the GPU, with no CPU round trip
 // (spec sections 5-6: the LLM input F[0:k] ++ V ++ F[k+1:] lives in the engine's GPUBuffer as f32 rows).
 //
-// For each chunk of at most `prefillChunkSize` rows: a TVM tensor [1, n, hidden] of the model's dtype is
+// Rows go in pieces: the first `prefillChunkSize` rows on an EMPTY cache in one piece, every later row alone. The
+// library's prefill function attends wrongly to rows already in the cache: measured on Llama-3.2-1B q0f32 (v0_2_48,
+// SwiftShader, scripts/verify-webllm/kv-probe.ts), 17 cached rows then a 4-row prefill gave logits off by 0.76
+// relative to a fresh prefill of the 21 rows, while its decode function, one row at a time over the same cache,
+// agreed with it (and pop-then-decode reproduced logits within 2.9e-6). So a multi-turn caller keeps cached rows
+// only when they fill at least one whole chunk (keptRows), and a fresh prompt longer than a chunk decodes the rest.
+//
+// For each piece of n rows: a TVM tensor [1, n, hidden] of the model's dtype is
 // allocated on the pipeline's device, its GPUBuffer taken from TVM's buffer table, our convert kernel
 // (shaders/convert.wgsl) writes rows [offset, offset + n) of our buffer into it (f32 copy, or f16), and the
 // model runs on it exactly as WebLLM's own LLMChatPipeline.embedAndForward does after its embedding lookup:
@@ -191,12 +198,15 @@ export class EmbeddingPrefill {
     const chunk = pipeline.prefillChunkSize;
     let logits: TvmTensor | null = null;
     try {
-      for (let r = 0; r < rows; r += chunk) {
+      for (let r = 0; r < rows; ) {
         if (r > 0) opts.signal?.throwIfAborted();
-        const n = Math.min(chunk, rows - r);
-        const next = this.forwardChunk(input, row0 + r, n);
+        // The library's prefill is sound on an empty cache only (see the header): rows after cached ones go one
+        // at a time through its decode function.
+        const n = pipeline.filledKVCacheLength === 0 ? Math.min(chunk, rows - r) : 1;
+        const next = this.forward(input, row0 + r, n);
         logits?.dispose();
         logits = next;
+        r += n;
       }
       // Wait for the GPU, so the wall time covers the work.
       await this.gpu.device.queue.onSubmittedWorkDone();
@@ -206,6 +216,16 @@ export class EmbeddingPrefill {
       if (pipeline.filledKVCacheLength > start) this.rollback(start);
       throw e;
     }
+  }
+
+  /**
+   * Of `unchanged` cached rows of a new `total`-row prompt, how many to keep: all of them when they fill a whole
+   * chunk (the rest then decodes row by row, fewer rows than a fresh prefill would decode), else none (one fresh
+   * prefill beats decoding the rest row by row; the library's prefill over cached rows is not an option).
+   */
+  keptRows(unchanged: number, total: number): number {
+    if (!(unchanged <= total)) throw new Error(`WebLLM keptRows: ${unchanged} unchanged rows of ${total}`);
+    return unchanged >= this.pipeline.prefillChunkSize ? unchanged : 0;
   }
 
   /** Pops cached rows from `length` on (vm.builtin.kv_state_popn on sequence 0) and sets filledKVCacheLength. */
@@ -242,8 +262,12 @@ export class EmbeddingPrefill {
     this.popn = null;
   }
 
-  /** One chunk: tensor, our copy into it, WebLLM's forward. Returns the chunk's logits, detached. */
-  private forwardChunk(input: GPUBuffer, inputRow: number, n: number): TvmTensor {
+  /**
+   * One forward of rows [inputRow, inputRow + n) of `input` (n <= prefillChunkSize) after the cached rows, whatever
+   * the cache holds (run() decides the pieces; the KV probe calls it directly): tensor, our copy into it, WebLLM's
+   * prefill (n > 1) or decode. Returns the piece's logits, detached.
+   */
+  forward(input: GPUBuffer, inputRow: number, n: number): TvmTensor {
     const { pipeline, hidden: H } = this;
     const { tvm } = pipeline;
     tvm.beginScope();

@@ -16,7 +16,9 @@
 //   token ids and calls this.processNextToken (stop tokens not pushed to outputIds, max_tokens, context window);
 //   decodeStep feeds outputIds[-1] through embedAndForward (one decode row); Conversation.finishReply checks;
 //   per-round statistics with fixed fake durations.
-// Learned from the real run: 0.2.79 has no samplePrefillStep / forwardPrefill / getActiveKVStates / invokePrefill;
+// Learned from the real runs: the library's prefill function is wrong over cached rows (scripts/verify-webllm/
+// kv-probe.ts: 17 cached rows then a 4-row prefill, logits 0.76 relative off a fresh prefill), so the fake refuses
+// it there; 0.2.79 has no samplePrefillStep / forwardPrefill / getActiveKVStates / invokePrefill;
 // the model functions are the fields prefill / decoding called with (x, kvCache, params).
 import type { TvmPackedFunc, TvmTensor, TvmWebGpuContext } from './embedding-prefill.ts';
 import { KV_POPN } from './embedding-prefill.ts';
@@ -299,6 +301,8 @@ export class FakePipeline implements WebLlmPipeline {
   /** The library's prefill function (a VM function field in 0.2.79). */
   readonly prefill = (x: TvmTensor, kv: unknown, params: unknown): { get(i: number): TvmTensor } => {
     this.checkArgs(kv, params);
+    // The real library computes this without a word, and wrongly (kv-probe: 0.76 relative off): refused here.
+    if (this.kvRows > 0) throw new Error(`prefill n=${x.shape[1]} over ${this.kvRows} cached rows: the real library's logits would be wrong`);
     this.calls.push(`prefill n=${x.shape[1]}`);
     return this.forward('prefill', x, x.shape[1]!);
   };

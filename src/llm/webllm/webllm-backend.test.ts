@@ -10,7 +10,7 @@ import { readBuffer, storageBufferFrom } from '../../gpu/buffers.ts';
 import type { GpuContext } from '../../gpu/device.ts';
 import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
 import { FAKE_HEAD_DIM, FAKE_KV_HEADS, FAKE_LAYERS, FakePipeline } from './fake-pipeline.testing.ts';
-import { libClassMethods, libLineOf, libMethodSource, webLlmLibSource, webLlmVersion } from './webllm-lib.testing.ts';
+import { expectInOrder, libClassMethods, libLineOf, libMethodSource, webLlmLibSource, webLlmVersion } from './webllm-lib.testing.ts';
 import { INSTANCE_MARKER } from './direct-weight-loader.ts';
 import { kvCacheBytes, PIPELINE_FIELDS, PIPELINE_METHODS, pipelineOf, stoppedOf, timingsFromUsage, TURN_PLACEHOLDER, WebLlmBackend } from './webllm-backend.ts';
 
@@ -60,12 +60,7 @@ describe('WebLLM internals (installed @mlc-ai/web-llm)', () => {
       'this.curRoundPrefillTotalTokens += promptLen;',
       'this.processNextToken(nextToken, genConfig);',
     ];
-    let at = 0;
-    for (const s of order) {
-      const i = src.indexOf(s, at);
-      expect(i, s).toBeGreaterThanOrEqual(0);
-      at = i + s.length;
-    }
+    expectInOrder(src, order);
     const decode = flat(libMethodSource('LLMChatPipeline', 'decodeStep'));
     expect(decode).toContain('const chunk = [ this.outputIds.slice(this.outputIds.length - 1), ];');
     expect(decode).toContain('const logits = this.tvm.detachFromCurrentScope(yield this.embedAndForward(chunk, chunkLen));');
@@ -88,12 +83,7 @@ describe('WebLLM internals (installed @mlc-ai/web-llm)', () => {
       'this.tvm.endScope();',
       'this.tvm.attachToCurrentScope(logits);',
     ];
-    let at = 0;
-    for (const s of order) {
-      const i = src.indexOf(s, at);
-      expect(i, s).toBeGreaterThanOrEqual(0);
-      at = i + s.length;
-    }
+    expectInOrder(src, order);
   });
 
   it('stop tokens, max_tokens and abort behave as the backend maps them', () => {
@@ -211,8 +201,9 @@ describe('WebLlmBackend on a fake pipeline', () => {
     const { p, backend, input } = await setup('q0f32');
     expect([backend.capacity, backend.length]).toEqual([32, 0]);
     await backend.prefill(input, 7);
-    expect(p.forwards.map((f) => [f.kind, f.rows])).toEqual([['prefill', 4], ['prefill', 3]]);
-    expect(Array.from((await backend.logitsOfLastPrefill()).subarray(0, 3))).toEqual([1, 3, 4]);
+    // One chunk on the empty cache, then row by row (the library's prefill is wrong over cached rows).
+    expect(p.forwards.map((f) => [f.kind, f.rows])).toEqual([['prefill', 4], ['decode', 1], ['decode', 1], ['decode', 1]]);
+    expect(Array.from((await backend.logitsOfLastPrefill()).subarray(0, 3))).toEqual([3, 1, 6]);
     p.script = [11, 12, 13, 128009, 99];
     const seen: number[] = [];
     const res = await backend.generate({ maxNewTokens: 10, onToken: (id) => seen.push(id) });
@@ -254,12 +245,14 @@ describe('WebLlmBackend on a fake pipeline', () => {
     // Turn 2: the prompt re-rendered = turn 1's prompt + the answer as fused text (3 rows) + the new question (5).
     p.calls.length = 0;
     const forwardsBefore = p.forwards.length;
+    // 9 cached rows fill at least one chunk (4): kept; fewer would be re-prefilled from row 0.
+    expect([backend.keptRows(9, 17), backend.keptRows(3, 17)]).toEqual([9, 0]);
     backend.rollback(9);
     expect(p.calls).toEqual(['popn seq=0:int64 n=2:int32']);
     expect([p.filledKVCacheLength, p.kvRows]).toEqual([9, 9]);
     await backend.prefill(input, 8, { inputRowOffset: 9 });
     const turn2 = p.forwards.slice(forwardsBefore);
-    expect(turn2.map((f) => [f.start, f.rows])).toEqual([[9, 4], [13, 4]]);
+    expect(turn2.map((f) => [f.start, f.rows])).toEqual(Array.from({ length: 8 }, (_, i) => [9 + i, 1]));
     for (const [i, f] of turn2.entries()) {
       const want = f32ToF16Bytes(INPUT.slice((f.start) * H, (f.start + f.rows) * H));
       expect(Buffer.from(await forwardBytes(p, forwardsBefore + i)).equals(Buffer.from(want))).toBe(true);
@@ -329,14 +322,17 @@ describe('WebLlmBackend on a fake pipeline', () => {
     expect([p.tvm.live, p.tvm.scopeDepth]).toEqual([0, 0]);
     await expect(backend.generate({ maxNewTokens: 2 })).rejects.toThrow(/prefill the prompt/);
     await expect(WebLlmBackend.attach(p, { hidden: H })).rejects.toThrow(/already hooked/);
+    backend.rollback(0);
     backend.destroy();
     for (const m of ['getInputData', 'embedAndForward', 'processNextToken']) expect(Object.prototype.hasOwnProperty.call(p, m), m).toBe(false);
-    // Unhooked, the pipeline tokenizes and forwards its own Conversation again.
+    // Unhooked, the pipeline tokenizes and forwards its own Conversation again (on the emptied cache, in one chunk:
+    // its own later chunks would meet the library's flaw too).
+    p.prefillChunkSize = 64;
     p.conversation.reset();
     p.calls.length = 0;
     p.script = [1];
     await p.prefillStep('hello', 'user');
-    expect(p.calls[0]).toBe('embed tokens=1000,1001,1002,1003');
+    expect(p.calls[0]).toMatch(/^embed tokens=1000,1001,1002,1003\b/);
     input.destroy();
   });
 

@@ -346,6 +346,10 @@ export class WebLlmBackend implements LlmBackend {
     return { tokens, stopped: stoppedOf(p.getFinishReason()), timings: timingsFromUsage(this.usage, this.lastPrefillMs) };
   }
 
+  keptRows(unchanged: number, total: number): number {
+    return this.rows.keptRows(unchanged, total);
+  }
+
   rollback(length: number): void {
     this.dropPending();
     this.pendingRows = 0;
