@@ -300,15 +300,18 @@ function compare(runs: EngineRun[], maxNewTokens: number, log: VerifyOptions['lo
   for (let t = 0; t < w.turns.length; t++) {
     const a = w.turns[t]!;
     const b = n.turns[t]!;
+    const [ra, rb] = [a.llmRows - a.reusedRows, b.llmRows - b.reusedRows];
+    // The engines may prefill different row counts (WebLLM re-prefills a follow-up from row 0, see keptRows).
     const rows: Array<[string, number, number, number]> = [
-      [`prefill ms (${a.llmRows - a.reusedRows} rows)`, a.prefillMs, b.prefillMs, 0],
+      [`prefill ms (${ra === rb ? ra : `${ra} / ${rb}`} rows)`, a.prefillMs, b.prefillMs, 0],
+      ['prefill rows/s', (ra * 1000) / a.prefillMs, (rb * 1000) / b.prefillMs, 3],
       ['time to first token ms', a.firstTokenMs, b.firstTokenMs, 0],
       ['decode tokens/s', a.decodeTokensPerSecond, b.decodeTokensPerSecond, 3],
     ];
     for (const [k, x, y, d] of rows) log(`${pad(String(t + 1), 6)}${pad(k, 26)}${pad(f(x, d), 14)}${pad(f(y, d), 14)}${f(y / x, 2)}`);
   }
   log(`load s: WebLLM ${w.loadSeconds.toFixed(0)}, native ${n.loadSeconds.toFixed(0)}`);
-  log(`roll-back + reuse: turn 2 reused ${w.turns[1]!.reusedRows} (WebLLM) / ${n.turns[1]!.reusedRows} (native) cached rows; turn 3 stopped: ${w.turns[2]!.status} / ${n.turns[2]!.status}`);
+  log(`roll-back + reuse: turn 2 reused ${w.turns[1]!.reusedRows} (WebLLM) / ${n.turns[1]!.reusedRows} (native) cached rows, turn 3 ${w.turns[2]!.reusedRows} / ${n.turns[2]!.reusedRows} (WebLLM keeps cached rows once they fill a prefill chunk); turn 3 stopped: ${w.turns[2]!.status} / ${n.turns[2]!.status}`);
   return agreement;
 }
 
