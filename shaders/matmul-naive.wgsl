@@ -10,10 +10,8 @@ struct Dims {
   ldy: u32,
   yOff: u32,
   tiles: u32,
-  _pad: u32,
+  hasBias: u32,
 }
-
-override HAS_BIAS: bool = false;
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -32,7 +30,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var k = 0u; k < dims.K; k++) {
     acc += x[r * dims.K + k] * w[c * dims.K + k];
   }
-  if (HAS_BIAS) {
+  if (dims.hasBias != 0u) {
     acc += bias[c];
   }
   y[dims.yOff + r * dims.ldy + c] = acc;

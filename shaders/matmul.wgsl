@@ -27,11 +27,11 @@ struct Dims {
   ldy: u32,      // row stride of y, in elements (N for a dense y)
   yOff: u32,     // element offset of y(0, 0)
   tiles: u32,    // ceil(M / 64) * tilesN
-  _pad: u32,
+  hasBias: u32,  // 1: add b[N]. A uniform, not an override: one pipeline serves both (each build costs seconds
+                 // on a software adapter; the branch is once per output, after the K loop)
 }
 
-// The bias binding is always present in the layout; it is read only when HAS_BIAS is true.
-override HAS_BIAS: bool = false;
+// The bias binding is always present in the layout; it is read only when dims.hasBias is 1.
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -73,6 +73,6 @@ fn main(
 //#include tile-accumulate
   }
 
-  let withBias = HAS_BIAS;
+  let withBias = dims.hasBias != 0u;
 //#include tile-epilogue
 }

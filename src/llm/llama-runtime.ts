@@ -159,10 +159,11 @@ export class LlamaRuntime implements LlmBackend {
   async generate(opts: GenerateOptions): Promise<GenerateResult> {
     if (!this.canGenerate) throw new Error('LlamaRuntime.generate: prefill the prompt (or the next turn) first');
     if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new Error(`LlamaRuntime.generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
-    this.canGenerate = false; // the prefill logits are consumed: the next generate() needs a new prefill
-    const stops = new Set(opts.stopIds ?? this.eosTokenIds);
     const sampling = opts.sampling ?? { greedy: true };
     const topP = 'greedy' in sampling ? null : { ...sampling, rng: mulberry32(sampling.seed) };
+    if (topP) await this.sampler.initTopP(); // built on the first sampled answer (greedy never needs them)
+    this.canGenerate = false; // the prefill logits are consumed: the next generate() needs a new prefill
+    const stops = new Set(opts.stopIds ?? this.eosTokenIds);
     const V = this.config.vocabSize;
     const pick = (pass: GPUComputePassEncoder, logits: GPUBuffer) => {
       if (topP) this.sampler.sample(pass, logits, this.token, V, { temperature: topP.temperature, topP: topP.topP, u: topP.rng() });

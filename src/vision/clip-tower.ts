@@ -126,7 +126,8 @@ export class ClipTower {
     const kernels = {
       linear,
       norm,
-      attention: new AttentionKernel(device, { headDim: D / v.numHeads }),
+      // Every query of an image at once (577 rows): never the few-slot splitk path.
+      attention: new AttentionKernel(device, { headDim: D / v.numHeads, splitK: false }),
       act: new ActivationKernel(device, v.hiddenAct),
       add: new AddKernel(device),
     };

@@ -240,6 +240,15 @@ describe('AttentionKernel strides, recording and planning', () => {
     expect(clip.splits).toBe(1);
     kernel.destroy();
   });
+
+  it('splitK: false builds no splitk pipeline: auto takes tiled for any shape, still right; forcing splitk is refused', async () => {
+    const tiledOnly = await AttentionKernel.create(ctx.device, { headDim: 32, splitK: false });
+    expect(tiledOnly.plan({ nq: 1, nk: 300, numHeads: 4 }).path).toBe('tiled');
+    expect(() => tiledOnly.plan({ nq: 1, nk: 300, numHeads: 4 }, { path: 'splitk' })).toThrow(/splitk path was not built/);
+    tiledOnly.destroy();
+    // A decode-shaped run (1 query, 2 key splits) through tiled + combine against the reference.
+    await check({ nq: 1, nk: 601, nH: 4, nKV: 2, hd: 32 }, { splitK: false, splits: 2 });
+  });
 });
 
 describe('AttentionKernel argument checks', () => {

@@ -85,17 +85,15 @@ export class LinearKernel {
     this.uniforms = new UniformCache(device, 'linear dims');
   }
 
-  /** Builds the pipelines (with and without bias). Rejects with a ShaderError if the WGSL does not compile. */
+  /** Builds the pipeline (bias or not is a uniform). Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
     return this.programs.ready(this);
   }
 
-  private async build(): Promise<{ bias: ComputeProgram; noBias: ComputeProgram }> {
+  private build(): Promise<ComputeProgram> {
     const name = this.opts.shader?.name ?? (this.weights === 'f16' ? 'matmul.wgsl (f16 weights)' : 'matmul.wgsl');
     const code = this.opts.shader?.code ?? linearShaderSource(this.weights);
-    const spec = (hasBias: boolean) => ({ name, code, bindings: BINDINGS, constants: { HAS_BIAS: hasBias } });
-    const [bias, noBias] = await Promise.all([computeProgram(this.device, spec(true)), computeProgram(this.device, spec(false))]);
-    return { bias, noBias };
+    return computeProgram(this.device, { name, code, bindings: BINDINGS });
   }
 
   /** A ready kernel. */
@@ -115,7 +113,7 @@ export class LinearKernel {
    * With a device, encodes and submits at once; with an encoder or pass, only records (the caller submits).
    */
   run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
-    const programs = this.programs.require('LinearKernel');
+    const program = this.programs.require('LinearKernel');
     const { M, K, N } = linearShape('LinearKernel.run', op);
     const { x: { buffer: x }, w: { buffer: w }, bias: b, y } = op;
     for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('LinearKernel.run', name, v);
@@ -139,10 +137,9 @@ export class LinearKernel {
       bb = { buffer: this.dummyBias };
     }
 
-    const program = b ? programs.bias : programs.noBias;
     const tilesN = Math.ceil(N / LINEAR_TILE);
     const tiles = Math.ceil(M / LINEAR_TILE) * tilesN;
-    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, 0]);
+    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, b ? 1 : 0]);
     const bindGroup = bindBuffers(this.device, program.layout, [dims, binding(bindings[0]!), binding(bindings[1]!), bb, binding(bindings[2]!)], 'linear');
     recordDispatch(target, 'linear', program, bindGroup, this.dispatchSize(M, N));
   }

@@ -50,7 +50,7 @@ const topPCase: SelfTestCase = {
     const rng = mulberry32(13);
     const draws: SampleParams[] = Array.from({ length: PARAMS_RING }, () => ({ temperature: 0.8, topP: 0.9, u: rng() }));
     return withGpuObjects(device, async (gpu) => {
-      const kernel = gpu.own(await SamplingKernel.create(device));
+      const kernel = gpu.own(await new SamplingKernel(device).initTopP());
       const lb = gpu.upload(logits, 'selftest logits');
       const rb = gpu.alloc(PARAMS_RING * 4, 'selftest tokens');
       const [got, gpuMs] = await timed(

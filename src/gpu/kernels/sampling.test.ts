@@ -220,6 +220,7 @@ describe('top-p sampling vs sampleTopPRef (same token id)', () => {
     const lb = storageBufferFrom(ctx.device, logits);
     const rb = createStorageBuffer(ctx.device, PARAMS_RING * 4);
     const draws: SampleParams[] = drawsFor(21, PARAMS_RING, 1, 0.9);
+    await kernel.initTopP();
     const encoder = ctx.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     draws.forEach((d, j) => kernel.sample(pass, lb, rb, V, d, { outIndex: j }));
@@ -235,7 +236,7 @@ describe('top-p sampling vs sampleTopPRef (same token id)', () => {
 });
 
 describe('SamplingKernel argument checks', () => {
-  it('refuses bad sizes, u outside [0, 1), a small result buffer, and use before init', () => {
+  it('refuses bad sizes, u outside [0, 1), a small result buffer, and use before init', async () => {
     const lb = createStorageBuffer(ctx.device, 400);
     const rb = createStorageBuffer(ctx.device, 4);
     expect(() => kernel.argmax(ctx.device, lb, rb, 101)).toThrow(/has 400 bytes, needs 404/);
@@ -244,6 +245,12 @@ describe('SamplingKernel argument checks', () => {
     expect(() => kernel.sample(ctx.device, lb, rb, 100, { temperature: 1, topP: 0.9, u: 1 })).toThrow(/u must be in \[0, 1\)/);
     expect(() => kernel.argmax(ctx.device, lb, lb, 100)).toThrow(/different buffers/);
     expect(() => new SamplingKernel(ctx.device).argmax(ctx.device, lb, rb, 100)).toThrow(/init\(\)/);
+    // create() builds argmax only: top-p's passes wait for initTopP() (greedy answers never build them).
+    const greedyOnly = await SamplingKernel.create(ctx.device);
+    greedyOnly.argmax(ctx.device, lb, rb, 100);
+    expect(() => greedyOnly.sample(ctx.device, lb, rb, 100, { temperature: 1, topP: 0.9, u: 0.5 })).toThrow(/initTopP/);
+    expect(() => greedyOnly.sample(ctx.device, lb, rb, 100, { temperature: 0, topP: 0.9, u: 0.5 })).not.toThrow();
+    greedyOnly.destroy();
     const max = ctx.device.limits.maxStorageBufferBindingSize;
     expect(() => kernel.argmax(ctx.device, lb, rb, max / 4 + 1)).toThrow(/maxStorageBufferBindingSize/);
     lb.destroy();
@@ -273,7 +280,7 @@ describe('f16-logits variant', () => {
     const vctx = await createValidationOnlyGpu();
     try {
       expect(vctx.device.features.has('shader-f16')).toBe(true);
-      const k = await SamplingKernel.create(vctx.device, { logits: 'f16' });
+      const k = await new SamplingKernel(vctx.device, { logits: 'f16' }).initTopP();
       const V = 4099; // odd: the f16 buffer is padded to 4 bytes
       const lb = createStorageBuffer(vctx.device, V * 2);
       const rb = createStorageBuffer(vctx.device, 8);

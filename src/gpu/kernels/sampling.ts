@@ -23,8 +23,10 @@ export const PARAMS_RING = 16;
 const RADIX_STEPS = 8;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'uniform', 'read', 'storage', 'storage'];
-const ENTRY_POINTS = ['reduce_max', 'final_max', 'radix', 'pick_partial', 'pick_final'] as const;
-type EntryPoint = (typeof ENTRY_POINTS)[number];
+/** argmax's passes (built by init()) and the rest of top-p's (built by initTopP(), when a request first samples). */
+const ARGMAX_ENTRY_POINTS = ['reduce_max', 'final_max'] as const;
+const TOP_P_ENTRY_POINTS = ['radix', 'pick_partial', 'pick_final'] as const;
+type Programs<E extends readonly string[]> = Record<E[number], ComputeProgram>;
 
 /** sampling.wgsl as is for f32 logits; for f16, `enable f16;` + `alias LT = f16;`. */
 export function samplingShaderSource(logits: DenseStorage): string {
@@ -67,12 +69,10 @@ interface Scratch {
 
 export class SamplingKernel {
   readonly logits: DenseStorage;
-  private readonly programs = new LazyPrograms(async () => {
-    const name = this.logits === 'f16' ? 'sampling.wgsl (f16 logits)' : 'sampling.wgsl';
-    const code = samplingShaderSource(this.logits);
-    const progs = await Promise.all(ENTRY_POINTS.map((entryPoint) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS })));
-    return Object.fromEntries(ENTRY_POINTS.map((e, i) => [e, progs[i]!])) as Record<EntryPoint, ComputeProgram>;
-  });
+  // Greedy answers never need the top-p passes, and their pipelines are the slow ones to build on a software
+  // adapter (about 2 s of a demo load on SwiftShader): they wait for the first sampled answer.
+  private readonly programs = new LazyPrograms(() => this.build(ARGMAX_ENTRY_POINTS));
+  private readonly topPPrograms = new LazyPrograms(() => this.build(TOP_P_ENTRY_POINTS));
   private readonly scratch = new Map<number, Scratch>();
   private readonly ring: GPUBuffer[] = [];
   private ringNext = 0;
@@ -86,9 +86,15 @@ export class SamplingKernel {
     requireShaderF16(device, this.logits === 'f16', 'SamplingKernel: f16 logits need', 'f32 logits');
   }
 
-  /** Builds the five pipelines. Rejects with a ShaderError if the WGSL does not compile. */
+  /** Builds argmax's two pipelines. Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
     return this.programs.ready(this);
+  }
+
+  /** Builds the top-p passes' three pipelines as well (once): sample() with non-greedy settings needs them. */
+  async initTopP(): Promise<this> {
+    await this.init();
+    return this.topPPrograms.ready(this);
   }
 
   static create(device: GPUDevice, opts?: SamplingKernelOptions): Promise<SamplingKernel> {
@@ -123,7 +129,7 @@ export class SamplingKernel {
     const { temperature, topP } = params;
     if (!(params.u >= 0 && params.u < 1)) throw new Error(`SamplingKernel.sample: u must be in [0, 1), got ${params.u}`);
     if (!Number.isFinite(temperature)) throw new Error(`SamplingKernel.sample: temperature must be finite, got ${temperature}`);
-    const programs = this.check(logits, result, V, opts);
+    const programs = { ...this.check(logits, result, V, opts), ...this.topPPrograms.require('SamplingKernel', 'SamplingKernel.sample (top-p; call `await kernel.initTopP()` first)') };
     const sc = this.scratchFor(V);
     const keepAll = topP >= 1;
     const u = Math.min(Math.fround(params.u), BELOW_ONE);
@@ -148,6 +154,13 @@ export class SamplingKernel {
     });
   }
 
+  private async build<E extends readonly string[]>(entryPoints: E): Promise<Programs<E>> {
+    const name = this.logits === 'f16' ? 'sampling.wgsl (f16 logits)' : 'sampling.wgsl';
+    const code = samplingShaderSource(this.logits);
+    const progs = await Promise.all(entryPoints.map((entryPoint) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS })));
+    return Object.fromEntries(entryPoints.map((e, i) => [e, progs[i]!])) as Programs<E>;
+  }
+
   /** Frees the kernel's own buffers (not the caller's). */
   destroy(): void {
     for (const sc of this.scratch.values()) {
@@ -161,7 +174,7 @@ export class SamplingKernel {
     this.greedyParams = null;
   }
 
-  private check(logits: GPUBuffer, result: GPUBuffer, V: number, opts: SampleRunOptions): Record<EntryPoint, ComputeProgram> {
+  private check(logits: GPUBuffer, result: GPUBuffer, V: number, opts: SampleRunOptions): Programs<typeof ARGMAX_ENTRY_POINTS> {
     const who = 'SamplingKernel';
     const programs = this.programs.require(who, who);
     positiveInt(who, 'V', V);
@@ -226,6 +239,7 @@ export async function sampleOnGpu(
   opts: SamplingKernelOptions & { kernel?: SamplingKernel } = {},
 ): Promise<number[]> {
   const kernel = opts.kernel ?? (await SamplingKernel.create(device, opts));
+  if (!draws.every(isGreedy)) await kernel.initTopP();
   const V = logits.length;
   const data = kernel.logits === 'f16' ? f32ToF16Bytes(logits) : logits;
   const lb = storageBufferFrom(device, data, 'logits');
