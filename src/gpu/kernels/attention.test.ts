@@ -14,7 +14,7 @@ import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { computeProgram, ShaderError } from '../pipeline.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { AttentionKernel, attentionOnGpu, attentionShaderSource, roundToF16, type AttentionOnGpuArgs } from './attention.ts';
+import { AttentionKernel, attentionOnGpu, attentionPath, attentionShaderSource, roundToF16, type AttentionOnGpuArgs } from './attention.ts';
 import { ATTENTION_SELF_TEST_CASES } from './attention.selftest.ts';
 import { runSelfTest } from '../selftest-support.ts';
 
@@ -241,13 +241,20 @@ describe('AttentionKernel strides, recording and planning', () => {
     kernel.destroy();
   });
 
-  it('splitK: false builds no splitk pipeline: auto takes tiled for any shape, still right; forcing splitk is refused', async () => {
-    const tiledOnly = await AttentionKernel.create(ctx.device, { headDim: 32, splitK: false });
+  it('builds only the paths asked for: auto takes a built one for any shape, still right; forcing another is refused', async () => {
+    expect([attentionPath({ nq: 1, numHeads: 32, numKvHeads: 8 }), attentionPath({ nq: 577, numHeads: 16 }), attentionPath({ nq: 2, numHeads: 2 })]).toEqual(['splitk', 'tiled', 'splitk']);
+    const tiledOnly = await AttentionKernel.create(ctx.device, { headDim: 32, paths: ['tiled'] });
     expect(tiledOnly.plan({ nq: 1, nk: 300, numHeads: 4 }).path).toBe('tiled');
     expect(() => tiledOnly.plan({ nq: 1, nk: 300, numHeads: 4 }, { path: 'splitk' })).toThrow(/splitk path was not built/);
     tiledOnly.destroy();
-    // A decode-shaped run (1 query, 2 key splits) through tiled + combine against the reference.
-    await check({ nq: 1, nk: 601, nH: 4, nKV: 2, hd: 32 }, { splitK: false, splits: 2 });
+    const splitkOnly = await AttentionKernel.create(ctx.device, { headDim: 32, paths: ['splitk'] });
+    expect(splitkOnly.plan({ nq: 65, nk: 65, numHeads: 4 }).path).toBe('splitk');
+    splitkOnly.destroy();
+    expect(() => new AttentionKernel(ctx.device, { headDim: 32, paths: [] })).toThrow(/paths must be some of tiled, splitk/);
+    // A decode-shaped run (1 query, 2 key splits) through tiled + combine, and a 65-row one through splitk alone,
+    // against the reference.
+    await check({ nq: 1, nk: 601, nH: 4, nKV: 2, hd: 32 }, { paths: ['tiled'], splits: 2 });
+    await check({ nq: 65, nk: 70, nH: 2, hd: 32, causal: true }, { paths: ['splitk'] });
   });
 });
 

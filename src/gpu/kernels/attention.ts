@@ -40,11 +40,19 @@ export interface AttentionKernelOptions {
   /** Split the key range until about this many workgroups run (default 128). */
   targetWorkgroups?: number;
   /**
-   * Build the splitk path (default true). false for callers that always bring many query slots (a vision
-   * tower): 'auto' then always takes 'tiled', right for any shape, and the kernel saves a pipeline build
-   * (about 0.75 s each on SwiftShader).
+   * The paths to build (default both). A caller whose shape never changes builds only the one its shape takes
+   * (`attentionPath`): each build costs about 0.75 s on SwiftShader. 'auto' then takes a built path; either
+   * path is right for any shape, only slower off its own.
    */
-  splitK?: boolean;
+  paths?: readonly AttentionPath[];
+}
+
+export type AttentionPath = 'tiled' | 'splitk';
+
+/** The path 'auto' takes for a shape when both are built: splitk for at most SPLITK_SLOTS query slots (nq x G). */
+export function attentionPath(shape: Pick<AttentionShape, 'nq' | 'numHeads' | 'numKvHeads'>): AttentionPath {
+  const slots = shape.nq * (shape.numHeads / (shape.numKvHeads ?? shape.numHeads));
+  return slots <= SPLITK_SLOTS ? 'splitk' : 'tiled';
 }
 
 export interface AttentionShape {
@@ -87,12 +95,13 @@ export interface AttentionPlan {
 export class AttentionKernel {
   readonly kv: KvStorage;
   readonly headDim: number;
-  readonly splitK: boolean;
+  /** The paths this kernel built. */
+  readonly paths: ReadonlySet<AttentionPath>;
   private readonly programs = new LazyPrograms(async () => {
     const name = this.kv === 'f16' ? 'attention.wgsl (f16 KV)' : 'attention.wgsl';
     const code = attentionShaderSource(this.kv);
     const build = (entryPoint: string) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS, constants: { HD4: this.headDim / 4 } });
-    const [tiled, splitk, combine] = await Promise.all([build('tiled'), this.splitK ? build('splitk') : null, build('combine')]);
+    const [tiled, splitk, combine] = await Promise.all([this.paths.has('tiled') ? build('tiled') : null, this.paths.has('splitk') ? build('splitk') : null, build('combine')]);
     return { tiled, splitk, combine };
   });
   /** One uniform buffer per distinct shape (a decode step shares one across all layers). */
@@ -108,7 +117,10 @@ export class AttentionKernel {
   ) {
     this.kv = opts.kv ?? 'f32';
     this.headDim = opts.headDim;
-    this.splitK = opts.splitK ?? true;
+    this.paths = new Set(opts.paths ?? ['tiled', 'splitk']);
+    if (this.paths.size === 0 || [...this.paths].some((p) => p !== 'tiled' && p !== 'splitk')) {
+      throw new Error(`AttentionKernel: paths must be some of tiled, splitk, got ${JSON.stringify(opts.paths)}`);
+    }
     if (!Number.isInteger(this.headDim) || this.headDim < 4 || this.headDim > 128 || this.headDim % 4 !== 0) {
       throw new Error(`AttentionKernel: headDim must be a multiple of 4 in [4, 128], got ${opts.headDim}`);
     }
@@ -118,7 +130,7 @@ export class AttentionKernel {
     this.uniforms = new UniformCache(device, 'attention dims');
   }
 
-  /** Builds the pipelines (tiled, combine, and splitk unless opted out). Rejects with a ShaderError if the WGSL does not compile. */
+  /** Builds the pipelines (the chosen paths and combine). Rejects with a ShaderError if the WGSL does not compile. */
   init(): Promise<this> {
     return this.programs.ready(this);
   }
@@ -132,8 +144,9 @@ export class AttentionKernel {
     const { nq, nk } = shape;
     const nKV = shape.numKvHeads ?? shape.numHeads;
     const slots = nq * (shape.numHeads / nKV);
-    const path = !opts.path || opts.path === 'auto' ? (slots <= SPLITK_SLOTS && this.splitK ? 'splitk' : 'tiled') : opts.path;
-    if (path === 'splitk' && !this.splitK) throw new Error('AttentionKernel: the splitk path was not built (splitK: false)');
+    const preferred = attentionPath(shape);
+    const path = !opts.path || opts.path === 'auto' ? (this.paths.has(preferred) ? preferred : [...this.paths][0]!) : opts.path;
+    if (!this.paths.has(path)) throw new Error(`AttentionKernel: the ${path} path was not built (paths: ${[...this.paths].join(', ')})`);
     const slotBlocks = Math.ceil(slots / (path === 'tiled' ? TILED_SLOTS : SPLITK_SLOTS));
     const base = slotBlocks * nKV;
     let chunk: number;
@@ -218,7 +231,7 @@ export class AttentionKernel {
       [nq, nk, nH, nKV, nH / nKV, qStride / 4, kvStride / 4, oStride / 4, causal ? nk - nq : 0, flags, plan.splits, plan.chunk, plan.slotBlocks, mlOff4, scale, plan.workgroups],
       [14], // scale
     );
-    const main = plan.path === 'tiled' ? programs.tiled : programs.splitk!;
+    const main = plan.path === 'tiled' ? programs.tiled! : programs.splitk!;
     const group = bindBuffers(this.device, main.layout, [u, qb, kb, vb, keepb, ob, partb], 'attention');
     const [gx, gy] = this.dispatchSize(plan.workgroups);
     const combine = plan.splits > 1 ? programs.combine : null;
@@ -262,7 +275,7 @@ export interface AttentionOnGpuArgs {
   kv?: KvStorage;
   path?: AttentionRunOptions['path'];
   splits?: number;
-  splitK?: boolean;
+  paths?: readonly AttentionPath[];
   /** Extra K/V rows allocated past nk (a larger cache), filled with garbage that must not be read. */
   extraKvRows?: number;
 }
@@ -272,7 +285,7 @@ export async function attentionOnGpu(device: GPUDevice, a: AttentionOnGpuArgs): 
   const kv = a.kv ?? 'f32';
   const nKV = a.numKvHeads ?? a.numHeads;
   const kvw = nKV * a.headDim;
-  const kernel = await AttentionKernel.create(device, { headDim: a.headDim, kv, splitK: a.splitK });
+  const kernel = await AttentionKernel.create(device, { headDim: a.headDim, kv, paths: a.paths });
   const extra = a.extraKvRows ?? 0;
   const pad = (x: Float32Array) => {
     if (!extra) return x;
