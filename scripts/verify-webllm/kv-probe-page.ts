@@ -6,6 +6,7 @@
 import { MLCEngine } from '@mlc-ai/web-llm';
 import { storedModelAppConfig, storedModelInfo, MODELS_DIR } from '../../src/download/stored-models.ts';
 import { storageBufferFrom } from '../../src/gpu/buffers.ts';
+import { relativeError } from '../../src/gpu/compare.ts';
 import { withDirectWeightLoading } from '../../src/llm/webllm/direct-weight-loader.ts';
 import { EmbeddingPrefill } from '../../src/llm/webllm/embedding-prefill.ts';
 import { pipelineOf } from '../../src/llm/webllm/webllm-backend.ts';
@@ -30,14 +31,9 @@ async function storedModel(): Promise<{ id: string; format: string }> {
   throw new Error('no complete stored model in this profile (run npm run verify:webllm first)');
 }
 
-function diff(a: Float32Array, b: Float32Array): { maxAbsDiff: number; maxRelDiff: number } {
-  let maxAbs = 0;
-  let ref = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(a[i]! - b[i]!));
-    ref = Math.max(ref, Math.abs(b[i]!));
-  }
-  return { maxAbsDiff: maxAbs, maxRelDiff: maxAbs / ref };
+function relativeDiff(a: Float32Array, truth: Float32Array): { maxAbsDiff: number; maxRelDiff: number } {
+  const e = relativeError(a, truth);
+  return { maxAbsDiff: e.maxErr, maxRelDiff: e.rel };
 }
 
 async function probe(libUrl: string, cached: number, added: number, decoded: number, withLibraryPrefill: boolean, log: (s: string) => void): Promise<ProbeStep[]> {
@@ -64,7 +60,7 @@ async function probe(libUrl: string, cached: number, added: number, decoded: num
     ep.rollback(0);
     const t0 = performance.now();
     const v = await body();
-    const step = { name, libraryPrefill, ms: performance.now() - t0, ...(truth ? diff(v, truth) : { maxAbsDiff: 0, maxRelDiff: 0 }) };
+    const step = { name, libraryPrefill, ms: performance.now() - t0, ...relativeDiff(v, truth ?? v) };
     truth ??= v;
     steps.push(step);
     log(`${name}: ${(step.ms / 1000).toFixed(0)} s, max |diff| ${step.maxAbsDiff.toExponential(2)}, relative ${step.maxRelDiff.toExponential(2)}`);

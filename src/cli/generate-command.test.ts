@@ -24,7 +24,7 @@ import { normalizePixel, preprocessImage } from '../reference/preprocess.ts';
 import { DEFAULT_SYSTEM_PROMPT, imageTurnContent, renderChat, stripImagePlaceholders } from '../text/chat-template.ts';
 import { tokenizerImageToken } from '../text/image-tokens.ts';
 import { dequantizedSource } from '../weights/dequantized-source.ts';
-import { relativeError } from '../reference/cli/check.ts';
+import { relativeError } from '../gpu/compare.ts';
 import { loadModelDir } from './load-model.ts';
 
 /** Palette entry i of the test GIF: (i, 255 - i, 3i mod 256). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareArrays, formatComparison, formatIndex } from './compare.ts';
+import { compareArrays, formatComparison, formatIndex, relativeError } from './compare.ts';
 
 const tol = { atol: 1e-4, rtol: 1e-4 };
 
@@ -72,5 +72,14 @@ describe('compareArrays', () => {
     expect(formatIndex(5, [2, 3])).toBe('[1, 2]');
     expect(formatIndex(23, [2, 3, 4])).toBe('[1, 2, 3]');
     expect(formatComparison(compareArrays([1], [1], tol), { name: 'x', shape: [1, 1] })).toMatch(/^x \[1, 1\]: PASS max abs 0, max rel 0/);
+  });
+});
+
+describe('relativeError', () => {
+  it('is max |a - b| over max |b|; NaN and a length mismatch are infinitely off', () => {
+    expect(relativeError(new Float32Array([1, 2, 5]), new Float32Array([1, 2.5, 4]))).toEqual({ maxErr: 1, maxRef: 4, rel: 0.25 });
+    expect(relativeError(new Float32Array([0, 0]), new Float32Array([0, 0])).rel).toBe(0);
+    expect(relativeError(new Float32Array([NaN]), new Float32Array([1])).rel).toBe(Infinity);
+    expect(relativeError(new Float32Array(2), new Float32Array(3)).rel).toBe(Infinity);
   });
 });

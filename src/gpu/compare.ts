@@ -106,3 +106,16 @@ export function formatComparison(c: Comparison, opts: { name?: string; shape?: r
       : '; no elements';
   return `${head} ${stats}${fails}${worst}`;
 }
+
+/** max |a - b| / max |b| (0 when both are all zeros): one figure for a whole tensor, as `generate --check` prints it. */
+export function relativeError(a: Float32Array, b: Float32Array): { maxErr: number; maxRef: number; rel: number } {
+  if (a.length !== b.length) return { maxErr: Infinity, maxRef: 0, rel: Infinity };
+  let maxErr = 0;
+  let maxRef = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i]! - b[i]!);
+    maxErr = Number.isNaN(e) ? Infinity : Math.max(maxErr, e);
+    maxRef = Math.max(maxRef, Math.abs(b[i]!));
+  }
+  return { maxErr, maxRef, rel: maxRef > 0 ? maxErr / maxRef : maxErr };
+}

@@ -129,7 +129,8 @@ export class SamplingKernel {
     const { temperature, topP } = params;
     if (!(params.u >= 0 && params.u < 1)) throw new Error(`SamplingKernel.sample: u must be in [0, 1), got ${params.u}`);
     if (!Number.isFinite(temperature)) throw new Error(`SamplingKernel.sample: temperature must be finite, got ${temperature}`);
-    const programs = { ...this.check(logits, result, V, opts), ...this.topPPrograms.require('SamplingKernel', 'SamplingKernel.sample (top-p; call `await kernel.initTopP()` first)') };
+    const programs = this.check(logits, result, V, opts);
+    const nucleus = this.topPPrograms.require('SamplingKernel', 'SamplingKernel.sample (top-p; call `await kernel.initTopP()` first)');
     const sc = this.scratchFor(V);
     const keepAll = topP >= 1;
     const u = Math.min(Math.fround(params.u), BELOW_ONE);
@@ -148,9 +149,9 @@ export class SamplingKernel {
       };
       run(programs.reduce_max, sc.G);
       run(programs.final_max, 1);
-      if (!keepAll) for (let s = 0; s < RADIX_STEPS; s++) run(programs.radix, sc.G, s);
-      run(programs.pick_partial, sc.G);
-      run(programs.pick_final, 1);
+      if (!keepAll) for (let s = 0; s < RADIX_STEPS; s++) run(nucleus.radix, sc.G, s);
+      run(nucleus.pick_partial, sc.G);
+      run(nucleus.pick_final, 1);
     });
   }
 

@@ -4,6 +4,7 @@
 // Greedy tokens must match too (with an f16 KV cache a near-tie may flip: reported, not failed).
 // After follow-up questions the last turn is checked: the reference runs from scratch on that turn's prompt ids
 // (the re-rendered conversation, earlier answers as text), where the engine reused its cached rows.
+import { relativeError } from '../../gpu/compare.ts';
 import type { KvStorage } from '../../gpu/storage.ts';
 import type { DecodedVideo } from '../../node/video-file.ts';
 import { generateReference, ReferenceLlavaMini, type ReferenceIntermediates } from '../pipeline.ts';
@@ -24,19 +25,6 @@ export interface CheckInput {
   dump: Dump;
   tokens: readonly number[];
   log(line: string): void;
-}
-
-/** max |a - b| / max |b| (0 when both are all zeros). */
-export function relativeError(a: Float32Array, b: Float32Array): { maxErr: number; maxRef: number; rel: number } {
-  if (a.length !== b.length) return { maxErr: Infinity, maxRef: 0, rel: Infinity };
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i]! - b[i]!);
-    maxErr = Number.isNaN(e) ? Infinity : Math.max(maxErr, e);
-    maxRef = Math.max(maxRef, Math.abs(b[i]!));
-  }
-  return { maxErr, maxRef, rel: maxRef > 0 ? maxErr / maxRef : maxErr };
 }
 
 async function referenceRun(input: CheckInput, maxNewTokens: number): Promise<{ intermediates: ReferenceIntermediates; tokens: number[] }> {
