@@ -260,9 +260,11 @@ test('with the demo model: honest progress, stats, a lost GPU device recovered, 
   await expect(page.getByTestId('chat-notice')).toContainText('your conversation goes on');
   await page.screenshot({ path: `${SHOTS}/device-lost-recovered.png` });
   const turnsBefore = await page.getByTestId('msg-user').count();
+  const answersBefore = await page.getByTestId('msg-assistant').count();
   await box.fill('And its shape?');
   await box.press('Enter');
-  const after = page.getByTestId('msg-assistant').last();
+  // This question's answer by position: `.last()` could still be the previous, finished answer before the new one renders.
+  const after = page.getByTestId('msg-assistant').nth(answersBefore);
   await expect(after).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
   await expect(page.getByTestId('msg-user')).toHaveCount(turnsBefore + 1);
   await expect(page.getByTestId('conversations').locator('li')).toHaveCount(1);
