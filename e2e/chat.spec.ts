@@ -204,8 +204,10 @@ test('webcam (Chromium fake camera playing our clip), offline: ask about a frame
   // "Ask about this frame" asks: the frame is attached and the question in the message box is sent about it.
   const question = 'What is on the camera?';
   await page.getByRole('textbox', { name: 'Message' }).fill(question);
+  const answersBefore = await page.getByTestId('msg-assistant').count();
   await page.getByTestId('capture-frame').click();
-  const answer = page.getByTestId('msg-assistant').last();
+  // This question's answer by position (`.last()` could be an earlier, finished answer before it renders).
+  const answer = page.getByTestId('msg-assistant').nth(answersBefore);
   await expect(answer).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
   await expect(page.getByTestId('msg-user').last()).toContainText(question);
   const frame = { tokens: (await answer.getAttribute('data-token-ids'))!.split(' ').map(Number), newImages: Number(await answer.getAttribute('data-new-images')) };

@@ -249,9 +249,10 @@ test('with the demo model: honest progress, stats, a lost GPU device recovered, 
 
   // The GPU device is lost mid-conversation (destroyed in the engine worker): the app says so, loads the model
   // again on a new device, and the next question is answered in the same conversation.
+  const answersThen = await page.getByTestId('msg-assistant').count();
   await box.fill('What colour is it?');
   await box.press('Enter');
-  await expect(page.getByTestId('msg-assistant').last()).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  await expect(page.getByTestId('msg-assistant').nth(answersThen)).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
   const worker = page.workers().find((w) => w.url().includes('engine.worker'));
   expect(worker).toBeTruthy();
   await worker!.evaluate(() => (self as unknown as { engineHostForTests: { gpuDevice(): GPUDevice | null } }).engineHostForTests.gpuDevice()!.destroy());
