@@ -2,7 +2,7 @@
 //
 // W in the MLC q4f32_1 / q4f16_1 layout ("NK", group size 32 along K; see src/quant/q4.ts):
 //   qw [N, K/8] u32: element k of row n is nibble (k % 8) of word n * K/8 + k / 8 (lower index, lower nibble);
-//   qs [N, K/32] scales: f32 (SCALE_F16 = false, q4f32_1) or f16 (SCALE_F16 = true, q4f16_1);
+//   scales [N, K/32]: f32 (SCALE_F16 = false, q4f32_1) or f16 (SCALE_F16 = true, q4f16_1);
 //   deq = (q - 7) * scale.
 // The scales binding is always array<u32>: f32 scales are bitcast, f16 scales are read two per word with
 // unpack2x16float, so the q4f16_1 variant needs no `shader-f16` feature (same bytes, same bandwidth) and runs on
@@ -25,16 +25,7 @@
 // y may be a column window of a wider matrix: element (r, c) goes to y[yOff + r * ldy + c], so a caller can
 // split W by output rows (when one binding would exceed maxStorageBufferBindingSize) and fill y in parts.
 
-struct Dims {
-  M: u32,
-  K: u32,        // multiple of 32
-  N: u32,
-  tilesN: u32,   // ceil(N / 64)
-  ldy: u32,      // row stride of y, in elements (N for a dense y)
-  yOff: u32,     // element offset of y(0, 0)
-  tiles: u32,    // ceil(M / 64) * tilesN
-  hasBias: u32,  // 1: add bias[c] (the bias binding is always present; read only then)
-}
+//#include tile-dims
 
 // false: scales are f32 (q4f32_1); true: scales are f16, two per u32, lower index in the lower half (q4f16_1).
 override SCALE_F16: bool = false;
@@ -42,28 +33,19 @@ override SCALE_F16: bool = false;
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> qw: array<u32>;
-@group(0) @binding(3) var<storage, read> qs: array<u32>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 //#include tile-memory
 
-// Scale number g (row-major over [N, K/32]).
-fn scale_at(g: u32) -> f32 {
-  if (SCALE_F16) {
-    let pair = unpack2x16float(qs[g >> 1u]);
-    return select(pair.x, pair.y, (g & 1u) == 1u);
-  }
-  return bitcast<f32>(qs[g]);
-}
+//#include q4-dequant
 
-@compute @workgroup_size(16, 16, 1)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
+// tile-start opens main: the 16x16-invocation entry point, its builtins and this invocation's tile.
 //#include tile-start
+  // x load role: depth lk of the slice, row quads lq and lq + 8 (consecutive invocations read consecutive k).
+  let lk = lid % BK;
+  let lq = lid / BK;
   let wordsPerRow = K / 8u;
   let groupsPerRow = K / BK;
   // W load role: rows 4*wq .. 4*wq+3 of the tile, word wj (depths 8*wj .. 8*wj+7), nibble pair wh of that word.

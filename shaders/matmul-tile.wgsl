@@ -1,10 +1,26 @@
-// The tiled loop shared by matmul.wgsl (f32 / f16 weights) and matmul-q4.wgsl (int4 weights). Not a shader on
-// its own: each `//#fragment NAME` section below replaces the `//#include NAME` line of those files when a
-// kernel loads its text (expandWgsl, src/gpu/wgsl-include.ts), so both kernels compile the same tiling, the same
-// multiply-add order and the same epilogue. They differ only in how a W slice reaches workgroup memory.
+// The 64x64 output tile shared by the linear kernels: the tiled matmul.wgsl (f32 / f16 weights) and
+// matmul-q4.wgsl (int4) use every fragment; the direct matmul-direct.wgsl and matmul-q4-direct.wgsl (CPU
+// adapters, no workgroup memory) use tile-dims, tile-start and tile-epilogue. Not a shader on its own: each
+// `//#fragment NAME` section below replaces the `//#include NAME` line of those files when a kernel loads its text
+// (expandWgsl, src/gpu/wgsl-include.ts), so all four compile the same tile numbering, register block and
+// epilogue. The tiled two share the staged loop and differ only in how a W slice reaches workgroup memory.
 //
-// The includer declares: the Dims uniform `dims` (M, K, N, tilesN, ldy, yOff, tiles), the bindings x, bias and
-// y, main's builtins wid, nwg and lid, and `withBias` before the epilogue.
+// The includer declares the uniform `dims: Dims` and the bindings x, bias and y; tile-start opens the entry point
+// main (workgroup 16x16, builtins wid, nwg, lid), the includer declares `withBias` before the epilogue and closes
+// main after it.
+
+//#fragment tile-dims
+struct Dims {
+  M: u32,
+  K: u32,        // a multiple of 32 for the int4 kernels (one quantization group per 32)
+  N: u32,
+  tilesN: u32,   // ceil(N / 64)
+  ldy: u32,      // row stride of y, in elements (N for a dense y)
+  yOff: u32,     // element offset of y(0, 0)
+  tiles: u32,    // ceil(M / 64) * tilesN
+  hasBias: u32,  // 1: add bias[c]; the bias binding is always present, read only then. A uniform, not an override:
+                 // one pipeline serves both (the branch is once per output, after the K loop)
+}
 
 //#fragment tile-memory
 const BK: u32 = 32u;   // K depth of one staged slice
@@ -16,6 +32,12 @@ var<workgroup> xs: array<vec4<f32>, 512>;
 var<workgroup> ws: array<vec4<f32>, 512>;
 
 //#fragment tile-start
+@compute @workgroup_size(16, 16, 1)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
   let tile = wid.y * nwg.x + wid.x;
   if (tile >= dims.tiles) {
     return; // surplus workgroup of a folded 2D grid (uniform across the workgroup)
@@ -29,9 +51,6 @@ var<workgroup> ws: array<vec4<f32>, 512>;
   // Compute role: this invocation owns rows m0 + 4*ty .. +3 and columns n0 + 4*tx .. +3.
   let tx = lid % 16u;
   let ty = lid / 16u;
-  // x load role: depth lk of the slice, row quads lq and lq + 8 (consecutive invocations read consecutive k).
-  let lk = lid % BK;
-  let lq = lid / BK;
 
   var acc0 = vec4<f32>(0.0);
   var acc1 = vec4<f32>(0.0);

@@ -19,19 +19,7 @@
 
 alias WT = f32;
 
-struct Dims {
-  M: u32,
-  K: u32,
-  N: u32,
-  tilesN: u32,   // ceil(N / 64)
-  ldy: u32,      // row stride of y, in elements (N for a dense y)
-  yOff: u32,     // element offset of y(0, 0)
-  tiles: u32,    // ceil(M / 64) * tilesN
-  hasBias: u32,  // 1: add b[N]. A uniform, not an override: one pipeline serves both (each build costs seconds
-                 // on a software adapter; the branch is once per output, after the K loop)
-}
-
-// The bias binding is always present in the layout; it is read only when dims.hasBias is 1.
+//#include tile-dims
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -41,13 +29,11 @@ struct Dims {
 
 //#include tile-memory
 
-@compute @workgroup_size(16, 16, 1)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
+// tile-start opens main: the 16x16-invocation entry point, its builtins and this invocation's tile.
 //#include tile-start
+  // x load role: depth lk of the slice, row quads lq and lq + 8 (consecutive invocations read consecutive k).
+  let lk = lid % BK;
+  let lq = lid / BK;
 
   for (var k0 = 0u; k0 < K; k0 += BK) {
     let k = k0 + lk;

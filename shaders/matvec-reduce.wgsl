@@ -1,12 +1,25 @@
-// The cross-lane sum of matvec.wgsl, in two forms the kernel picks when it loads its text (expandWgsl with these
-// fragments): `workgroup` for every device, `subgroup` where the device has the `subgroups` feature (the kernel
-// then also prepends `enable subgroups;`). Each `matvec-row-sum` fragment runs once per row m of x with every
+// The cross-lane sum of matvec.wgsl, in three forms the kernel picks per pipeline when it loads its text
+// (expandWgsl with these fragments): `none` where a row has one lane (LANES = 1: CPU adapters, and short rows),
+// `workgroup` for every device, `subgroup` where the device has the `subgroups` feature (the kernel then also
+// prepends `enable subgroups;`). Each form has three fragments: `builtins-*` (main's extra builtins), `memory-*`
+// (its workgroup memory: none for `none`, so that pipeline also skips the zero-initialization of workgroup
+// memory, which SwiftShader compiles store by store) and `row-sum-*`. Each `matvec-row-sum` fragment runs once per row m of x with every
 // invocation of the workgroup (M is uniform), starts from `total` = this lane's partials of its R rows and leaves
 // the row set's sum in `total` on lane 0. Barriers cost most on CPU adapters (SwiftShader: 60% of a 1 x 4096 ->
 // 4096 int4 matvec was the two-level workgroup reduction), so the last row of x skips the barrier that only
 // protects `red` for the next one.
 
+//#fragment builtins-none
+
+//#fragment memory-none
+
+//#fragment row-sum-none
+    // One lane per row: `total` already holds this invocation's rows.
+
 //#fragment builtins-workgroup
+
+//#fragment memory-workgroup
+var<workgroup> red: array<vec4<f32>, WG>;
 
 //#fragment row-sum-workgroup
     // Two levels (2 barriers instead of log2(LANES)): lanes 0 .. L1-1 each sum 8 partials strided by L1, then
@@ -36,6 +49,9 @@
 
 //#fragment builtins-subgroup
   @builtin(subgroup_size) sg: u32,
+
+//#fragment memory-subgroup
+var<workgroup> red: array<vec4<f32>, WG>;
 
 //#fragment row-sum-subgroup
     // Subgroups are runs of sg consecutive invocations, as implementations lay out a 1D workgroup (the parity

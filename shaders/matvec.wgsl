@@ -22,8 +22,8 @@
 // subgroupAdd, then at most one barrier to add the 64 / subgroup-size partials), else in workgroup memory in two
 // levels of 8 (2 barriers). The int4 unpacking is vectorized: 4 nibbles per shift/mask/convert, (q - 7) then dot with x, and
 // the group's scale multiplies the 32-term partial once.
-// K = 4096 int4: 128 units per row = 2 per lane; down_proj K = 14336: 7 per lane (16 and 56 with a CPU adapter's 8
-// lanes: then a workgroup covers 64 rows).
+// K = 4096 int4: 128 units per row = 2 per lane; down_proj K = 14336: 7 per lane (all 128 and 448 with a CPU
+// adapter's 1 lane: then a workgroup covers 512 rows and has no row sum, no barrier and no workgroup memory).
 //
 // M > 1 (a batched matvec: up to MAX_M rows of x, e.g. the 10-30 rows of a follow-up question's prefill): the
 // weight registers of a unit are reused for every row of x, so M rows cost about one pass over W, where a 64-row
@@ -50,11 +50,13 @@ struct Dims {
 }
 
 override WKIND: u32 = 0u;
+override SCALE_F16: bool = WKIND == 3u; // for scale_at (q4-dequant.wgsl)
 const MAX_M: u32 = 1u;   // set by the host per pipeline: 1 (decode), 4, 16
-// Invocations splitting one row's K: 64 on a GPU; 8 on a CPU adapter, which runs invocations as a few SIMD fibers,
-// so more lanes buy no parallelism and their cross-lane sum costs more than the rows' work; 1 for rows shorter than
-// that (small K: tiny test models), where more lanes would idle, need more workgroups and sum partials for nothing.
-// Any power of two from 8 to WG works (the workgroup row sum takes 8 partials per step), and 1.
+// Invocations splitting one row's K: 64 on a GPU; 1 on a CPU adapter, which runs invocations as a few SIMD fibers,
+// so more lanes buy no parallelism and their cross-lane sum costs more than the rows' work (SwiftShader, int4
+// decode: 8 lanes 1.4-1.6x slower than 1, 64 lanes 2-3x slower than 8); 1 also for rows shorter than 64 units
+// (small K: tiny test models), where more lanes would idle, need more workgroups and sum partials for nothing.
+// Any power of two from 8 to WG works (the workgroup row sum takes 8 partials per step), and 1 (no row sum).
 override LANES: u32 = 64u;
 
 const WG: u32 = 128u;                    // invocations per workgroup
@@ -69,27 +71,12 @@ override ROWS_PER_WG: u32 = SETS * R;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-var<workgroup> red: array<vec4<f32>, WG>;
+//#include matvec-memory
 
-const LO = vec4<u32>(0u, 4u, 8u, 12u);
-const HI = vec4<u32>(16u, 20u, 24u, 28u);
-
-// The 4 nibbles of `word` selected by `shifts`, minus the zero point 7.
-fn nib(word: u32, shifts: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(word) >> shifts) & vec4<u32>(15u)) - vec4<f32>(7.0);
-}
+//#include q4-dequant
 
 fn f16x4(a: u32, b: u32) -> vec4<f32> {
   return vec4<f32>(unpack2x16float(a), unpack2x16float(b));
-}
-
-// Scale of quantization group g (row-major over [N, K/32]).
-fn scale_at(g: u32) -> f32 {
-  if (WKIND == 3u) {
-    let pair = unpack2x16float(scales[g >> 1u]);
-    return select(pair.x, pair.y, (g & 1u) == 1u);
-  }
-  return bitcast<f32>(scales[g]);
 }
 
 @compute @workgroup_size(128, 1, 1)

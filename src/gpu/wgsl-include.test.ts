@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 import matmulQ4Wgsl from '../../shaders/matmul-q4.wgsl?raw';
 import { expandWgsl, parseFragments } from './wgsl-include.ts';
+import { linearShaderSource } from './kernels/linear.ts';
 
 describe('WGSL include step', () => {
   it('splices a fragment verbatim in place of its include line', () => {
@@ -23,6 +24,16 @@ describe('WGSL include step', () => {
       expect(expanded).not.toMatch(/^\s*\/\/#include /m);
       expect(expanded.match(/for \(var kk = 0u; kk < BK; kk\+\+\)/g)).toHaveLength(1);
       expect(expanded.match(/y\[base \+ j\] = rows\[i\]\[j\];/g)).toHaveLength(1);
+    }
+  });
+
+  it('the direct matmul kernels share the tile start and epilogue, with either row-load fragment', () => {
+    for (const loads of ['vec4', 'scalar'] as const) {
+      const expanded = linearShaderSource('f32', 'direct', loads);
+      expect(expanded).not.toMatch(/^\s*\/\/#include /m);
+      expect(expanded).not.toMatch(/var<workgroup>|workgroupBarrier/);
+      expect(expanded.match(/y\[base \+ j\] = rows\[i\]\[j\];/g)).toHaveLength(1);
+      expect(expanded.match(/fn load_w\(/g)).toHaveLength(1);
     }
   });
 });

@@ -4,6 +4,7 @@
 // and the browser and Node still compile the same text. Lines are spliced verbatim: the expanded kernel is the
 // text it was before its shared parts moved out.
 import matmulTileWgsl from '../../shaders/matmul-tile.wgsl?raw';
+import q4DequantWgsl from '../../shaders/q4-dequant.wgsl?raw';
 
 const FRAGMENT = /^\/\/#fragment (\S+)\s*$/;
 const INCLUDE = /^\s*\/\/#include (\S+)\s*$/;
@@ -35,10 +36,15 @@ export function parseFragments(files: readonly string[]): Map<string, string> {
   return fragments;
 }
 
-const SHARED = parseFragments([matmulTileWgsl]);
+/** The fragments every kernel may include: the matmul tile (matmul-tile.wgsl) and int4 dequantization (q4-dequant.wgsl). */
+export const SHARED_FRAGMENTS: ReadonlyMap<string, string> = parseFragments([matmulTileWgsl, q4DequantWgsl]);
 
-/** `code` with every `//#include NAME` line replaced by fragment NAME; throws on an unknown name. */
-export function expandWgsl(code: string, fragments: ReadonlyMap<string, string> = SHARED): string {
+/**
+ * `code` with every `//#include NAME` line replaced by fragment NAME of SHARED_FRAGMENTS or of `extra` (a kernel's
+ * own variants); throws on an unknown name.
+ */
+export function expandWgsl(code: string, extra: ReadonlyMap<string, string> = new Map()): string {
+  const fragments = new Map([...SHARED_FRAGMENTS, ...extra]);
   return code
     .split('\n')
     .map((line) => {

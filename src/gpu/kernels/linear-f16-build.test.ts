@@ -21,20 +21,24 @@ describe('f16-weight linear on a validating (Null) device', () => {
     expect(ctx.device.features.has('shader-f16')).toBe(true);
   });
 
-  it('the f16 shader compiles and its pipelines build; a dispatch validates', async () => {
-    const kernel = await LinearKernel.create(ctx.device, { weights: 'f16' });
-    const [M, K, N] = [7, 33, 51]; // odd N*K: the f16 weight buffer is padded to 4 bytes
-    const x = createStorageBuffer(ctx.device, M * K * 4);
-    const w = createStorageBuffer(ctx.device, N * K * 2);
-    const b = createStorageBuffer(ctx.device, N * 4);
-    const y = createStorageBuffer(ctx.device, M * N * 4);
-    ctx.device.pushErrorScope('validation');
-    kernel.run(ctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, rows: N, cols: K }, bias: b, y: y });
-    kernel.run(ctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, rows: N, cols: K }, bias: null, y: y });
-    const error = await ctx.device.popErrorScope();
-    expect(error?.message ?? null).toBeNull();
-    kernel.destroy();
-  });
+  for (const form of ['tiled', 'direct'] as const) {
+    it(`the f16 ${form} shaders compile and their pipelines build; dispatches validate`, async () => {
+      const kernel = await LinearKernel.create(ctx.device, { weights: 'f16', form });
+      // odd N*K: the f16 weight buffer is padded to 4 bytes (scalar loads); K = 36: whole vec4 rows
+      for (const [M, K, N] of [[7, 33, 51], [7, 36, 51]] as const) {
+        const x = createStorageBuffer(ctx.device, M * K * 4);
+        const w = createStorageBuffer(ctx.device, N * K * 2);
+        const b = createStorageBuffer(ctx.device, N * 4);
+        const y = createStorageBuffer(ctx.device, M * N * 4);
+        ctx.device.pushErrorScope('validation');
+        kernel.run(ctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, rows: N, cols: K }, bias: b, y: y });
+        kernel.run(ctx.device, { x: firstRows(x, M, K), w: { name: 'w', buffer: w, rows: N, cols: K }, bias: null, y: y });
+        const error = await ctx.device.popErrorScope();
+        expect(error?.message ?? null).toBeNull();
+      }
+      kernel.destroy();
+    });
+  }
 
   it('the f32 shader also builds there, and a broken f16 edit is caught with its line', async () => {
     await expect(LinearKernel.create(ctx.device, { weights: 'f32' })).resolves.toBeTruthy();

@@ -1,4 +1,5 @@
-// In-app self-test cases for the int4 tiled linear kernel (shaders/matmul-q4.wgsl): random x, W quantized with
+// In-app self-test cases for the int4 linear kernel in the form this device runs (tiled shaders/matmul-q4.wgsl
+// on a GPU, direct matmul-q4-direct.wgsl on a CPU adapter): random x, W quantized with
 // quantizeQ4 (q4f32_1 and q4f16_1 layouts), bias; reference: linear() on the dequantized W. Both cases run on
 // every device: the f16 scales are read through unpack2x16float (no shader-f16). Small sizes: the page may run
 // on SwiftShader.

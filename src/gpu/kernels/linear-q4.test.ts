@@ -1,5 +1,5 @@
-// The int4 tiled linear kernel (shaders/matmul-q4.wgsl) on Dawn (SwiftShader without a GPU) against the f64 CPU
-// reference linear() on the DEQUANTIZED weights: the kernel must reproduce x · deq(W)^T; the quantization error
+// Both forms of the int4 linear kernel (tiled: shaders/matmul-q4.wgsl; direct: shaders/matmul-q4-direct.wgsl) on
+// this machine's adapter against the f64 CPU reference linear() on the DEQUANTIZED weights: the kernel must reproduce x · deq(W)^T; the quantization error
 // itself is not the kernel's and is checked in src/quant/q4.test.ts.
 // Tolerance: atol 1e-4 + rtol 1e-4 (the f32 linear kernel's): f32 accumulation over K <= 96 terms of
 // |x| <= 1, |deq(w)| <= 1/sqrt(K); the dequantized weights themselves are exact in f32 ((q - 7) * scale is one
@@ -18,6 +18,7 @@ import { ShaderError } from '../pipeline.ts';
 import { runSelfTest } from '../selftest-support.ts';
 import { LINEAR_Q4_SELF_TEST_CASES } from './linear-q4.selftest.ts';
 import { LinearQ4Kernel, linearQ4OnGpu, linearQ4ShaderSource, q4ScaleData } from './linear-q4.ts';
+import type { LinearForm } from './linear.ts';
 import { firstRows } from '../tensor.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
@@ -40,7 +41,13 @@ function problem(M: number, K: number, N: number, withBias: boolean, seed: numbe
 
 const expectClose = expectCloseWith(TOL);
 
-describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
+/** Per form: an edit that reverses the nibble order within each 4-nibble half, and the kernel's name. */
+const NIBBLE_REVERSAL: Record<LinearForm, [string, string]> = {
+  tiled: ['let sh = vec4<u32>(8u * wh);', 'let sh = vec4<u32>(24u - 8u * wh);'],
+  direct: ['const LO = vec4<u32>(0u, 4u, 8u, 12u);', 'const LO = vec4<u32>(12u, 8u, 4u, 0u);'],
+};
+
+for (const form of ['tiled', 'direct'] as const) describe(`LinearQ4Kernel (${form}) vs linear(x, deq(W))`, () => {
   let i = 0;
   for (const M of [1, 7, 65]) {
     for (const K of [32, 96]) {
@@ -49,7 +56,7 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
         const scaleDType: Q4ScaleDType = i % 3 === 0 ? 'f16' : 'f32';
         it(`M=${M} K=${K} N=${N} ${withBias ? 'with' : 'without'} bias, ${scaleDType} scales`, async () => {
           const p = problem(M, K, N, withBias, M * 1000 + K * 10 + N, scaleDType);
-          const y = await linearQ4OnGpu(ctx.device, p.x, M, K, p.q, N, p.b);
+          const y = await linearQ4OnGpu(ctx.device, p.x, M, K, p.q, N, p.b, { form });
           expectClose(y, p.expected, `linear-q4 ${scaleDType}`, [M, N]);
         });
       }
@@ -60,7 +67,7 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
     for (const scaleDType of ['f32', 'f16'] as const) {
       for (const withBias of [false, true]) {
         const p = problem(67, 64, 70, withBias, 77, scaleDType);
-        const y = await linearQ4OnGpu(ctx.device, p.x, 67, 64, p.q, 70, p.b);
+        const y = await linearQ4OnGpu(ctx.device, p.x, 67, 64, p.q, 70, p.b, { form });
         expectClose(y, p.expected, `linear-q4 ${scaleDType} bias=${withBias}`, [67, 70]);
       }
     }
@@ -69,14 +76,14 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
   it('K = 4096 (Llama hidden), M = 1, both scale dtypes (atol 2e-4: 4096-term f32 sums, outputs ~0.6)', async () => {
     for (const scaleDType of ['f32', 'f16'] as const) {
       const p = problem(1, 4096, 33, true, 4096, scaleDType);
-      const y = await linearQ4OnGpu(ctx.device, p.x, 1, 4096, p.q, 33, p.b);
+      const y = await linearQ4OnGpu(ctx.device, p.x, 1, 4096, p.q, 33, p.b, { form });
       expectClose(y, p.expected, `linear-q4 ${scaleDType} K=4096`, [1, 33], { atol: 2e-4, rtol: 1e-4 });
     }
   });
 
   it('CLIP-like 600 rows with a longer K (M=600, K=256, N=40)', async () => {
     const p = problem(600, 256, 40, true, 600);
-    const y = await linearQ4OnGpu(ctx.device, p.x, 600, 256, p.q, 40, p.b);
+    const y = await linearQ4OnGpu(ctx.device, p.x, 600, 256, p.q, 40, p.b, { form });
     expectClose(y, p.expected, 'linear-q4', [600, 40]);
   });
 
@@ -91,17 +98,18 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
     const q = quantizeQ4(w, N, K);
     const x = randomF32(M * K, rng);
     const expected = linear(x, M, K, dequantizeQ4(q.qWeight, q.qScale, N, K), N);
-    const y = await linearQ4OnGpu(ctx.device, x, M, K, q, N);
+    const y = await linearQ4OnGpu(ctx.device, x, M, K, q, N, null, { form });
     expectClose(y, expected, 'linear-q4 zero groups', [M, N]);
     for (let m = 0; m < M; m++) expect(y[m * N + 2]).toBe(0);
   });
 
   it('the comparison does fail when the nibble order is reversed in the shader (the test can fail)', async () => {
-    const broken = linearQ4ShaderSource().replace('let sh = vec4<u32>(8u * wh);', 'let sh = vec4<u32>(24u - 8u * wh);');
-    expect(broken).not.toBe(linearQ4ShaderSource());
+    const [from, to] = NIBBLE_REVERSAL[form];
+    const broken = linearQ4ShaderSource(form).replace(from, to);
+    expect(broken).not.toBe(linearQ4ShaderSource(form));
     const [M, K, N] = [5, 64, 9];
     const p = problem(M, K, N, false, 3);
-    const kernel = await LinearQ4Kernel.create(ctx.device, { shader: { name: 'matmul-q4.wgsl (reversed nibbles)', code: broken } });
+    const kernel = await LinearQ4Kernel.create(ctx.device, { form, shader: { name: `${form} int4 kernel (reversed nibbles)`, code: broken } });
     const bufs = [storageBufferFrom(ctx.device, p.x), storageBufferFrom(ctx.device, p.q.qWeight), storageBufferFrom(ctx.device, p.q.qScale), createStorageBuffer(ctx.device, M * N * 4)];
     kernel.run(ctx.device, { x: firstRows(bufs[0]!, M, K), w: { name: 'w', buffer: bufs[1]!, scales: bufs[2]!, rows: N, cols: K }, bias: null, y: bufs[3]! });
     const c = compareArrays(await readF32(ctx.device, bufs[3]!, M * N), p.expected, TOL);
@@ -113,7 +121,7 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
   it('folds a large tile count into a 2D grid (surplus workgroups exit)', async () => {
     const [M, K, N] = [200, 32, 300]; // 4 x 5 = 20 tiles
     const p = problem(M, K, N, true, 7);
-    const kernel = await LinearQ4Kernel.create(ctx.device, { maxWorkgroupsPerDimension: 6 });
+    const kernel = await LinearQ4Kernel.create(ctx.device, { maxWorkgroupsPerDimension: 6, form });
     expect(kernel.dispatchSize(M, N)).toEqual([6, 4]);
     const bufs = [p.x, p.q.qWeight, p.q.qScale, p.b!].map((a) => storageBufferFrom(ctx.device, a));
     const yb = createStorageBuffer(ctx.device, M * N * 4);
@@ -128,7 +136,7 @@ describe('LinearQ4Kernel vs linear(x, deq(W))', () => {
     const split = 40;
     for (const scaleDType of ['f32', 'f16'] as const) {
       const p = problem(M, K, N, true, 11, scaleDType);
-      const kernel = await LinearQ4Kernel.create(ctx.device, { scales: scaleDType });
+      const kernel = await LinearQ4Kernel.create(ctx.device, { scales: scaleDType, form });
       const g = K / 32;
       const sd = q4ScaleData(p.q.qScale, scaleDType);
       const bufs = [
@@ -194,8 +202,8 @@ describe('LinearQ4Kernel on a validating (Null) device with shader-f16', () => {
   afterAll(() => vctx?.device.destroy());
 
   it('both scale variants build and a dispatch validates (with and without bias, folded grid)', async () => {
-    for (const scales of ['f32', 'f16'] as const) {
-      const kernel = await LinearQ4Kernel.create(vctx.device, { scales, maxWorkgroupsPerDimension: 3 });
+    for (const [scales, form] of [['f32', 'tiled'], ['f16', 'tiled'], ['f32', 'direct'], ['f16', 'direct']] as const) {
+      const kernel = await LinearQ4Kernel.create(vctx.device, { scales, form, maxWorkgroupsPerDimension: 3 });
       const [M, K, N] = [130, 96, 150];
       const x = createStorageBuffer(vctx.device, M * K * 4);
       const w = createStorageBuffer(vctx.device, (N * K) / 2);
@@ -212,7 +220,8 @@ describe('LinearQ4Kernel on a validating (Null) device with shader-f16', () => {
   });
 
   it('a broken edit is reported as a ShaderError with its line', async () => {
-    const broken = linearQ4ShaderSource().replace('return bitcast<f32>(qs[g]);', 'return qs[g];');
+    const broken = linearQ4ShaderSource().replace('return bitcast<f32>(scales[g]);', 'return scales[g];');
+    expect(broken).not.toBe(linearQ4ShaderSource());
     const err = await LinearQ4Kernel.create(vctx.device, { shader: { name: 'matmul-q4.wgsl (broken)', code: broken } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShaderError);
     expect((err as Error).message).toMatch(/matmul-q4\.wgsl \(broken\).*\n.*line \d+:\d+: error/);

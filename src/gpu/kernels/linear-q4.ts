@@ -1,7 +1,8 @@
 // Int4 group-quantized linear layer on the GPU (prefill, many rows): y[M, N] = x[M, K] · deq(W)[N, K]^T (+ b[N]),
 // W in the MLC q4f32_1 / q4f16_1 layout (src/quant/q4.ts): qWeight [N, K/8] u32, qScale [N, K/32] f32 or f16.
-// Tiled kernel shaders/matmul-q4.wgsl (dequantizes one 32-deep group per K slice into workgroup memory, f32
-// accumulation). The f16-scale variant reads the scales as u32 pairs (unpack2x16float), so it needs no
+// Two forms (LinearForm, as LinearKernel): 'tiled', shaders/matmul-q4.wgsl, dequantizes one 32-deep group per K
+// slice into workgroup memory (GPUs); 'direct', shaders/matmul-q4-direct.wgsl, unpacks each row's group from one
+// 16-byte load into registers (CPU adapters). f32 accumulation in both. The f16-scale variant reads the scales as u32 pairs (unpack2x16float), so it needs no
 // `shader-f16` and is built on every device. For one row (decode) use MatvecKernel (matvec.ts), which is
 // bandwidth-bound where this tile kernel would idle 63 of its 64 tile rows.
 //
@@ -10,13 +11,14 @@
 // with `{ yColOffset: n0, yRowStride: N }`; run() throws a clear Error instead of letting WebGPU fail validation.
 // Large outputs are dispatched as a 2D grid of 64x64 tiles, folded to respect maxComputeWorkgroupsPerDimension.
 import matmulQ4Wgsl from '../../../shaders/matmul-q4.wgsl?raw';
+import matmulQ4DirectWgsl from '../../../shaders/matmul-q4-direct.wgsl?raw';
 import { q4Bytes, q4ScalesToF16Bits, Q4_GROUP_SIZE, type Q4ScaleDType, type Q4Weights } from '../../quant/q4.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, type BindingKind } from '../pipeline.ts';
 import { expandWgsl } from '../wgsl-include.ts';
 import { firstRows } from '../tensor.ts';
-import { linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
+import { defaultLinearForm, linearShape, type LinearForm, type LinearOperands, type LinearRunOptions } from './linear.ts';
 
 /** Shared with the other kernel wrappers; re-exported here where they were first defined. */
 export { checkBindings, recordCompute } from '../dispatch.ts';
@@ -26,9 +28,9 @@ export const LINEAR_Q4_TILE = 64;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
-/** The WGSL text (one source for both scale dtypes: the SCALE_F16 override picks), its tile loop spliced in. */
-export function linearQ4ShaderSource(): string {
-  return expandWgsl(matmulQ4Wgsl);
+/** The WGSL text of a form (one source for both scale dtypes: the SCALE_F16 override picks), its shared fragments spliced in. */
+export function linearQ4ShaderSource(form: LinearForm = 'tiled'): string {
+  return expandWgsl(form === 'tiled' ? matmulQ4Wgsl : matmulQ4DirectWgsl);
 }
 
 export interface LinearQ4KernelOptions {
@@ -36,17 +38,20 @@ export interface LinearQ4KernelOptions {
   scales?: Q4ScaleDType;
   /** Lower the dispatch limit (tests use this to exercise the 2D fold); default: the device limit. */
   maxWorkgroupsPerDimension?: number;
+  /** Kernel form; default defaultLinearForm(device). Tests run both forms on one device. */
+  form?: LinearForm;
   /** Replace the shader (tests, tuning): same bindings, Dims and overrides. */
   shader?: { name: string; code: string };
 }
 
 export class LinearQ4Kernel {
   readonly scales: Q4ScaleDType;
+  readonly form: LinearForm;
   /** Bias on/off is a uniform flag: one pipeline. */
   private readonly programs = new LazyPrograms(() =>
     computeProgram(this.device, {
-      name: this.opts.shader?.name ?? `matmul-q4.wgsl (${this.scales} scales)`,
-      code: this.opts.shader?.code ?? linearQ4ShaderSource(),
+      name: this.opts.shader?.name ?? `${this.form === 'tiled' ? 'matmul-q4.wgsl' : 'matmul-q4-direct.wgsl'} (${this.scales} scales)`,
+      code: this.opts.shader?.code ?? linearQ4ShaderSource(this.form),
       bindings: BINDINGS,
       constants: { SCALE_F16: this.scales === 'f16' },
     }),
@@ -60,6 +65,7 @@ export class LinearQ4Kernel {
     private readonly opts: LinearQ4KernelOptions = {},
   ) {
     this.scales = opts.scales ?? 'f32';
+    this.form = opts.form ?? defaultLinearForm(device);
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.uniforms = new UniformCache(device, 'linear-q4 dims');
   }

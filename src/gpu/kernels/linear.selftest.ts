@@ -1,4 +1,5 @@
-// In-app self-test cases for the dense linear layer (shaders/matmul.wgsl): random x [M, K], W [N, K] (f32 or f16
+// In-app self-test cases for the dense linear layer in the form this device runs (tiled shaders/matmul.wgsl on a
+// GPU, direct matmul-direct.wgsl on a CPU adapter): random x [M, K], W [N, K] (f32 or f16
 // storage), bias [N]; reference: linear() on the weights the GPU holds. Small sizes: the page may run on SwiftShader.
 // Also the harness the other weight-matrix cases (linear-q4, matvec) share: the random problem and its measurement.
 import { linear } from '../../reference/linear.ts';

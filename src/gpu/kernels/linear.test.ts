@@ -1,5 +1,6 @@
-// The tiled linear kernel (shaders/matmul.wgsl) on Dawn (SwiftShader without a GPU) against the f64 CPU
-// reference src/reference/linear.ts.
+// Both forms of the linear kernel (tiled: shaders/matmul.wgsl; direct: shaders/matmul-direct.wgsl, with vec4 row
+// loads where K % 4 == 0 and scalar ones elsewhere) on this machine's adapter against the f64 CPU reference
+// src/reference/linear.ts.
 // Tolerance: f32 accumulation over K terms of |x| <= 1, |w| <= 1/sqrt(K): atol 1e-4 + rtol 1e-4 for K <= 1024.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../../node/gpu.ts';
@@ -9,7 +10,7 @@ import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
 import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { LinearKernel, linearOnGpu, linearShaderSource, roundToF16, toF16Weights } from './linear.ts';
+import { defaultLinearForm, LinearKernel, linearOnGpu, linearShaderSource, roundToF16, toF16Weights, type LinearForm } from './linear.ts';
 import { firstRows } from '../tensor.ts';
 
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
@@ -30,7 +31,9 @@ function problem(M: number, K: number, N: number, withBias: boolean, seed: numbe
 
 const expectClose = expectCloseWith(TOL);
 
-describe('LinearKernel (f32, tiled) vs reference linear()', () => {
+const FORMS: readonly LinearForm[] = ['tiled', 'direct'];
+
+for (const form of FORMS) describe(`LinearKernel (f32, ${form}) vs reference linear()`, () => {
   const shapes: [number, number, number, boolean][] = [
     [1, 64, 64, true], // a single row (decode step), exact tile in N and K
     [1, 1, 1, false], // smallest possible
@@ -44,7 +47,7 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
   for (const [M, K, N, withBias] of shapes) {
     it(`M=${M} K=${K} N=${N} ${withBias ? 'with' : 'without'} bias`, async () => {
       const p = problem(M, K, N, withBias, M * 1000 + K * 10 + N);
-      const y = await linearOnGpu(ctx.device, p.x, M, K, p.w, N, p.b);
+      const y = await linearOnGpu(ctx.device, p.x, M, K, p.w, N, p.b, { form });
       expectClose(y, p.expected, 'linear', [M, N]);
     });
   }
@@ -52,7 +55,7 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
   it('the comparison does fail on a deliberately perturbed output (the test can fail)', async () => {
     const [M, K, N] = [7, 33, 50];
     const p = problem(M, K, N, true, 42);
-    const y = await linearOnGpu(ctx.device, p.x, M, K, p.w, N, p.b);
+    const y = await linearOnGpu(ctx.device, p.x, M, K, p.w, N, p.b, { form });
     expectClose(y, p.expected, 'linear', [M, N]);
     y[3 * N + 17] += 1e-2;
     const c = compareArrays(y, p.expected, TOL);
@@ -65,7 +68,7 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
   it('folds a large tile count into a 2D grid (surplus workgroups exit)', async () => {
     const [M, K, N] = [200, 24, 300]; // 4 x 5 = 20 tiles
     const p = problem(M, K, N, true, 7);
-    const kernel = await LinearKernel.create(ctx.device, { maxWorkgroupsPerDimension: 6 });
+    const kernel = await LinearKernel.create(ctx.device, { maxWorkgroupsPerDimension: 6, form });
     expect(kernel.dispatchSize(M, N)).toEqual([6, 4]); // 24 workgroups for 20 tiles
     const xb = storageBufferFrom(ctx.device, p.x);
     const wb = storageBufferFrom(ctx.device, p.w);
@@ -74,7 +77,7 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
     kernel.run(ctx.device, { x: firstRows(xb, M, K), w: { name: 'w', buffer: wb, rows: N, cols: K }, bias: bb, y: yb });
     expectClose(await readF32(ctx.device, yb, M * N), p.expected, 'linear (folded grid)', [M, N]);
     // the real limit: 65535 workgroups per dimension
-    const real = await LinearKernel.create(ctx.device);
+    const real = await LinearKernel.create(ctx.device, { form });
     expect(real.dispatchSize(64 * 65536, 64)).toEqual([65535, 2]);
     for (const b of [xb, wb, bb, yb]) b.destroy();
     kernel.destroy();
@@ -84,7 +87,7 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
     const [M, K, N] = [9, 20, 70];
     const split = 40;
     const p = problem(M, K, N, true, 11);
-    const kernel = await LinearKernel.create(ctx.device);
+    const kernel = await LinearKernel.create(ctx.device, { form });
     const xb = storageBufferFrom(ctx.device, p.x);
     const w1 = storageBufferFrom(ctx.device, p.w.subarray(0, split * K));
     const w2 = storageBufferFrom(ctx.device, p.w.subarray(split * K));
@@ -108,7 +111,7 @@ describe('LinearKernel (f32, tiled) vs reference linear()', () => {
     const w2 = randomF32(N * H, rng, 0.2);
     const b2 = randomF32(N, rng);
     const expected = linear(linear(x, M, K, w1, H), M, H, w2, N, b2);
-    const kernel = await LinearKernel.create(ctx.device);
+    const kernel = await LinearKernel.create(ctx.device, { form });
     const bufs = [x, w1, w2, b2].map((a) => storageBufferFrom(ctx.device, a));
     const h = createStorageBuffer(ctx.device, M * H * 4);
     const y = createStorageBuffer(ctx.device, M * N * 4);
@@ -163,12 +166,21 @@ describe('LinearKernel argument checks', () => {
 
 describe('f16-weight variant', () => {
   it('the f32 code never mentions f16; the f16 source enables it and retypes the weights', () => {
-    const f32 = linearShaderSource('f32').replace(/\/\/.*$/gm, ''); // code only, comments stripped
-    const f16 = linearShaderSource('f16');
-    expect(f32).not.toMatch(/f16/);
-    expect(f16.startsWith('enable f16;\n')).toBe(true);
-    expect(f16).toMatch(/^alias WT = f16;$/m);
-    expect(f16).toContain('var<storage, read> w: array<WT>;');
+    for (const [form, loads, wDecl] of [['tiled', 'vec4', 'array<WT>'], ['direct', 'vec4', 'array<vec4<WT>>'], ['direct', 'scalar', 'array<WT>']] as const) {
+      const f32 = linearShaderSource('f32', form, loads).replace(/\/\/.*$/gm, ''); // code only, comments stripped
+      const f16 = linearShaderSource('f16', form, loads);
+      expect(f32).not.toMatch(/f16/);
+      expect(f16.startsWith('enable f16;\n')).toBe(true);
+      expect(f16).toMatch(/^alias WT = f16;$/m);
+      expect(f16).toContain(`var<storage, read> w: ${wDecl};`);
+    }
+  });
+
+  it('the direct form is the default exactly on CPU adapters', async () => {
+    const kernel = new LinearKernel(ctx.device);
+    expect(kernel.form).toBe(defaultLinearForm(ctx.device));
+    const info = (ctx.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    if (/swiftshader|llvmpipe|lavapipe/i.test(`${info?.architecture} ${info?.description}`)) expect(kernel.form).toBe('direct');
   });
 
   it('is refused with a clear error when the device lacks shader-f16', ({ skip }) => {
@@ -179,11 +191,13 @@ describe('f16-weight variant', () => {
   // Runs only where the adapter has shader-f16 (skipped on SwiftShader, which lacks it).
   it('matches the reference on f16-rounded weights (needs shader-f16)', async ({ skip }) => {
     if (!ctx.device.features.has('shader-f16')) skip('the adapter has no shader-f16');
-    for (const [M, K, N] of [[7, 33, 51], [65, 128, 130]] as const) {
-      const p = problem(M, K, N, true, 5);
-      const expected = linear(p.x, M, K, roundToF16(p.w), N, p.b);
-      const y = await linearOnGpu(ctx.device, p.x, M, K, toF16Weights(p.w), N, p.b);
-      expectClose(y, expected, 'linear f16w', [M, N]);
+    for (const form of FORMS) {
+      for (const [M, K, N] of [[7, 33, 51], [65, 128, 130]] as const) {
+        const p = problem(M, K, N, true, 5);
+        const expected = linear(p.x, M, K, roundToF16(p.w), N, p.b);
+        const y = await linearOnGpu(ctx.device, p.x, M, K, toF16Weights(p.w), N, p.b, { form });
+        expectClose(y, expected, `linear f16w (${form})`, [M, N]);
+      }
     }
   });
 });

@@ -35,7 +35,7 @@ beforeAll(async () => {
 afterAll(() => ctx?.device.destroy());
 
 /**
- * The kernel shapes to check on this device: 64 lanes (GPU) and 8 (CPU adapter), each with the workgroup row sum
+ * The kernel shapes to check on this device: 64 lanes (GPU) and 1 (CPU adapter: no row sum), each with the workgroup row sum
  * and, where the device has `subgroups`, the subgroup one (so a CPU adapter also checks the GPU shapes).
  */
 const SHAPES = (): MatvecKernelOptions[] =>
@@ -135,6 +135,11 @@ describe('MatvecKernel vs linear() (M = 1 and batches up to MATVEC_MAX_M rows: e
     kernel.destroy();
   });
 
+  it('the one-lane form has no row sum: no workgroup memory, no barrier (the other forms have both)', () => {
+    expect(matvecShaderSource('none')).not.toMatch(/var<workgroup>|workgroupBarrier/);
+    for (const reduce of ['workgroup', 'subgroup'] as const) expect(matvecShaderSource(reduce)).toMatch(/var<workgroup> red[\s\S]*workgroupBarrier/);
+  });
+
   it('the comparison does fail with the wrong zero point in the shader (the test can fail)', async () => {
     const broken = matvecShaderSource().replace('- vec4<f32>(7.0)', '- vec4<f32>(8.0)');
     expect(broken).not.toBe(matvecShaderSource());
@@ -164,10 +169,10 @@ describe('MatvecKernel vs linear() (M = 1 and batches up to MATVEC_MAX_M rows: e
     const real = await MatvecKernel.create(ctx.device, { weights: 'q4f16', cpu: false });
     expect(real.dispatchSize(128256, 4096)).toEqual([128256 / matvecRowsPerWorkgroup(64), 1]);
     expect(real.dispatchSize(65535 * 8 + 1, 4096)).toEqual([65535, 2]);
-    // A CPU adapter's shape: 8 lanes, 64 rows per workgroup.
+    // A CPU adapter's shape: 1 lane, 512 rows per workgroup.
     const cpu = await MatvecKernel.create(ctx.device, { weights: 'q4f16', cpu: true });
-    expect(cpu.dispatchSize(128256, 4096)).toEqual([128256 / 64, 1]);
-    // Small K (fewer than 64 units a row on a GPU, 8 on a CPU): 1 lane, 512 rows per workgroup (a tiny model's lm_head: K = 128 f32).
+    expect(cpu.dispatchSize(128256, 4096)).toEqual([Math.ceil(128256 / 512), 1]);
+    // Small K (fewer than 64 units a row on a GPU): 1 lane, 512 rows per workgroup (a tiny model's lm_head: K = 128 f32).
     const small = await MatvecKernel.create(ctx.device, { weights: 'f32', cpu: false });
     expect(small.dispatchSize(128256, 128)).toEqual([Math.ceil(128256 / 512), 1]);
     expect(small.dispatchSize(128256, 256)).toEqual([128256 / 8, 1]);

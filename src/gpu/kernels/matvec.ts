@@ -1,7 +1,8 @@
 // Decode matrix-vector product on the GPU (one token, the per-token hot path): y[m, N] = W[N, K] · x[m, K] (+ b)
 // for M <= 16 rows of x (a batch: one pass over W for all rows), W in HF layout [out, in] as f32, f16, or MLC int4 (q4f32_1 / q4f16_1; src/quant/q4.ts).
 // Kernel shaders/matvec.wgsl: 8 output rows per workgroup, each row's K split over 64 lanes with 16-byte weight
-// loads (512 rows, one lane each, when a row has fewer than 64 units), x reused from registers across 4 rows, a workgroup-memory reduction. f16 weights and f16 scales are
+// loads, x reused from registers across 4 rows, a subgroup or workgroup-memory row sum; on a CPU adapter, and for
+// rows of fewer than 64 units, 512 rows per workgroup, one lane each, no row sum. f16 weights and f16 scales are
 // read as u32 pairs (unpack2x16float): no `shader-f16` needed, every variant runs on every WebGPU device.
 //
 // Limits: each binding must fit in maxStorageBufferBindingSize. lm_head (128256 x 4096) is 2.1 GB in f32,
@@ -27,19 +28,21 @@ const WORKGROUP = 128;
 const ROWS_PER_INVOCATION = 4;
 
 /** Lanes splitting one row's K (the LANES override of matvec.wgsl). */
-export type MatvecLanes = 1 | 8 | 64;
+export type MatvecLanes = 1 | 64;
 
 /**
  * Lanes per row of rows long enough for them. A GPU: 64 (coalesced 1 KiB per row per step, and N / 8 workgroups:
- * enough to fill a big GPU at N = 4096). A CPU adapter: 8. It runs invocations as a few SIMD fibers, so 64 lanes buy
- * no parallelism, and their cross-lane sum cost 60 % of a 1 x 4096 -> 4096 int4 matvec on SwiftShader; 8 lanes ran
- * it 2-3x faster there and on lavapipe (docs/PERFORMANCE.md). Rows shorter than that take 1 lane (tiny test models).
+ * enough to fill a big GPU at N = 4096). A CPU adapter: 1. It runs invocations as a few SIMD fibers, so more lanes
+ * buy no parallelism, and their cross-lane sum cost 60 % of a 1 x 4096 -> 4096 int4 matvec on SwiftShader: 8 lanes
+ * ran it 2-3x faster than 64, and 1 lane 1.2-1.6x faster than 8 on SwiftShader and lavapipe (docs/PERFORMANCE.md),
+ * with pipelines that have no workgroup memory (milliseconds to build). Rows shorter than 64 units take 1 lane
+ * everywhere (tiny test models).
  */
 export function matvecWideLanes(cpu: boolean): MatvecLanes {
-  return cpu ? 8 : 64;
+  return cpu ? 1 : 64;
 }
 
-/** Output rows per workgroup (ROWS_PER_WG in matvec.wgsl): 8 with 64 lanes, 64 with 8, 512 with 1. */
+/** Output rows per workgroup (ROWS_PER_WG in matvec.wgsl): 8 with 64 lanes, 512 with 1. */
 export function matvecRowsPerWorkgroup(lanes: MatvecLanes): number {
   return (WORKGROUP / lanes) * ROWS_PER_INVOCATION;
 }
@@ -63,10 +66,14 @@ export type MatvecReduce = 'subgroup' | 'workgroup';
 
 const REDUCE_FRAGMENTS = parseFragments([matvecReduceWgsl]);
 
-/** The matvec WGSL with the row sum of `reduce` spliced in (and `enable subgroups;` for the subgroup form). */
-export function matvecShaderSource(reduce: MatvecReduce = 'workgroup'): string {
+/**
+ * The matvec WGSL with the row sum of `reduce` spliced in (and `enable subgroups;` for the subgroup form);
+ * 'none': the form for one lane per row, without a row sum or workgroup memory.
+ */
+export function matvecShaderSource(reduce: MatvecReduce | 'none' = 'workgroup'): string {
   const pick = (part: string) => REDUCE_FRAGMENTS.get(`${part}-${reduce}`)!;
-  const code = expandWgsl(matvecWgsl, new Map([['matvec-row-sum', pick('row-sum')], ['matvec-builtins', pick('builtins')]]));
+  const parts = ['row-sum', 'builtins', 'memory'].map((part) => [`matvec-${part}`, pick(part)] as const);
+  const code = expandWgsl(matvecWgsl, new Map(parts));
   return reduce === 'subgroup' ? specializeWgsl(code, { enable: ['subgroups'] }) : code;
 }
 
@@ -86,19 +93,22 @@ export interface MatvecKernelOptions {
 export class MatvecKernel {
   readonly weights: Storage;
   readonly reduce: MatvecReduce;
-  /** The lanes per row of rows that are long enough (64 on a GPU, 8 on a CPU adapter; see matvecWideLanes). */
+  /** The lanes per row of rows that are long enough (64 on a GPU, 1 on a CPU adapter; see matvecWideLanes). */
   private readonly wideLanes: MatvecLanes;
-  /** Pipelines per M class (M_CLASSES), with 64 lanes per row and with 1 (small K). */
+  /** Pipelines per M class (M_CLASSES), with the wide lanes per row and with 1 (small K; a CPU's only form). */
   private readonly programs = new LazyPrograms(async () => {
-    const name = this.opts.shader?.name ?? `matvec.wgsl (${this.weights}, ${this.reduce} sum)`;
-    const code = this.opts.shader?.code ?? matvecShaderSource(this.reduce);
-    const spec = (maxM: number, lanes: number) => ({
-      name: `${name} M <= ${maxM}`,
-      code: specializeWgsl(code, { u32Consts: { MAX_M: maxM } }),
-      bindings: BINDINGS,
-      constants: { WKIND: WKIND[this.weights], LANES: lanes },
-    });
-    const variants = M_CLASSES.flatMap((m) => [1, this.wideLanes].map((lanes) => [`${m}:${lanes}`, spec(m, lanes)] as const));
+    const spec = (maxM: number, lanes: MatvecLanes) => {
+      const reduce = lanes === 1 ? 'none' : this.reduce;
+      const code = this.opts.shader?.code ?? matvecShaderSource(reduce);
+      return {
+        name: `${this.opts.shader?.name ?? `matvec.wgsl (${this.weights}, ${reduce === 'none' ? '1 lane' : `${reduce} sum`})`} M <= ${maxM}`,
+        code: specializeWgsl(code, { u32Consts: { MAX_M: maxM } }),
+        bindings: BINDINGS,
+        constants: { WKIND: WKIND[this.weights], LANES: lanes },
+      };
+    };
+    const laneForms = [...new Set<MatvecLanes>([1, this.wideLanes])];
+    const variants = M_CLASSES.flatMap((m) => laneForms.map((lanes) => [`${m}:${lanes}`, spec(m, lanes)] as const));
     const built = await Promise.all(variants.map(([, s]) => computeProgram(this.device, s)));
     return new Map(variants.map(([key], i) => [key, built[i]!]));
   });
