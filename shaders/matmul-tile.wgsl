@@ -10,6 +10,10 @@
 // main after it.
 
 //#fragment tile-dims
+// Rows of x per output tile: 64, or 16 for the direct kernels' small-M pipelines (a workgroup of 16 x TILE_M / 4
+// invocations; the tiled kernels' staging needs the full 16 x 16, so they never set it).
+override TILE_M: u32 = 64u;
+
 struct Dims {
   M: u32,
   K: u32,        // a multiple of 32 for the int4 kernels (one quantization group per 32)
@@ -17,7 +21,7 @@ struct Dims {
   tilesN: u32,   // ceil(N / 64)
   ldy: u32,      // row stride of y, in elements (N for a dense y)
   yOff: u32,     // element offset of y(0, 0)
-  tiles: u32,    // ceil(M / 64) * tilesN
+  tiles: u32,    // ceil(M / TILE_M) * tilesN
   hasBias: u32,  // 1: add bias[c]; the bias binding is always present, read only then. A uniform, not an override:
                  // one pipeline serves both (the branch is once per output, after the K loop)
 }
@@ -32,7 +36,7 @@ var<workgroup> xs: array<vec4<f32>, 512>;
 var<workgroup> ws: array<vec4<f32>, 512>;
 
 //#fragment tile-start
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(16, TILE_M / 4u, 1)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -45,7 +49,7 @@ fn main(
   let M = dims.M;
   let K = dims.K;
   let N = dims.N;
-  let m0 = (tile / dims.tilesN) * 64u;
+  let m0 = (tile / dims.tilesN) * TILE_M;
   let n0 = (tile % dims.tilesN) * 64u;
 
   // Compute role: this invocation owns rows m0 + 4*ty .. +3 and columns n0 + 4*tx .. +3.

@@ -1,5 +1,5 @@
 // The three sides of one peer-bench case, on identical bytes:
-//   ours  — the engine's kernel for the shape: MatvecKernel (M <= 4, decode) or LinearQ4Kernel (int4 prefill),
+//   ours  — the engine's kernel for the shape (linearPath): MatvecKernel (decode, few rows) or LinearQ4Kernel (int4 prefill),
 //           LinearKernel (dense; f16 weights where the device has shader-f16);
 //   ORT   — onnxruntime-web's WebGPU EP on a one-node graph: com.microsoft MatMulNBits (int4) or ONNX MatMul
 //           (dense, W^T as a [K, N] initializer since MatMul multiplies x[M, K] by B[K, N]);
@@ -18,7 +18,9 @@ import { f16BytesToF32 } from '../../src/checkpoint/dtype.ts';
 import { createStorageBuffer, readBuffer, readF32, storageBufferFrom, uniformBufferFrom } from '../../src/gpu/buffers.ts';
 import { LinearKernel, roundToF16, toF16Weights } from '../../src/gpu/kernels/linear.ts';
 import { LinearQ4Kernel, q4ScaleData } from '../../src/gpu/kernels/linear-q4.ts';
-import { MATVEC_MAX_M, MatvecKernel } from '../../src/gpu/kernels/matvec.ts';
+import { MatvecKernel } from '../../src/gpu/kernels/matvec.ts';
+import { isCpuDevice } from '../../src/gpu/device.ts';
+import { linearPath } from '../../src/gpu/gpu-linear.ts';
 import { computeProgram, type ComputeProgram } from '../../src/gpu/pipeline.ts';
 import { firstRows } from '../../src/gpu/tensor.ts';
 import { quantizeQ4 } from '../../src/quant/q4.ts';
@@ -123,7 +125,7 @@ export function makeContenders(device: GPUDevice, ort: Ort, cache: KernelCache, 
     let runOurs: () => void = () => {
       throw new Error('not initialised');
     };
-    const decode = M <= MATVEC_MAX_M;
+    const decode = linearPath(weights, M, K, isCpuDevice(device)) === 'matvec';
     let naiveRun: () => void = runOurs;
     return [
       {

@@ -13,6 +13,7 @@ import { GpuWeights } from '../weights/gpu-weights.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from './buffers.ts';
 import { compareArrays, formatComparison } from './compare.ts';
 import { MATVEC_MAX_M } from './kernels/matvec.ts';
+import { isCpuDevice } from './device.ts';
 import { LinearKernels, linearPath, matvecTailRows, loadF32Tensor, NormKernels, recordLinear, sliceRows } from './gpu-linear.ts';
 
 const REL = 1e-5;
@@ -107,11 +108,13 @@ describe('recordLinear over GpuWeights tensors', () => {
     }
   });
 
-  it('int4 (q4f16, or q4f32 without shader-f16) weight in 4 row blocks: batched matvec (M = 9), the int4 tiled kernel (M = 17) and tiled + a 16-row matvec tail (M = 80)', async () => {
-    for (const M of [9, 17, 80]) {
+  it('int4 (q4f16, or q4f32 without shader-f16) weight in 4 row blocks: batched matvec (M = 3; M = 9 on a GPU), the int4 tile kernel (M = 17; M = 9 on a CPU adapter: 16-row tiles) and tiles + a 16-row matvec tail (M = 80)', async () => {
+    const cpu = isCpuDevice(device);
+    for (const M of [3, 9, 17, 80]) {
       const w = await runWindow('model.layers.0.mlp.up_proj.weight', null, M, 128, 0);
       expect(w.storage).toBe(hasF16 ? 'q4f16' : 'q4f32');
       expect(w.blocks.length).toBe(4);
+      expect(linearPath(w.storage, M, w.cols, cpu)).toBe(M <= (cpu ? 4 : MATVEC_MAX_M) ? 'matvec' : 'tiled');
     }
   });
 

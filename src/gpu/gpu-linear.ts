@@ -1,6 +1,6 @@
 // Kernels over GpuWeights tensors, whatever their storage (f32, f16, q4f32, q4f16) and row blocks:
-//   recordLinear  y = x W^T (+ b): MatvecKernel for M <= MATVEC_MAX_M (16) rows when W's rows are 16-byte aligned (one pass over
-//                 W, where a 64-row tile would idle), else LinearKernel (f32 / f16 tiles) or LinearQ4Kernel (int4).
+//   recordLinear  y = x W^T (+ b): MatvecKernel for M <= matvecMaxRows rows when W's rows are 16-byte aligned (one pass
+//                 over W, where a 64-row tile would idle), else LinearKernel (f32 / f16 tiles) or LinearQ4Kernel (int4).
 //                 A W split into row blocks runs one kernel per block into its column window of y.
 //   NormKernels   LayerNorm / RMSNorm with the NormKernel variant of the weight's storage.
 // Kernel variants are compiled by prepare() (at load), so recording stays synchronous.
@@ -9,6 +9,7 @@
 import { decodeRows, encodeRows, isQ4, rowBytes, type DenseStorage, type Storage } from './storage.ts';
 import type { GpuTensor, GpuTensorBlock, GpuWeights } from '../weights/gpu-weights.ts';
 import { storageBufferFrom } from './buffers.ts';
+import { isCpuDevice } from './device.ts';
 import type { GpuTarget } from './dispatch.ts';
 import { firstRows, type WeightRows } from './tensor.ts';
 import { LINEAR_TILE, LinearKernel, type LinearRunOptions } from './kernels/linear.ts';
@@ -18,9 +19,19 @@ import { NormKernel, type NormKind, type NormRunOptions } from './kernels/norm.t
 
 export type LinearPath = 'matvec' | 'tiled';
 
-/** The kernel family a linear of M rows over this storage and width uses. */
-export function linearPath(storage: Storage, M: number, K: number): LinearPath {
-  return M <= MATVEC_MAX_M && matvecReads(storage, K) ? 'matvec' : 'tiled';
+/**
+ * Most rows the matvec takes: MATVEC_MAX_M (16); on a CPU adapter 4 for int4 (its M <= 4 class), whose direct kernel
+ * has 16-row tiles there (SMALL_TILE_M). At 4096 -> 2048, matvec against 16-row tiles: SwiftShader M = 8 175 / 153 ms,
+ * M = 16 264 / 157 ms; lavapipe M = 8 30 / 41 ms, M = 12 49 / 42 ms, M = 16 59 / 38 ms (docs/PERFORMANCE.md).
+ */
+export function matvecMaxRows(storage: Storage, cpu: boolean): number {
+  return cpu && isQ4(storage) ? MATVEC_CPU_Q4_MAX_M : MATVEC_MAX_M;
+}
+const MATVEC_CPU_Q4_MAX_M = 4;
+
+/** The kernel family a linear of M rows over this storage and width uses (cpu: isCpuDevice of the device). */
+export function linearPath(storage: Storage, M: number, K: number, cpu = false): LinearPath {
+  return M <= matvecMaxRows(storage, cpu) && matvecReads(storage, K) ? 'matvec' : 'tiled';
 }
 
 /** MatvecKernel reads W rows in 16-byte units. */
@@ -46,18 +57,22 @@ export class LinearKernels {
   /** f32 bias slices per row block of a blocked weight, made once per (bias, block). */
   private readonly biasSlices = new Map<GpuTensor, Map<number, GPUBuffer>>();
 
-  constructor(readonly device: GPUDevice) {}
+  private readonly cpu: boolean;
+
+  constructor(readonly device: GPUDevice) {
+    this.cpu = isCpuDevice(device);
+  }
 
   /**
    * Builds the kernels that linears over these weights with these row counts use (the path only depends on
-   * M <= MATVEC_MAX_M or not: [1, maxRows] covers every M).
+   * M <= matvecMaxRows or not: [1, maxRows] covers every M).
    */
   async prepare(weights: readonly GpuTensor[], rowCounts: readonly number[]): Promise<this> {
     const jobs: Promise<AnyLinear>[] = [];
     const alignment = this.device.limits.minStorageBufferOffsetAlignment;
     for (const w of weights) {
       for (const M of rowCounts) {
-        jobs.push(this.build(linearPath(w.storage, M, w.cols), w.storage));
+        jobs.push(this.build(linearPath(w.storage, M, w.cols, this.cpu), w.storage));
         if (matvecTailRows(w.storage, M, w.cols, alignment) > 0) jobs.push(this.build('matvec', w.storage));
       }
     }
@@ -104,7 +119,7 @@ export class LinearKernels {
     const yOff = opts.yColOffset ?? 0;
     const tail = matvecTailRows(w.storage, M, K, this.device.limits.minStorageBufferOffsetAlignment);
     const head = M - tail;
-    const path = linearPath(w.storage, head, K);
+    const path = linearPath(w.storage, head, K, this.cpu);
     for (const block of w.blocks) {
       const b = bias ? (w.blocks.length === 1 ? bias.blocks[0]!.data : this.biasSlice(bias, block)) : null;
       const rows: WeightRows = { name: w.name, buffer: block.data, rows: block.rows, cols: K, ...(isQ4(w.storage) ? { scales: scalesOf(w, block) } : {}) };

@@ -118,6 +118,11 @@ for (const form of ['tiled', 'direct'] as const) describe(`LinearQ4Kernel (${for
     kernel.destroy();
   });
 
+  it('tiles of 16 rows for M <= 16 in the direct form only (M = 1 and 7 above run them there)', async () => {
+    const kernel = new LinearQ4Kernel(ctx.device, { form });
+    expect([1, 16, 17, 577].map((M) => kernel.tileRows(M))).toEqual(form === 'direct' ? [16, 16, 64, 64] : [64, 64, 64, 64]);
+  });
+
   it('folds a large tile count into a 2D grid (surplus workgroups exit)', async () => {
     const [M, K, N] = [200, 32, 300]; // 4 x 5 = 20 tiles
     const p = problem(M, K, N, true, 7);

@@ -23,8 +23,13 @@ import { defaultLinearForm, linearShape, type LinearForm, type LinearOperands, t
 /** Shared with the other kernel wrappers; re-exported here where they were first defined. */
 export { checkBindings, recordCompute } from '../dispatch.ts';
 
-/** Output tile edge of matmul-q4.wgsl. */
+/** Output tile edge of matmul-q4.wgsl (and of the direct form's tiles for M > SMALL_TILE_M). */
 export const LINEAR_Q4_TILE = 64;
+/**
+ * Rows per tile of the direct form for M <= 16 (a follow-up question's few rows on a CPU adapter): 16 x 64 tiles,
+ * so 16 rows do not pay for a 64-row tile's clamped rows.
+ */
+export const SMALL_TILE_M = 16;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
@@ -47,15 +52,18 @@ export interface LinearQ4KernelOptions {
 export class LinearQ4Kernel {
   readonly scales: Q4ScaleDType;
   readonly form: LinearForm;
-  /** Bias on/off is a uniform flag: one pipeline. */
-  private readonly programs = new LazyPrograms(() =>
-    computeProgram(this.device, {
-      name: this.opts.shader?.name ?? `${this.form === 'tiled' ? 'matmul-q4.wgsl' : 'matmul-q4-direct.wgsl'} (${this.scales} scales)`,
-      code: this.opts.shader?.code ?? linearQ4ShaderSource(this.form),
-      bindings: BINDINGS,
-      constants: { SCALE_F16: this.scales === 'f16' },
-    }),
-  );
+  /** By rows per tile (bias on/off is a uniform flag); the tiled form has only 64-row tiles. */
+  private readonly programs = new LazyPrograms(async () => {
+    const build = (tileM: number) =>
+      computeProgram(this.device, {
+        name: `${this.opts.shader?.name ?? `${this.form === 'tiled' ? 'matmul-q4.wgsl' : 'matmul-q4-direct.wgsl'} (${this.scales} scales)`}${tileM === 64 ? '' : `, ${tileM}-row tiles`}`,
+        code: this.opts.shader?.code ?? linearQ4ShaderSource(this.form),
+        bindings: BINDINGS,
+        constants: { SCALE_F16: this.scales === 'f16', ...(tileM === 64 ? {} : { TILE_M: tileM }) },
+      });
+    const [full, small] = await Promise.all([build(LINEAR_Q4_TILE), this.form === 'direct' ? build(SMALL_TILE_M) : null]);
+    return (tileM: number) => (tileM === LINEAR_Q4_TILE ? full : small!);
+  });
   private readonly uniforms: UniformCache;
   private dummyBias: GPUBuffer | null = null;
   private readonly maxWg: number;
@@ -82,7 +90,12 @@ export class LinearQ4Kernel {
 
   /** Workgroup grid for an M x N output: the tile count folded into (x <= limit, y). */
   dispatchSize(M: number, N: number): [number, number] {
-    return foldGrid(Math.ceil(M / LINEAR_Q4_TILE) * Math.ceil(N / LINEAR_Q4_TILE), this.maxWg, 'LinearQ4Kernel', `${M}x${N} output needs`);
+    return foldGrid(Math.ceil(M / this.tileRows(M)) * Math.ceil(N / LINEAR_Q4_TILE), this.maxWg, 'LinearQ4Kernel', `${M}x${N} output needs`);
+  }
+
+  /** Rows of x per output tile for M rows: SMALL_TILE_M for a small M in the direct form, else 64. */
+  tileRows(M: number): number {
+    return this.form === 'direct' && M <= SMALL_TILE_M ? SMALL_TILE_M : LINEAR_Q4_TILE;
   }
 
   /**
@@ -91,8 +104,9 @@ export class LinearQ4Kernel {
    * different buffers. With a device, encodes and submits at once; with an encoder or pass, only records.
    */
   run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
-    const program = this.programs.require('LinearQ4Kernel');
     const { M, K, N } = linearShape('LinearQ4Kernel.run', op);
+    const tileM = this.tileRows(M);
+    const program = this.programs.require('LinearQ4Kernel')(tileM);
     const { x: { buffer: x }, w: { buffer: qWeight, scales: qScale }, bias: b, y } = op;
     if (!qScale) throw new Error(`LinearQ4Kernel.run: ${op.w.name} is int4 and needs its scales`);
     for (const [name, v] of [['M', M], ['K', K], ['N', N]] as const) positiveInt('LinearQ4Kernel.run', name, v);
@@ -120,7 +134,7 @@ export class LinearQ4Kernel {
     }
     const grid = this.dispatchSize(M, N);
     const tilesN = Math.ceil(N / LINEAR_Q4_TILE);
-    const tiles = Math.ceil(M / LINEAR_Q4_TILE) * tilesN;
+    const tiles = Math.ceil(M / tileM) * tilesN;
     const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, b !== null ? 1 : 0]);
     const bindGroup = bindBuffers(
       this.device,
