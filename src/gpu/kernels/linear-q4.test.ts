@@ -1,6 +1,6 @@
 // Both forms of the int4 linear kernel (tiled: shaders/matmul-q4.wgsl; direct: shaders/matmul-q4-direct.wgsl) on
-// this machine's adapter against the f64 CPU reference linear() on the DEQUANTIZED weights: the kernel must reproduce x · deq(W)^T; the quantization error
-// itself is not the kernel's and is checked in src/quant/q4.test.ts.
+// this machine's adapter against the f64 CPU reference linear() on the DEQUANTIZED weights: the kernel must
+// reproduce x · deq(W)^T; the quantization error itself is not the kernel's and is checked in src/quant/q4.test.ts.
 // Tolerance: atol 1e-4 + rtol 1e-4 (the f32 linear kernel's): f32 accumulation over K <= 96 terms of
 // |x| <= 1, |deq(w)| <= 1/sqrt(K); the dequantized weights themselves are exact in f32 ((q - 7) * scale is one
 // f32 multiplication, the same one the reference data went through).

@@ -2,9 +2,9 @@
 // W in the MLC q4f32_1 / q4f16_1 layout (src/quant/q4.ts): qWeight [N, K/8] u32, qScale [N, K/32] f32 or f16.
 // Two forms (LinearForm, as LinearKernel): 'tiled', shaders/matmul-q4.wgsl, dequantizes one 32-deep group per K
 // slice into workgroup memory (GPUs); 'direct', shaders/matmul-q4-direct.wgsl, unpacks each row's group from one
-// 16-byte load into registers (CPU adapters). f32 accumulation in both. The f16-scale variant reads the scales as u32 pairs (unpack2x16float), so it needs no
-// `shader-f16` and is built on every device. For one row (decode) use MatvecKernel (matvec.ts), which is
-// bandwidth-bound where this tile kernel would idle 63 of its 64 tile rows.
+// 16-byte load into registers (CPU adapters). f32 accumulation in both. The f16-scale variant reads the scales
+// as u32 pairs (unpack2x16float), so it needs no `shader-f16` and is built on every device. For a few rows
+// (decode) use MatvecKernel (matvec.ts), which is bandwidth-bound where a tile would idle most of its rows.
 //
 // Limits: each binding (x, qWeight, qScale, y) must fit in maxStorageBufferBindingSize. A weight larger than that
 // (lm_head 128256 x 4096 int4 = 263 MB) must be split by the caller into row blocks (separate buffers), each run
@@ -56,10 +56,10 @@ export class LinearQ4Kernel {
   private readonly programs = new LazyPrograms(async () => {
     const build = (tileM: number) =>
       computeProgram(this.device, {
-        name: `${this.opts.shader?.name ?? `${this.form === 'tiled' ? 'matmul-q4.wgsl' : 'matmul-q4-direct.wgsl'} (${this.scales} scales)`}${tileM === 64 ? '' : `, ${tileM}-row tiles`}`,
+        name: `${this.opts.shader?.name ?? `${this.form === 'tiled' ? 'matmul-q4.wgsl' : 'matmul-q4-direct.wgsl'} (${this.scales} scales)`}${tileM === LINEAR_Q4_TILE ? '' : `, ${tileM}-row tiles`}`,
         code: this.opts.shader?.code ?? linearQ4ShaderSource(this.form),
         bindings: BINDINGS,
-        constants: { SCALE_F16: this.scales === 'f16', ...(tileM === 64 ? {} : { TILE_M: tileM }) },
+        constants: { SCALE_F16: this.scales === 'f16', ...(tileM === LINEAR_Q4_TILE ? {} : { TILE_M: tileM }) },
       });
     const [full, small] = await Promise.all([build(LINEAR_Q4_TILE), this.form === 'direct' ? build(SMALL_TILE_M) : null]);
     return (tileM: number) => (tileM === LINEAR_Q4_TILE ? full : small!);
