@@ -5,6 +5,7 @@
 //     as ratios of time to first token and of FLOPs; (b) the device's limits (copy bandwidth, peak FMA rate)
 //     measured here, and every stage as a fraction of its limit. Stops are ignored while decoding.
 import { parseArgs } from 'node:util';
+import { positiveArg } from './args.ts';
 import type { LlavaMiniConfig } from '../src/checkpoint/types.ts';
 import { loadModelDir, loadSyntheticModel, SYNTHETIC_DEPTH_OPTIONS, syntheticDepthOf, type EngineModel } from '../src/cli/load-model.ts';
 import { Conversation } from '../src/engine/conversation.ts';
@@ -40,12 +41,6 @@ const { values } = parseArgs({
   strict: true,
 });
 
-function positive(flag: string, s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got "${s}"`);
-  return n;
-}
-
 interface Stage {
   name: string;
   /** Which component: image side, pre-fusion, LLM. */
@@ -60,8 +55,8 @@ async function main(): Promise<void> {
   const spec = values.model;
   if (!spec) throw new Error('--model <synthetic:llava-mini-8b | checkpoint dir> is required');
   const precision = parsePrecision(values.precision);
-  const decodeTokens = positive('decode-tokens', values['decode-tokens']);
-  const maxContext = positive('max-context', values['max-context']);
+  const decodeTokens = positiveArg('decode-tokens', values['decode-tokens']);
+  const maxContext = positiveArg('max-context', values['max-context']);
   const baseline = values.baseline;
   if (!['all', 'limits', 'none'].includes(baseline)) throw new Error(`--baseline must be all, limits or none, got "${baseline}"`);
   const depth = syntheticDepthOf(values);

@@ -32,6 +32,12 @@
 // accumulators; the m loops have that constant trip count with an `m < M` guard, so compilers unroll them and
 // keep acc in registers.
 //
+// Gated form (override GLU, the decoder's MLP): y[m, n] = silu(Wg[n] · x[m]) * (Wu[n] · x[m]), with the gate
+// matrix in `w` / `scales` and the up matrix in `w2` / `scales2` (same storage and shape). An invocation's R = 4
+// rows are then gate rows n, n + 1 in slots 0, 1 and up rows n, n + 1 in slots 2, 3: the same loads in flight and
+// the same row sum, 2 outputs per invocation (ROWS_PER_WG halves), and neither the [M, 2N] gate|up rows nor a
+// separate SwiGLU pass ever reach memory. No bias.
+//
 // Dispatch: workgroup number b = wid.y * nwg.x + wid.x takes ROWS_PER_WG rows from ROWS_PER_WG * b; the host folds the
 // ceil(N / ROWS_PER_WG) workgroups into a 2D
 // grid (x <= maxComputeWorkgroupsPerDimension; lm_head needs 16032) and surplus workgroups exit at once.
@@ -50,6 +56,7 @@ struct Dims {
 }
 
 override WKIND: u32 = 0u;
+override GLU: bool = false;
 override SCALE_F16: bool = WKIND == 3u; // for scale_at (q4-dequant.wgsl)
 const MAX_M: u32 = 1u;   // set by the host per pipeline: 1 (decode), 4, 16
 // Invocations splitting one row's K: 64 on a GPU; 1 on a CPU adapter, which runs invocations as a few SIMD fibers,
@@ -62,7 +69,8 @@ override LANES: u32 = 64u;
 const WG: u32 = 128u;                    // invocations per workgroup
 const R: u32 = 4u;                       // rows per invocation
 override SETS: u32 = WG / LANES;         // row sets per workgroup
-override ROWS_PER_WG: u32 = SETS * R;
+override OUT_R: u32 = select(R, R / 2u, GLU); // output rows per invocation
+override ROWS_PER_WG: u32 = SETS * OUT_R;
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -70,6 +78,9 @@ override ROWS_PER_WG: u32 = SETS * R;
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
+// The gated form's up matrix and its scales (unused placeholders otherwise).
+@group(0) @binding(6) var<storage, read> w2: array<vec4<u32>>;
+@group(0) @binding(7) var<storage, read> scales2: array<u32>;
 
 //#include matvec-memory
 
@@ -96,12 +107,13 @@ fn main(
   let xRow = dims.K / 4u; // vec4s per row of x
   let lane = lid % LANES;
   let rowSet = lid / LANES;
-  let n0 = block * ROWS_PER_WG + rowSet * R;
+  let n0 = block * ROWS_PER_WG + rowSet * OUT_R;
 
-  // Weight unit offsets of this invocation's rows (clamped into W; results of rows >= N are never stored).
+  // Weight unit offsets of this invocation's rows (clamped into W; results of rows >= N are never stored). Gated:
+  // slots r and r + 2 hold the same row of the gate and the up matrix.
   var rowBase: array<u32, R>;
   for (var r = 0u; r < R; r++) {
-    rowBase[r] = min(n0 + r, N - 1u) * units;
+    rowBase[r] = min(n0 + r % OUT_R, N - 1u) * units;
   }
 
   var acc: array<vec4<f32>, MAX_M>; // acc[m][r]: row r of this invocation, row m of x (zero-initialized)
@@ -110,11 +122,20 @@ fn main(
     var wv: array<vec4<u32>, R>;
     var sc = vec4<f32>(1.0);
     for (var r = 0u; r < R; r++) {
-      wv[r] = w[rowBase[r] + u];
+      if (GLU && r >= OUT_R) {
+        wv[r] = w2[rowBase[r] + u];
+      } else {
+        wv[r] = w[rowBase[r] + u];
+      }
     }
     if (WKIND >= 2u) {
       for (var r = 0u; r < R; r++) {
-        sc[r] = scale_at(rowBase[r] + u); // int4: unit index == group index
+        let g = rowBase[r] + u; // int4: unit index == group index
+        if (GLU && r >= OUT_R) {
+          sc[r] = scale_in(scales2[scale_word(g)], g);
+        } else {
+          sc[r] = scale_at(g);
+        }
       }
     }
     for (var m = 0u; m < MAX_M; m++) {
@@ -166,11 +187,13 @@ fn main(
     var total = acc[m];
 //#include matvec-row-sum
     if (lane == 0u) {
-      for (var r = 0u; r < R; r++) {
+      for (var r = 0u; r < OUT_R; r++) {
         let n = n0 + r;
         if (n < N) {
           var v = total[r];
-          if (dims.hasBias != 0u) {
+          if (GLU) {
+            v = v / (1.0 + exp(-v)) * total[r + OUT_R]; // silu(gate) * up, as elementwise.wgsl's swiglu
+          } else if (dims.hasBias != 0u) {
             v += bias[n];
           }
           y[dims.yOff + m * dims.ldy + n] = v;

@@ -17,11 +17,21 @@ fn nib(word: u32, shifts: vec4<u32>) -> vec4<f32> {
   return vec4<f32>((vec4<u32>(word) >> shifts) & vec4<u32>(15u)) - vec4<f32>(7.0);
 }
 
-// Scale of quantization group g (row-major over [N, K/32]).
+// Scale of quantization group g (row-major over [N, K/32]) of the `scales` binding.
 fn scale_at(g: u32) -> f32 {
+  return scale_in(scales[scale_word(g)], g);
+}
+
+// The word of a scales array that holds group g's scale, and that scale from the word (for a second scales
+// binding, e.g. the up projection's in matvec.wgsl's gated form).
+fn scale_word(g: u32) -> u32 {
+  return select(g, g >> 1u, SCALE_F16);
+}
+
+fn scale_in(word: u32, g: u32) -> f32 {
   if (SCALE_F16) {
-    let pair = unpack2x16float(scales[g >> 1u]);
+    let pair = unpack2x16float(word);
     return select(pair.x, pair.y, (g & 1u) == 1u);
   }
-  return bitcast<f32>(scales[g]);
+  return bitcast<f32>(word);
 }

@@ -1,17 +1,20 @@
 // Plumbing shared by the kernel wrappers in src/gpu/kernels: where a run is recorded (device, encoder or open
 // pass), 2D workgroup grids, argument and binding checks with readable errors, per-shape uniform buffers, and the
 // build-once pipeline promise behind every kernel's init(). No WGSL and no kernel knowledge here.
-import { align4, uniformBufferFrom } from './buffers.ts';
+import { align4, bindBuffers, uniformBufferFrom } from './buffers.ts';
 import type { ComputeProgram } from './pipeline.ts';
 
-/** What run() accepts to record into: a device (encode + submit now), a command encoder, or an open compute pass. */
-export type GpuTarget = GPUDevice | GPUCommandEncoder | GPUComputePassEncoder;
+/** What a kernel records into: an open compute pass, or a RecordedPass that keeps the commands for replay. */
+export type ComputePass = Pick<GPUComputePassEncoder, 'setPipeline' | 'setBindGroup' | 'dispatchWorkgroups'>;
+
+/** What run() accepts to record into: a device (encode + submit now), a command encoder, or a (recorded) compute pass. */
+export type GpuTarget = GPUDevice | GPUCommandEncoder | ComputePass;
 
 /**
  * Records `body` into `target`: directly into an open compute pass, into a new pass of a command encoder,
  * or (given a device) into a new encoder that is submitted at once.
  */
-export function recordCompute(target: GpuTarget, label: string, body: (pass: GPUComputePassEncoder) => void): void {
+export function recordCompute(target: GpuTarget, label: string, body: (pass: ComputePass) => void): void {
   if ('dispatchWorkgroups' in target) {
     body(target);
   } else if ('beginComputePass' in target) {
@@ -27,11 +30,14 @@ export function recordCompute(target: GpuTarget, label: string, body: (pass: GPU
   }
 }
 
-/** Records one dispatch of `program` with `bindGroup` as group 0 (see recordCompute for `target`). */
-export function recordDispatch(target: GpuTarget, label: string, program: ComputeProgram, bindGroup: GPUBindGroup, grid: readonly [number, number]): void {
+/**
+ * Records one dispatch of `program` with `bindGroup` as group 0 (see recordCompute for `target`); `offsets` are
+ * the group's dynamic offsets (a 'uniform-dynamic' binding).
+ */
+export function recordDispatch(target: GpuTarget, label: string, program: ComputeProgram, bindGroup: GPUBindGroup, grid: readonly [number, number], offsets: readonly number[] = []): void {
   recordCompute(target, label, (pass) => {
     pass.setPipeline(program.pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, offsets);
     pass.dispatchWorkgroups(grid[0], grid[1]);
   });
 }
@@ -202,5 +208,190 @@ export class LazyPrograms<T> {
   require(kernel: string, where = `${kernel}.run`): T {
     if (!this.value) throw new Error(`${where}: call \`await kernel.init()\` (or ${kernel}.create) first`);
     return this.value;
+  }
+}
+
+// ---- recorded plans ----
+
+/** A value fixed at recording time, or one computed from the step a replay runs (e.g. a decode position). */
+export type PerStep<T> = T | ((step: number) => T);
+
+type RecordedCommand =
+  | { pipeline: GPUComputePipeline }
+  | { group: GPUBindGroup; offsets: PerStep<readonly number[]> }
+  | { grid: PerStep<readonly [number, number]> };
+
+function atStep<T>(v: PerStep<T>, step: number): T {
+  return typeof v === 'function' ? (v as (step: number) => T)(step) : v;
+}
+
+/**
+ * Dispatches recorded once and replayed into a real pass as often as needed: a kernel's run() records into it as
+ * into any pass (bind groups and uniform buffers are made once, at recording), and `stepped()` adds commands whose
+ * dynamic offsets and grids depend on the step of each replay. A replay issues only setPipeline / setBindGroup /
+ * dispatchWorkgroups: no validation, no allocation. The recording holds its buffers through its bind groups, so it
+ * is valid as long as they are not destroyed.
+ */
+export class RecordedPass implements ComputePass {
+  private readonly commands: RecordedCommand[] = [];
+
+  /** Steps a replay may run: 0 .. steps-1 (the range the stepped commands' uniform tables cover). */
+  constructor(readonly steps = 1) {
+    nonNegativeInt('RecordedPass', 'steps', steps);
+  }
+
+  get length(): number {
+    return this.commands.length;
+  }
+
+  setPipeline(pipeline: GPUComputePipeline): undefined {
+    this.commands.push({ pipeline });
+  }
+
+  setBindGroup(index: number, group: GPUBindGroup | null, offsets?: Iterable<GPUBufferDynamicOffset>): undefined;
+  setBindGroup(index: number, group: GPUBindGroup | null, data: Uint32Array, start: number, length: number): undefined;
+  setBindGroup(index: number, group: GPUBindGroup | null, offsets?: Iterable<number> | Uint32Array, start?: number, length?: number): undefined {
+    if (index !== 0 || !group || start !== undefined || length !== undefined) throw new Error('RecordedPass: only bind group 0 with plain dynamic offsets is recorded');
+    this.commands.push({ group, offsets: [...(offsets ?? [])] });
+  }
+
+  dispatchWorkgroups(x: number, y = 1): undefined {
+    this.commands.push({ grid: [x, y] });
+  }
+
+  /** One dispatch per grid, all with `group` at `offsets`; a [0, 0] grid at a step skips that dispatch there. */
+  stepped(group: GPUBindGroup, offsets: PerStep<readonly number[]>, dispatches: readonly { program: ComputeProgram; grid: PerStep<readonly [number, number]> }[]): void {
+    this.commands.push({ group, offsets });
+    for (const d of dispatches) this.commands.push({ pipeline: d.program.pipeline }, { grid: d.grid });
+  }
+
+  /** Issues every recorded command into `pass`, the per-step ones at `step`. */
+  replay(pass: ComputePass, step = 0): void {
+    if (!Number.isInteger(step) || step < 0 || step >= this.steps) throw new Error(`RecordedPass.replay: step ${step} outside 0..${this.steps - 1}`);
+    for (const c of this.commands) {
+      if ('pipeline' in c) pass.setPipeline(c.pipeline);
+      else if ('group' in c) pass.setBindGroup(0, c.group, atStep(c.offsets, step));
+      else {
+        const [x, y] = atStep(c.grid, step);
+        if (x > 0 && y > 0) pass.dispatchWorkgroups(x, y);
+      }
+    }
+  }
+}
+
+/**
+ * Uniform words for every step 0 .. steps-1 in one buffer, one entry per `stride` bytes (the device's dynamic
+ * offset alignment): bound once as a 'uniform-dynamic' binding, the step picks its entry by offset.
+ */
+export class UniformSteps {
+  readonly buffer: GPUBuffer;
+  readonly stride: number;
+  /** Bytes of one entry (the binding size). */
+  readonly entryBytes: number;
+
+  constructor(
+    device: GPUDevice,
+    label: string,
+    readonly steps: number,
+    wordsAt: (step: number) => readonly number[],
+    f32At: readonly number[] = [],
+  ) {
+    positiveInt('UniformSteps', 'steps', steps);
+    const words = wordsAt(0).length;
+    this.entryBytes = Math.max(16, Math.ceil((words * 4) / 16) * 16);
+    this.stride = Math.ceil(this.entryBytes / device.limits.minUniformBufferOffsetAlignment) * device.limits.minUniformBufferOffsetAlignment;
+    const data = new ArrayBuffer(this.stride * steps);
+    const u32 = new Uint32Array(data);
+    const f32 = new Float32Array(data);
+    for (let s = 0; s < steps; s++) {
+      const w = wordsAt(s);
+      if (w.length !== words) throw new Error(`UniformSteps ${label}: step ${s} has ${w.length} words, step 0 has ${words}`);
+      const base = (s * this.stride) / 4;
+      u32.set(w, base);
+      for (const i of f32At) f32[base + i] = w[i]!;
+    }
+    this.buffer = device.createBuffer({ label, size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(this.buffer, 0, data);
+  }
+
+  /** The binding: one entry, placed by the dynamic offset. */
+  get binding(): GPUBufferBinding {
+    return { buffer: this.buffer, offset: 0, size: this.entryBytes };
+  }
+
+  /** The dynamic offsets of step `s`. */
+  offsets(s: number): readonly number[] {
+    return [s * this.stride];
+  }
+
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}
+
+/**
+ * A checked kernel run before it is bound: one or more dispatches sharing one bind group (binding 0 the uniform
+ * words, then `bindings`); a dispatch with a [0, 0] grid is skipped (e.g. a merge pass a shape does not need).
+ */
+export interface PreparedRun {
+  dispatches: readonly { program: ComputeProgram; grid: readonly [number, number] }[];
+  bindings: (GPUBuffer | GPUBufferBinding)[];
+  words: readonly number[];
+  /** Indices of `words` that hold f32 values. */
+  f32At?: readonly number[];
+}
+
+/** Records a prepared run now, its uniform binding (a 'uniform-dynamic' one) at offset 0 of `uniform`. */
+export function recordPrepared(target: GpuTarget, label: string, device: GPUDevice, run: PreparedRun, uniform: GPUBuffer): void {
+  const group = bindBuffers(device, run.dispatches[0]!.program.layout, [uniform, ...run.bindings], label);
+  recordCompute(target, label, (pass) => {
+    pass.setBindGroup(0, group, [0]);
+    for (const d of run.dispatches) {
+      if (d.grid[0] === 0 || d.grid[1] === 0) continue;
+      pass.setPipeline(d.program.pipeline);
+      pass.dispatchWorkgroups(d.grid[0], d.grid[1]);
+    }
+  });
+}
+
+/**
+ * A kernel's per-step uniform tables, shared by its recordings whose runs have the same words at the first and
+ * last step (e.g. the same attention shape in every layer of a decoder): a few shapes per kernel.
+ */
+export class StepTables {
+  private readonly tables = new Map<string, { uniforms: UniformSteps; grids: (readonly [number, number])[][] }>();
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly label: string,
+  ) {}
+
+  /**
+   * Records into `rec` the run `prepareAt(step)` for each replay's step: the bind group is made from the last
+   * step's bindings (the largest extents), the words and grids of every step go into a table built on first use.
+   * Throws if a step's programs differ from the last step's.
+   */
+  record(rec: RecordedPass, prepareAt: (step: number) => PreparedRun): void {
+    const steps = rec.steps;
+    const first = prepareAt(0);
+    const last = prepareAt(steps - 1);
+    const key = `${steps}|${first.words.join(',')}|${last.words.join(',')}`;
+    let t = this.tables.get(key);
+    if (!t) {
+      const runs = Array.from({ length: steps }, (_, s) => (s === 0 ? first : s === steps - 1 ? last : prepareAt(s)));
+      if (runs.some((r) => r.dispatches.some((d, i) => d.program !== last.dispatches[i]?.program))) {
+        throw new Error(`${this.label}: the kernel's programs change between steps 0 and ${steps - 1}; record a run that keeps its path`);
+      }
+      t = { uniforms: new UniformSteps(this.device, this.label, steps, (s) => runs[s]!.words, last.f32At), grids: runs.map((r) => r.dispatches.map((d) => d.grid)) };
+      this.tables.set(key, t);
+    }
+    const { uniforms, grids } = t;
+    const group = bindBuffers(this.device, last.dispatches[0]!.program.layout, [uniforms.binding, ...last.bindings], `${this.label} (recorded)`);
+    rec.stepped(group, (s) => uniforms.offsets(s), last.dispatches.map((d, i) => ({ program: d.program, grid: (s: number) => grids[s]![i]! })));
+  }
+
+  destroy(): void {
+    for (const t of this.tables.values()) t.uniforms.destroy();
+    this.tables.clear();
   }
 }

@@ -127,6 +127,37 @@ describe('recordLinear over GpuWeights tensors', () => {
     expect(q.blocks.map((b) => [b.rowStart, b.rows])).toEqual([[0, 16], [16, 32], [48, 16]]);
   });
 
+  it('gate and up in 4 row blocks: recordGated gives silu(x G^T) * (x U^T) for decode rows; tiled row counts and mismatched tensors are refused', async () => {
+    const gate = await weights.load('model.layers.0.mlp.gate_proj.weight');
+    const up = await weights.load('model.layers.0.mlp.up_proj.weight');
+    const [N, K] = [gate.rows, gate.cols];
+    expect(gate.blocks.length).toBe(4);
+    await kernels.prepare([gate, up], [1]);
+    const gRef = await deq.readF32(gate.name);
+    const uRef = await deq.readF32(up.name);
+    for (const M of [1, 3]) {
+      expect(kernels.fusesGated(gate, up, M)).toBe(true);
+      const x = randomUniform(M * K, 17 + M);
+      const xb = storageBufferFrom(device, x, 'x');
+      const yb = createStorageBuffer(device, M * N * 4, 'y');
+      try {
+        kernels.recordGated(device, xb, gate, up, yb, M);
+        const g = linear(x, M, K, gRef, N);
+        const u = linear(x, M, K, uRef, N);
+        expectRel(await readF32(device, yb, M * N), g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]!), `gated M=${M}`);
+      } finally {
+        xb.destroy();
+        yb.destroy();
+      }
+    }
+    expect(kernels.fusesGated(gate, up, 17)).toBe(false); // the tiled path: gate, up and SwiGLU stay separate
+    const other = await weights.load('model.layers.0.self_attn.o_proj.weight');
+    expect(kernels.fusesGated(gate, other, 1)).toBe(false);
+    const b = createStorageBuffer(device, 4096);
+    expect(() => kernels.recordGated(device, b, gate, other, b, 1)).toThrow(/gated form needs the matvec path \(M = 1\) and two tensors of one storage, shape and row blocks/);
+    b.destroy();
+  });
+
   it('throws a clear error when the kernel variant was not prepared', async () => {
     const w = await weights.load('model.layers.1.self_attn.o_proj.weight');
     const fresh = new LinearKernels(device);

@@ -2,6 +2,7 @@
 //   recordLinear  y = x W^T (+ b): MatvecKernel for M <= matvecMaxRows rows when W's rows are 16-byte aligned (one pass
 //                 over W, where a 64-row tile would idle), else LinearKernel (f32 / f16 tiles) or LinearQ4Kernel (int4).
 //                 A W split into row blocks runs one kernel per block into its column window of y.
+//   recordGated   y = silu(x G^T) * (x U^T), a gated MLP's gate and up in one matvec pass (decode rows).
 //   NormKernels   LayerNorm / RMSNorm with the NormKernel variant of the weight's storage.
 // Kernel variants are compiled by prepare() (at load), so recording stays synchronous.
 // Also: f32 copies of small tensors (every kernel reads biases as f32, whatever the policy stored) and row slices
@@ -129,6 +130,26 @@ export class LinearKernels {
         this.kernel(w, 'matvec').run(target, { x: xTail, w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + head * ldy + block.rowStart });
       }
     }
+  }
+
+  /**
+   * Whether recordGated can run y = silu(x G^T) * (x U^T) over M rows in one pass: the matvec path, and gate and up
+   * of one storage and shape, split into the same row blocks.
+   */
+  fusesGated(gate: GpuTensor, up: GpuTensor, M: number): boolean {
+    const sameBlocks = gate.blocks.length === up.blocks.length && gate.blocks.every((b, i) => b.rowStart === up.blocks[i]!.rowStart && b.rows === up.blocks[i]!.rows);
+    return gate.storage === up.storage && gate.rows === up.rows && gate.cols === up.cols && sameBlocks && linearPath(gate.storage, M, gate.cols, this.cpu) === 'matvec';
+  }
+
+  /** Records y [M, N] = silu(x G^T) * (x U^T) (the gated MLP input) with the matvec's gated form, block by block. */
+  recordGated(target: GpuTarget, x: GPUBuffer, gate: GpuTensor, up: GpuTensor, y: GPUBuffer, M: number): void {
+    if (!this.fusesGated(gate, up, M)) throw new Error(`linear ${gate.name} | ${up.name}: the gated form needs the matvec path (M = ${M}) and two tensors of one storage, shape and row blocks`);
+    const K = gate.cols;
+    const kernel = this.kernel(gate, 'matvec') as MatvecKernel;
+    gate.blocks.forEach((block, i) => {
+      const rowsOf = (t: GpuTensor, b: GpuTensorBlock): WeightRows => ({ name: t.name, buffer: b.data, rows: b.rows, cols: K, ...(isQ4(t.storage) ? { scales: scalesOf(t, b) } : {}) });
+      kernel.run(target, { x: firstRows(x, M, K), w: rowsOf(gate, block), up: rowsOf(up, up.blocks[i]!), bias: null, y }, { yRowStride: gate.rows, yColOffset: block.rowStart });
+    });
   }
 
   private kernel(w: GpuTensor, path: LinearPath): AnyLinear {

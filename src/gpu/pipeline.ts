@@ -1,8 +1,11 @@
 // Compute pipelines with explicit bind group layouts, cached per device, and WGSL errors turned into
 // readable Errors (shader name, line:column, the offending source line) instead of validation dumps.
 
-/** How a shader binding is used: uniform buffer, read-only storage, read-write storage. */
-export type BindingKind = 'uniform' | 'read' | 'storage';
+/**
+ * How a shader binding is used: uniform buffer, uniform buffer bound with a dynamic offset (a table of uniforms
+ * whose entry is picked per dispatch: dispatch.ts UniformSteps), read-only storage, read-write storage.
+ */
+export type BindingKind = 'uniform' | 'uniform-dynamic' | 'read' | 'storage';
 
 export interface ComputePipelineSpec {
   /** Shown in errors and GPU debug labels, e.g. 'matmul.wgsl' or 'matmul.wgsl (f16 weights)'. */
@@ -71,10 +74,11 @@ function perDevice<V>(cache: WeakMap<GPUDevice, Map<string, V>>, device: GPUDevi
   return m;
 }
 
-const bufferType: Record<BindingKind, GPUBufferBindingType> = {
-  uniform: 'uniform',
-  read: 'read-only-storage',
-  storage: 'storage',
+const bufferLayout: Record<BindingKind, GPUBufferBindingLayout> = {
+  uniform: { type: 'uniform' },
+  'uniform-dynamic': { type: 'uniform', hasDynamicOffset: true },
+  read: { type: 'read-only-storage' },
+  storage: { type: 'storage' },
 };
 
 /** Bind group layout for group 0 with the given binding kinds (cached per device). */
@@ -85,7 +89,7 @@ export function bindGroupLayout(device: GPUDevice, bindings: readonly BindingKin
   if (!layout) {
     layout = device.createBindGroupLayout({
       label: `layout(${key})`,
-      entries: bindings.map((kind, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: bufferType[kind] } })),
+      entries: bindings.map((kind, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: bufferLayout[kind] })),
     });
     cache.set(key, layout);
   }

@@ -8,8 +8,11 @@
 // place; with an f16 cache they go through f32 scratch and the RoPE kernel writes (and rounds) both into the
 // cache. Attention reads cache rows [0, start + n): causal with the cached past, plus a per-key keep mask for
 // pre-fusion. Activation scratch is allocated once for the largest chunk and reused by every layer and call.
+// Decode can instead replay a recording (recordDecode): one row, everything bound once, the position picked per
+// replay by RoPE's and attention's uniform tables; its keys and values always go through the f32 scratch.
 import type { LlamaConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer } from '../gpu/buffers.ts';
+import type { ComputePass, RecordedPass } from '../gpu/dispatch.ts';
 import { LinearKernels, NormKernels, recordLinear } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
 import { AddKernel, SwiGluKernel } from '../gpu/kernels/elementwise.ts';
@@ -73,7 +76,7 @@ export class DecoderKernels {
   }
 
   /** Records y rows = RMSNorm(x rows) (rows from x row `xRowOffset`) with the norm weight w. */
-  rmsNorm(pass: GPUComputePassEncoder, x: GPUBuffer, w: GpuTensor, y: GPUBuffer, rows: number, eps: number, xRowOffset = 0): void {
+  rmsNorm(pass: ComputePass, x: GPUBuffer, w: GpuTensor, y: GPUBuffer, rows: number, eps: number, xRowOffset = 0): void {
     this.norm.record(pass, 'rmsnorm', x, w, null, y, rows, eps, { xRowOffset });
   }
 
@@ -94,15 +97,14 @@ export class DecoderScratch {
   /** gate | up side by side [maxRows, 2I]. */
   readonly gateUp: GPUBuffer;
   readonly act: GPUBuffer;
-  /** f16 cache only: the new rows' f32 keys and values before RoPE writes them into the cache. */
-  readonly kNew: GPUBuffer | null;
-  readonly vNew: GPUBuffer | null;
+  /** The new rows' f32 keys and values before RoPE writes them into the cache (an f16 cache, and decode plans). */
+  readonly kNew: GPUBuffer;
+  readonly vNew: GPUBuffer;
 
   constructor(
     device: GPUDevice,
     cfg: LlamaConfig,
     readonly maxRows: number,
-    kv: KvStorage,
   ) {
     if (!Number.isInteger(maxRows) || maxRows < 1) throw new Error(`DecoderScratch: maxRows must be a positive integer, got ${maxRows}`);
     const f32 = (cols: number, label: string) => createStorageBuffer(device, maxRows * cols * 4, `decoder ${label}`);
@@ -114,12 +116,12 @@ export class DecoderScratch {
     this.attn = f32(qd, 'attn');
     this.gateUp = f32(2 * cfg.intermediateSize, 'gate|up');
     this.act = f32(cfg.intermediateSize, 'swiglu');
-    this.kNew = kv === 'f16' ? f32(kvd, 'new k') : null;
-    this.vNew = kv === 'f16' ? f32(kvd, 'new v') : null;
+    this.kNew = f32(kvd, 'new k');
+    this.vNew = f32(kvd, 'new v');
   }
 
   private all(): GPUBuffer[] {
-    return [this.x, this.h, this.q, this.attn, this.gateUp, this.act, this.kNew, this.vNew].filter((b): b is GPUBuffer => b !== null);
+    return [this.x, this.h, this.q, this.attn, this.gateUp, this.act, this.kNew, this.vNew];
   }
 
   bytes(): number {
@@ -143,7 +145,7 @@ export interface DecoderStep {
 
 /** Records one decoder layer over scratch.x rows [0, step.rows) (in place), writing cache rows [cache.length, +rows). */
 export function recordDecoderLayer(
-  pass: GPUComputePassEncoder,
+  pass: ComputePass,
   k: DecoderKernels,
   w: DecoderLayerWeights,
   cfg: LlamaConfig,
@@ -154,34 +156,70 @@ export function recordDecoderLayer(
   step: DecoderStep,
 ): void {
   const n = step.rows;
-  const H = cfg.hiddenSize;
-  const I = cfg.intermediateSize;
   const kvd = cfg.numKvHeads * cfg.headDim;
   const start = cache.length;
   const kCache = cache.k[layer]!;
   const vCache = cache.v[layer]!;
-  const dims = { rows: n, headDim: cfg.headDim, numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, positionOffset: step.positionOffset };
+  const dims = { rows: n, headDim: cfg.headDim, numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, positionOffset: step.positionOffset, kRowOffset: start };
 
-  k.rmsNorm(pass, s.x, w.inputNorm, s.h, n, cfg.rmsNormEps);
-  recordLinear(pass, k.linear, s.h, w.q, null, s.q, n);
-  if (s.kNew && s.vNew) {
-    recordLinear(pass, k.linear, s.h, w.k, null, s.kNew, n);
-    recordLinear(pass, k.linear, s.h, w.v, null, s.vNew, n);
-    k.rope.run(pass, rope, step.positions, { q: s.q, k: kCache, kSrc: s.kNew, v: vCache, vSrc: s.vNew }, { ...dims, kRowOffset: start });
+  if (cache.storage === 'f16') {
+    recordProjections(pass, k, w, cfg, s, n, { k: s.kNew, v: s.vNew });
+    k.rope.run(pass, rope, step.positions, { q: s.q, k: kCache, kSrc: s.kNew, v: vCache, vSrc: s.vNew }, dims);
   } else {
     const rows = { yColOffset: start * kvd, yRowStride: kvd };
-    recordLinear(pass, k.linear, s.h, w.k, null, kCache, n, rows);
-    recordLinear(pass, k.linear, s.h, w.v, null, vCache, n, rows);
-    k.rope.run(pass, rope, step.positions, { q: s.q, k: kCache }, { ...dims, kRowOffset: start });
+    recordProjections(pass, k, w, cfg, s, n, { k: kCache, v: vCache, rows });
+    k.rope.run(pass, rope, step.positions, { q: s.q, k: kCache }, dims);
   }
   k.attention.run(pass, s.q, kCache, vCache, s.attn, { nq: n, nk: start + n, numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, causal: true }, { keep: step.keep });
+  recordLayerTail(pass, k, w, cfg, s, n);
+}
+
+/**
+ * Records into `rec` one decoder layer over scratch.x row 0 for a replay at step p = the row's cache row and
+ * position (positions[p], plain causal): the projections go through scratch.kNew / vNew, RoPE writes them into
+ * cache row p, attention reads rows [0, p]. Everything but RoPE's and attention's per-step uniforms is fixed.
+ */
+function recordDecodeLayer(rec: RecordedPass, k: DecoderKernels, w: DecoderLayerWeights, cfg: LlamaConfig, s: DecoderScratch, cache: KvCache, layer: number, rope: RopeTable, positions: GPUBuffer): void {
+  const kCache = cache.k[layer]!;
+  const vCache = cache.v[layer]!;
+  const heads = { numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads };
+  recordProjections(rec, k, w, cfg, s, 1, { k: s.kNew, v: s.vNew });
+  k.rope.recordSteps(rec, rope, positions, { q: s.q, k: kCache, kSrc: s.kNew, v: vCache, vSrc: s.vNew }, (p) => ({ rows: 1, headDim: cfg.headDim, ...heads, positionOffset: p, kRowOffset: p }));
+  k.attention.recordSteps(rec, s.q, kCache, vCache, s.attn, (p) => ({ nq: 1, nk: p + 1, ...heads, causal: true }));
+  recordLayerTail(rec, k, w, cfg, s, 1);
+}
+
+/** input RMSNorm -> h, then q -> scratch.q and k, v -> `kv` (scratch rows, or cache rows placed by `kv.rows`). */
+function recordProjections(
+  pass: ComputePass,
+  k: DecoderKernels,
+  w: DecoderLayerWeights,
+  cfg: LlamaConfig,
+  s: DecoderScratch,
+  n: number,
+  kv: { k: GPUBuffer; v: GPUBuffer; rows?: { yColOffset: number; yRowStride: number } },
+): void {
+  k.rmsNorm(pass, s.x, w.inputNorm, s.h, n, cfg.rmsNormEps);
+  recordLinear(pass, k.linear, s.h, w.q, null, s.q, n);
+  recordLinear(pass, k.linear, s.h, w.k, null, kv.k, n, kv.rows);
+  recordLinear(pass, k.linear, s.h, w.v, null, kv.v, n, kv.rows);
+}
+
+/** o_proj + residual, then the MLP (post RMSNorm, gate | up, SwiGLU, down) + residual, over n rows. */
+function recordLayerTail(pass: ComputePass, k: DecoderKernels, w: DecoderLayerWeights, cfg: LlamaConfig, s: DecoderScratch, n: number): void {
+  const H = cfg.hiddenSize;
+  const I = cfg.intermediateSize;
   recordLinear(pass, k.linear, s.attn, w.o, null, s.h, n);
   k.add.run(pass, s.h, s.x, n * H);
-
   k.rmsNorm(pass, s.x, w.postNorm, s.h, n, cfg.rmsNormEps);
-  recordLinear(pass, k.linear, s.h, w.gate, null, s.gateUp, n, { yColOffset: 0, yRowStride: 2 * I });
-  recordLinear(pass, k.linear, s.h, w.up, null, s.gateUp, n, { yColOffset: I, yRowStride: 2 * I });
-  k.swiglu.run(pass, s.gateUp, s.act, n, I);
+  if (k.linear.fusesGated(w.gate, w.up, n)) {
+    // Decode rows: gate, up and SiLU * up in one pass over both matrices.
+    k.linear.recordGated(pass, s.h, w.gate, w.up, s.act, n);
+  } else {
+    recordLinear(pass, k.linear, s.h, w.gate, null, s.gateUp, n, { yColOffset: 0, yRowStride: 2 * I });
+    recordLinear(pass, k.linear, s.h, w.up, null, s.gateUp, n, { yColOffset: I, yRowStride: 2 * I });
+    k.swiglu.run(pass, s.gateUp, s.act, n, I);
+  }
   recordLinear(pass, k.linear, s.act, w.down, null, s.h, n);
   k.add.run(pass, s.h, s.x, n * H);
 }
@@ -216,7 +254,7 @@ export class DecoderStack {
     for (const p of prefixes) layers.push(await loadDecoderLayer(weights, p));
     const kernels = await DecoderKernels.create(device, layers, cfg, opts.maxRows, kv);
     const rope = RopeTable.create(device, ropeInverseFrequencies(cfg), opts.maxPositions, 'decoder rope table');
-    return new DecoderStack(device, cfg, layers, kernels, new DecoderScratch(device, cfg, opts.maxRows, kv), rope, kv);
+    return new DecoderStack(device, cfg, layers, kernels, new DecoderScratch(device, cfg, opts.maxRows), rope, kv);
   }
 
   /** A KV cache for this stack holding up to `capacity` rows. */
@@ -232,12 +270,22 @@ export class DecoderStack {
    * Records scratch.x rows [0, step.rows) through every layer (in place). Their keys and values are appended to
    * `cache` (its length advances by step.rows).
    */
-  record(pass: GPUComputePassEncoder, cache: KvCache, step: DecoderStep): void {
+  record(pass: ComputePass, cache: KvCache, step: DecoderStep): void {
     if (step.rows > this.scratch.maxRows) throw new Error(`DecoderStack: ${step.rows} rows in one call, the scratch holds ${this.scratch.maxRows}`);
     if (cache.layers !== this.layers.length) throw new Error(`DecoderStack: the cache has ${cache.layers} layers, the stack ${this.layers.length}`);
     cache.checkRoom(step.rows);
     this.layers.forEach((w, l) => recordDecoderLayer(pass, this.kernels, w, this.config, this.scratch, cache, l, this.rope, step));
     cache.advance(step.rows);
+  }
+
+  /**
+   * Records into `rec` (rec.steps <= cache.capacity) one decode row, scratch.x row 0, through every layer: a replay
+   * at step p is that row at cache row and position p (positions[p]). The caller advances the cache per replay.
+   */
+  recordDecode(rec: RecordedPass, cache: KvCache, positions: GPUBuffer): void {
+    if (cache.layers !== this.layers.length) throw new Error(`DecoderStack: the cache has ${cache.layers} layers, the stack ${this.layers.length}`);
+    if (rec.steps > cache.capacity) throw new Error(`DecoderStack.recordDecode: ${rec.steps} steps, the cache holds ${cache.capacity} rows`);
+    this.layers.forEach((w, l) => recordDecodeLayer(rec, this.kernels, w, this.config, this.scratch, cache, l, this.rope, positions));
   }
 
   /**

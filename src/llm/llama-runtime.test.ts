@@ -112,6 +112,9 @@ describe('LlamaRuntime vs LlamaReference (tiny random model)', () => {
       const res = await s.rt.generate({ maxNewTokens: 10, stopIds: [expected.tokens[2]!] });
       expect(res.tokens).toEqual(expected.tokens.slice(0, 3));
       expect(res.stopped).toBe('eos');
+      // Every token but the last was fed back: the step decoded after the stop token (submitted before it was
+      // read) left no row behind.
+      expect(s.rt.length).toBe(PROMPT + 2);
       // The prefill logits stay readable; generating again needs a new prefill.
       expectRelClose(await s.rt.logitsOfLastPrefill(), refLogits0, 'logits0 after generate', [V]);
       await expect(s.rt.generate({ maxNewTokens: 1 })).rejects.toThrow(/prefill/);
@@ -195,6 +198,16 @@ describe('LlamaRuntime vs LlamaReference (tiny random model)', () => {
       const res = await s.rt.generate({ maxNewTokens: 20, stopIds: [], signal: stop.signal, onToken: (id) => void (id >= 0 && stop.abort()) });
       expect(res.stopped).toBe('aborted');
       expect(res.tokens.length).toBe(1);
+      expect(s.rt.length).toBe(PROMPT);
+
+      // Generating into the last free rows: every token the cache allows is delivered, then the full cache is the error.
+      s.rt.rollback(0);
+      const long = storageBufferFrom(ctx.device, randomF32(62 * H, mulberry32(79), 1), '62 rows');
+      await s.rt.prefill(long, 62).finally(() => long.destroy()); // two rows left
+      const delivered: number[] = [];
+      await expect(s.rt.generate({ maxNewTokens: 10, stopIds: [], onToken: (id) => void delivered.push(id) })).rejects.toThrow(/KV cache full: 64 cached rows \+ 1 new rows exceed its capacity of 64/);
+      expect(delivered.length).toBe(3);
+      expect(s.rt.length).toBe(64);
 
       s.rt.rollback(0);
       const big = storageBufferFrom(ctx.device, new Float32Array(65 * H), 'too long');

@@ -9,6 +9,7 @@
 // and every generated token but the last.
 import type { LlamaConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../gpu/buffers.ts';
+import { RecordedPass, type ComputePass } from '../gpu/dispatch.ts';
 import { recordLinear } from '../gpu/gpu-linear.ts';
 import type { KvStorage } from '../gpu/storage.ts';
 import { SamplingKernel } from '../gpu/kernels/sampling.ts';
@@ -40,7 +41,10 @@ export class LlamaRuntime implements LlmBackend {
   private readonly positions: GPUBuffer;
   /** u32 token id(s): the sampled token (read by the next gather) or a host-given one. */
   private readonly token: GPUBuffer;
-  private readonly readback: GPUBuffer;
+  /** Two, so a step's token can be copied out while the previous step's is still mapped. */
+  private readonly readbacks: GPUBuffer[];
+  /** One decode step (gather -> layers -> final norm -> lm_head into logits), recorded on first use and replayed per token. */
+  private decodePlan: RecordedPass | null = null;
   /** prefillLogits hold the last prefill's last row. */
   private hasPrefillLogits = false;
   /** generate() may start from prefillLogits (a prefill completed since the last generate or rollback). */
@@ -65,7 +69,7 @@ export class LlamaRuntime implements LlmBackend {
     this.lastHidden = createStorageBuffer(device, this.config.hiddenSize * 4, 'llm last hidden');
     this.positions = storageBufferFrom(device, Int32Array.from({ length: cache.capacity }, (_, i) => i), 'llm positions');
     this.token = createStorageBuffer(device, 4, 'llm token');
-    this.readback = device.createBuffer({ label: 'llm token readback', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.readbacks = [0, 1].map((i) => device.createBuffer({ label: `llm token readback ${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   }
 
   /** Uploads (once) the LLM's tensors from `weights` and allocates the KV cache and scratch. */
@@ -169,39 +173,64 @@ export class LlamaRuntime implements LlmBackend {
       if (topP) this.sampler.sample(pass, logits, this.token, V, { temperature: topP.temperature, topP: topP.topP, u: topP.rng() });
       else this.sampler.argmax(pass, logits, this.token, V);
     };
-    const step = async (first: boolean): Promise<number> => {
+    // A step is submitted before the previous step's token is read back: the sampled id stays on the GPU, so the
+    // GPU starts the next token while the host waits for the last one's 4 bytes. A step submitted after a stop
+    // (an end-of-sequence token, an abort) is discarded: its KV row is rolled back.
+    let submitted = 0;
+    const submit = (): Promise<number> => {
+      const first = submitted === 0;
+      const readback = this.readbacks[submitted++ % 2]!;
       const encoder = this.device.createCommandEncoder({ label: first ? 'llm first token' : 'llm decode step' });
       const pass = encoder.beginComputePass({ label: 'llm decode step' });
       if (!first) this.recordDecode(pass);
       pick(pass, first ? this.prefillLogits : this.logits);
       pass.end();
-      encoder.copyBufferToBuffer(this.token, 0, this.readback, 0, 4);
+      encoder.copyBufferToBuffer(this.token, 0, readback, 0, 4);
       this.device.queue.submit([encoder.finish()]);
-      await this.readback.mapAsync(GPUMapMode.READ);
-      const id = new Uint32Array(this.readback.getMappedRange())[0]!;
-      this.readback.unmap();
-      return id;
+      return readback.mapAsync(GPUMapMode.READ).then(() => {
+        const id = new Uint32Array(readback.getMappedRange())[0]!;
+        readback.unmap();
+        return id;
+      });
     };
 
     const t0 = performance.now();
     const tokens: number[] = [];
     let stopped: GenerateResult['stopped'] = 'length';
-    let id = await step(true);
-    const firstTokenMs = this.lastPrefillMs + (performance.now() - t0);
-    const tDecode = performance.now();
-    for (;;) {
-      tokens.push(id);
-      opts.onToken?.(id);
-      if (stops.has(id)) {
-        stopped = 'eos';
-        break;
+    let firstTokenMs = 0;
+    let tDecode = 0;
+    let pending = submit();
+    let ahead: Promise<number> | null = null;
+    try {
+      for (;;) {
+        // Not past the cache either: a full cache throws below, once this token is delivered.
+        ahead = submitted < opts.maxNewTokens && !opts.signal?.aborted && this.cache.length < this.cache.capacity ? submit() : null;
+        const id = await pending;
+        if (tokens.length === 0) {
+          firstTokenMs = this.lastPrefillMs + (performance.now() - t0);
+          tDecode = performance.now();
+        }
+        tokens.push(id);
+        opts.onToken?.(id);
+        if (stops.has(id)) {
+          stopped = 'eos';
+          break;
+        }
+        if (tokens.length >= opts.maxNewTokens) break;
+        if (opts.signal?.aborted) {
+          stopped = 'aborted';
+          break;
+        }
+        if (!ahead) this.cache.checkRoom(1); // throws: the context is full
+        pending = ahead!;
+        ahead = null;
       }
-      if (tokens.length >= opts.maxNewTokens) break;
-      if (opts.signal?.aborted) {
-        stopped = 'aborted';
-        break;
+    } finally {
+      if (ahead) {
+        // The step after the last token: let it finish, then forget the row it appended.
+        await ahead.catch(() => undefined);
+        this.cache.rollback(this.cache.length - 1);
       }
-      id = await step(false);
     }
     const decodeMs = tokens.length > 1 ? performance.now() - tDecode : 0;
     return {
@@ -219,27 +248,37 @@ export class LlamaRuntime implements LlmBackend {
 
   /** GPU bytes held besides the weights: KV cache, activation scratch, RoPE table, logits and small buffers. */
   bytes(): number {
-    const own = [this.logits, this.prefillLogits, this.lastHidden, this.positions, this.token, this.readback].reduce((s, b) => s + b.size, 0);
+    const own = [this.logits, this.prefillLogits, this.lastHidden, this.positions, this.token, ...this.readbacks].reduce((s, b) => s + b.size, 0);
     return this.cache.bytes() + this.stack.bytes() + own;
   }
 
   destroy(): void {
-    for (const b of [this.logits, this.prefillLogits, this.lastHidden, this.positions, this.token, this.readback]) b.destroy();
+    for (const b of [this.logits, this.prefillLogits, this.lastHidden, this.positions, this.token, ...this.readbacks]) b.destroy();
     this.cache.destroy();
     this.stack.destroy();
     this.embedding.destroy();
     this.sampler.destroy();
   }
 
-  /** Gather of the token in `this.token` -> every layer at position cache.length -> final norm -> lm_head -> logits. */
+  /**
+   * Gather of the token in `this.token` -> every layer at position cache.length -> final norm -> lm_head -> logits:
+   * the decode plan replayed at that position (bind groups and uniforms were made once, when it was recorded).
+   */
   private recordDecode(pass: GPUComputePassEncoder): void {
-    this.embedding.record(pass, this.token, this.stack.scratch.x, 1);
-    this.stack.record(pass, this.cache, { rows: 1, positions: this.positions, positionOffset: this.cache.length, keep: null });
-    this.recordHead(pass, 0, this.logits);
+    this.cache.checkRoom(1);
+    if (!this.decodePlan) {
+      const plan = new RecordedPass(this.cache.capacity);
+      this.embedding.record(plan, this.token, this.stack.scratch.x, 1);
+      this.stack.recordDecode(plan, this.cache, this.positions);
+      this.recordHead(plan, 0, this.logits);
+      this.decodePlan = plan;
+    }
+    this.decodePlan.replay(pass, this.cache.length);
+    this.cache.advance(1);
   }
 
   /** Final RMSNorm of scratch.x row `row` only, then lm_head (row blocks for a big vocabulary) into `logits`. */
-  private recordHead(pass: GPUComputePassEncoder, row: number, logits: GPUBuffer): void {
+  private recordHead(pass: ComputePass, row: number, logits: GPUBuffer): void {
     this.stack.kernels.rmsNorm(pass, this.stack.scratch.x, this.finalNorm, this.lastHidden, 1, this.config.rmsNormEps, row);
     recordLinear(pass, this.stack.kernels.linear, this.lastHidden, this.lmHead, null, logits, 1);
   }

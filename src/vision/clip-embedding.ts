@@ -6,7 +6,7 @@
 // Both small kernels are entry points of shaders/embedding.wgsl (one invocation per element).
 import type { ClipVisionConfig } from '../checkpoint/types.ts';
 import { bindBuffers, createStorageBuffer } from '../gpu/buffers.ts';
-import { checkBinding, foldGrid, LazyPrograms, positiveInt, recordCompute, recordDispatch, UniformCache, workgroupLimit, type GpuTarget } from '../gpu/dispatch.ts';
+import { checkBinding, foldGrid, LazyPrograms, positiveInt, recordCompute, recordDispatch, UniformCache, workgroupLimit, type ComputePass, type GpuTarget } from '../gpu/dispatch.ts';
 import { EMBEDDING_WORKGROUP, embeddingShaderSource, type EmbeddingKernelOptions } from '../gpu/kernels/embedding.ts';
 import { LinearKernel } from '../gpu/kernels/linear.ts';
 import { NormKernel } from '../gpu/kernels/norm.ts';
@@ -216,7 +216,7 @@ export class ClipEmbeddingKernel {
       };
     }
     const { patches, pre } = this.scratch;
-    const body = (pass: GPUComputePassEncoder) => {
+    const body = (pass: ComputePass) => {
       this.patchify.run(pass, pixels, patches, C, S, P);
       this.linear.run(pass, { x: firstRows(patches, N, K), w: { name: 'patch weight', buffer: w.patch, rows: D, cols: K }, bias: null, y: pre }, { yColOffset: D, yRowStride: D });
       this.assemble.run(pass, null, w.cls, w.pos, pre, N, D);

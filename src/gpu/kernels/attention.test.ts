@@ -12,6 +12,7 @@ import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { compareArrays, formatComparison, type Tolerance } from '../compare.ts';
 import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
+import { RecordedPass } from '../dispatch.ts';
 import { computeProgram, ShaderError } from '../pipeline.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
 import { AttentionKernel, attentionOnGpu, attentionPath, attentionShaderSource, roundToF16, type AttentionOnGpuArgs } from './attention.ts';
@@ -255,6 +256,56 @@ describe('AttentionKernel strides, recording and planning', () => {
     // against the reference.
     await check({ nq: 1, nk: 601, nH: 4, nKV: 2, hd: 32 }, { paths: ['tiled'], splits: 2 });
     await check({ nq: 65, nk: 70, nH: 2, hd: 32, causal: true }, { paths: ['splitk'] });
+  });
+});
+
+describe('AttentionKernel recorded for decode steps (recordSteps, replayed per position)', () => {
+  // A decode plan binds everything once; the step p picks nk = p + 1 from a uniform table. Each replay must give
+  // the reference's output at that nk, and exactly what run() gives for the same shape.
+  async function replayAt(rec: RecordedPass, out: GPUBuffer, p: number): Promise<Float32Array> {
+    const encoder = ctx.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    rec.replay(pass, p);
+    pass.end();
+    ctx.device.queue.submit([encoder.finish()]);
+    return readF32(ctx.device, out);
+  }
+
+  it('GQA 32:8 over 4096 cached rows: steps where the key splits change, and one with more splits than the last step', async () => {
+    const [nH, nKV, hd, steps] = [32, 8, 8, 4096];
+    const kernel = await AttentionKernel.create(ctx.device, { headDim: hd });
+    const shapeAt = (p: number) => ({ nq: 1, nk: p + 1, numHeads: nH, numKvHeads: nKV, causal: true });
+    // 8 KV heads -> 8 base workgroups: at nk = 1025 the plan takes 17 splits of 64 keys, at 4096 only 16 of 256.
+    expect(kernel.plan(shapeAt(1024)).splits).toBeGreaterThan(kernel.plan(shapeAt(steps - 1)).splits);
+    const rng = seededRandom(404);
+    const d = { q: randomF32(nH * hd, rng), k: randomF32(steps * nKV * hd, rng), v: randomF32(steps * nKV * hd, rng) };
+    const [qb, kb, vb] = [d.q, d.k, d.v].map((a) => storageBufferFrom(ctx.device, a));
+    const out = createStorageBuffer(ctx.device, nH * hd * 4);
+    const direct = createStorageBuffer(ctx.device, nH * hd * 4);
+    const rec = new RecordedPass(steps);
+    kernel.recordSteps(rec, qb!, kb!, vb!, out, shapeAt);
+    for (const p of [0, 63, 64, 65, 1024, steps - 1]) {
+      const got = await replayAt(rec, out, p);
+      const c: Case = { nq: 1, nk: p + 1, nH, nKV, hd, causal: true };
+      expectClose(got, expected(c, { q: d.q, k: d.k.subarray(0, (p + 1) * nKV * hd), v: d.v.subarray(0, (p + 1) * nKV * hd) }), `replay at step ${p}`, [1, nH * hd]);
+      kernel.run(ctx.device, qb!, kb!, vb!, direct, shapeAt(p));
+      expect(Array.from(got)).toEqual(Array.from(await readF32(ctx.device, direct)));
+    }
+    expect(() => rec.replay({} as GPUComputePassEncoder, steps)).toThrow(/step 4096 outside 0\.\.4095/);
+    for (const b of [qb, kb, vb, out, direct]) b!.destroy();
+    kernel.destroy();
+  });
+
+  it('refuses a recording whose path would change between steps', async () => {
+    const kernel = await AttentionKernel.create(ctx.device, { headDim: 8 });
+    const b = createStorageBuffer(ctx.device, 64 * 64 * 4);
+    const out = createStorageBuffer(ctx.device, 64 * 64 * 4);
+    // 1 query row up to 4 slots is splitk, 40 rows is tiled.
+    const shapeAt = (p: number) => ({ nq: p === 0 ? 1 : 40, nk: 40, numHeads: 1, causal: true });
+    expect(() => kernel.recordSteps(new RecordedPass(2), b, b, b, out, shapeAt)).toThrow(/programs change between steps 0 and 1/);
+    b.destroy();
+    out.destroy();
+    kernel.destroy();
   });
 });
 

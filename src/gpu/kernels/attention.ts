@@ -9,13 +9,13 @@
 // decode and the compressor; both may split the key range over several workgroups and merge the partial
 // softmax results in a `combine` pass (a scratch buffer owned by the kernel, grown on demand).
 import attentionWgsl from '../../../shaders/attention.wgsl?raw';
-import { bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { checkedBinding, foldGrid, LazyPrograms, positiveInt, recordCompute, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkedBinding, foldGrid, LazyPrograms, positiveInt, recordPrepared, requireShaderF16, StepTables, UniformCache, workgroupLimit, type GpuTarget, type PreparedRun, type RecordedPass } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 import { roundToF16, toF16Weights } from './linear.ts';
 import type { KvStorage } from '../storage.ts';
 
-const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage', 'storage'];
+const BINDINGS: readonly BindingKind[] = ['uniform-dynamic', 'read', 'read', 'read', 'read', 'storage', 'storage'];
 const WG = 64;
 /** Query slots (row x head of a KV group) per workgroup of each path. */
 const TILED_SLOTS = 64;
@@ -106,6 +106,7 @@ export class AttentionKernel {
   });
   /** One uniform buffer per distinct shape (a decode step shares one across all layers). */
   private readonly uniforms: UniformCache;
+  private readonly stepTables: StepTables;
   private dummies: { keep: GPUBuffer; part: GPUBuffer } | null = null;
   private scratch: GPUBuffer | null = null;
   private readonly maxWg: number;
@@ -128,6 +129,7 @@ export class AttentionKernel {
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.target = opts.targetWorkgroups ?? 128;
     this.uniforms = new UniformCache(device, 'attention dims');
+    this.stepTables = new StepTables(device, 'attention dims per step');
   }
 
   /** Builds the pipelines (the chosen paths and combine). Rejects with a ShaderError if the WGSL does not compile. */
@@ -178,6 +180,24 @@ export class AttentionKernel {
    * With a device, encodes and submits at once; with an encoder or pass, only records.
    */
   run(target: GpuTarget, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, shape: AttentionShape, opts: AttentionRunOptions = {}): void {
+    const r = this.prepare(q, k, v, out, shape, opts);
+    recordPrepared(target, 'attention', this.device, r, this.uniforms.get(r.words, r.f32At));
+  }
+
+  /**
+   * Records into `rec` an attention whose shape depends on the replay's step (a decode position: nk = step + 1):
+   * bind group and uniforms are made here once for steps 0 .. rec.steps-1, the buffers bound at the last step's
+   * extents (the largest). The path must stay the same over the steps (the key splits may change).
+   */
+  recordSteps(rec: RecordedPass, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, shapeAt: (step: number) => AttentionShape, opts: AttentionRunOptions = {}): void {
+    // The split-K scratch is bound at its size for the most splits of any step (not always the last step's).
+    let minScratchSplits = 1;
+    for (let s = 0; s < rec.steps; s++) minScratchSplits = Math.max(minScratchSplits, this.plan(shapeAt(s), opts).splits);
+    this.stepTables.record(rec, (s) => this.prepare(q, k, v, out, shapeAt(s), { ...opts, minScratchSplits }));
+  }
+
+  /** Checks a run and returns its dispatches (main, then combine when the keys are split), bindings and uniform words. */
+  private prepare(q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, shape: AttentionShape, opts: AttentionRunOptions & { minScratchSplits?: number }): PreparedRun {
     const programs = this.programs.require('AttentionKernel');
     const hd = this.headDim;
     const { nq, nk, numHeads: nH } = shape;
@@ -216,8 +236,9 @@ export class AttentionKernel {
     const plan = this.plan(shape, opts);
     let partb: GPUBufferBinding = { buffer: this.dummies.part };
     const mlOff4 = plan.splits * nq * nH * (hd / 4);
-    if (plan.splits > 1) {
-      const bytes = (mlOff4 + plan.splits * nq * nH) * 16;
+    const scratchSplits = Math.max(plan.splits, opts.minScratchSplits ?? 1);
+    if (scratchSplits > 1) {
+      const bytes = scratchSplits * (nq * nH * (hd / 4) + nq * nH) * 16;
       if (bytes > maxBinding) throw new Error(`AttentionKernel: the split-K scratch (${bytes} bytes) exceeds maxStorageBufferBindingSize; pass fewer splits`);
       if (!this.scratch || this.scratch.size < bytes) {
         // Not destroyed: a recorded, unsubmitted run may still use the old one (GC frees it).
@@ -227,29 +248,22 @@ export class AttentionKernel {
     }
 
     const flags = (causal ? CAUSAL : 0) | (keep ? KEEP : 0);
-    const u = this.uniforms.get(
-      [nq, nk, nH, nKV, nH / nKV, qStride / 4, kvStride / 4, oStride / 4, causal ? nk - nq : 0, flags, plan.splits, plan.chunk, plan.slotBlocks, mlOff4, scale, plan.workgroups],
-      [14], // scale
-    );
     const main = plan.path === 'tiled' ? programs.tiled! : programs.splitk!;
-    const group = bindBuffers(this.device, main.layout, [u, qb, kb, vb, keepb, ob, partb], 'attention');
-    const [gx, gy] = this.dispatchSize(plan.workgroups);
-    const combine = plan.splits > 1 ? programs.combine : null;
-    const [cx, cy] = this.dispatchSize(Math.ceil((nq * nH * (hd / 4)) / WG));
-    recordCompute(target, 'attention', (pass) => {
-      pass.setPipeline(main.pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(gx, gy);
-      if (combine) {
-        pass.setPipeline(combine.pipeline);
-        pass.dispatchWorkgroups(cx, cy);
-      }
-    });
+    return {
+      dispatches: [
+        { program: main, grid: this.dispatchSize(plan.workgroups) },
+        { program: programs.combine, grid: plan.splits > 1 ? this.dispatchSize(Math.ceil((nq * nH * (hd / 4)) / WG)) : [0, 0] },
+      ],
+      bindings: [qb, kb, vb, keepb, ob, partb],
+      words: [nq, nk, nH, nKV, nH / nKV, qStride / 4, kvStride / 4, oStride / 4, causal ? nk - nq : 0, flags, plan.splits, plan.chunk, plan.slotBlocks, mlOff4, scale, plan.workgroups],
+      f32At: [14], // scale
+    };
   }
 
   /** Frees the kernel's own buffers (uniforms, scratch), not the caller's. */
   destroy(): void {
     this.uniforms.destroy();
+    this.stepTables.destroy();
     this.dummies?.keep.destroy();
     this.dummies?.part.destroy();
     this.dummies = null;

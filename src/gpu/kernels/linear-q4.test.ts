@@ -225,7 +225,7 @@ describe('LinearQ4Kernel on a validating (Null) device with shader-f16', () => {
   });
 
   it('a broken edit is reported as a ShaderError with its line', async () => {
-    const broken = linearQ4ShaderSource().replace('return bitcast<f32>(scales[g]);', 'return scales[g];');
+    const broken = linearQ4ShaderSource().replace('return bitcast<f32>(word);', 'return word;');
     expect(broken).not.toBe(linearQ4ShaderSource());
     const err = await LinearQ4Kernel.create(vctx.device, { shader: { name: 'matmul-q4.wgsl (broken)', code: broken } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShaderError);

@@ -27,6 +27,8 @@ export interface LinearCaseBuffers {
   scales: GPUBuffer | null;
   b: GPUBuffer;
   y: GPUBuffer;
+  /** `data.extra`, uploaded in order (e.g. a second weight matrix and its scales). */
+  extra: GPUBuffer[];
 }
 
 /**
@@ -37,7 +39,7 @@ export interface LinearCaseBuffers {
 export async function measureLinearCase<Kernel extends { destroy(): void }>(
   device: GPUDevice,
   kernel: Promise<Kernel>,
-  data: { x: Float32Array; w: ArrayBufferView; scales?: ArrayBufferView | null; b: Float32Array },
+  data: { x: Float32Array; w: ArrayBufferView; scales?: ArrayBufferView | null; b: Float32Array; extra?: readonly ArrayBufferView[] },
   [M, K, N]: readonly [number, number, number],
   expected: Float32Array,
   record: (kernel: Kernel, bufs: LinearCaseBuffers) => void,
@@ -50,6 +52,7 @@ export async function measureLinearCase<Kernel extends { destroy(): void }>(
       scales: data.scales ? gpu.upload(data.scales, 'selftest scales') : null,
       b: gpu.upload(data.b, 'selftest b'),
       y: gpu.alloc(M * N * 4, 'selftest y'),
+      extra: (data.extra ?? []).map((d, i) => gpu.upload(d, `selftest extra ${i}`)),
     };
     const [y, gpuMs] = await timed(
       device,

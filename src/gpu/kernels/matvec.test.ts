@@ -221,6 +221,56 @@ describe('MatvecKernel vs linear() (M = 1 and batches up to MATVEC_MAX_M rows: e
   });
 });
 
+describe('MatvecKernel gated form: silu(W_gate x) * (W_up x) in one pass (the MLP of a decode step)', () => {
+  /** The gate problem of `problem` plus an up matrix of the same kind; the reference applies SiLU in f64. */
+  function gated(kind: Storage, M: number, K: number, N: number, seed: number) {
+    const g = problem(kind, M, K, N, false, seed);
+    const u = problem(kind, M, K, N, false, seed + 1);
+    const upExpected = linear(g.x, M, K, u.effective, N);
+    const expected = g.expected.map((v, i) => (v / (1 + Math.exp(-v))) * upExpected[i]!);
+    return { ...g, up: u.data, expected };
+  }
+
+  let i = 0;
+  for (const kind of KINDS) {
+    for (const [K, N] of [[96, 33], [288, 300], [64, 1]] as const) {
+      const M = [1, 3, 16][i++ % 3]!;
+      it(`${kind} M=${M} K=${K} N=${N}, every lane shape and row sum this device has`, async () => {
+        const p = gated(kind, M, K, N, 700 + i);
+        for (const opts of SHAPES()) {
+          const y = await matvecOnGpu(ctx.device, p.x, M, K, p.data, N, null, { ...opts, up: p.up });
+          expectClose(y, p.expected, `gated matvec ${kind} ${JSON.stringify(opts)}`, [M, N]);
+        }
+      });
+    }
+  }
+
+  it('K = 4096, N = 70, int4 with f16 scales and f16 weights, M = 1', async () => {
+    for (const kind of ['q4f16', 'f16'] as const) {
+      const p = gated(kind, 1, 4096, 70, 4242);
+      for (const opts of SHAPES()) {
+        expectClose(await matvecOnGpu(ctx.device, p.x, 1, 4096, p.data, 70, null, { ...opts, up: p.up }), p.expected, `gated ${kind} K=4096 ${JSON.stringify(opts)}`, [1, 70], TOL_LONG);
+      }
+    }
+  });
+
+  it('half the rows per workgroup, and clear refusals: a bias, a mismatched or scale-less up matrix', async () => {
+    expect(matvecRowsPerWorkgroup(64, true)).toBe(matvecRowsPerWorkgroup(64) / 2);
+    expect(matvecRowsPerWorkgroup(1, true)).toBe(256);
+    const kernel = await MatvecKernel.create(ctx.device, { weights: 'q4f32' });
+    const b = createStorageBuffer(ctx.device, 4096);
+    const y = createStorageBuffer(ctx.device, 4096);
+    const w = { name: 'gate', buffer: b, scales: b, rows: 8, cols: 32 };
+    const x = firstRows(b, 1, 32);
+    expect(() => kernel.run(ctx.device, { x, w, bias: b, y, up: { ...w, name: 'up' } })).toThrow(/gated form takes no bias/);
+    expect(() => kernel.run(ctx.device, { x, w, bias: null, y, up: { ...w, name: 'up', rows: 9 } })).toThrow(/up matrix up is \[9, 32\], the gate gate \[8, 32\]/);
+    expect(() => kernel.run(ctx.device, { x, w, bias: null, y, up: { name: 'up', buffer: b, rows: 8, cols: 32 } })).toThrow(/q4f32 up weights need scales/);
+    b.destroy();
+    y.destroy();
+    kernel.destroy();
+  });
+});
+
 describe('MatvecKernel argument checks', () => {
   it('refuses oversized bindings, M > MATVEC_MAX_M, misaligned K, missing scales and x === y with clear messages', async () => {
     const q4 = await MatvecKernel.create(ctx.device, { weights: 'q4f16' });
@@ -287,7 +337,7 @@ describe('MatvecKernel on a validating (Null) device with shader-f16', () => {
   });
 
   it('a broken edit is reported as a ShaderError with its line', async () => {
-    const broken = matvecShaderSource().replace('return bitcast<f32>(scales[g]);', 'return scales[g];');
+    const broken = matvecShaderSource().replace('return bitcast<f32>(word);', 'return word;');
     const err = await MatvecKernel.create(vctx.device, { weights: 'q4f32', shader: { name: 'matvec.wgsl (broken)', code: broken } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShaderError);
     expect((err as Error).message).toMatch(/matvec\.wgsl \(broken\).*\n.*line \d+:\d+: error/);

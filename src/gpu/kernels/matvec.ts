@@ -18,7 +18,7 @@ import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, row
 import { isCpuDevice } from '../device.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 import { isQ4, type Storage } from '../storage.ts';
-import { firstRows } from '../tensor.ts';
+import { firstRows, type WeightRows } from '../tensor.ts';
 import { expandWgsl, parseFragments } from '../wgsl-include.ts';
 import { linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
@@ -42,9 +42,9 @@ export function matvecWideLanes(cpu: boolean): MatvecLanes {
   return cpu ? 1 : 64;
 }
 
-/** Output rows per workgroup (ROWS_PER_WG in matvec.wgsl): 8 with 64 lanes, 512 with 1. */
-export function matvecRowsPerWorkgroup(lanes: MatvecLanes): number {
-  return (WORKGROUP / lanes) * ROWS_PER_INVOCATION;
+/** Output rows per workgroup (ROWS_PER_WG in matvec.wgsl): 8 with 64 lanes, 512 with 1; half that gated. */
+export function matvecRowsPerWorkgroup(lanes: MatvecLanes, gated = false): number {
+  return ((WORKGROUP / lanes) * ROWS_PER_INVOCATION) / (gated ? 2 : 1);
 }
 /**
  * The M classes a pipeline is built for (the MAX_M const of matvec.wgsl): a run with M rows of x takes the smallest
@@ -54,12 +54,13 @@ const M_CLASSES = [1, 4, 16] as const;
 /** Largest M (rows of x) one run accepts. */
 export const MATVEC_MAX_M = M_CLASSES[M_CLASSES.length - 1]!;
 const mClassOf = (M: number) => M_CLASSES.find((c) => c >= M)!;
+const programKey = (maxM: number, lanes: MatvecLanes, gated: boolean) => `${maxM}:${lanes}:${gated ? 'gated' : 'plain'}`;
 
 const WKIND: Record<Storage, number> = { f32: 0, f16: 1, q4f32: 2, q4f16: 3 };
 /** Weights per 16-byte unit, which is also the K alignment each kind needs. */
 const PER_UNIT: Record<Storage, number> = { f32: 4, f16: 8, q4f32: 32, q4f16: 32 };
 
-const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
+const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage', 'read', 'read'];
 
 /** How the lanes of a row are summed: subgroup operations (devices with `subgroups`) or workgroup memory. */
 export type MatvecReduce = 'subgroup' | 'workgroup';
@@ -95,20 +96,23 @@ export class MatvecKernel {
   readonly reduce: MatvecReduce;
   /** The lanes per row of rows that are long enough (64 on a GPU, 1 on a CPU adapter; see matvecWideLanes). */
   private readonly wideLanes: MatvecLanes;
-  /** Pipelines per M class (M_CLASSES), with the wide lanes per row and with 1 (small K; a CPU's only form). */
+  /**
+   * Pipelines per M class (M_CLASSES), with the wide lanes per row and with 1 (small K; a CPU's only form), plain
+   * and gated.
+   */
   private readonly programs = new LazyPrograms(async () => {
-    const spec = (maxM: number, lanes: MatvecLanes) => {
+    const spec = (maxM: number, lanes: MatvecLanes, gated: boolean) => {
       const reduce = lanes === 1 ? 'none' : this.reduce;
       const code = this.opts.shader?.code ?? matvecShaderSource(reduce);
       return {
-        name: `${this.opts.shader?.name ?? `matvec.wgsl (${this.weights}, ${reduce === 'none' ? '1 lane' : `${reduce} sum`})`} M <= ${maxM}`,
+        name: `${this.opts.shader?.name ?? `matvec.wgsl (${this.weights}, ${reduce === 'none' ? '1 lane' : `${reduce} sum`}${gated ? ', gated' : ''})`} M <= ${maxM}`,
         code: specializeWgsl(code, { u32Consts: { MAX_M: maxM } }),
         bindings: BINDINGS,
-        constants: { WKIND: WKIND[this.weights], LANES: lanes },
+        constants: { WKIND: WKIND[this.weights], LANES: lanes, GLU: gated },
       };
     };
     const laneForms = [...new Set<MatvecLanes>([1, this.wideLanes])];
-    const variants = M_CLASSES.flatMap((m) => laneForms.map((lanes) => [`${m}:${lanes}`, spec(m, lanes)] as const));
+    const variants = M_CLASSES.flatMap((m) => laneForms.flatMap((lanes) => [false, true].map((gated) => [programKey(m, lanes, gated), spec(m, lanes, gated)] as const)));
     const built = await Promise.all(variants.map(([, s]) => computeProgram(this.device, s)));
     return new Map(variants.map(([key], i) => [key, built[i]!]));
   });
@@ -144,8 +148,8 @@ export class MatvecKernel {
   }
 
   /** Workgroup grid for N output rows of K weights: ceil(N / rows per workgroup) folded into (x <= limit, y). */
-  dispatchSize(N: number, K: number): [number, number] {
-    return foldGrid(Math.ceil(N / matvecRowsPerWorkgroup(this.lanes(K))), this.maxWg, 'MatvecKernel', `N = ${N} needs`);
+  dispatchSize(N: number, K: number, gated = false): [number, number] {
+    return foldGrid(Math.ceil(N / matvecRowsPerWorkgroup(this.lanes(K), gated)), this.maxWg, 'MatvecKernel', `N = ${N} needs`);
   }
 
   /** Bytes of W (and of the scales, 0 for dense weights) for [N, K] in this kernel's storage. */
@@ -167,8 +171,9 @@ export class MatvecKernel {
    * int4 codes with w.scales [N, K/32] f32 / f16 (int4 kinds only); b: [N] f32 or null; y: f32,
    * element (m, n) at yColOffset + m * yRowStride + n. x and y must be different buffers. With a device, encodes
    * and submits at once; with an encoder or pass, only records (the caller submits).
+   * Gated (`op.up`, the up matrix in the same storage and shape as w, the gate; no bias): y = silu(W x) * (Wup x).
    */
-  run(target: GpuTarget, op: LinearOperands, opts: LinearRunOptions = {}): void {
+  run(target: GpuTarget, op: LinearOperands & { up?: WeightRows }, opts: LinearRunOptions = {}): void {
     const programs = this.programs.require('MatvecKernel');
     const { M, K, N } = linearShape('MatvecKernel.run', op, { xFromAnyRow: true });
     const { x: { buffer: x, rowStart }, w: { buffer: w, scales = null }, bias: b, y } = op;
@@ -195,6 +200,13 @@ export class MatvecKernel {
     if (!quantized && scales) throw new Error(`MatvecKernel.run: ${this.weights} weights take no scales`);
     const { ldy, yOff } = rowBlockOutput('MatvecKernel.run', N, opts);
     if (x === y) throw new Error('MatvecKernel: x and y must be different buffers');
+    const up = op.up ?? null;
+    if (up) {
+      if (up.rows !== N || up.cols !== K) throw new Error(`MatvecKernel.run: the up matrix ${up.name} is [${up.rows}, ${up.cols}], the gate ${op.w.name} [${N}, ${K}]`);
+      if (b) throw new Error('MatvecKernel.run: the gated form takes no bias');
+      if (quantized !== Boolean(up.scales)) throw new Error(`MatvecKernel.run: ${this.weights} up weights ${quantized ? 'need' : 'take no'} scales`);
+      if (up.buffer === y || up.buffer === x) throw new Error('MatvecKernel: the up matrix must be a different buffer from x and y');
+    }
 
     const wb = this.weightBytes(N, K);
     const wWhat = quantized ? `[${N}, ${K / 8}] u32 int4` : `[${N}, ${K}] ${this.weights}`;
@@ -205,14 +217,16 @@ export class MatvecKernel {
     ];
     if (scales) bindings.push(['scales', scales, wb.scales, `[${N}, ${K / Q4_GROUP_SIZE}] ${this.weights === 'q4f16' ? 'f16' : 'f32'}`]);
     if (b) bindings.push(['b', b, N * 4, `[${N}] f32`]);
+    if (up) bindings.push(['up', up.buffer, wb.w, wWhat]);
+    if (up?.scales) bindings.push(['up scales', up.scales, wb.scales, bindings.find(([l]) => l === 'scales')![3]]);
     checkBindings('MatvecKernel', this.device, bindings);
 
     const binding = (buf: GPUBuffer, bytes: number, offset = 0): GPUBufferBinding => ({ buffer: buf, offset, size: align4(bytes) });
     this.dummy ??= createStorageBuffer(this.device, 16, 'matvec: unused binding');
     const lanes = this.lanes(K);
-    const program = programs.get(`${mClassOf(M)}:${lanes}`)!;
-    const grid = this.dispatchSize(N, K);
-    const rowBlocks = Math.ceil(N / matvecRowsPerWorkgroup(lanes));
+    const program = programs.get(programKey(mClassOf(M), lanes, up !== null))!;
+    const grid = this.dispatchSize(N, K, up !== null);
+    const rowBlocks = Math.ceil(N / matvecRowsPerWorkgroup(lanes, up !== null));
     const bindGroup = bindBuffers(
       this.device,
       program.layout,
@@ -223,6 +237,8 @@ export class MatvecKernel {
         scales ? binding(scales, wb.scales) : { buffer: this.dummy },
         b ? binding(b, N * 4) : { buffer: this.dummy },
         binding(y, bindings[2]![2]),
+        up ? binding(up.buffer, wb.w) : { buffer: this.dummy },
+        up?.scales ? binding(up.scales, wb.scales) : { buffer: this.dummy },
       ],
       'matvec',
     );
@@ -252,7 +268,8 @@ export { toF16Weights as toF16Bits } from './linear.ts';
 
 /**
  * One-shot convenience for tests and self-tests: uploads x [M, K], the weights (see MatvecWeightData) and
- * bias [N], runs, reads back y [M, N].
+ * bias [N], runs, reads back y [M, N]. With `opts.up` (same kind and shape as w, no bias): the gated form,
+ * y = silu(w x) * (up x).
  */
 export async function matvecOnGpu(
   device: GPUDevice,
@@ -262,7 +279,7 @@ export async function matvecOnGpu(
   w: MatvecWeightData,
   N: number,
   bias?: Float32Array | null,
-  opts: Omit<MatvecKernelOptions, 'weights'> = {},
+  opts: Omit<MatvecKernelOptions, 'weights'> & { up?: MatvecWeightData } = {},
 ): Promise<Float32Array> {
   const weights = matvecKindOf(w);
   if (x.length !== M * K) throw new Error(`matvecOnGpu: x has ${x.length} values, expected ${M}x${K}`);
@@ -274,22 +291,22 @@ export async function matvecOnGpu(
     bufs.push(buf);
     return buf;
   };
+  const weightRows = (d: MatvecWeightData, name: string): WeightRows => {
+    if (d instanceof Float32Array || d instanceof Uint16Array) {
+      if (d.length !== N * K) throw new Error(`matvecOnGpu: ${name} has ${d.length} values, expected ${N}x${K}`);
+      return { name, buffer: up(d, name), rows: N, cols: K };
+    }
+    if (d.qWeight.length !== (N * K) / 8) throw new Error(`matvecOnGpu: ${name} qWeight has ${d.qWeight.length} words, expected ${N}x${K / 8}`);
+    return { name, buffer: up(d.qWeight, `${name} qWeight`), scales: up(q4ScaleData(d.qScale, d.scaleDType), `${name} qScale`), rows: N, cols: K };
+  };
   try {
     const xBuf = up(x, 'x');
-    let wBuf: GPUBuffer;
-    let sBuf: GPUBuffer | null = null;
-    if (w instanceof Float32Array || w instanceof Uint16Array) {
-      if (w.length !== N * K) throw new Error(`matvecOnGpu: w has ${w.length} values, expected ${N}x${K}`);
-      wBuf = up(w, 'w');
-    } else {
-      if (w.qWeight.length !== (N * K) / 8) throw new Error(`matvecOnGpu: qWeight has ${w.qWeight.length} words, expected ${N}x${K / 8}`);
-      wBuf = up(w.qWeight, 'qWeight');
-      sBuf = up(q4ScaleData(w.qScale, w.scaleDType), 'qScale');
-    }
+    const wRows = weightRows(w, 'w');
+    const upRows = opts.up ? weightRows(opts.up, 'up') : undefined;
     const bBuf = bias ? up(bias, 'b') : null;
     const yBuf = createStorageBuffer(device, M * N * 4, 'y');
     bufs.push(yBuf);
-    kernel.run(device, { x: firstRows(xBuf, M, K), w: { name: 'w', buffer: wBuf, ...(sBuf ? { scales: sBuf } : {}), rows: N, cols: K }, bias: bBuf, y: yBuf });
+    kernel.run(device, { x: firstRows(xBuf, M, K), w: wRows, bias: bBuf, y: yBuf, ...(upRows ? { up: upRows } : {}) });
     return await readF32(device, yBuf, M * N);
   } finally {
     for (const buf of bufs) buf.destroy();

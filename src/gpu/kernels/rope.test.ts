@@ -7,6 +7,7 @@ import { createNodeGpu, createValidationOnlyGpu } from '../../node/gpu.ts';
 import { IMAGE_TOKEN_INDEX, prefusionMaskAndPositions } from '../../reference/prefusion.ts';
 import { applyRope, ropeCosSin, ropeInvFreq } from '../../reference/rope.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { RecordedPass } from '../dispatch.ts';
 import type { Tolerance } from '../compare.ts';
 import { expectCloseWith } from '../gpu.testing.ts';
 import type { GpuContext } from '../device.ts';
@@ -147,6 +148,42 @@ describe('RopeKernel layouts: offsets, strides, KV-cache rows, out-of-place k an
       expect(Array.from(cacheOut.subarray(r * cacheStride + from, (r + 1) * cacheStride))).toEqual(Array.from(cache.subarray(r * cacheStride + from, (r + 1) * cacheStride)));
     }
     for (const b of [fb, cb, pb]) b.destroy();
+    table.destroy();
+    kernel.destroy();
+  });
+
+  it('recorded once for decode steps (recordSteps): a replay at step p writes cache row p at position p, as run() does', async () => {
+    const [nH, nKV, steps] = [4, 2, 40];
+    const kW = nKV * hd;
+    const rng = seededRandom(33);
+    const q = randomF32(nH * hd, rng);
+    const kSrc = randomF32(kW, rng);
+    const vSrc = randomF32(kW, rng);
+    const positions = Int32Array.from({ length: steps }, (_, i) => i);
+    const kernel = await RopeKernel.create(ctx.device);
+    const table = RopeTable.create(ctx.device, invFreq, steps);
+    const pb = storageBufferFrom(ctx.device, positions);
+    const rec = new RecordedPass(steps);
+    const recorded = { q: storageBufferFrom(ctx.device, q), k: createStorageBuffer(ctx.device, steps * kW * 4), v: createStorageBuffer(ctx.device, steps * kW * 4) };
+    const direct = { q: storageBufferFrom(ctx.device, q), k: createStorageBuffer(ctx.device, steps * kW * 4), v: createStorageBuffer(ctx.device, steps * kW * 4) };
+    const [ksb, vsb] = [kSrc, vSrc].map((a) => storageBufferFrom(ctx.device, a));
+    const dimsAt = (p: number) => ({ rows: 1, headDim: hd, numHeads: nH, numKvHeads: nKV, positionOffset: p, kRowOffset: p });
+    kernel.recordSteps(rec, table, pb, { q: recorded.q, k: recorded.k, kSrc: ksb, v: recorded.v, vSrc: vsb }, dimsAt);
+    for (const p of [3, steps - 1]) {
+      const encoder = ctx.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      rec.replay(pass, p);
+      pass.end();
+      kernel.run(encoder, table, pb, { q: direct.q, k: direct.k, kSrc: ksb, v: direct.v, vSrc: vsb }, dimsAt(p));
+      ctx.device.queue.submit([encoder.finish()]);
+    }
+    const kOut = await readF32(ctx.device, recorded.k);
+    expect(Array.from(kOut)).toEqual(Array.from(await readF32(ctx.device, direct.k)));
+    expect(Array.from(await readF32(ctx.device, recorded.v))).toEqual(Array.from(await readF32(ctx.device, direct.v)));
+    expect(Array.from(await readF32(ctx.device, recorded.q))).toEqual(Array.from(await readF32(ctx.device, direct.q)));
+    expectClose(kOut.slice((steps - 1) * kW, steps * kW), applyRope(kSrc, 1, nKV, hd, Int32Array.of(steps - 1), invFreq), 'k row at the last step', [1, kW]);
+    expect(kOut.slice(0, 3 * kW).every((x) => x === 0)).toBe(true);
+    for (const b of [pb, ksb!, vsb!, ...Object.values(recorded), ...Object.values(direct)]) b.destroy();
     table.destroy();
     kernel.destroy();
   });

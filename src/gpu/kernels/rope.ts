@@ -8,8 +8,8 @@
 // the same rows in the same dispatch.
 import ropeWgsl from '../../../shaders/rope.wgsl?raw';
 import { f16BytesToF32 } from '../../checkpoint/dtype.ts';
-import { align4, bindBuffers, createStorageBuffer, readBuffer, readF32, storageBufferFrom } from '../buffers.ts';
-import { checkedBinding, foldGrid, intAtLeast, LazyPrograms, recordDispatch, requireShaderF16, UniformCache, workgroupLimit, type GpuTarget } from '../dispatch.ts';
+import { align4, createStorageBuffer, readBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { checkedBinding, foldGrid, intAtLeast, LazyPrograms, recordPrepared, requireShaderF16, StepTables, UniformCache, workgroupLimit, type GpuTarget, type PreparedRun, type RecordedPass } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 import type { KvStorage } from '../storage.ts';
 import { RopeTable } from './rope-table.ts';
@@ -17,7 +17,7 @@ import { RopeTable } from './rope-table.ts';
 /** Shared with the other kernel wrappers (src/gpu/dispatch.ts); re-exported here where it was first defined. */
 export { recordCompute } from '../dispatch.ts';
 
-const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'storage', 'read', 'storage', 'read', 'storage'];
+const BINDINGS: readonly BindingKind[] = ['uniform-dynamic', 'read', 'read', 'storage', 'read', 'storage', 'read', 'storage'];
 const WG = 64;
 
 /** rope.wgsl as is for an f32 cache; for f16: `enable f16;` + `alias KT = f16;`. */
@@ -77,6 +77,7 @@ export class RopeKernel {
     return Promise.all(specs.map((s) => computeProgram(this.device, s)));
   });
   private readonly uniforms: UniformCache;
+  private readonly stepTables: StepTables;
   private dummies: GPUBuffer[] = [];
   private readonly maxWg: number;
 
@@ -88,6 +89,7 @@ export class RopeKernel {
     requireShaderF16(device, this.kv === 'f16', 'RopeKernel: an f16 KV cache needs', 'kv "f32"');
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.uniforms = new UniformCache(device, 'rope dims');
+    this.stepTables = new StepTables(device, 'rope dims per step');
   }
 
   /** Builds the four pipelines (k in place / from kSrc, with / without the v copy). Rejects with a ShaderError on a WGSL error. */
@@ -109,6 +111,21 @@ export class RopeKernel {
    * buffer; every position must lie in [0, table.maxPositions), else the row becomes NaN). Optional v copy.
    */
   run(target: GpuTarget, table: RopeTable, positions: GPUBuffer, bufs: RopeBuffers, dims: RopeDims): void {
+    const r = this.prepare(table, positions, bufs, dims);
+    recordPrepared(target, 'rope', this.device, r, this.uniforms.get(r.words));
+  }
+
+  /**
+   * Records into `rec` a rotation whose dims depend on the replay's step (a decode position: positionOffset and
+   * kRowOffset = step): bind group and uniforms are made here once, for steps 0 .. rec.steps-1 (the bindings
+   * cover the last step, the largest). Kernels recorded with the same dims per step share one uniform table.
+   */
+  recordSteps(rec: RecordedPass, table: RopeTable, positions: GPUBuffer, bufs: RopeBuffers, dimsAt: (step: number) => RopeDims): void {
+    this.stepTables.record(rec, (s) => this.prepare(table, positions, bufs, dimsAt(s)));
+  }
+
+  /** Checks a run and returns its dispatch, bindings and uniform words. */
+  private prepare(table: RopeTable, positions: GPUBuffer, bufs: RopeBuffers, dims: RopeDims): PreparedRun {
     const programs = this.programs.require('RopeKernel');
     const { rows, headDim: hd } = dims;
     checkInt('rows', rows, 1);
@@ -159,13 +176,16 @@ export class RopeKernel {
     const half = hd / 2;
     const total = rows * (nH + nKV) * half;
     const program = programs[(kSrc ? 1 : 0) + (v ? 2 : 0)]!;
-    const u = this.uniforms.get([rows, half, nH, nKV, qOff, qStride, kOff, kStride, srcStride, posOff, table.maxPositions, total]);
-    const bindGroup = bindBuffers(this.device, program.layout, [u, tableBinding, posBinding, qBinding, kSrcBinding, kBinding, vSrcBinding, vBinding], 'rope');
-    recordDispatch(target, 'rope', program, bindGroup, this.dispatchSize(total));
+    return {
+      dispatches: [{ program, grid: this.dispatchSize(total) }],
+      bindings: [tableBinding, posBinding, qBinding, kSrcBinding, kBinding, vSrcBinding, vBinding],
+      words: [rows, half, nH, nKV, qOff, qStride, kOff, kStride, srcStride, posOff, table.maxPositions, total],
+    };
   }
 
   destroy(): void {
     this.uniforms.destroy();
+    this.stepTables.destroy();
     for (const d of this.dummies) d.destroy();
     this.dummies = [];
   }
