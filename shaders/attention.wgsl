@@ -13,7 +13,9 @@
 // Masks (dims.flags): CAUSAL: query row i sees keys 0 .. past + i (past = nk - nq: a KV cache holding earlier
 // rows); KEEP: key j is visible only if keep[j] != 0 (pre-fusion pad rows). A row that sees no key gets 0.
 //
-// Three entry points, one bind group layout:
+// The parts shared with the CPU-adapter form (shaders/attention-direct.wgsl: no workgroup memory) are fragments
+// of shaders/attention-parts.wgsl: declarations and bindings, the 4-key online-softmax step, `combine`.
+// Three entry points here, one bind group layout:
 // - `tiled` (many slots: prefill, CLIP, pre-fusion): a workgroup of 64 invocations owns 64 slots of one KV head,
 //   one slot per invocation (its scaled q and its output accumulator in registers). The workgroup walks its key
 //   range in blocks of 1024/hd keys; each block of K and V is staged in workgroup memory (2 x 4 KiB) and read
@@ -28,44 +30,10 @@
 //   sum_c e^(m_c-M) l_c. With one split the main kernels write `out` directly.
 // Workgroups are numbered (split fastest, then KV head, then slot block) and folded into a 2D grid.
 
-alias KV4 = vec4<f32>;
+//#include attention-decls
 
-struct Dims {
-  nq: u32,
-  nk: u32,
-  numHeads: u32,
-  numKvHeads: u32,
-  group: u32,        // numHeads / numKvHeads
-  qStride4: u32,     // row strides, in vec4
-  kvStride4: u32,
-  oStride4: u32,
-  past: u32,         // CAUSAL: query i sees keys <= past + i
-  flags: u32,        // 1: CAUSAL, 2: KEEP
-  splits: u32,       // key chunks per (slot block, KV head)
-  chunk: u32,        // keys per chunk
-  slotBlocks: u32,   // slot blocks per KV head
-  mlOff: u32,        // vec4 index of the (m, l) records in `part`
-  scale: f32,
-  workgroups: u32,   // slotBlocks * numKvHeads * splits
-}
-
-override HD4: u32 = 16u; // head dim / 4, 1..32
-
-const WG: u32 = 64u;
-const MAXC: u32 = 32u;    // max HD4
 const SMAX: u32 = 4u;     // slots per splitk workgroup (one vec4 component each)
 const CMAX: u32 = 256u;   // keys per splitk chunk
-const NEG: f32 = -1e30;   // "no key yet" max; masked score marker
-const CAUSAL: u32 = 1u;
-const KEEP: u32 = 2u;
-
-@group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<KV4>;
-@group(0) @binding(3) var<storage, read> v: array<KV4>;
-@group(0) @binding(4) var<storage, read> keep: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> part: array<vec4<f32>>;
 
 // Workgroup memory is kept at 8 KiB per entry point: enough for real GPUs, and SwiftShader's pipeline build
 // time grows with it (about 0.2 s of CPU per KiB).
@@ -78,35 +46,16 @@ var<workgroup> vs: array<vec4<f32>, TILE4>;
 var<workgroup> ss: array<vec4<f32>, CMAX>;
 var<workgroup> red: array<vec4<f32>, 256>;
 
-fn visible(key: u32, lim: u32) -> bool {
-  var ok = true;
-  if ((dims.flags & CAUSAL) != 0u) {
-    ok = key <= lim;
-  }
-  if (ok && (dims.flags & KEEP) != 0u) {
-    ok = keep[key] != 0u;
-  }
-  return ok;
+// tiled reads its staged block.
+fn key_vec(e: u32) -> vec4<f32> {
+  return ks[e];
 }
 
-// Stores one slot's result: normalized into `out` (single split) or as a partial into `part`.
-fn store_head_vec(i: u32, h: u32, split: u32, c: u32, a: vec4<f32>, l: f32) {
-  if (dims.splits == 1u) {
-    var o = vec4<f32>(0.0);
-    if (l > 0.0) {
-      o = a / l;
-    }
-    out[i * dims.oStride4 + h * HD4 + c] = o;
-  } else {
-    part[((split * dims.nq + i) * dims.numHeads + h) * HD4 + c] = a;
-  }
+fn val_vec(e: u32) -> vec4<f32> {
+  return vs[e];
 }
 
-fn store_ml(i: u32, h: u32, split: u32, m: f32, l: f32) {
-  if (dims.splits > 1u) {
-    part[dims.mlOff + (split * dims.nq + i) * dims.numHeads + h] = vec4<f32>(m, l, 0.0, 0.0);
-  }
-}
+//#include attention-update4
 
 @compute @workgroup_size(64, 1, 1)
 fn tiled(
@@ -118,13 +67,12 @@ fn tiled(
   if (wg >= dims.workgroups) {
     return; // surplus workgroup of a folded grid (uniform)
   }
-  let split = wg % dims.splits;
-  let rest = wg / dims.splits;
-  let g = rest % dims.numKvHeads;
-  let blk = rest / dims.numKvHeads;
+  let task = workgroup_task(wg);
+  let split = task.x;
+  let g = task.y;
   let G = dims.group;
   let nslots = dims.nq * G;
-  let slot0 = blk * WG;
+  let slot0 = task.z * WG;
   let slot = slot0 + lid;
   let live = slot < nslots;
   let sl = min(slot, nslots - 1u);
@@ -141,13 +89,8 @@ fn tiled(
 
   var qr: array<vec4<f32>, MAXC>;
   var acc: array<vec4<f32>, MAXC>;
-  let qBase = i * dims.qStride4 + h * HD4;
-  for (var c = 0u; c < HD4; c++) {
-    qr[c] = q[qBase + c] * dims.scale;
-    acc[c] = vec4<f32>(0.0);
-  }
-  var m = NEG;
-  var l = 0.0;
+  load_slot(&qr, &acc, i, h);
+  var ml = vec2<f32>(NEG, 0.0); // running max and sum
 
   let TK = (TILE4 / HD4) & ~3u; // keys per staged block, a multiple of 4 (>= 8)
   let kvHead = g * HD4;
@@ -161,47 +104,22 @@ fn tiled(
     workgroupBarrier();
     if (live) {
       // Four keys at a time: one vec4 of scores, one running-max update and one rescale per 4 keys.
-      // Keys past nt (stale block entries) and invisible keys get NEG and weight 0.
+      // Keys past nt (stale block entries) and invisible keys are masked (weight 0).
       for (var j = 0u; j < nt; j += 4u) {
-        let kb = j * HD4;
-        var d0 = vec4<f32>(0.0);
-        var d1 = vec4<f32>(0.0);
-        var d2 = vec4<f32>(0.0);
-        var d3 = vec4<f32>(0.0);
-        for (var c = 0u; c < HD4; c++) {
-          let qc = qr[c];
-          d0 += qc * ks[kb + c];
-          d1 += qc * ks[kb + HD4 + c];
-          d2 += qc * ks[kb + 2u * HD4 + c];
-          d3 += qc * ks[kb + 3u * HD4 + c];
-        }
-        let one = vec4<f32>(1.0);
-        var sc = vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one));
+        var masked: vec4<bool>;
         for (var t = 0u; t < 4u; t++) {
-          if (j + t >= nt || !visible(t0 + j + t, lim)) {
-            sc[t] = NEG;
-          }
+          masked[t] = j + t >= nt || !visible(t0 + j + t, lim);
         }
-        let mNew = max(m, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-        let corr = exp(m - mNew);
-        let p = select(exp(sc - mNew), vec4<f32>(0.0), sc == vec4<f32>(NEG));
-        l = l * corr + ((p.x + p.y) + (p.z + p.w));
-        for (var c = 0u; c < HD4; c++) {
-          acc[c] = acc[c] * corr + p.x * vs[kb + c] + p.y * vs[kb + HD4 + c] + p.z * vs[kb + 2u * HD4 + c] + p.w * vs[kb + 3u * HD4 + c];
-        }
-        m = mNew;
+        let kb = j * HD4;
+        update4(&qr, &acc, &ml, vec4<u32>(kb, kb + HD4, kb + 2u * HD4, kb + 3u * HD4), masked);
       }
     }
     workgroupBarrier();
   }
 
-  if (!live) {
-    return;
+  if (live) {
+    store_slot(&acc, ml, i, h, split);
   }
-  for (var c = 0u; c < HD4; c++) {
-    store_head_vec(i, h, split, c, acc[c], l);
-  }
-  store_ml(i, h, split, m, l);
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -214,13 +132,12 @@ fn splitk(
   if (wg >= dims.workgroups) {
     return;
   }
-  let split = wg % dims.splits;
-  let rest = wg / dims.splits;
-  let g = rest % dims.numKvHeads;
-  let blk = rest / dims.numKvHeads;
+  let task = workgroup_task(wg);
+  let split = task.x;
+  let g = task.y;
   let G = dims.group;
   let nslots = dims.nq * G;
-  let s0 = blk * SMAX;
+  let s0 = task.z * SMAX;
   let ns = min(SMAX, nslots - s0);
 
   let k0 = split * dims.chunk;
@@ -353,38 +270,4 @@ fn splitk(
   }
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn combine(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
-  let rows = dims.nq * dims.numHeads;
-  if (idx >= rows * HD4) {
-    return;
-  }
-  let c = idx % HD4;
-  let ih = idx / HD4; // i * numHeads + h
-  var M = NEG;
-  for (var sp = 0u; sp < dims.splits; sp++) {
-    M = max(M, part[dims.mlOff + sp * rows + ih].x);
-  }
-  var l = 0.0;
-  var a = vec4<f32>(0.0);
-  for (var sp = 0u; sp < dims.splits; sp++) {
-    let ml = part[dims.mlOff + sp * rows + ih];
-    if (ml.y > 0.0) {
-      let w = exp(ml.x - M);
-      l += w * ml.y;
-      a += w * part[(sp * rows + ih) * HD4 + c];
-    }
-  }
-  var o = vec4<f32>(0.0);
-  if (l > 0.0) {
-    o = a / l;
-  }
-  let i = ih / dims.numHeads;
-  let h = ih % dims.numHeads;
-  out[i * dims.oStride4 + h * HD4 + c] = o;
-}
+//#include attention-combine

@@ -121,21 +121,20 @@ fn main(
   for (var u = lane; u < units; u += LANES) {
     var wv: array<vec4<u32>, R>;
     var sc = vec4<f32>(1.0);
-    for (var r = 0u; r < R; r++) {
-      if (GLU && r >= OUT_R) {
-        wv[r] = w2[rowBase[r] + u];
-      } else {
-        wv[r] = w[rowBase[r] + u];
-      }
+    // Slots OUT_R.. read the up matrix in the gated form: separate loops keep every load unconditional.
+    for (var r = 0u; r < OUT_R; r++) {
+      wv[r] = w[rowBase[r] + u];
+    }
+    for (var r = OUT_R; r < R; r++) {
+      wv[r] = w2[rowBase[r] + u];
     }
     if (WKIND >= 2u) {
-      for (var r = 0u; r < R; r++) {
-        let g = rowBase[r] + u; // int4: unit index == group index
-        if (GLU && r >= OUT_R) {
-          sc[r] = scale_in(scales2[scale_word(g)], g);
-        } else {
-          sc[r] = scale_at(g);
-        }
+      for (var r = 0u; r < OUT_R; r++) {
+        sc[r] = scale_at(rowBase[r] + u); // int4: unit index == group index
+      }
+      for (var r = OUT_R; r < R; r++) {
+        let g = rowBase[r] + u;
+        sc[r] = scale_in(scales2[scale_word(g)], g);
       }
     }
     for (var m = 0u; m < MAX_M; m++) {

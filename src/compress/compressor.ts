@@ -10,7 +10,7 @@ import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer, storageBufferFrom, totalBytes } from '../gpu/buffers.ts';
 import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { LinearKernels, loadF32Tensor, NormKernels, sliceRows, storedValues } from '../gpu/gpu-linear.ts';
-import { AttentionKernel, attentionPath } from '../gpu/kernels/attention.ts';
+import { AttentionKernel } from '../gpu/kernels/attention.ts';
 import { AddKernel } from '../gpu/kernels/elementwise.ts';
 import { COMPRESSOR_LN_EPS } from '../model/constants.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
@@ -73,7 +73,7 @@ export class CompressorGpu {
 
     const norm = new NormKernels(device);
     // Its shape never changes (C^2 queries over the CLIP grid): only the attention path that shape takes.
-    const attention = new AttentionKernel(device, { headDim: D / heads, paths: [attentionPath({ nq: C2, numHeads: heads })] });
+    const attention = new AttentionKernel(device, { headDim: D / heads, onlyFor: { nq: C2, numHeads: heads } });
     const kernels = { linear, norm, attention, add: new AddKernel(device) };
     await Promise.all([
       linear.prepare([w.k, w.v], [keys]),

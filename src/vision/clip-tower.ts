@@ -12,7 +12,7 @@ import type { LlavaMiniConfig } from '../checkpoint/types.ts';
 import { createStorageBuffer, readF32, storageBufferFrom, totalBytes } from '../gpu/buffers.ts';
 import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { denseStorage, LinearKernels, loadF32Tensor, NormKernels, oneBlock } from '../gpu/gpu-linear.ts';
-import { AttentionKernel, attentionPath } from '../gpu/kernels/attention.ts';
+import { AttentionKernel } from '../gpu/kernels/attention.ts';
 import { ActivationKernel, AddKernel } from '../gpu/kernels/elementwise.ts';
 import { ClipEmbeddingKernel, type ClipEmbeddingGpuWeights } from './clip-embedding.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
@@ -127,7 +127,7 @@ export class ClipTower {
       linear,
       norm,
       // Every query of an image at once (T = 577 rows): only the path that shape takes.
-      attention: new AttentionKernel(device, { headDim: D / v.numHeads, paths: [attentionPath({ nq: T, numHeads: v.numHeads })] }),
+      attention: new AttentionKernel(device, { headDim: D / v.numHeads, onlyFor: { nq: T, numHeads: v.numHeads } }),
       act: new ActivationKernel(device, v.hiddenAct),
       add: new AddKernel(device),
     };

@@ -20,6 +20,8 @@ import { ATTENTION_SELF_TEST_CASES } from './attention.selftest.ts';
 import { runSelfTest } from '../selftest-support.ts';
 
 const TOL: Tolerance = { atol: 1e-5, rtol: 1e-5 };
+/** Every path runs on every adapter here (the adapter's own choice is only a speed matter). */
+const ALL_PATHS = ['tiled', 'splitk', 'direct'] as const;
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -87,22 +89,24 @@ describe('attention, no mask (CLIP self-attention, compressor cross-attention)',
   for (const c of cases) {
     it(`${label(c)} (auto path)`, () => check(c));
   }
-  it('both paths and forced key splits agree with the reference (nq=7, nk=601)', async () => {
+  it('every path (GPU: tiled, splitk; CPU adapters: direct) and forced key splits agree with the reference (nq=7, nk=601)', async () => {
     const c: Case = { nq: 7, nk: 601, nH: 2, hd: 32 };
-    for (const path of ['tiled', 'splitk'] as const) {
+    for (const path of ALL_PATHS) {
       for (const splits of [1, 3, 10]) await check(c, { path, splits }, `attention ${path} splits=${splits}`);
     }
   });
-  it('head dims 8, 32, 64, 128', async () => {
+  it('head dims 8, 32, 64, 128, every path', async () => {
     for (const hd of [8, 32, 64, 128]) {
-      await check({ nq: 9, nk: 33, nH: 2, hd }, {}, `attention hd=${hd} tiled`);
-      await check({ nq: 3, nk: 33, nH: 2, hd }, {}, `attention hd=${hd} splitk`);
+      for (const path of ALL_PATHS) {
+        await check({ nq: 9, nk: 33, nH: 2, hd }, { path }, `attention hd=${hd} ${path}`);
+        await check({ nq: 3, nk: 33, nH: 2, hd, causal: true }, { path }, `attention hd=${hd} ${path} causal`);
+      }
     }
   });
   it('compressor cross-attention: 1 x 576 and 4 x 576 queries, 8 heads x 128', async () => {
     await check({ nq: 1, nk: 576, nH: 8, hd: 128 }, {}, 'compressor C=1');
     await check({ nq: 4, nk: 576, nH: 8, hd: 128 }, {}, 'compressor C=2');
-    await check({ nq: 4, nk: 576, nH: 8, hd: 128 }, { path: 'tiled' }, 'compressor C=2 tiled');
+    for (const path of ALL_PATHS) await check({ nq: 4, nk: 576, nH: 8, hd: 128 }, { path }, `compressor C=2 ${path}`);
   });
   it('full-size CLIP self-attention: 577 rows, 16 heads x 64', async () => {
     const c: Case = { nq: 577, nk: 577, nH: 16, hd: 64, seed: 577 };
@@ -131,12 +135,12 @@ describe('attention, causal with a KV-cache offset (prefill, decode)', () => {
   for (const c of cases) {
     it(`${label(c)} (auto path)`, () => check(c));
   }
-  it('both paths, with and without key splits (nq=7, nk=601, GQA 4:2)', async () => {
+  it('every path, with and without key splits (nq=7, nk=601, GQA 4:2)', async () => {
     const c: Case = { nq: 7, nk: 601, nH: 4, nKV: 2, hd: 32, causal: true };
-    for (const path of ['tiled', 'splitk'] as const) {
+    for (const path of ALL_PATHS) {
       for (const splits of [1, 4]) await check(c, { path, splits }, `attention ${path} splits=${splits}`);
     }
-    await check({ ...c, nq: 64 }, { path: 'tiled', splits: 5 }, 'attention 64 rows tiled splits=5');
+    for (const path of ['tiled', 'direct'] as const) await check({ ...c, nq: 64 }, { path, splits: 5 }, `attention 64 rows ${path} splits=5`);
   });
   it('GQA 32:8 at head dim 128 (the Llama shape): decode and a 3-row step', async () => {
     await check({ nq: 1, nk: 300, nH: 32, nKV: 8, hd: 128, causal: true }, {}, 'llama decode');
@@ -162,7 +166,7 @@ describe('attention, causal + key-keep mask (pre-fusion)', () => {
       const d = data(c);
       const exp = expected(c, d, layout.allowed);
       const keep = layout.keep;
-      for (const path of ['auto', 'splitk'] as const) {
+      for (const path of ['auto', ...ALL_PATHS] as const) {
         const out = await attentionOnGpu(ctx.device, { ...d, nq: n, nk: n, numHeads: nH, numKvHeads: nKV, headDim: hd, causal: true, keep, path });
         expectClose(out, exp, `prefusion full (${path})`, [n, nH * hd]);
       }
@@ -170,7 +174,7 @@ describe('attention, causal + key-keep mask (pre-fusion)', () => {
       const L = ids.length;
       const qText = d.q.slice(numVision * nH * hd);
       const expText = exp.slice(numVision * nH * hd);
-      for (const path of ['auto', 'tiled'] as const) {
+      for (const path of ['auto', ...ALL_PATHS] as const) {
         const out = await attentionOnGpu(ctx.device, { ...d, q: qText, nq: L, nk: n, numHeads: nH, numKvHeads: nKV, headDim: hd, causal: true, keep, path });
         expectClose(out, expText, `prefusion text rows (${path})`, [L, nH * hd]);
       }
@@ -202,7 +206,7 @@ describe('AttentionKernel strides, recording and planning', () => {
       for (let r = 0; r < rows; r++) y.set(x.subarray(r * w, (r + 1) * w), r * W);
       return y;
     };
-    const kernel = await AttentionKernel.create(ctx.device, { headDim: hd, maxWorkgroupsPerDimension: 8 });
+    const kernel = await AttentionKernel.create(ctx.device, { headDim: hd, maxWorkgroupsPerDimension: 8, paths: ALL_PATHS });
     const qb = storageBufferFrom(ctx.device, widen(d.q, nq, nH * hd, qW));
     const kb = storageBufferFrom(ctx.device, widen(d.k, nk, nKV * hd, kvW));
     const vb = storageBufferFrom(ctx.device, widen(d.v, nk, nKV * hd, kvW));
@@ -215,19 +219,32 @@ describe('AttentionKernel strides, recording and planning', () => {
     kernel.run(pass, qb, kb, vb, ob, { nq, nk, numHeads: nH, numKvHeads: nKV, causal: true }, { qRowStride: qW, kvRowStride: kvW, outRowStride: oW, path: 'splitk', splits: 5 });
     pass.end();
     ctx.device.queue.submit([encoder.finish()]);
-    const o = await readF32(ctx.device, ob, nq * oW);
-    const got = new Float32Array(nq * nH * hd);
-    for (let r = 0; r < nq; r++) {
-      got.set(o.subarray(r * oW, r * oW + nH * hd), r * nH * hd);
-      for (let j = nH * hd; j < oW; j++) expect(o[r * oW + j]).toBe(-7); // padding columns untouched
+    const strided = async (what: string) => {
+      const o = await readF32(ctx.device, ob, nq * oW);
+      const got = new Float32Array(nq * nH * hd);
+      for (let r = 0; r < nq; r++) {
+        got.set(o.subarray(r * oW, r * oW + nH * hd), r * nH * hd);
+        for (let j = nH * hd; j < oW; j++) expect(o[r * oW + j]).toBe(-7); // padding columns untouched
+      }
+      expectClose(got, exp, what, [nq, nH * hd]);
+    };
+    await strided('strided (splitk)');
+    for (const path of ['tiled', 'direct'] as const) {
+      ctx.device.queue.writeBuffer(ob, 0, new Float32Array(nq * oW).fill(-7));
+      kernel.run(ctx.device, qb, kb, vb, ob, { nq, nk, numHeads: nH, numKvHeads: nKV, causal: true }, { qRowStride: qW, kvRowStride: kvW, outRowStride: oW, path, splits: 3 });
+      await strided(`strided (${path})`);
     }
-    expectClose(got, exp, 'strided', [nq, nH * hd]);
     for (const b of [qb, kb, vb, ob]) b.destroy();
     kernel.destroy();
   });
 
-  it('plans splitk for few slots and tiled for many, splitting long key ranges', async () => {
-    const kernel = await AttentionKernel.create(ctx.device, { headDim: 128 });
+  it('plans splitk for few slots and tiled for many on a GPU, direct for every shape on a CPU adapter, splitting long key ranges', async () => {
+    const cpuShaped = new AttentionKernel(ctx.device, { headDim: 128, cpu: true });
+    expect([...cpuShaped.paths]).toEqual(['direct']);
+    for (const nq of [1, 4, 650]) expect(cpuShaped.plan({ nq, nk: 650, numHeads: 32, numKvHeads: 8 }).path).toBe('direct');
+    expect([...new AttentionKernel(ctx.device, { headDim: 128, cpu: true, onlyFor: { nq: 1, numHeads: 32, numKvHeads: 8 } }).paths]).toEqual(['direct']);
+    expect([...new AttentionKernel(ctx.device, { headDim: 128, cpu: false, onlyFor: { nq: 1, numHeads: 32, numKvHeads: 8 } }).paths]).toEqual(['splitk']);
+    const kernel = await AttentionKernel.create(ctx.device, { headDim: 128, cpu: false });
     const decode = kernel.plan({ nq: 1, nk: 4096, numHeads: 32, numKvHeads: 8 });
     expect(decode.path).toBe('splitk');
     expect(decode.chunk).toBeLessThanOrEqual(256);
@@ -251,7 +268,7 @@ describe('AttentionKernel strides, recording and planning', () => {
     const splitkOnly = await AttentionKernel.create(ctx.device, { headDim: 32, paths: ['splitk'] });
     expect(splitkOnly.plan({ nq: 65, nk: 65, numHeads: 4 }).path).toBe('splitk');
     splitkOnly.destroy();
-    expect(() => new AttentionKernel(ctx.device, { headDim: 32, paths: [] })).toThrow(/paths must be some of tiled, splitk/);
+    expect(() => new AttentionKernel(ctx.device, { headDim: 32, paths: [] })).toThrow(/paths must be some of tiled, splitk, direct/);
     // A decode-shaped run (1 query, 2 key splits) through tiled + combine, and a 65-row one through splitk alone,
     // against the reference.
     await check({ nq: 1, nk: 601, nH: 4, nKV: 2, hd: 32 }, { paths: ['tiled'], splits: 2 });
@@ -271,12 +288,17 @@ describe('AttentionKernel recorded for decode steps (recordSteps, replayed per p
     return readF32(ctx.device, out);
   }
 
-  it('GQA 32:8 over 4096 cached rows: steps where the key splits change, and one with more splits than the last step', async () => {
+  it('GQA 32:8 over 4096 cached rows (GPU and CPU-adapter shapes): steps where the key splits change, and one with more splits than the last step', async () => {
+    for (const cpu of [false, true]) await recordedDecode(cpu);
+  });
+
+  async function recordedDecode(cpu: boolean): Promise<void> {
     const [nH, nKV, hd, steps] = [32, 8, 8, 4096];
-    const kernel = await AttentionKernel.create(ctx.device, { headDim: hd });
+    const kernel = await AttentionKernel.create(ctx.device, { headDim: hd, cpu });
     const shapeAt = (p: number) => ({ nq: 1, nk: p + 1, numHeads: nH, numKvHeads: nKV, causal: true });
-    // 8 KV heads -> 8 base workgroups: at nk = 1025 the plan takes 17 splits of 64 keys, at 4096 only 16 of 256.
-    expect(kernel.plan(shapeAt(1024)).splits).toBeGreaterThan(kernel.plan(shapeAt(steps - 1)).splits);
+    expect(kernel.plan(shapeAt(0)).path).toBe(cpu ? 'direct' : 'splitk');
+    // splitk, 8 KV heads -> 8 base workgroups: at nk = 1025 the plan takes 17 splits of 64 keys, at 4096 only 16 of 256.
+    if (!cpu) expect(kernel.plan(shapeAt(1024)).splits).toBeGreaterThan(kernel.plan(shapeAt(steps - 1)).splits);
     const rng = seededRandom(404);
     const d = { q: randomF32(nH * hd, rng), k: randomF32(steps * nKV * hd, rng), v: randomF32(steps * nKV * hd, rng) };
     const [qb, kb, vb] = [d.q, d.k, d.v].map((a) => storageBufferFrom(ctx.device, a));
@@ -294,10 +316,10 @@ describe('AttentionKernel recorded for decode steps (recordSteps, replayed per p
     expect(() => rec.replay({} as GPUComputePassEncoder, steps)).toThrow(/step 4096 outside 0\.\.4095/);
     for (const b of [qb, kb, vb, out, direct]) b!.destroy();
     kernel.destroy();
-  });
+  }
 
   it('refuses a recording whose path would change between steps', async () => {
-    const kernel = await AttentionKernel.create(ctx.device, { headDim: 8 });
+    const kernel = await AttentionKernel.create(ctx.device, { headDim: 8, cpu: false });
     const b = createStorageBuffer(ctx.device, 64 * 64 * 4);
     const out = createStorageBuffer(ctx.device, 64 * 64 * 4);
     // 1 query row up to 4 slots is splitk, 40 rows is tiled.
@@ -328,12 +350,17 @@ describe('AttentionKernel argument checks', () => {
 });
 
 describe('f16 KV cache', () => {
-  it('the f32 code never mentions f16; the f16 source enables it and retypes K/V', () => {
-    const f32 = attentionShaderSource('f32').replace(/\/\/.*$/gm, '');
-    const f16 = attentionShaderSource('f16');
-    expect(f32).not.toMatch(/f16/);
-    expect(f16.startsWith('enable f16;\n')).toBe(true);
-    expect(f16).toMatch(/^alias KV4 = vec4<f16>;$/m);
+  it('the f32 code never mentions f16; the f16 source enables it and retypes K/V (both forms)', () => {
+    for (const form of ['gpu', 'direct'] as const) {
+      const f32 = attentionShaderSource('f32', form).replace(/\/\/.*$/gm, '');
+      const f16 = attentionShaderSource('f16', form);
+      expect(f32).not.toMatch(/f16/);
+      expect(f16.startsWith('enable f16;\n')).toBe(true);
+      expect(f16).toMatch(/^alias KV4 = vec4<f16>;$/m);
+    }
+    // The direct form has no workgroup memory and no barrier (it builds in milliseconds on SwiftShader).
+    expect(attentionShaderSource('f32', 'direct')).not.toMatch(/var<workgroup>|workgroupBarrier/);
+    expect(attentionShaderSource('f32', 'gpu')).toMatch(/var<workgroup>/);
   });
 
   it('is refused with a clear error when the device lacks shader-f16', ({ skip }) => {
@@ -351,8 +378,10 @@ describe('f16 KV cache', () => {
     ] as Case[]) {
       const d = data(c);
       const exp = expected(c, { q: d.q, k: roundToF16(d.k), v: roundToF16(d.v) });
-      const out = await attentionOnGpu(ctx.device, { ...d, nq: c.nq, nk: c.nk, numHeads: c.nH, numKvHeads: c.nKV, headDim: c.hd, causal: c.causal, kv: 'f16' });
-      expectClose(out, exp, `attention f16 KV ${label(c)}`, [c.nq, c.nH * c.hd]);
+      for (const path of ALL_PATHS) {
+        const out = await attentionOnGpu(ctx.device, { ...d, nq: c.nq, nk: c.nk, numHeads: c.nH, numKvHeads: c.nKV, headDim: c.hd, causal: c.causal, kv: 'f16', path });
+        expectClose(out, exp, `attention f16 KV ${label(c)} ${path}`, [c.nq, c.nH * c.hd]);
+      }
     }
   });
 });
@@ -366,10 +395,10 @@ describe('f16 KV variant on a validating (Null) device', () => {
   });
   afterAll(() => vctx?.device.destroy());
 
-  it('builds for head dims 8 and 128, and every path (tiled, splitk, combine) records without validation errors', async () => {
+  it('builds for head dims 8 and 128, and every path (tiled, splitk, direct, combine) records without validation errors', async () => {
     expect(vctx.device.features.has('shader-f16')).toBe(true);
     for (const hd of [8, 128]) {
-      const kernel = await AttentionKernel.create(vctx.device, { headDim: hd, kv: 'f16' });
+      const kernel = await AttentionKernel.create(vctx.device, { headDim: hd, kv: 'f16', paths: ALL_PATHS });
       const [nq, nk, nH, nKV] = [5, 301, 4, 2];
       const q = createStorageBuffer(vctx.device, nq * nH * hd * 4);
       const k = createStorageBuffer(vctx.device, nk * nKV * hd * 2);
@@ -378,7 +407,7 @@ describe('f16 KV variant on a validating (Null) device', () => {
       const o = createStorageBuffer(vctx.device, nq * nH * hd * 4);
       vctx.device.pushErrorScope('validation');
       const encoder = vctx.device.createCommandEncoder();
-      for (const path of ['tiled', 'splitk'] as const) {
+      for (const path of ALL_PATHS) {
         for (const splits of [1, 3]) kernel.run(encoder, q, k, v, o, { nq, nk, numHeads: nH, numKvHeads: nKV, causal: true }, { keep, path, splits });
       }
       vctx.device.queue.submit([encoder.finish()]);

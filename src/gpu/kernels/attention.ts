@@ -4,20 +4,26 @@
 // K/V are a KV cache: rows 0..nk-1 are read, the buffers may be larger. kv 'f16' (needs shader-f16) reads an
 // f16 K/V cache; q and out stay f32 and all math is f32.
 //
-// Two main paths (see the WGSL header): 'tiled' (one slot = query row x head per invocation, K/V blocks staged
+// Paths (see the WGSL headers): on a GPU 'tiled' (one slot = query row x head per invocation, K/V blocks staged
 // in workgroup memory) for many query rows, 'splitk' (up to 4 slots per workgroup, parallel over keys) for
-// decode and the compressor; both may split the key range over several workgroups and merge the partial
-// softmax results in a `combine` pass (a scratch buffer owned by the kernel, grown on demand).
+// decode and the compressor; on a CPU adapter 'direct' (shaders/attention-direct.wgsl: tiled's slot per
+// invocation with K/V read from their buffers, no workgroup memory or barrier) for every shape. Each may split
+// the key range over several workgroups and merge the partial softmax results in a `combine` pass (a scratch
+// buffer owned by the kernel, grown on demand).
+import attentionDirectWgsl from '../../../shaders/attention-direct.wgsl?raw';
+import attentionPartsWgsl from '../../../shaders/attention-parts.wgsl?raw';
 import attentionWgsl from '../../../shaders/attention.wgsl?raw';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkedBinding, foldGrid, LazyPrograms, positiveInt, recordPrepared, requireShaderF16, StepTables, UniformCache, workgroupLimit, type GpuTarget, type PreparedRun, type RecordedPass } from '../dispatch.ts';
+import { isCpuDevice } from '../device.ts';
 import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
+import { expandWgsl, parseFragments } from '../wgsl-include.ts';
 import { roundToF16, toF16Weights } from './linear.ts';
 import type { KvStorage } from '../storage.ts';
 
 const BINDINGS: readonly BindingKind[] = ['uniform-dynamic', 'read', 'read', 'read', 'read', 'storage', 'storage'];
 const WG = 64;
-/** Query slots (row x head of a KV group) per workgroup of each path. */
+/** Query slots (row x head of a KV group) per workgroup of each path (direct as tiled). */
 const TILED_SLOTS = 64;
 const SPLITK_SLOTS = 4;
 /** Most keys per splitk chunk (the workgroup score buffer). */
@@ -25,9 +31,15 @@ const SPLITK_MAX_CHUNK = 256;
 const CAUSAL = 1;
 const KEEP = 2;
 
-/** attention.wgsl for a KV storage type: as is for f32; for f16, `enable f16;` + `alias KV4 = vec4<f16>;`. */
-export function attentionShaderSource(kv: KvStorage): string {
-  return kv === 'f16' ? specializeWgsl(attentionWgsl, { enable: ['f16'], aliases: { KV4: 'vec4<f16>' } }) : attentionWgsl;
+const PARTS = parseFragments([attentionPartsWgsl]);
+
+/**
+ * The attention WGSL of a form ('gpu': attention.wgsl, the tiled and splitk paths; 'direct': attention-direct.wgsl,
+ * CPU adapters) for a KV storage type: as is for f32; for f16, `enable f16;` + `alias KV4 = vec4<f16>;`.
+ */
+export function attentionShaderSource(kv: KvStorage, form: 'gpu' | 'direct' = 'gpu'): string {
+  const code = expandWgsl(form === 'gpu' ? attentionWgsl : attentionDirectWgsl, PARTS);
+  return kv === 'f16' ? specializeWgsl(code, { enable: ['f16'], aliases: { KV4: 'vec4<f16>' } }) : code;
 }
 
 export interface AttentionKernelOptions {
@@ -40,17 +52,30 @@ export interface AttentionKernelOptions {
   /** Split the key range until about this many workgroups run (default 128). */
   targetWorkgroups?: number;
   /**
-   * The paths to build (default both). A caller whose shape never changes builds only the one its shape takes
-   * (`attentionPath`): each build costs about 0.75 s on SwiftShader. 'auto' then takes a built path; either
-   * path is right for any shape, only slower off its own.
+   * The paths to build (default: tiled and splitk on a GPU, direct on a CPU adapter). A caller whose shape never
+   * changes builds only the one its shape takes (`attentionPath`): a tiled or splitk build costs about 0.75 s on
+   * SwiftShader. 'auto' then takes a built path; every path is right for any shape, only slower off its own.
    */
   paths?: readonly AttentionPath[];
+  /** Instead of `paths`: build only the path this shape takes on this device (a caller whose shape never changes). */
+  onlyFor?: Pick<AttentionShape, 'nq' | 'numHeads' | 'numKvHeads'>;
+  /** Shape the paths for a CPU adapter (default: isCpuDevice(device)). */
+  cpu?: boolean;
 }
 
-export type AttentionPath = 'tiled' | 'splitk';
+/**
+ * 'tiled' (K/V blocks staged in workgroup memory) and 'splitk' (parallel over keys) on a GPU; 'direct' (a slot per
+ * invocation reading K/V from their buffers, no workgroup memory: attention-direct.wgsl) on a CPU adapter.
+ */
+export type AttentionPath = 'tiled' | 'splitk' | 'direct';
+const PATHS: readonly AttentionPath[] = ['tiled', 'splitk', 'direct'];
 
-/** The path 'auto' takes for a shape when both are built: splitk for at most SPLITK_SLOTS query slots (nq x G). */
-export function attentionPath(shape: Pick<AttentionShape, 'nq' | 'numHeads' | 'numKvHeads'>): AttentionPath {
+/**
+ * The path 'auto' takes for a shape: on a CPU adapter direct; on a GPU splitk for at most SPLITK_SLOTS query
+ * slots (nq x G), else tiled.
+ */
+export function attentionPath(shape: Pick<AttentionShape, 'nq' | 'numHeads' | 'numKvHeads'>, cpu = false): AttentionPath {
+  if (cpu) return 'direct';
   const slots = shape.nq * (shape.numHeads / (shape.numKvHeads ?? shape.numHeads));
   return slots <= SPLITK_SLOTS ? 'splitk' : 'tiled';
 }
@@ -76,15 +101,15 @@ export interface AttentionRunOptions {
   qRowStride?: number;
   kvRowStride?: number;
   outRowStride?: number;
-  /** Force a path (tests, tuning); default: 'splitk' when nq * G <= 4 slots (G = numHeads / numKvHeads), else 'tiled'. */
-  path?: 'auto' | 'tiled' | 'splitk';
+  /** Force a path (tests, tuning); default ('auto'): attentionPath's for this shape and adapter, if built. */
+  path?: 'auto' | AttentionPath;
   /** Force the number of key splits (clamped so splitk chunks stay <= 256 keys). */
   splits?: number;
 }
 
 /** How a run is dispatched. */
 export interface AttentionPlan {
-  path: 'tiled' | 'splitk';
+  path: AttentionPath;
   slotBlocks: number;
   splits: number;
   /** Keys per split. */
@@ -97,12 +122,22 @@ export class AttentionKernel {
   readonly headDim: number;
   /** The paths this kernel built. */
   readonly paths: ReadonlySet<AttentionPath>;
+  /** 'auto' picks paths for a CPU adapter. */
+  private readonly cpu: boolean;
   private readonly programs = new LazyPrograms(async () => {
-    const name = this.kv === 'f16' ? 'attention.wgsl (f16 KV)' : 'attention.wgsl';
-    const code = attentionShaderSource(this.kv);
-    const build = (entryPoint: string) => computeProgram(this.device, { name, code, entryPoint, bindings: BINDINGS, constants: { HD4: this.headDim / 4 } });
-    const [tiled, splitk, combine] = await Promise.all([this.paths.has('tiled') ? build('tiled') : null, this.paths.has('splitk') ? build('splitk') : null, build('combine')]);
-    return { tiled, splitk, combine };
+    const f16 = this.kv === 'f16' ? ' (f16 KV)' : '';
+    const build = (form: 'gpu' | 'direct', entryPoint: string) =>
+      computeProgram(this.device, {
+        name: `${form === 'gpu' ? 'attention.wgsl' : 'attention-direct.wgsl'}${f16}`,
+        code: attentionShaderSource(this.kv, form),
+        entryPoint,
+        bindings: BINDINGS,
+        constants: { HD4: this.headDim / 4 },
+      });
+    const main = await Promise.all(PATHS.map((p) => (this.paths.has(p) ? build(p === 'direct' ? 'direct' : 'gpu', p) : null)));
+    // combine from the direct module: it has no workgroup memory, whichever paths are built.
+    const combine = await build('direct', 'combine');
+    return { main: new Map(PATHS.map((p, i) => [p, main[i]!] as const)), combine };
   });
   /** One uniform buffer per distinct shape (a decode step shares one across all layers). */
   private readonly uniforms: UniformCache;
@@ -118,9 +153,10 @@ export class AttentionKernel {
   ) {
     this.kv = opts.kv ?? 'f32';
     this.headDim = opts.headDim;
-    this.paths = new Set(opts.paths ?? ['tiled', 'splitk']);
-    if (this.paths.size === 0 || [...this.paths].some((p) => p !== 'tiled' && p !== 'splitk')) {
-      throw new Error(`AttentionKernel: paths must be some of tiled, splitk, got ${JSON.stringify(opts.paths)}`);
+    this.cpu = opts.cpu ?? isCpuDevice(device);
+    this.paths = new Set(opts.paths ?? (opts.onlyFor ? [attentionPath(opts.onlyFor, this.cpu)] : this.cpu ? ['direct'] : ['tiled', 'splitk']));
+    if (this.paths.size === 0 || [...this.paths].some((p) => !PATHS.includes(p))) {
+      throw new Error(`AttentionKernel: paths must be some of ${PATHS.join(', ')}, got ${JSON.stringify(opts.paths)}`);
     }
     if (!Number.isInteger(this.headDim) || this.headDim < 4 || this.headDim > 128 || this.headDim % 4 !== 0) {
       throw new Error(`AttentionKernel: headDim must be a multiple of 4 in [4, 128], got ${opts.headDim}`);
@@ -146,10 +182,10 @@ export class AttentionKernel {
     const { nq, nk } = shape;
     const nKV = shape.numKvHeads ?? shape.numHeads;
     const slots = nq * (shape.numHeads / nKV);
-    const preferred = attentionPath(shape);
+    const preferred = attentionPath(shape, this.cpu);
     const path = !opts.path || opts.path === 'auto' ? (this.paths.has(preferred) ? preferred : [...this.paths][0]!) : opts.path;
     if (!this.paths.has(path)) throw new Error(`AttentionKernel: the ${path} path was not built (paths: ${[...this.paths].join(', ')})`);
-    const slotBlocks = Math.ceil(slots / (path === 'tiled' ? TILED_SLOTS : SPLITK_SLOTS));
+    const slotBlocks = Math.ceil(slots / (path === 'splitk' ? SPLITK_SLOTS : TILED_SLOTS));
     const base = slotBlocks * nKV;
     let chunk: number;
     if (opts.splits !== undefined) {
@@ -159,7 +195,7 @@ export class AttentionKernel {
       chunk = SPLITK_MAX_CHUNK;
       while (chunk > 64 && base * Math.ceil(nk / chunk) < this.target) chunk /= 2;
     } else {
-      // Split only long key ranges (>= 256 keys per split), and only as far as needed to fill the GPU.
+      // tiled and direct: split only long key ranges (>= 256 keys per split), and only as far as needed to fill the GPU.
       const splits = Math.max(1, Math.min(Math.ceil(this.target / base), Math.floor(nk / 256)));
       chunk = Math.ceil(nk / splits / 64) * 64;
     }
@@ -248,7 +284,7 @@ export class AttentionKernel {
     }
 
     const flags = (causal ? CAUSAL : 0) | (keep ? KEEP : 0);
-    const main = plan.path === 'tiled' ? programs.tiled! : programs.splitk!;
+    const main = programs.main.get(plan.path)!;
     return {
       dispatches: [
         { program: main, grid: this.dispatchSize(plan.workgroups) },
@@ -299,7 +335,9 @@ export async function attentionOnGpu(device: GPUDevice, a: AttentionOnGpuArgs): 
   const kv = a.kv ?? 'f32';
   const nKV = a.numKvHeads ?? a.numHeads;
   const kvw = nKV * a.headDim;
-  const kernel = await AttentionKernel.create(device, { headDim: a.headDim, kv, paths: a.paths });
+  // A forced path is built even where it is not this adapter's (tests run every path on every adapter).
+  const forced = a.path && a.path !== 'auto' ? [a.path] : undefined;
+  const kernel = await AttentionKernel.create(device, { headDim: a.headDim, kv, paths: a.paths ?? forced });
   const extra = a.extraKvRows ?? 0;
   const pad = (x: Float32Array) => {
     if (!extra) return x;
