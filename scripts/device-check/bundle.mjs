@@ -26,6 +26,8 @@ await build({
     cli: 'src/cli/main.ts',
     'bench-e2e': 'bench/e2e.ts',
     'bench-kernels': 'bench/kernels.ts',
+    'bench-decode': 'bench/decode.ts',
+    'bench-attention': 'bench/attention.ts',
     'make-tiny-checkpoint': 'scripts/make-tiny-checkpoint.ts',
     'run-checks': 'scripts/device-check/run-checks.ts',
   },

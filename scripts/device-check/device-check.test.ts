@@ -29,6 +29,8 @@ describe('device-check.sh --local', () => {
       'generate --check f16 (tiny checkpoint)',
       'generate --check q4 (tiny checkpoint)',
       'kernel bench (real shapes)',
+      'decode bench (plan, gated MLP)',
+      'attention bench (every path)',
       'bench:e2e synthetic:llava-mini-tiny q4',
       'bench:e2e synthetic:llava-mini-tiny f16',
     ]);
@@ -43,8 +45,13 @@ describe('device-check.sh --local', () => {
       expect(e.ratios!.ttftFlopsRatio).toBeLessThan(1);
     }
     expect(results.kernels).toMatch(/clip\.qkv/);
+    expect(results.decode).toMatch(/re-recorded \/ replayed: [\d.]+x/);
+    expect(results.decode).toMatch(/separate \/ gated: [\d.]+x; max \|diff\|/);
+    expect(results.attention).toMatch(/\| compressor \(C = 1\) \| 1 x 576, 32 x 128 \|/);
     const md = await readFile(join(out, 'results.md'), 'utf8');
     expect(md).toContain(`Adapter: ${results.adapter.vendor}`);
     expect(md).toMatch(/LLaVA-v1\.5 way \(a\)/);
+    expect(md).toContain('## Decode bench');
+    expect(md).toContain('## Attention bench');
   });
 });

@@ -37,8 +37,10 @@ export interface CheckResults {
   scale: 'full' | 'local';
   adapter: AdapterSummary;
   steps: StepResult[];
-  /** The kernel bench's table, as printed. */
+  /** The kernel, decode and attention benches' output, as printed. */
   kernels: string | null;
+  decode: string | null;
+  attention: string | null;
   e2e: E2eResult[];
   wallSeconds: number;
 }
@@ -90,6 +92,8 @@ export function formatResultsMarkdown(r: CheckResults): string {
     ...r.steps.map((s) => `| ${s.name} | ${s.status} | ${s.seconds.toFixed(1)} | ${s.detail.split('\n').at(-1)!.replace(/\|/g, '\\|').slice(0, 160)} |`),
   ];
   for (const e of r.e2e) out.push('', formatE2eMarkdown(e));
-  if (r.kernels) out.push('', '## Kernel bench', '', '```', r.kernels.trim(), '```');
+  for (const [title, text] of [['Kernel bench', r.kernels], ['Decode bench', r.decode], ['Attention bench', r.attention]] as const) {
+    if (text) out.push('', `## ${title}`, '', '```', text.trim(), '```');
+  }
   return out.join('\n') + '\n';
 }

@@ -1,6 +1,6 @@
 // The GPU check's steps (scripts/device-check.sh --run / --local): print the adapter, make the tiny checkpoint,
-// run `generate --check` on it at f16 and q4, the kernel bench at real shapes, and bench:e2e on a synthetic model at
-// q4 and f16; then write results.json and results.md into OUT. Each step is a child process with a time limit, so
+// run `generate --check` on it at f16 and q4, the kernel, decode and attention benches at real shapes, and bench:e2e
+// on a synthetic model at q4 and f16; then write results.json and results.md into OUT. Each step is a child process with a time limit, so
 // one failing or slow step is reported and the rest still run.
 //   node run-checks.mjs --out OUT [--app DIR] [--scale full|local]
 // --app DIR: the bundles' folder (device-check.sh --run); without it the repository's TypeScript runs through tsx.
@@ -32,6 +32,8 @@ const TOOLS = {
   cli: 'src/cli/main.ts',
   'bench-e2e': 'bench/e2e.ts',
   'bench-kernels': 'bench/kernels.ts',
+  'bench-decode': 'bench/decode.ts',
+  'bench-attention': 'bench/attention.ts',
   'make-tiny-checkpoint': 'scripts/make-tiny-checkpoint.ts',
 } as const;
 
@@ -126,6 +128,9 @@ try {
   }
   // Real shapes; on a local software adapter only the CLIP shapes (the 8B ones take minutes there).
   const kernels = await step('kernel bench (real shapes)', 'bench-kernels', local ? ['--only', 'clip', '--reps', '1'] : [], 150);
+  // The decode step's host recording (re-recorded vs the plan) and the gated MLP matvec; every attention path.
+  const decode = await step('decode bench (plan, gated MLP)', 'bench-decode', local ? ['--model', 'synthetic:llava-mini-tiny', '--context', '256', '--reps', '5'] : [], 150);
+  const attention = await step('attention bench (every path)', 'bench-attention', local ? ['--only', 'compressor', '--reps', '1'] : [], 120);
 
   const e2e: CheckResults['e2e'] = [];
   const model = local ? ['--model', 'synthetic:llava-mini-tiny', '--decode-tokens', '16'] : ['--model', 'synthetic:llava-mini-8b'];
@@ -140,6 +145,8 @@ try {
     adapter: summary,
     steps,
     kernels: kernels ? kernels.stdout : null,
+    decode: decode ? decode.stdout : null,
+    attention: attention ? attention.stdout : null,
     e2e,
     wallSeconds: (performance.now() - tStart) / 1000,
   };
