@@ -12,6 +12,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestServer } from '../scripts/tiny-checkpoint/test-http-server.ts';
 import { convertCheckpoint } from '../src/convert/index.ts';
+import { MLC_INDEX_FILE } from '../src/format/mlc.ts';
 import { nodeCheckpointFiles } from '../src/node/file-source.ts';
 import { NodeOutputDir } from '../src/node/output-dir.ts';
 
@@ -26,9 +27,11 @@ for (let waited = 0; !existsSync(join(DEMO, 'demo-model.json')); waited += 500) 
   if (waited > 120_000) throw new Error(`${DEMO} did not appear: run node --import tsx scripts/prepare-demo-model.ts`);
   await new Promise((r) => setTimeout(r, 500));
 }
-// Converted once per demo model: the marker is the demo's own marker file, copied when the conversion finished.
+// Converted once per demo model: the marker is the demo's own marker file, copied when the conversion finished;
+// a folder from an older converter (its weight index under another name) is converted again.
 const demoMarker = await readFile(join(DEMO, 'demo-model.json'), 'utf8');
-if ((await readFile(join(CONVERTED, 'demo-model.json'), 'utf8').catch(() => null)) !== demoMarker) {
+const current = existsSync(join(CONVERTED, 'llm-q4f32_1', MLC_INDEX_FILE)) && (await readFile(join(CONVERTED, 'demo-model.json'), 'utf8').catch(() => null)) === demoMarker;
+if (!current) {
   await rm(CONVERTED, { recursive: true, force: true });
   await convertCheckpoint(nodeCheckpointFiles(DEMO), new NodeOutputDir(CONVERTED));
   await writeFile(join(CONVERTED, 'demo-model.json'), demoMarker);

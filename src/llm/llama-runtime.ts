@@ -148,7 +148,10 @@ export class LlamaRuntime implements LlmBackend {
     await this.device.queue.onSubmittedWorkDone();
   }
 
-  /** The logits [V] of the last decode() step (or generate() step). */
+  /**
+   * The logits [V] of the last decode() step, or of generate()'s last step run (after a stop token, that is the
+   * step submitted ahead and discarded).
+   */
   readLogits(): Promise<Float32Array> {
     return readF32(this.device, this.logits, this.config.vocabSize);
   }
