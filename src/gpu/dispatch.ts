@@ -237,7 +237,7 @@ export class RecordedPass implements ComputePass {
 
   /** Steps a replay may run: 0 .. steps-1 (the range the stepped commands' uniform tables cover). */
   constructor(readonly steps = 1) {
-    nonNegativeInt('RecordedPass', 'steps', steps);
+    positiveInt('RecordedPass', 'steps', steps);
   }
 
   get length(): number {
@@ -355,8 +355,9 @@ export function recordPrepared(target: GpuTarget, label: string, device: GPUDevi
 }
 
 /**
- * A kernel's per-step uniform tables, shared by its recordings whose runs have the same words at the first and
- * last step (e.g. the same attention shape in every layer of a decoder): a few shapes per kernel.
+ * A kernel's per-step uniform tables, shared by its recordings whose runs have the same words at the first, middle
+ * and last step: callers record runs whose words are one function of the step (e.g. the same attention shape in
+ * every layer of a decoder, at the layer's own buffers), so that is where they agree. A few shapes per kernel.
  */
 export class StepTables {
   private readonly tables = new Map<string, { uniforms: UniformSteps; grids: (readonly [number, number])[][] }>();
@@ -375,7 +376,7 @@ export class StepTables {
     const steps = rec.steps;
     const first = prepareAt(0);
     const last = prepareAt(steps - 1);
-    const key = `${steps}|${first.words.join(',')}|${last.words.join(',')}`;
+    const key = [steps, first.words, prepareAt(steps >> 1).words, last.words].join('|');
     let t = this.tables.get(key);
     if (!t) {
       const runs = Array.from({ length: steps }, (_, s) => (s === 0 ? first : s === steps - 1 ? last : prepareAt(s)));
