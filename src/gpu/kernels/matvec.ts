@@ -4,6 +4,7 @@
 // loads, x reused from registers across 4 rows, a subgroup or workgroup-memory row sum; on a CPU adapter, and for
 // rows of fewer than 64 units, 512 rows per workgroup, one lane each, no row sum. f16 weights and f16 scales are
 // read as u32 pairs (unpack2x16float): no `shader-f16` needed, every variant runs on every WebGPU device.
+// Gated form (`op.up`): y = silu(W x) * (W_up x), a gated MLP's input in one pass (half the rows per workgroup).
 //
 // Limits: each binding must fit in maxStorageBufferBindingSize. lm_head (128256 x 4096) is 2.1 GB in f32,
 // 1.05 GB in f16 and 263 MB in int4: larger than the 128 MiB WebGPU default and often than the device limit. The
