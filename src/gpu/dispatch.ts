@@ -30,14 +30,11 @@ export function recordCompute(target: GpuTarget, label: string, body: (pass: Com
   }
 }
 
-/**
- * Records one dispatch of `program` with `bindGroup` as group 0 (see recordCompute for `target`); `offsets` are
- * the group's dynamic offsets (a 'uniform-dynamic' binding).
- */
-export function recordDispatch(target: GpuTarget, label: string, program: ComputeProgram, bindGroup: GPUBindGroup, grid: readonly [number, number], offsets: readonly number[] = []): void {
+/** Records one dispatch of `program` with `bindGroup` as group 0 (see recordCompute for `target`). */
+export function recordDispatch(target: GpuTarget, label: string, program: ComputeProgram, bindGroup: GPUBindGroup, grid: readonly [number, number]): void {
   recordCompute(target, label, (pass) => {
     pass.setPipeline(program.pipeline);
-    pass.setBindGroup(0, bindGroup, offsets);
+    pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(grid[0], grid[1]);
   });
 }

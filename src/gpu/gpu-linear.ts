@@ -123,7 +123,7 @@ export class LinearKernels {
     const path = linearPath(w.storage, head, K, this.cpu);
     for (const block of w.blocks) {
       const b = bias ? (w.blocks.length === 1 ? bias.blocks[0]!.data : this.biasSlice(bias, block)) : null;
-      const rows: WeightRows = { name: w.name, buffer: block.data, rows: block.rows, cols: K, ...(isQ4(w.storage) ? { scales: scalesOf(w, block) } : {}) };
+      const rows = weightRowsOf(w, block);
       this.kernel(w, path).run(target, { x: firstRows(x, head, K), w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + block.rowStart });
       if (tail > 0) {
         const xTail = { buffer: x, rowStart: head, rows: tail, cols: K };
@@ -144,11 +144,10 @@ export class LinearKernels {
   /** Records y [M, N] = silu(x G^T) * (x U^T) (the gated MLP input) with the matvec's gated form, block by block. */
   recordGated(target: GpuTarget, x: GPUBuffer, gate: GpuTensor, up: GpuTensor, y: GPUBuffer, M: number): void {
     if (!this.fusesGated(gate, up, M)) throw new Error(`linear ${gate.name} | ${up.name}: the gated form needs the matvec path (M = ${M}) and two tensors of one storage, shape and row blocks`);
-    const K = gate.cols;
     const kernel = this.kernel(gate, 'matvec') as MatvecKernel;
     gate.blocks.forEach((block, i) => {
-      const rowsOf = (t: GpuTensor, b: GpuTensorBlock): WeightRows => ({ name: t.name, buffer: b.data, rows: b.rows, cols: K, ...(isQ4(t.storage) ? { scales: scalesOf(t, b) } : {}) });
-      kernel.run(target, { x: firstRows(x, M, K), w: rowsOf(gate, block), up: rowsOf(up, up.blocks[i]!), bias: null, y }, { yRowStride: gate.rows, yColOffset: block.rowStart });
+      const op = { x: firstRows(x, M, gate.cols), w: weightRowsOf(gate, block), up: weightRowsOf(up, up.blocks[i]!), bias: null, y };
+      kernel.run(target, op, { yRowStride: gate.rows, yColOffset: block.rowStart });
     });
   }
 
@@ -178,6 +177,11 @@ export class LinearKernels {
     for (const slices of this.biasSlices.values()) for (const b of slices.values()) b.destroy();
     this.biasSlices.clear();
   }
+}
+
+/** One row block of a stored tensor as a kernel's weight operand (int4 with its scales). */
+function weightRowsOf(w: GpuTensor, block: GpuTensorBlock): WeightRows {
+  return { name: w.name, buffer: block.data, rows: block.rows, cols: w.cols, ...(isQ4(w.storage) ? { scales: scalesOf(w, block) } : {}) };
 }
 
 function scalesOf(w: GpuTensor, block: GpuTensorBlock): GPUBuffer {

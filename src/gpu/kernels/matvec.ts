@@ -216,10 +216,11 @@ export class MatvecKernel {
       ['w', w, wb.w, wWhat],
       ['y', y, (yOff + (M - 1) * ldy + N) * 4, `[${M}, ${N}] f32, row stride ${ldy}, offset ${yOff}`],
     ];
-    if (scales) bindings.push(['scales', scales, wb.scales, `[${N}, ${K / Q4_GROUP_SIZE}] ${this.weights === 'q4f16' ? 'f16' : 'f32'}`]);
+    const scalesWhat = `[${N}, ${K / Q4_GROUP_SIZE}] ${this.weights === 'q4f16' ? 'f16' : 'f32'}`;
+    if (scales) bindings.push(['scales', scales, wb.scales, scalesWhat]);
     if (b) bindings.push(['b', b, N * 4, `[${N}] f32`]);
     if (up) bindings.push(['up', up.buffer, wb.w, wWhat]);
-    if (up?.scales) bindings.push(['up scales', up.scales, wb.scales, bindings.find(([l]) => l === 'scales')![3]]);
+    if (up?.scales) bindings.push(['up scales', up.scales, wb.scales, scalesWhat]);
     checkBindings('MatvecKernel', this.device, bindings);
 
     const binding = (buf: GPUBuffer, bytes: number, offset = 0): GPUBufferBinding => ({ buffer: buf, offset, size: align4(bytes) });
