@@ -9,6 +9,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { GifWriter } from 'omggif';
 import { PNG } from 'pngjs';
 import { CLIP_SIZE } from './camera-clip.ts';
+import { expectModelLoaded } from './model-loaded.ts';
 
 const SHOTS = 'e2e/screenshots';
 const FIXTURES = 'test-results/fixtures';
@@ -89,7 +90,7 @@ async function loadModel(page: Page): Promise<void> {
   await page.evaluate(() => localStorage.setItem('llava-mini-engine', JSON.stringify({ state: { precision: 'q4', settings: { systemPrompt: '', temperature: 0, topP: 1, maxNewTokens: 6 } }, version: 0 })));
   await page.reload();
   await page.getByTestId('load-model').click();
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expectModelLoaded(page);
 }
 
 test('drop a PNG and ask: the streamed answer has the Node CLI greedy tokens', async ({ page }) => {
@@ -127,7 +128,7 @@ test('drop a PNG and ask: the streamed answer has the Node CLI greedy tokens', a
   await expect(page.getByTestId('msg-assistant')).toHaveCount(2);
   await expect(page.getByTestId('msg-user').first().locator('img')).toHaveCount(1);
   await page.getByTestId('load-model').click();
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expectModelLoaded(page);
   const third = await ask(page, afterReload);
   expect(third.tokens).toEqual(cli.turns[2]!.tokens);
 
@@ -341,7 +342,7 @@ test('model sources: a picked or dropped checkpoint folder, a URL (remembered), 
   test.setTimeout(600_000);
   await page.goto('/#/model');
   await page.getByTestId('model-folder').setInputFiles('public/models/demo');
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expectModelLoaded(page);
   await expect(page.getByTestId('engine-memory-total')).toBeVisible();
   await page.getByRole('button', { name: 'Unload' }).click();
 
@@ -359,7 +360,7 @@ test('model sources: a picked or dropped checkpoint folder, a URL (remembered), 
     return dt;
   });
   await page.dispatchEvent('main', 'drop', { dataTransfer: checkpointDrop });
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expectModelLoaded(page);
   await expect(page.getByTestId('engine-ready')).toContainText('dropped checkpoint');
   await expect(page.getByTestId('attachments')).toHaveCount(0);
   // With a model loaded, a dropped checkpoint (its files' names are what count) says what to do instead of
@@ -379,7 +380,7 @@ test('model sources: a picked or dropped checkpoint folder, a URL (remembered), 
 
   await page.getByLabel('Model URL').fill('/models/demo/');
   await page.getByRole('button', { name: 'Load from URL' }).click();
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expectModelLoaded(page);
   await page.reload();
   await expect(page.getByLabel('Model URL')).toHaveValue('/models/demo/');
 });

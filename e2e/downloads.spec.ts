@@ -3,6 +3,7 @@
 // then offline after a reload the page opens (service worker), the stored model loads and answers. A corrupted
 // download and a full storage give clear messages and nothing half-written is used.
 import { expect, test, type Page } from '@playwright/test';
+import { expectModelLoaded } from './model-loaded.ts';
 
 const HUB = 'http://127.0.0.1:4174';
 const SHOTS = 'e2e/screenshots';
@@ -53,7 +54,7 @@ test('from the hub (one dropped connection), converted and stored; offline after
   // Automatic: our own kernels for a model WebLLM's library cannot run.
   await panel.getByLabel('LLM engine').selectOption('auto');
   await stored(page).getByRole('button', { name: 'Load' }).click();
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 240_000 });
+  await expectModelLoaded(page);
   await expect(page.getByTestId('engine-ready')).toContainText('LLM on our kernels');
   await page.getByRole('link', { name: 'Chat', exact: true }).click();
   await page.getByRole('textbox', { name: 'Message' }).fill('Say something.');

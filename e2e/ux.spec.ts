@@ -4,6 +4,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
+import { expectModelLoaded } from './model-loaded.ts';
 
 const SHOTS = 'e2e/screenshots';
 
@@ -179,7 +180,7 @@ test('with the demo model: honest progress, stats, a lost GPU device recovered, 
   await expect(progress).toHaveAttribute('data-stage', 'kernels', { timeout: 300_000 });
   await expect(progress).toContainText(/Building GPU kernels: \d+ of \d+ pipelines built so far/);
   await page.screenshot({ path: `${SHOTS}/loading.png` });
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 600_000 });
+  await expectModelLoaded(page, 600_000);
   // Loading the demo model probed for no file that is not there: no 404s, no errors.
   expect(consoleErrors).toEqual([]);
   const fallback = await page.evaluate(async () => {
@@ -257,7 +258,7 @@ test('with the demo model: honest progress, stats, a lost GPU device recovered, 
   expect(worker).toBeTruthy();
   await worker!.evaluate(() => (self as unknown as { engineHostForTests: { gpuDevice(): GPUDevice | null } }).engineHostForTests.gpuDevice()!.destroy());
   await expect(page.getByTestId('chat-notice')).toContainText('The GPU device was lost', { timeout: 30_000 });
-  await expect(page.getByTestId('engine-ready')).toBeVisible({ timeout: 600_000 });
+  await expectModelLoaded(page, 600_000);
   await expect(page.getByTestId('chat-notice')).toContainText('your conversation goes on');
   await page.screenshot({ path: `${SHOTS}/device-lost-recovered.png` });
   const turnsBefore = await page.getByTestId('msg-user').count();

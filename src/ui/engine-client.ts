@@ -9,4 +9,23 @@ export function engineWorker(): Comlink.Remote<EngineApi> {
   return remote;
 }
 
+/**
+ * The callbacks one worker call reports through (progress, stages, streamed text). Each proxied callback has its
+ * own message port, and ports are not ordered against each other, so a report can arrive after the call's
+ * result: `end()` once the call has settled, and anything later is dropped instead of undoing the result.
+ */
+export class CallReports {
+  private open = true;
+
+  proxy<A extends unknown[]>(report: (...args: A) => void): ((...args: A) => void) & Comlink.ProxyMarked {
+    return Comlink.proxy((...args: A) => {
+      if (this.open) report(...args);
+    });
+  }
+
+  end(): void {
+    this.open = false;
+  }
+}
+
 export { Comlink };

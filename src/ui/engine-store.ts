@@ -6,7 +6,7 @@ import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import type { LoadedModel, LoadProgress, ModelSource } from '../worker/engine-api.ts';
 import type { Precision } from '../precision/policy.ts';
-import { Comlink, engineWorker } from './engine-client.ts';
+import { CallReports, Comlink, engineWorker } from './engine-client.ts';
 import { showNotice } from './notice-store.ts';
 
 export type EngineStatus =
@@ -49,6 +49,8 @@ export const SOFTWARE_ADAPTER_MAX_TOKENS = 64;
 
 let lastSource: ModelSource | null = null;
 let watching = false;
+/** Counts load() calls: only the newest one may change the status. */
+let latestLoad = 0;
 
 export const useEngineStore = create<EngineStore>()(
   persist(
@@ -65,20 +67,26 @@ export const useEngineStore = create<EngineStore>()(
           void engineWorker().watchDeviceLoss(Comlink.proxy((message: string) => void get().recoverFromLostDevice(message)));
         }
         lastSource = source;
+        const thisLoad = ++latestLoad;
         const startedAt = performance.now();
         set({ status: { kind: 'loading', progress: { stage: 'opening', loadedBytes: 0, totalBytes: 0 }, startedAt, stage: { startedAt, startBytes: 0 } } });
+        const reports = new CallReports();
         try {
-          const model = await engineWorker().load(
-            source,
-            get().precision,
-            Comlink.proxy((progress: LoadProgress) => {
-              // Rates (and so times left) are measured from where the current stage began.
-              const s = get().status;
-              const same = s.kind === 'loading' && s.progress.stage === progress.stage;
-              const stage = same ? s.stage : { startedAt: performance.now(), startBytes: progress.loadedBytes };
-              set({ status: { kind: 'loading', progress, startedAt, stage } });
-            }),
-          );
+          const model = await engineWorker()
+            .load(
+              source,
+              get().precision,
+              reports.proxy((progress: LoadProgress) => {
+                const s = get().status;
+                if (thisLoad !== latestLoad || s.kind !== 'loading') return; // a newer load began
+                // Rates (and so times left) are measured from where the current stage began.
+                const same = s.progress.stage === progress.stage;
+                const stage = same ? s.stage : { startedAt: performance.now(), startBytes: progress.loadedBytes };
+                set({ status: { kind: 'loading', progress, startedAt, stage } });
+              }),
+            )
+            .finally(() => reports.end());
+          if (thisLoad !== latestLoad) return; // a newer load replaced this one in the worker
           set((s) => ({ status: { kind: 'ready', model }, generation: s.generation + 1 }));
           if (model.adapter.isFallbackAdapter && get().settings.maxNewTokens === DEFAULT_SETTINGS.maxNewTokens) {
             get().setSettings({ maxNewTokens: SOFTWARE_ADAPTER_MAX_TOKENS });
@@ -88,7 +96,7 @@ export const useEngineStore = create<EngineStore>()(
             );
           }
         } catch (e) {
-          set({ status: { kind: 'error', message: e instanceof Error ? e.message : String(e) } });
+          if (thisLoad === latestLoad) set({ status: { kind: 'error', message: e instanceof Error ? e.message : String(e) } });
         }
       },
       async recoverFromLostDevice(message) {
