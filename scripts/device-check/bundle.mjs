@@ -1,10 +1,11 @@
 // Bundles the CLI, the benches, the tiny-checkpoint generator and the check runner into single-file ES modules
 // (esbuild, already in node_modules through tsx/vite) for machines that have neither our node_modules nor a
 // network: `node scripts/device-check/bundle.mjs OUTDIR COMMIT`. Shaders are inlined (`?raw` -> text); the
-// `webgpu` package (a native addon) stays external and travels beside the bundles in OUTDIR/node_modules.
+// `webgpu` package (a native addon) stays external and travels beside the bundles in OUTDIR/node_modules, as do
+// the files bundled code opens by package path at run time (RUNTIME_FILES).
 import { build } from 'esbuild';
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,3 +46,11 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+
+/** Package files the bundled code reads at run time through require.resolve (libwebp's wasm: src/node/image-file.ts). */
+const RUNTIME_FILES = ['@jsquash/webp/package.json', '@jsquash/webp/codec/dec/webp_dec.wasm'];
+for (const file of RUNTIME_FILES) {
+  const to = join(outdir, 'node_modules', file);
+  await mkdir(dirname(to), { recursive: true });
+  await copyFile(join(root, 'node_modules', file), to);
+}

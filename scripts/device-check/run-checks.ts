@@ -77,7 +77,15 @@ function run(tool: keyof typeof TOOLS, args: string[], limitS: number): Promise<
 const BUDGET_S = local ? 3600 : 480;
 const SLOW = local ? 5 : 1;
 
-const lastLines = (s: string, n = 12) => s.trim().split('\n').slice(-n).join('\n');
+// Dawn warns on every device it makes that it lowered a dynamic-offset limit: nothing a step did, so not its detail.
+const DAWN_LIMIT_WARNING = /^Warning: max\w+ artificially reduced/;
+const lastLines = (s: string, n = 12) =>
+  s
+    .trim()
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !DAWN_LIMIT_WARNING.test(line))
+    .slice(-n)
+    .join('\n');
 
 const tStart = performance.now();
 const steps: StepResult[] = [];
