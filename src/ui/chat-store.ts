@@ -8,7 +8,7 @@ import { create } from 'zustand';
 import type { AnswerStats, ContextRequest, EncodeStage, SavedTurn } from '../worker/engine-api.ts';
 import { deleteConversation, listConversations, loadConversation, onOtherTabChange, saveConversation, setCurrentConversation, currentConversation, type ConversationEntry, type StoredMessage } from './chat-db.ts';
 import { decodeImageForEngine } from '../image/image-bitmap.ts';
-import { CallReports, Comlink, engineWorker } from './engine-client.ts';
+import { Comlink, engineWorker, withReports } from './engine-client.ts';
 import { useEngineStore } from './engine-store.ts';
 import { showNotice, useNoticeStore } from './notice-store.ts';
 import { decodeVideoForEngine } from './video-file.ts';
@@ -213,9 +213,10 @@ export const useChatStore = create<ChatStore>()((set, get) => {
           patch((a) => ({ ...a, blob: frames[0]!, thumbUrl: frameUrls[0]!, frames, frameUrls, sampling, progress: { done: 0, total: frames.length } }));
           const ids: string[] = [];
           for (const bitmap of video.frames) {
-            const reports = new CallReports();
-            const onStage = reports.proxy((stage: EncodeStage) => patch((a) => ({ ...a, stage })));
-            ids.push((await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'video', onStage).finally(() => reports.end())).id);
+            const info = await withReports((report) =>
+              engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'video', report((stage: EncodeStage) => patch((a) => ({ ...a, stage })))),
+            );
+            ids.push(info.id);
             patch((a) => ({ ...a, progress: { done: ids.length, total: frames.length } }));
           }
           settle.resolve(ids);
@@ -244,12 +245,9 @@ export const useChatStore = create<ChatStore>()((set, get) => {
             continue;
           }
           const key = newId('att');
-          const reports = new CallReports();
-          const onStage = reports.proxy((stage: EncodeStage) => patchAttachment(key, (a) => ({ ...a, stage })));
-          const encoded = engineWorker()
-            .encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image', onStage)
-            .finally(() => reports.end())
-            .then((info) => info.id);
+          const encoded = withReports((report) =>
+            engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image', report((stage: EncodeStage) => patchAttachment(key, (a) => ({ ...a, stage })))),
+          ).then((info) => info.id);
           const attachment: Attachment = { key, name: file.name, blob: file, thumbUrl: URL.createObjectURL(file), status: 'encoding', stage: 'decoding', encoded, generation: generation() };
           set((s) => ({ attachments: [...s.attachments, attachment] }));
           encoded.then(
@@ -298,32 +296,34 @@ export const useChatStore = create<ChatStore>()((set, get) => {
       void save(conversationId);
       let lastSave = performance.now();
       const update = (f: (m: ChatMessage) => ChatMessage) => set((s) => ({ messages: s.messages.map((m) => (m.id === answer.id ? f(m) : m)) }));
-      const reports = new CallReports(); // a late delta must not append to the final text
       try {
         const images = await idsOf(attachments);
         user.imageIds = images;
         const history = earlier.length > 0 ? historyOf(earlier) : undefined;
         const { settings } = useEngineStore.getState();
-        const outcome = await engineWorker().ask(
-          {
-            conversationId,
-            question,
-            images,
-            maxNewTokens: settings.maxNewTokens,
-            sampling: settings.temperature > 0 ? { temperature: settings.temperature, topP: settings.topP, seed: Date.now() % 2 ** 31 } : { greedy: true },
-            systemPrompt: settings.systemPrompt.trim() || undefined,
-            ...(history ? { history } : {}),
-            ...(topLogitsRequested() ? { topLogits: topLogitsRequested() } : {}),
-          },
-          reports.proxy((delta: string) => {
-            update((m) => ({ ...m, text: m.text + delta }));
-            if (performance.now() - lastSave > SAVE_EVERY_MS) {
-              lastSave = performance.now();
-              void save(conversationId);
-            }
-          }),
-          reports.proxy((id: number) => update((m) => ({ ...m, streamedTokenIds: [...(m.streamedTokenIds ?? []), id] }))),
-        ).finally(() => reports.end());
+        // Reports end with the call: a late delta must not append to the final text.
+        const outcome = await withReports(async (report) =>
+          engineWorker().ask(
+            {
+              conversationId,
+              question,
+              images,
+              maxNewTokens: settings.maxNewTokens,
+              sampling: settings.temperature > 0 ? { temperature: settings.temperature, topP: settings.topP, seed: Date.now() % 2 ** 31 } : { greedy: true },
+              systemPrompt: settings.systemPrompt.trim() || undefined,
+              ...(history ? { history } : {}),
+              ...(topLogitsRequested() ? { topLogits: topLogitsRequested() } : {}),
+            },
+            report((delta: string) => {
+              update((m) => ({ ...m, text: m.text + delta }));
+              if (performance.now() - lastSave > SAVE_EVERY_MS) {
+                lastSave = performance.now();
+                void save(conversationId);
+              }
+            }),
+            report((id: number) => update((m) => ({ ...m, streamedTokenIds: [...(m.streamedTokenIds ?? []), id] }))),
+          ),
+        );
         if (outcome.kind === 'failed') update((m) => ({ ...m, status: 'error', error: outcome.reason }));
         else if (outcome.stats) update((m) => ({ ...m, text: outcome.stats!.text, stats: outcome.stats, status: outcome.kind }));
         else update((m) => ({ ...m, status: 'stopped' })); // stopped before any stats: the streamed text stays

@@ -6,7 +6,7 @@ import type { MlcQuantization } from '../convert/index.ts';
 import { DEFAULT_HUB_URL, OFFICIAL_REPO, type InstallProgress } from '../download/install.ts';
 import type { LlmChoice, ModelSource } from '../worker/engine-api.ts';
 import type { InstallRequest, StorageStatus, StoredModel } from '../worker/model-store-api.ts';
-import { CallReports } from './engine-client.ts';
+import { withReports } from './engine-client.ts';
 import { modelStoreWorker } from './model-store-client.ts';
 
 export type SourceKind = 'hub' | 'url' | 'folder';
@@ -72,11 +72,8 @@ export const useDownloadsStore = create<DownloadsStore>()(
         set({ install: running({ stage: 'checking', item: null, bytesDone: 0, bytesTotal: 0 }) });
         // Ask the browser not to evict a multi-GB model under storage pressure (window-only API; it may say no).
         await navigator.storage.persist?.().catch(() => false);
-        const reports = new CallReports();
         try {
-          await modelStoreWorker()
-            .install(request, format, reports.proxy((p: InstallProgress) => set({ install: running(p) })))
-            .finally(() => reports.end());
+          await withReports((report) => modelStoreWorker().install(request, format, report((p: InstallProgress) => set({ install: running(p) }))));
           set({ install: { kind: 'idle' } });
         } catch (e) {
           set({ install: { kind: 'error', message: e instanceof Error ? e.message : String(e) } });

@@ -9,22 +9,24 @@ export function engineWorker(): Comlink.Remote<EngineApi> {
   return remote;
 }
 
+/** Makes a callback a worker call reports through (progress, stages, streamed text). */
+export type Reporter = <A extends unknown[]>(report: (...args: A) => void) => ((...args: A) => void) & Comlink.ProxyMarked;
+
 /**
- * The callbacks one worker call reports through (progress, stages, streamed text). Each proxied callback has its
- * own message port, and ports are not ordered against each other, so a report can arrive after the call's
- * result: `end()` once the call has settled, and anything later is dropped instead of undoing the result.
+ * Runs one worker call whose callbacks `call` makes with the given Reporter. Each proxied callback has its own
+ * message port, and ports are not ordered against each other, so a report can arrive after the call's result:
+ * once the call has settled, later reports are dropped instead of undoing the result.
  */
-export class CallReports {
-  private open = true;
-
-  proxy<A extends unknown[]>(report: (...args: A) => void): ((...args: A) => void) & Comlink.ProxyMarked {
-    return Comlink.proxy((...args: A) => {
-      if (this.open) report(...args);
+export async function withReports<T>(call: (reporter: Reporter) => Promise<T>): Promise<T> {
+  let open = true;
+  const reporter: Reporter = (report) =>
+    Comlink.proxy((...args) => {
+      if (open) report(...args);
     });
-  }
-
-  end(): void {
-    this.open = false;
+  try {
+    return await call(reporter);
+  } finally {
+    open = false;
   }
 }
 

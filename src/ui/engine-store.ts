@@ -6,7 +6,7 @@ import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import type { LoadedModel, LoadProgress, ModelSource } from '../worker/engine-api.ts';
 import type { Precision } from '../precision/policy.ts';
-import { CallReports, Comlink, engineWorker } from './engine-client.ts';
+import { Comlink, engineWorker, withReports } from './engine-client.ts';
 import { showNotice } from './notice-store.ts';
 
 export type EngineStatus =
@@ -70,13 +70,12 @@ export const useEngineStore = create<EngineStore>()(
         const thisLoad = ++latestLoad;
         const startedAt = performance.now();
         set({ status: { kind: 'loading', progress: { stage: 'opening', loadedBytes: 0, totalBytes: 0 }, startedAt, stage: { startedAt, startBytes: 0 } } });
-        const reports = new CallReports();
         try {
-          const model = await engineWorker()
-            .load(
+          const model = await withReports((report) =>
+            engineWorker().load(
               source,
               get().precision,
-              reports.proxy((progress: LoadProgress) => {
+              report((progress: LoadProgress) => {
                 const s = get().status;
                 if (thisLoad !== latestLoad || s.kind !== 'loading') return; // a newer load began
                 // Rates (and so times left) are measured from where the current stage began.
@@ -84,8 +83,8 @@ export const useEngineStore = create<EngineStore>()(
                 const stage = same ? s.stage : { startedAt: performance.now(), startBytes: progress.loadedBytes };
                 set({ status: { kind: 'loading', progress, startedAt, stage } });
               }),
-            )
-            .finally(() => reports.end());
+            ),
+          );
           if (thisLoad !== latestLoad) return; // a newer load replaced this one in the worker
           set((s) => ({ status: { kind: 'ready', model }, generation: s.generation + 1 }));
           if (model.adapter.isFallbackAdapter && get().settings.maxNewTokens === DEFAULT_SETTINGS.maxNewTokens) {

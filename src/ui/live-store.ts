@@ -4,7 +4,7 @@
 // stays flat however long it runs. Only one tab at a time runs live mode (a Web Lock): two tabs would share one GPU
 // and each answer half as often.
 import { create } from 'zustand';
-import { CallReports, Comlink, engineWorker } from './engine-client.ts';
+import { Comlink, engineWorker, withReports } from './engine-client.ts';
 import { useEngineStore } from './engine-store.ts';
 
 export interface LiveRound {
@@ -91,20 +91,21 @@ export const useLiveStore = create<LiveStore>()((set, get) => ({
       try {
         const bitmap = await capture();
         set({ current: { frame, phase: 'encoding', text: '' } });
-        imageId = (await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image')).id;
+        const { id } = await engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image');
+        imageId = id;
         const { settings } = useEngineStore.getState();
         let text = '';
         set({ current: { frame, phase: 'answering', text } });
-        const reports = new CallReports(); // a late delta must not bring back the round it finished
-        const outcome = await engineWorker()
-          .ask(
-            { conversationId, question: get().question, images: [imageId], maxNewTokens: settings.maxNewTokens, sampling: { greedy: true } },
-            reports.proxy((d: string) => {
+        // Reports end with the call: a late delta must not bring back the round it finished.
+        const outcome = await withReports(async (report) =>
+          engineWorker().ask(
+            { conversationId, question: get().question, images: [id], maxNewTokens: settings.maxNewTokens, sampling: { greedy: true } },
+            report((d: string) => {
               text += d;
               if (get().running) set({ current: { frame, phase: 'answering', text } });
             }),
-          )
-          .finally(() => reports.end());
+          ),
+        );
         if (outcome.kind === 'failed' || (outcome.kind === 'stopped' && !outcome.stats)) throw new Error(outcome.reason);
         const stats = outcome.stats!;
         if (!get().running) return;
