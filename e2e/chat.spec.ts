@@ -211,6 +211,9 @@ test('webcam (Chromium fake camera playing our clip), offline: ask about a frame
   const answer = page.getByTestId('msg-assistant').nth(answersBefore);
   await expect(answer).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
   await expect(page.getByTestId('msg-user').last()).toContainText(question);
+  // The open camera panel took the composer's room, and the thread still shows the end of the answer: its actions
+  // row (it appears when the answer ends, after the last text) is in view, not under the panel.
+  await expect(answer.getByRole('button', { name: 'Copy' })).toBeInViewport({ ratio: 1 });
   const frame = { tokens: (await answer.getAttribute('data-token-ids'))!.split(' ').map(Number), newImages: Number(await answer.getAttribute('data-new-images')) };
   expect(frame.newImages).toBe(1);
 

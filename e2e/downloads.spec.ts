@@ -30,6 +30,8 @@ test('from the hub (one dropped connection), converted and stored; offline after
   test.setTimeout(600_000);
   const panel = await startHubInstall(page);
   await expect(panel.getByTestId('install-progress')).toBeVisible();
+  // Before the first byte the line says it is starting, never "0 B of 0 B, 0 B/s" (read as a stalled download).
+  await expect(panel.getByTestId('install-progress')).not.toContainText('0 B of 0 B');
   await expect(panel.getByTestId('install-status')).toHaveAttribute('data-stage', 'converting', { timeout: 60_000 });
   await page.screenshot({ path: `${SHOTS}/download-progress.png`, fullPage: true });
   await expect(stored(page)).toHaveAttribute('data-state', 'complete', { timeout: 300_000 });

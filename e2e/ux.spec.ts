@@ -5,6 +5,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
 import { expectModelLoaded } from './model-loaded.ts';
+import { pickerRoom } from './picker-room.ts';
 
 const SHOTS = 'e2e/screenshots';
 
@@ -98,16 +99,7 @@ test('first run, the views, phone and dark: screenshots, and axe finds no seriou
   await expect(page.getByRole('textbox', { name: 'Message' })).toBeInViewport();
   expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
   // The model picker shows the whole name of the selected model (it was cut to "LLaVA-Mini de…").
-  const pickerRoom = await page.getByRole('combobox', { name: 'Model to load' }).evaluate((el) => {
-    const select = el as HTMLSelectElement;
-    const style = getComputedStyle(select);
-    const ctx = document.createElement('canvas').getContext('2d')!;
-    ctx.font = style.font;
-    const text = ctx.measureText(select.selectedOptions[0]?.text ?? '').width;
-    const inner = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-    return inner - 16 - text; // 16 px: the native arrow
-  });
-  expect(pickerRoom).toBeGreaterThanOrEqual(0);
+  expect(await pickerRoom(page)).toBeGreaterThanOrEqual(0);
   await page.screenshot({ path: `${SHOTS}/phone-dark.png` });
   await expectAccessible(page, 'phone chat (dark)');
   await page.getByRole('button', { name: 'Show the sidebar' }).click();

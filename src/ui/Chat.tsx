@@ -354,6 +354,7 @@ function EmptyThread() {
 export function Chat({ visible }: { visible: boolean }) {
   const { messages, attach, restore, conversationId } = useChatStore();
   const thread = useRef<HTMLDivElement>(null);
+  const list = useRef<HTMLOListElement>(null);
   useEffect(() => {
     void restore();
   }, [restore]);
@@ -382,18 +383,33 @@ export function Chat({ visible }: { visible: boolean }) {
     };
   }, [attach]);
 
-  // Follow the answer as it grows, unless the user scrolled up to read.
-  const last = messages.at(-1);
-  useEffect(() => {
-    const el = thread.current;
-    if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 160) el.scrollTop = el.scrollHeight;
-  }, [messages.length, last?.text]);
   // A conversation opened (picked, or restored after a reload) shows its latest messages.
   const hasMessages = messages.length > 0;
   useEffect(() => {
     const el = thread.current;
     if (el && hasMessages) el.scrollTop = el.scrollHeight;
   }, [conversationId, hasMessages]);
+  // The newest message stays in view, unless the user scrolled up to read, whatever changes the geometry: an answer
+  // streaming in, its actions and stats appearing when it ends, or the thread's box shrinking because the camera or
+  // settings panel opened above the composer (new text alone would miss the last two).
+  useEffect(() => {
+    const el = thread.current;
+    if (!el) return;
+    let pinned = true;
+    const onScroll = () => {
+      pinned = el.scrollHeight - el.scrollTop - el.clientHeight < 160;
+    };
+    const follow = new ResizeObserver(() => {
+      if (pinned) el.scrollTop = el.scrollHeight;
+    });
+    follow.observe(el);
+    if (list.current) follow.observe(list.current);
+    el.addEventListener('scroll', onScroll, { passive: true });
+    return () => {
+      follow.disconnect();
+      el.removeEventListener('scroll', onScroll);
+    };
+  }, [hasMessages]);
 
   return (
     <section className="chat" aria-label="Chat" data-testid="chat" hidden={!visible}>
@@ -401,7 +417,7 @@ export function Chat({ visible }: { visible: boolean }) {
         {messages.length === 0 ? (
           <EmptyThread />
         ) : (
-          <ol className="thread" aria-live="polite">
+          <ol className="thread" aria-live="polite" ref={list}>
             {messages.map((m, i) => (
               <Message key={m.id} m={m} last={i >= messages.length - 2} />
             ))}
