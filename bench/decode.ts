@@ -9,6 +9,9 @@
 // 2. GPU time of one layer's MLP input on decode's one row: gate and up matvecs into [1, 2I] + the SwiGLU pass
 //    ("separate"), against the matvec's gated form (one pass over both matrices, silu(gate) * up written once).
 //    Submit to onSubmittedWorkDone, the sides in alternating order.
+// 3. GPU time of one layer's two residual projections on one row: o_proj and down_proj into scratch, each followed
+//    by an add pass into the residual stream ("separate", as decode did before), against the linear kernels'
+//    residual epilogue (each projection adds itself into the stream: 2 dispatches, not 4). Same timing as 2.
 // The synthetic model's weights are generated on the GPU at the real widths; median (min-max) of --reps.
 import { parseArgs } from 'node:util';
 import { positiveArg } from './args.ts';
@@ -19,6 +22,7 @@ import { formatAdapterSummary } from '../src/gpu/device.ts';
 import { RecordedPass } from '../src/gpu/dispatch.ts';
 import { recordLinear } from '../src/gpu/gpu-linear.ts';
 import type { KvStorage } from '../src/gpu/storage.ts';
+import { AddKernel } from '../src/gpu/kernels/elementwise.ts';
 import { DecoderStack } from '../src/llm/decoder-layer.ts';
 import { createNodeGpu } from '../src/node/gpu.ts';
 import { parsePrecision } from '../src/precision/policy.ts';
@@ -102,16 +106,13 @@ console.log(`| re-recorded (every layer's dispatches, each token) | ${fmt(rr)} |
 console.log(`| replayed decode plan | ${fmt(rp)} |`);
 console.log(`re-recorded / replayed: ${ratio(rr, rp)}x\n`);
 
-// ---- 2. one layer's MLP input on one row: separate vs gated ----
+// ---- 2 and 3: two ways to compute the same thing, timed on the GPU in alternating order, outputs compared ----
 const { linear, swiglu } = stack.kernels;
 const w = layer0!;
 const I = cfg.intermediateSize;
 const H = cfg.hiddenSize;
-const x = storageBufferFrom(device, randomF32(H, mulberry32(5), 1), 'bench x');
-const gateUp = createStorageBuffer(device, 2 * I * 4, 'bench gate|up');
-const ySeparate = createStorageBuffer(device, I * 4, 'bench act (separate)');
-const yGated = createStorageBuffer(device, I * 4, 'bench act (gated)');
-const submitted = async (record: (pass: GPUComputePassEncoder) => void): Promise<number> => {
+type Recorder = (pass: GPUComputePassEncoder) => void;
+const submitted = async (record: Recorder): Promise<number> => {
   const t0 = performance.now();
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
@@ -121,37 +122,99 @@ const submitted = async (record: (pass: GPUComputePassEncoder) => void): Promise
   await device.queue.onSubmittedWorkDone();
   return performance.now() - t0;
 };
-const mlp = {
-  separate: (pass: GPUComputePassEncoder) => {
-    recordLinear(pass, linear, x, w.gate, null, gateUp, 1, { yColOffset: 0, yRowStride: 2 * I });
-    recordLinear(pass, linear, x, w.up, null, gateUp, 1, { yColOffset: I, yRowStride: 2 * I });
-    swiglu.run(pass, gateUp, ySeparate, 1, I);
-  },
-  gated: (pass: GPUComputePassEncoder) => linear.recordGated(pass, x, w.gate, w.up, yGated, 1),
-};
-await submitted(mlp.separate); // warm-up
-await submitted(mlp.gated);
-const gpu = { separate: [] as number[], gated: [] as number[] };
-for (let r = 0; r < reps; r++) {
-  for (const side of rotation(['separate', 'gated'] as const, r)) gpu[side].push(await submitted(mlp[side]));
-}
-const [a, b] = await Promise.all([readF32(device, ySeparate), readF32(device, yGated)]);
-let diff = 0;
-let yMax = 0;
-for (let i = 0; i < I; i++) {
-  diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-  yMax = Math.max(yMax, Math.abs(a[i]!));
-}
-const gs = spread(gpu.separate);
-const gg = spread(gpu.gated);
-const bytes = w.gate.bytes + w.up.bytes;
-console.log(`| MLP input, 1 x ${H} -> 2 x ${I} (${w.gate.storage}) | ms | weight GB/s |`);
-console.log('|---|---:|---:|');
-console.log(`| separate: gate + up matvecs, SwiGLU pass | ${fmt(gs)} | ${(bytes / gs.median / 1e6).toFixed(1)} |`);
-console.log(`| gated matvec (one pass) | ${fmt(gg)} | ${(bytes / gg.median / 1e6).toFixed(1)} |`);
-console.log(`separate / gated: ${ratio(gs, gg)}x; max |diff| ${diff.toExponential(1)} (max |y| ${yMax.toFixed(2)})`);
 
-for (const buf of [positions, x, gateUp, ySeparate, yGated]) buf.destroy();
+interface Side {
+  /** Short name for the ratio line. */
+  name: string;
+  label: string;
+  record: Recorder;
+  /** Where this side leaves its result (the two sides must agree). */
+  out: GPUBuffer;
+}
+
+/** Times both sides (one warm-up round, then `reps` in rotating order) and prints ms, weight GB/s, ratio, agreement. */
+async function compareSides(title: string, weightBytes: number, before: Side, after: Side, outLength: number, note: string): Promise<void> {
+  const times: [number[], number[]] = [[], []];
+  for (let r = 0; r <= reps; r++) {
+    for (const i of rotation([0, 1] as const, r)) {
+      const ms = await submitted([before, after][i]!.record);
+      if (r > 0) times[i].push(ms);
+    }
+  }
+  const [a, b] = await Promise.all([readF32(device, before.out, outLength), readF32(device, after.out, outLength)]);
+  let diff = 0;
+  let max = 0;
+  for (let i = 0; i < outLength; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    max = Math.max(max, Math.abs(a[i]!));
+  }
+  const [sa, sb] = times.map(spread) as [Spread, Spread];
+  console.log(`| ${title} | ms | weight GB/s |`);
+  console.log('|---|---:|---:|');
+  for (const [side, t] of [[before, sa], [after, sb]] as const) console.log(`| ${side.label} | ${fmt(t)} | ${(weightBytes / t.median / 1e6).toFixed(1)} |`);
+  console.log(`${before.name} / ${after.name}: ${ratio(sa, sb)}x; max |diff| ${diff.toExponential(1)} (max |out| ${max.toFixed(2)}${note})\n`);
+}
+
+// 2. one layer's MLP input on one row: separate vs gated
+const x = storageBufferFrom(device, randomF32(H, mulberry32(5), 1), 'bench x');
+const gateUp = createStorageBuffer(device, 2 * I * 4, 'bench gate|up');
+const ySeparate = createStorageBuffer(device, I * 4, 'bench act (separate)');
+const yGated = createStorageBuffer(device, I * 4, 'bench act (gated)');
+await compareSides(
+  `MLP input, 1 x ${H} -> 2 x ${I} (${w.gate.storage})`,
+  w.gate.bytes + w.up.bytes,
+  {
+    name: 'separate',
+    label: 'separate: gate + up matvecs, SwiGLU pass',
+    record: (pass) => {
+      recordLinear(pass, linear, x, w.gate, null, gateUp, 1, { yColOffset: 0, yRowStride: 2 * I });
+      recordLinear(pass, linear, x, w.up, null, gateUp, 1, { yColOffset: I, yRowStride: 2 * I });
+      swiglu.run(pass, gateUp, ySeparate, 1, I);
+    },
+    out: ySeparate,
+  },
+  { name: 'gated', label: 'gated matvec (one pass)', record: (pass) => linear.recordGated(pass, x, w.gate, w.up, yGated, 1), out: yGated },
+  I,
+  '',
+);
+
+// 3. one layer's residual projections on one row: add passes vs the residual epilogue
+const add = await AddKernel.create(device);
+const rng = mulberry32(9);
+const attnIn = storageBufferFrom(device, randomF32(H, rng, 1), 'bench attn');
+const actIn = storageBufferFrom(device, randomF32(I, rng, 1), 'bench act');
+const stream0 = randomF32(H, rng, 1);
+const streams = { separate: storageBufferFrom(device, stream0, 'bench stream (separate)'), fused: storageBufferFrom(device, stream0, 'bench stream (fused)') };
+const scratch = createStorageBuffer(device, H * 4, 'bench o | down');
+await compareSides(
+  `o_proj + down_proj into the residual stream, 1 row (${w.o.storage})`,
+  w.o.bytes + w.down.bytes,
+  {
+    name: 'separate',
+    label: 'separate: each projection into scratch, then an add pass',
+    record: (pass) => {
+      recordLinear(pass, linear, attnIn, w.o, null, scratch, 1);
+      add.run(pass, scratch, streams.separate, H);
+      recordLinear(pass, linear, actIn, w.down, null, scratch, 1);
+      add.run(pass, scratch, streams.separate, H);
+    },
+    out: streams.separate,
+  },
+  {
+    name: 'epilogue',
+    label: 'residual epilogue (each projection adds itself)',
+    record: (pass) => {
+      recordLinear(pass, linear, attnIn, w.o, null, streams.fused, 1, { residual: true });
+      recordLinear(pass, linear, actIn, w.down, null, streams.fused, 1, { residual: true });
+    },
+    out: streams.fused,
+  },
+  H,
+  ` after ${reps + 1} updates of each stream`,
+);
+
+add.destroy();
+for (const buf of [positions, x, gateUp, ySeparate, yGated, attnIn, actIn, streams.separate, streams.fused, scratch]) buf.destroy();
 cache.destroy();
 stack.destroy();
 device.destroy();

@@ -44,6 +44,5 @@ alias WT = f32;
     acc3 += load_x(xs.w, k4) * wm;
   }
 
-  let withBias = dims.hasBias != 0u;
 //#include tile-epilogue
 }

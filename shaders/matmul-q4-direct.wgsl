@@ -62,6 +62,5 @@ override SCALE_F16: bool = false;
     acc3 += p3 * sc;
   }
 
-  let withBias = dims.hasBias != 0u;
 //#include tile-epilogue
 }

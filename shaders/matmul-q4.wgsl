@@ -87,6 +87,5 @@ override SCALE_F16: bool = false;
 //#include tile-accumulate
   }
 
-  let withBias = dims.hasBias != 0u;
 //#include tile-epilogue
 }

@@ -6,13 +6,15 @@
 // epilogue. The tiled two share the staged loop and differ only in how a W slice reaches workgroup memory.
 //
 // The includer declares the uniform `dims: Dims` and the bindings x, bias and y; tile-start opens the entry point
-// main (workgroup 16x16, builtins wid, nwg, lid), the includer declares `withBias` before the epilogue and closes
-// main after it.
+// main (workgroup 16x16, builtins wid, nwg, lid), the includer closes main after tile-epilogue.
 
 //#fragment tile-dims
 // Rows of x per output tile: 64, or 16 for the direct kernels' small-M pipelines (a workgroup of 16 x TILE_M / 4
 // invocations; the tiled kernels' staging needs the full 16 x 16, so they never set it).
 override TILE_M: u32 = 64u;
+
+const EPILOGUE_BIAS: u32 = 1u;
+const EPILOGUE_RESIDUAL: u32 = 2u;
 
 struct Dims {
   M: u32,
@@ -22,8 +24,10 @@ struct Dims {
   ldy: u32,      // row stride of y, in elements (N for a dense y)
   yOff: u32,     // element offset of y(0, 0)
   tiles: u32,    // ceil(M / TILE_M) * tilesN
-  hasBias: u32,  // 1: add bias[c]; the bias binding is always present, read only then. A uniform, not an override:
-                 // one pipeline serves both (the branch is once per output, after the K loop)
+  epilogue: u32, // EPILOGUE_BIAS: add bias[c] (the bias binding is always present, read only then); EPILOGUE_RESIDUAL:
+                 // add the product to what y holds (y += x W^T: a residual stream updated in place, no add pass).
+                 // A uniform, not an override: one pipeline serves all four (the branches are once per output,
+                 // after the K loop)
 }
 
 //#fragment tile-memory
@@ -78,7 +82,7 @@ fn main(
   // y may be a column window of a wider matrix: element (r, c) goes to y[yOff + r * ldy + c].
   let c0 = n0 + 4u * tx;
   var bv = vec4<f32>(0.0);
-  if (withBias) {
+  if ((dims.epilogue & EPILOGUE_BIAS) != 0u) {
     for (var j = 0u; j < 4u; j++) {
       if (c0 + j < N) {
         bv[j] = bias[c0 + j];
@@ -87,13 +91,18 @@ fn main(
   }
   let r0 = m0 + 4u * ty;
   var rows = array<vec4<f32>, 4>(acc0 + bv, acc1 + bv, acc2 + bv, acc3 + bv);
+  let residual = (dims.epilogue & EPILOGUE_RESIDUAL) != 0u;
   for (var i = 0u; i < 4u; i++) {
     let r = r0 + i;
     if (r < M) {
       let base = dims.yOff + r * dims.ldy + c0;
       for (var j = 0u; j < 4u; j++) {
         if (c0 + j < N) {
-          y[base + j] = rows[i][j];
+          var v = rows[i][j];
+          if (residual) {
+            v += y[base + j]; // this invocation's own element: read and written by it alone
+          }
+          y[base + j] = v;
         }
       }
     }

@@ -59,6 +59,5 @@ alias WT = f32;
 //#include tile-accumulate
   }
 
-  let withBias = dims.hasBias != 0u;
 //#include tile-epilogue
 }

@@ -52,8 +52,13 @@ struct Dims {
   ldy: u32,        // row stride of y, in elements
   yOff: u32,       // element offset of y(0, 0)
   rowBlocks: u32,  // ceil(N / ROWS_PER_WG): the number of workgroups that do work
-  hasBias: u32,    // 1: add bias[n]
+  epilogue: u32,   // EPILOGUE_BIAS: add bias[n]; EPILOGUE_RESIDUAL: add to what y holds (y += W x, a residual
+                   // stream in place); neither in the gated form
 }
+
+// The epilogue bits, as in matmul-tile.wgsl's Dims (the host's LINEAR_EPILOGUE).
+const EPILOGUE_BIAS: u32 = 1u;
+const EPILOGUE_RESIDUAL: u32 = 2u;
 
 override WKIND: u32 = 0u;
 override GLU: bool = false;
@@ -189,13 +194,19 @@ fn main(
       for (var r = 0u; r < OUT_R; r++) {
         let n = n0 + r;
         if (n < N) {
+          let at = dims.yOff + m * dims.ldy + n;
           var v = total[r];
           if (GLU) {
             v = v / (1.0 + exp(-v)) * total[r + OUT_R]; // silu(gate) * up, as elementwise.wgsl's swiglu
-          } else if (dims.hasBias != 0u) {
-            v += bias[n];
+          } else {
+            if ((dims.epilogue & EPILOGUE_BIAS) != 0u) {
+              v += bias[n];
+            }
+            if ((dims.epilogue & EPILOGUE_RESIDUAL) != 0u) {
+              v += y[at]; // the residual stream, updated in place: only this invocation touches y[at]
+            }
           }
-          y[dims.yOff + m * dims.ldy + n] = v;
+          y[at] = v;
         }
       }
     }

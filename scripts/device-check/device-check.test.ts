@@ -29,7 +29,7 @@ describe('device-check.sh --local', () => {
       'generate --check f16 (tiny checkpoint)',
       'generate --check q4 (tiny checkpoint)',
       'kernel bench (real shapes)',
-      'decode bench (plan, gated MLP)',
+      'decode bench (plan, gated MLP, residual epilogue)',
       'attention bench (every path)',
       'bench:e2e synthetic:llava-mini-tiny q4',
       'bench:e2e synthetic:llava-mini-tiny f16',
@@ -47,6 +47,7 @@ describe('device-check.sh --local', () => {
     expect(results.kernels).toMatch(/clip\.qkv/);
     expect(results.decode).toMatch(/re-recorded \/ replayed: [\d.]+x/);
     expect(results.decode).toMatch(/separate \/ gated: [\d.]+x; max \|diff\|/);
+    expect(results.decode).toMatch(/separate \/ epilogue: [\d.]+x; max \|diff\|/);
     expect(results.attention).toMatch(/\| compressor \(C = 1\) \| 1 x 576, 32 x 128 \|/);
     const md = await readFile(join(out, 'results.md'), 'utf8');
     expect(md).toContain(`Adapter: ${results.adapter.vendor}`);

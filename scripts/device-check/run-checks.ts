@@ -136,8 +136,9 @@ try {
   }
   // Real shapes; on a local software adapter only the CLIP shapes (the 8B ones take minutes there).
   const kernels = await step('kernel bench (real shapes)', 'bench-kernels', local ? ['--only', 'clip', '--reps', '1'] : [], 150);
-  // The decode step's host recording (re-recorded vs the plan) and the gated MLP matvec; every attention path.
-  const decode = await step('decode bench (plan, gated MLP)', 'bench-decode', local ? ['--model', 'synthetic:llava-mini-tiny', '--context', '256', '--reps', '5'] : [], 150);
+  // The decode step's host recording (re-recorded vs the plan), the gated MLP matvec and the residual epilogue;
+  // every attention path.
+  const decode = await step('decode bench (plan, gated MLP, residual epilogue)', 'bench-decode', local ? ['--model', 'synthetic:llava-mini-tiny', '--context', '256', '--reps', '5'] : [], 150);
   const attention = await step('attention bench (every path)', 'bench-attention', local ? ['--only', 'compressor', '--reps', '1'] : [], 120);
 
   const e2e: CheckResults['e2e'] = [];

@@ -108,7 +108,7 @@ export class LinearKernels {
 
   /**
    * Records y = x W^T (+ b) for x [M, K] f32 and W = w [N, K]; y (f32) element (r, c) at
-   * yColOffset + r * yRowStride + c (defaults 0 and N). bias: an f32 [1, N] tensor (see loadF32Tensor) or null.
+   * yColOffset + r * yRowStride + c (defaults 0 and N); with `residual`, y += x W^T (+ b). bias: an f32 [1, N] tensor (see loadF32Tensor) or null.
    */
   record(target: GpuTarget, x: GPUBuffer, w: GpuTensor, bias: GpuTensor | null, y: GPUBuffer, M: number, opts: LinearRunOptions = {}): void {
     const N = w.rows;
@@ -124,10 +124,10 @@ export class LinearKernels {
     for (const block of w.blocks) {
       const b = bias ? (w.blocks.length === 1 ? bias.blocks[0]!.data : this.biasSlice(bias, block)) : null;
       const rows = weightRowsOf(w, block);
-      this.kernel(w, path).run(target, { x: firstRows(x, head, K), w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + block.rowStart });
+      this.kernel(w, path).run(target, { x: firstRows(x, head, K), w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + block.rowStart, residual: opts.residual });
       if (tail > 0) {
         const xTail = { buffer: x, rowStart: head, rows: tail, cols: K };
-        this.kernel(w, 'matvec').run(target, { x: xTail, w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + head * ldy + block.rowStart });
+        this.kernel(w, 'matvec').run(target, { x: xTail, w: rows, bias: b, y }, { yRowStride: ldy, yColOffset: yOff + head * ldy + block.rowStart, residual: opts.residual });
       }
     }
   }

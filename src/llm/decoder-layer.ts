@@ -15,7 +15,7 @@ import { createStorageBuffer } from '../gpu/buffers.ts';
 import type { ComputePass, RecordedPass } from '../gpu/dispatch.ts';
 import { LinearKernels, NormKernels, recordLinear } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
-import { AddKernel, SwiGluKernel } from '../gpu/kernels/elementwise.ts';
+import { SwiGluKernel } from '../gpu/kernels/elementwise.ts';
 import { RopeKernel } from '../gpu/kernels/rope.ts';
 import type { KvStorage } from '../gpu/storage.ts';
 import { ropeInverseFrequencies } from '../model/rope-frequencies.ts';
@@ -56,7 +56,6 @@ export class DecoderKernels {
   private constructor(
     readonly linear: LinearKernels,
     readonly norm: NormKernels,
-    readonly add: AddKernel,
     readonly swiglu: SwiGluKernel,
     readonly rope: RopeKernel,
     readonly attention: AttentionKernel,
@@ -68,7 +67,6 @@ export class DecoderKernels {
     return new DecoderKernels(
       await new LinearKernels(device).prepare(matrices, [1, maxRows]),
       await new NormKernels(device).prepare('rmsnorm', norms),
-      await AddKernel.create(device),
       await SwiGluKernel.create(device),
       await RopeKernel.create(device, { kv }),
       await AttentionKernel.create(device, { headDim: cfg.headDim, kv }),
@@ -81,7 +79,7 @@ export class DecoderKernels {
   }
 
   destroy(): void {
-    for (const k of [this.linear, this.norm, this.add, this.swiglu, this.rope, this.attention]) k.destroy();
+    for (const k of [this.linear, this.norm, this.swiglu, this.rope, this.attention]) k.destroy();
   }
 }
 
@@ -207,10 +205,8 @@ function recordProjections(
 
 /** o_proj + residual, then the MLP (post RMSNorm, gate | up, SwiGLU, down) + residual, over n rows. */
 function recordLayerTail(pass: ComputePass, k: DecoderKernels, w: DecoderLayerWeights, cfg: LlamaConfig, s: DecoderScratch, n: number): void {
-  const H = cfg.hiddenSize;
   const I = cfg.intermediateSize;
-  recordLinear(pass, k.linear, s.attn, w.o, null, s.h, n);
-  k.add.run(pass, s.h, s.x, n * H);
+  recordLinear(pass, k.linear, s.attn, w.o, null, s.x, n, { residual: true });
   k.rmsNorm(pass, s.x, w.postNorm, s.h, n, cfg.rmsNormEps);
   if (k.linear.fusesGated(w.gate, w.up, n)) {
     // Decode rows: gate, up and SiLU * up in one pass over both matrices.
@@ -220,8 +216,7 @@ function recordLayerTail(pass: ComputePass, k: DecoderKernels, w: DecoderLayerWe
     recordLinear(pass, k.linear, s.h, w.up, null, s.gateUp, n, { yColOffset: I, yRowStride: 2 * I });
     k.swiglu.run(pass, s.gateUp, s.act, n, I);
   }
-  recordLinear(pass, k.linear, s.act, w.down, null, s.h, n);
-  k.add.run(pass, s.h, s.x, n * H);
+  recordLinear(pass, k.linear, s.act, w.down, null, s.x, n, { residual: true });
 }
 
 export interface DecoderStackOptions {

@@ -13,7 +13,7 @@ import { createStorageBuffer, readF32, storageBufferFrom, totalBytes } from '../
 import { recordCompute, type GpuTarget } from '../gpu/dispatch.ts';
 import { denseStorage, LinearKernels, loadF32Tensor, NormKernels, oneBlock } from '../gpu/gpu-linear.ts';
 import { AttentionKernel } from '../gpu/kernels/attention.ts';
-import { ActivationKernel, AddKernel } from '../gpu/kernels/elementwise.ts';
+import { ActivationKernel } from '../gpu/kernels/elementwise.ts';
 import { ClipEmbeddingKernel, type ClipEmbeddingGpuWeights } from './clip-embedding.ts';
 import type { GpuTensor, GpuWeights } from '../weights/gpu-weights.ts';
 
@@ -87,7 +87,7 @@ export class ClipTower {
     readonly config: LlavaMiniConfig,
     private readonly embedding: { kernel: ClipEmbeddingKernel; weights: ClipEmbeddingGpuWeights },
     readonly layers: readonly ClipLayerGpuWeights[],
-    private readonly k: { linear: LinearKernels; norm: NormKernels; attention: AttentionKernel; act: ActivationKernel; add: AddKernel },
+    private readonly k: { linear: LinearKernels; norm: NormKernels; attention: AttentionKernel; act: ActivationKernel },
     private readonly s: ClipScratch,
     private readonly owned: GPUBuffer[],
   ) {
@@ -129,7 +129,6 @@ export class ClipTower {
       // Every query of an image at once (T = 577 rows): only the path that shape takes.
       attention: new AttentionKernel(device, { headDim: D / v.numHeads, onlyFor: { nq: T, numHeads: v.numHeads } }),
       act: new ActivationKernel(device, v.hiddenAct),
-      add: new AddKernel(device),
     };
     const embKernel = new ClipEmbeddingKernel(device, { patchWeights: denseStorage(patch), normWeights: denseStorage(preW) });
     await Promise.all([
@@ -138,7 +137,6 @@ export class ClipTower {
       norm.prepare('layernorm', layers.flatMap((l) => [l.ln1w, l.ln2w])),
       kernels.attention.init(),
       kernels.act.init(),
-      kernels.add.init(),
     ]);
 
     const buf = (cols: number, name: string) => {
@@ -174,22 +172,19 @@ export class ClipTower {
     if (!w) throw new Error(`CLIP: layer ${i} is not loaded (${this.layers.length} used)`);
     const v = this.config.vision;
     const T = this.tokens;
-    const D = v.hiddenSize;
     const { h, q, k, v: val, attn, mlp } = this.s;
-    const { linear, norm, attention, act, add } = this.k;
+    const { linear, norm, attention, act } = this.k;
     recordCompute(target, `clip layer ${i}`, (pass) => {
       norm.record(pass, 'layernorm', x, w.ln1w, w.ln1b, h, T, v.layerNormEps);
       linear.record(pass, h, w.q, w.qb, q, T);
       linear.record(pass, h, w.k, w.kb, k, T);
       linear.record(pass, h, w.v, w.vb, val, T);
       attention.run(pass, q, k, val, attn, { nq: T, nk: T, numHeads: v.numHeads });
-      linear.record(pass, attn, w.o, w.ob, h, T);
-      add.run(pass, h, x, T * D);
+      linear.record(pass, attn, w.o, w.ob, x, T, { residual: true });
       norm.record(pass, 'layernorm', x, w.ln2w, w.ln2b, h, T, v.layerNormEps);
       linear.record(pass, h, w.fc1, w.fc1b, mlp, T);
       act.run(pass, mlp, mlp, T * v.intermediateSize);
-      linear.record(pass, mlp, w.fc2, w.fc2b, q, T);
-      add.run(pass, q, x, T * D);
+      linear.record(pass, mlp, w.fc2, w.fc2b, x, T, { residual: true });
     });
   }
 
@@ -211,7 +206,6 @@ export class ClipTower {
     this.k.norm.destroy();
     this.k.attention.destroy();
     this.k.act.destroy();
-    this.k.add.destroy();
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
   }

@@ -7,23 +7,24 @@ import { dequantizeQ4, quantizeQ4, type Q4ScaleDType } from '../../quant/q4.ts';
 import { linear } from '../../reference/linear.ts';
 import type { SelfTestCase } from '../selftest-support.ts';
 import { LinearQ4Kernel, q4ScaleData } from './linear-q4.ts';
-import { measureLinearCase, randomLinearProblem } from './linear.selftest.ts';
+import { measureLinearCase, randomLinearProblem, residualStream } from './linear.selftest.ts';
 import { firstRows } from '../tensor.ts';
 
-function linearQ4Case(opts: { id: string; name: string; scales: Q4ScaleDType; M: number; K: number; N: number; seed: number }): SelfTestCase {
-  const { M, K, N, scales } = opts;
+function linearQ4Case(opts: { id: string; name: string; scales: Q4ScaleDType; M: number; K: number; N: number; seed: number; residual?: boolean }): SelfTestCase {
+  const { M, K, N, scales, residual = false } = opts;
   return {
     id: opts.id,
     name: opts.name,
-    description: `y = x·deq(W)ᵀ + b, x [${M}×${K}], W [${N}×${K}] int4 (groups of 32, ${scales} scales), f32 accumulation`,
+    description: `y ${residual ? '+=' : '='} x·deq(W)ᵀ + b, x [${M}×${K}], W [${N}×${K}] int4 (groups of 32, ${scales} scales), f32 accumulation`,
     requires: [],
     async run({ device }) {
       const { x, w, b } = randomLinearProblem(M, K, N, opts.seed);
       const q = quantizeQ4(w, N, K, { scaleDType: scales });
-      const expected = linear(x, M, K, dequantizeQ4(q.qWeight, q.qScale, N, K), N, b);
-      const data = { x, w: q.qWeight, scales: q4ScaleData(q.qScale, scales), b };
-      return measureLinearCase(device, LinearQ4Kernel.create(device, { scales }), data, [M, K, N], expected, (kernel, g) =>
-        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, scales: g.scales!, rows: N, cols: K }, bias: g.b, y: g.y }),
+      const product = linear(x, M, K, dequantizeQ4(q.qWeight, q.qScale, N, K), N, b);
+      const stream = residual ? residualStream(product, opts.seed + 1) : null;
+      const data = { x, w: q.qWeight, scales: q4ScaleData(q.qScale, scales), b, y0: stream?.y0 };
+      return measureLinearCase(device, LinearQ4Kernel.create(device, { scales }), data, [M, K, N], stream?.expected ?? product, (kernel, g) =>
+        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, scales: g.scales!, rows: N, cols: K }, bias: g.b, y: g.y }, { residual }),
       );
     },
   };
@@ -32,4 +33,5 @@ function linearQ4Case(opts: { id: string; name: string; scales: Q4ScaleDType; M:
 export const LINEAR_Q4_SELF_TEST_CASES: SelfTestCase[] = [
   linearQ4Case({ id: 'linear-q4f32', name: 'Linear int4, f32 scales (q4f32_1, tiled)', scales: 'f32', M: 77, K: 160, N: 96, seed: 41 }),
   linearQ4Case({ id: 'linear-q4f16', name: 'Linear int4, f16 scales (q4f16_1, tiled)', scales: 'f16', M: 77, K: 160, N: 96, seed: 42 }),
+  linearQ4Case({ id: 'linear-q4f16-residual', name: 'Linear int4 into a residual stream (y +=)', scales: 'f16', M: 77, K: 160, N: 96, seed: 43, residual: true }),
 ];

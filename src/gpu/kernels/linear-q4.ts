@@ -18,7 +18,7 @@ import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, row
 import { computeProgram, type BindingKind } from '../pipeline.ts';
 import { expandWgsl } from '../wgsl-include.ts';
 import { firstRows } from '../tensor.ts';
-import { defaultLinearForm, linearShape, type LinearForm, type LinearOperands, type LinearRunOptions } from './linear.ts';
+import { defaultLinearForm, linearEpilogue, linearShape, type LinearForm, type LinearOperands, type LinearRunOptions } from './linear.ts';
 
 /** Shared with the other kernel wrappers; re-exported here where they were first defined. */
 export { checkBindings, recordCompute } from '../dispatch.ts';
@@ -135,7 +135,7 @@ export class LinearQ4Kernel {
     const grid = this.dispatchSize(M, N);
     const tilesN = Math.ceil(N / LINEAR_Q4_TILE);
     const tiles = Math.ceil(M / tileM) * tilesN;
-    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, b !== null ? 1 : 0]);
+    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, linearEpilogue(b !== null, opts)]);
     const bindGroup = bindBuffers(
       this.device,
       program.layout,

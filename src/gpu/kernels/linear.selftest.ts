@@ -20,6 +20,15 @@ export function randomLinearProblem(M: number, K: number, N: number, seed: numbe
   return { x, w, b };
 }
 
+/**
+ * A residual case's starting y [M, N] (a stream in ±2, seeded after the problem) and its expected result: that
+ * stream plus the product.
+ */
+export function residualStream(product: Float32Array, seed: number): { y0: Float32Array; expected: Float32Array } {
+  const y0 = randomF32(product.length, seededRandom(seed), 2);
+  return { y0, expected: y0.map((v, i) => v + product[i]!) };
+}
+
 /** The GPU buffers of a weight-matrix case: `scales` only for int4 weights. */
 export interface LinearCaseBuffers {
   x: GPUBuffer;
@@ -35,11 +44,12 @@ export interface LinearCaseBuffers {
  * Uploads x, the weights as stored (`w`: f32 values, f16 bits or int4 words; `scales` for int4) and b, records
  * `record` (which writes y [M, N]) on the kernel once it is built, and compares y with `expected`. atol = rtol =
  * 1e-4: the weights' values are exact in f32, so only the f32 accumulation differs from the f64 reference.
+ * `y0`: what y holds before the run (a residual case adds into it), else zeros.
  */
 export async function measureLinearCase<Kernel extends { destroy(): void }>(
   device: GPUDevice,
   kernel: Promise<Kernel>,
-  data: { x: Float32Array; w: ArrayBufferView; scales?: ArrayBufferView | null; b: Float32Array; extra?: readonly ArrayBufferView[] },
+  data: { x: Float32Array; w: ArrayBufferView; scales?: ArrayBufferView | null; b: Float32Array; extra?: readonly ArrayBufferView[]; y0?: Float32Array },
   [M, K, N]: readonly [number, number, number],
   expected: Float32Array,
   record: (kernel: Kernel, bufs: LinearCaseBuffers) => void,
@@ -51,7 +61,7 @@ export async function measureLinearCase<Kernel extends { destroy(): void }>(
       w: gpu.upload(data.w, 'selftest w'),
       scales: data.scales ? gpu.upload(data.scales, 'selftest scales') : null,
       b: gpu.upload(data.b, 'selftest b'),
-      y: gpu.alloc(M * N * 4, 'selftest y'),
+      y: data.y0 ? gpu.upload(data.y0, 'selftest y') : gpu.alloc(M * N * 4, 'selftest y'),
       extra: (data.extra ?? []).map((d, i) => gpu.upload(d, `selftest extra ${i}`)),
     };
     const [y, gpuMs] = await timed(

@@ -76,6 +76,19 @@ export interface LinearRunOptions {
   yRowStride?: number;
   /** Element offset of y(0, 0) in y, e.g. the first output column of this weight block (default 0). */
   yColOffset?: number;
+  /**
+   * Add the product to what y holds: y += x W^T (+ b). A transformer's residual stream is updated in place by the
+   * projection that feeds it, without a separate add pass over [M, N] (and its dispatch). Default false.
+   */
+  residual?: boolean;
+}
+
+/** The bits of the linear shaders' `Dims.epilogue` (matmul-tile.wgsl, matvec.wgsl): what is added to x W^T. */
+export const LINEAR_EPILOGUE = { bias: 1, residual: 2 } as const;
+
+/** The `Dims.epilogue` word of a run: a bias or not, a residual or not. */
+export function linearEpilogue(hasBias: boolean, opts: LinearRunOptions): number {
+  return (hasBias ? LINEAR_EPILOGUE.bias : 0) | (opts.residual ? LINEAR_EPILOGUE.residual : 0);
 }
 
 /** The operands of a linear layer y = x·Wᵀ (+ b): views that carry their shapes. */
@@ -187,7 +200,7 @@ export class LinearKernel {
 
     const tilesN = Math.ceil(N / LINEAR_TILE);
     const tiles = Math.ceil(M / LINEAR_TILE) * tilesN;
-    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, b ? 1 : 0]);
+    const dims = this.uniforms.get([M, K, N, tilesN, ldy, yOff, tiles, linearEpilogue(b !== null, opts)]);
     const bindGroup = bindBuffers(this.device, program.layout, [dims, binding(bindings[0]!), binding(bindings[1]!), bb, binding(bindings[2]!)], 'linear');
     recordDispatch(target, 'linear', program, bindGroup, this.dispatchSize(M, N));
   }

@@ -7,7 +7,7 @@ import { linear } from '../../reference/linear.ts';
 import type { SelfTestCase } from '../selftest-support.ts';
 import { roundToF16 } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
-import { measureLinearCase, randomLinearProblem } from './linear.selftest.ts';
+import { measureLinearCase, randomLinearProblem, residualStream } from './linear.selftest.ts';
 import { MatvecKernel, toF16Bits } from './matvec.ts';
 import type { Storage } from '../storage.ts';
 import { firstRows } from '../tensor.ts';
@@ -23,20 +23,22 @@ function stored(weights: Storage, w: Float32Array, N: number, K: number): { data
   return { data: q.qWeight, scales: q4ScaleData(q.qScale, scaleDType), effective: dequantizeQ4(q.qWeight, q.qScale, N, K) };
 }
 
-function matvecCase(opts: { id: string; weights: Storage; M: number; K: number; N: number; seed: number }): SelfTestCase {
-  const { M, K, N, weights } = opts;
+function matvecCase(opts: { id: string; weights: Storage; M: number; K: number; N: number; seed: number; residual?: boolean }): SelfTestCase {
+  const { M, K, N, weights, residual = false } = opts;
   return {
     id: opts.id,
-    name: `Matvec ${LABEL[weights]} (decode${M > 1 ? `, ${M} rows` : ''})`,
-    description: `y = W·x + b, x [${M}×${K}], W [${N}×${K}] ${LABEL[weights]}, f32 accumulation`,
+    name: `Matvec ${LABEL[weights]} (decode${M > 1 ? `, ${M} rows` : ''}${residual ? ', into a residual stream' : ''})`,
+    description: `y ${residual ? '+=' : '='} W·x + b, x [${M}×${K}], W [${N}×${K}] ${LABEL[weights]}, f32 accumulation`,
     requires: [],
     async run({ device }) {
       const { x, w, b } = randomLinearProblem(M, K, N, opts.seed);
       const s = stored(weights, w, N, K);
-      const expected = linear(x, M, K, s.effective, N, b);
+      const product = linear(x, M, K, s.effective, N, b);
+      const stream = residual ? residualStream(product, opts.seed + 1) : null;
       // f32 accumulation over K = 1024 terms of |x| <= 1, |w| <= 1/32 (outputs ~0.6): 1e-4 is ample.
-      return measureLinearCase(device, MatvecKernel.create(device, { weights }), { x, w: s.data, scales: s.scales, b }, [M, K, N], expected, (kernel, g) =>
-        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, scales: g.scales, rows: N, cols: K }, bias: g.b, y: g.y }),
+      const data = { x, w: s.data, scales: s.scales, b, y0: stream?.y0 };
+      return measureLinearCase(device, MatvecKernel.create(device, { weights }), data, [M, K, N], stream?.expected ?? product, (kernel, g) =>
+        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, scales: g.scales, rows: N, cols: K }, bias: g.b, y: g.y }, { residual }),
       );
     },
   };
@@ -78,6 +80,7 @@ export const MATVEC_SELF_TEST_CASES: SelfTestCase[] = [
   matvecCase({ id: 'matvec-q4f16', weights: 'q4f16', M: 1, K: 1024, N: 200, seed: 54 }),
   matvecCase({ id: 'matvec-q4f16-m3', weights: 'q4f16', M: 3, K: 512, N: 77, seed: 55 }),
   matvecCase({ id: 'matvec-q4f32-m12', weights: 'q4f32', M: 12, K: 512, N: 77, seed: 56 }),
+  matvecCase({ id: 'matvec-q4f16-residual', weights: 'q4f16', M: 1, K: 1024, N: 200, seed: 58, residual: true }),
   gatedMatvecCase({ id: 'matvec-q4f16-gated', weights: 'q4f16', K: 1024, N: 150, seed: 57 }),
   gatedMatvecCase({ id: 'matvec-f32-gated', weights: 'f32', K: 512, N: 77, seed: 59 }),
 ];

@@ -21,7 +21,7 @@ import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts
 import { isQ4, type Storage } from '../storage.ts';
 import { firstRows, type WeightRows } from '../tensor.ts';
 import { expandWgsl, parseFragments } from '../wgsl-include.ts';
-import { linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
+import { linearEpilogue, linearShape, type LinearOperands, type LinearRunOptions } from './linear.ts';
 import { q4ScaleData } from './linear-q4.ts';
 
 /** Invocations per workgroup and rows per invocation in matvec.wgsl. */
@@ -204,7 +204,7 @@ export class MatvecKernel {
     const up = op.up ?? null;
     if (up) {
       if (up.rows !== N || up.cols !== K) throw new Error(`MatvecKernel.run: the up matrix ${up.name} is [${up.rows}, ${up.cols}], the gate ${op.w.name} [${N}, ${K}]`);
-      if (b) throw new Error('MatvecKernel.run: the gated form takes no bias');
+      if (b || opts.residual) throw new Error('MatvecKernel.run: the gated form takes no bias and no residual');
       if (quantized !== Boolean(up.scales)) throw new Error(`MatvecKernel.run: ${this.weights} up weights ${quantized ? 'need' : 'take no'} scales`);
       if (up.buffer === y || up.buffer === x) throw new Error('MatvecKernel: the up matrix must be a different buffer from x and y');
     }
@@ -233,7 +233,7 @@ export class MatvecKernel {
       this.device,
       program.layout,
       [
-        this.uniforms.get([M, K, N, K / perUnit, ldy, yOff, rowBlocks, b !== null ? 1 : 0]),
+        this.uniforms.get([M, K, N, K / perUnit, ldy, yOff, rowBlocks, linearEpilogue(b !== null, opts)]),
         binding(x, M * K * 4, xOffset),
         binding(w, wb.w),
         scales ? binding(scales, wb.scales) : { buffer: this.dummy },
