@@ -242,6 +242,10 @@ test('webcam (Chromium fake camera playing our clip), offline: ask about a frame
   await expect(status).toHaveAttribute('data-rounds', '2', { timeout: 240_000 });
   const memoryAt2 = await status.getAttribute('data-memory');
   await expect(status).toHaveAttribute('data-rounds', '5', { timeout: 240_000 });
+  // The camera panel stays short (preview beside live mode, its own scroll): the message box under it and live
+  // mode's latest answer are both in view.
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeInViewport();
+  await expect(page.getByTestId('live-answer')).toBeInViewport();
   await page.screenshot({ path: `${SHOTS}/webcam-live.png`, fullPage: true });
   await expect(status).toHaveAttribute('data-rounds', '20', { timeout: 600_000 });
   expect(await status.getAttribute('data-memory')).toBe(memoryAt2);

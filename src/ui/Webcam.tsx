@@ -106,26 +106,32 @@ export function Webcam() {
           </select>
         )}
       </div>
-      <video ref={video} autoPlay muted playsInline className="camera" hidden={!stream} aria-label="Camera preview" />
-      {stream && (
-        <>
-          <div className="row">
-            <button
-              type="button"
-              className="button button-primary"
-              disabled={!ready || asking}
-              onClick={() => {
-                setAsking(true);
-                void askAboutFrame()
-                  .catch((e: Error) => setError(e.message))
-                  .finally(() => setAsking(false));
-              }}
-              data-testid="capture-frame"
-              title="Attaches this frame and asks the question in the message box (or the last one)"
-            >
-              Ask about this frame
-            </button>
-          </div>
+      {/* Side by side where there is room (the preview and its button, live mode), so the panel stays short and the
+          message box stays in view under it; stacked on a phone. */}
+      <div className="webcam-body">
+        <div className="webcam-view">
+          <video ref={video} autoPlay muted playsInline className="camera" hidden={!stream} aria-label="Camera preview" />
+          {stream && (
+            <div className="row">
+              <button
+                type="button"
+                className="button button-primary"
+                disabled={!ready || asking}
+                onClick={() => {
+                  setAsking(true);
+                  void askAboutFrame()
+                    .catch((e: Error) => setError(e.message))
+                    .finally(() => setAsking(false));
+                }}
+                data-testid="capture-frame"
+                title="Attaches this frame and asks the question in the message box (or the last one)"
+              >
+                Ask about this frame
+              </button>
+            </div>
+          )}
+        </div>
+        {stream && (
           <fieldset className="live">
             <legend>Live mode</legend>
             <label>
@@ -168,8 +174,8 @@ export function Webcam() {
               </p>
             )}
           </fieldset>
-        </>
-      )}
+        )}
+      </div>
     </section>
   );
 }
