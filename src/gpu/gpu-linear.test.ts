@@ -46,8 +46,18 @@ function expectRel(actual: Float32Array, expected: Float32Array, name: string): 
   expect(cmp.ok, formatComparison(cmp, { name })).toBe(true);
 }
 
-/** y window [M, N] at column `off` of rows `ldy` wide, pre-filled with a sentinel that must survive outside it. */
-async function runWindow(name: string, biasName: string | null, M: number, ldy: number, off: number, slice?: { start: number; count: number }) {
+/**
+ * y window [M, N] at column `off` of rows `ldy` wide, pre-filled with a sentinel that must survive outside it.
+ * `residual`: the window starts as a stream y0 (exact small values) that the linear must add into (y += x W^T + b).
+ */
+async function runWindow(
+  name: string,
+  biasName: string | null,
+  M: number,
+  ldy: number,
+  off: number,
+  { slice, residual = false }: { slice?: { start: number; count: number }; residual?: boolean } = {},
+) {
   let w = await weights.load(name);
   if (slice) w = sliceRows(device, w, slice.start, slice.count, owned);
   const bias = biasName ? await loadF32Tensor(weights, biasName, owned) : null;
@@ -56,10 +66,14 @@ async function runWindow(name: string, biasName: string | null, M: number, ldy: 
   const K = w.cols;
   const x = randomUniform(M * K, M * 31 + K);
   const sentinel = 1234.5;
+  const inWindow = (c: number) => c >= off && c < off + N;
+  const y0 = (r: number, c: number) => (residual ? 0.25 * (((r * 7 + c) % 9) - 4) : 0);
+  const yInit = new Float32Array(M * ldy).fill(sentinel);
+  for (let r = 0; r < M; r++) for (let c = off; c < off + N; c++) if (residual) yInit[r * ldy + c] = y0(r, c);
   const xb = storageBufferFrom(device, x, 'x');
-  const yb = storageBufferFrom(device, new Float32Array(M * ldy).fill(sentinel), 'y');
+  const yb = storageBufferFrom(device, yInit, 'y');
   try {
-    recordLinear(device, kernels, xb, w, bias, yb, M, { yRowStride: ldy, yColOffset: off });
+    recordLinear(device, kernels, xb, w, bias, yb, M, { yRowStride: ldy, yColOffset: off, residual });
     const y = await readF32(device, yb, M * ldy);
     let wRef = await deq.readF32(name);
     if (slice) wRef = wRef.subarray(slice.start * K, (slice.start + slice.count) * K);
@@ -68,7 +82,7 @@ async function runWindow(name: string, biasName: string | null, M: number, ldy: 
     let outside = 0;
     for (let r = 0; r < M; r++) {
       for (let c = 0; c < ldy; c++) {
-        if (c >= off && c < off + N) got[r * N + c - off] = y[r * ldy + c]!;
+        if (inWindow(c)) got[r * N + c - off] = y[r * ldy + c]! - y0(r, c);
         else if (y[r * ldy + c] !== sentinel) outside++;
       }
     }
@@ -118,12 +132,17 @@ describe('recordLinear over GpuWeights tensors', () => {
     }
   });
 
+  it('the residual epilogue (y += x W^T + b) in a column window, through row blocks, bias slices and a matvec tail: half precision (M = 1, 17, 65) and int4 (M = 3, 17, 80)', async () => {
+    for (const M of [1, 17, 65]) await runWindow('model.mm_projector.2.weight', 'model.mm_projector.2.bias', M, 64 + 9, 5, { residual: true });
+    for (const M of [3, 17, 80]) await runWindow('model.layers.0.mlp.up_proj.weight', null, M, 128 + 3, 2, { residual: true });
+  });
+
   it('row slices across blocks (half precision and int4 with scales) give the same linear as the slice of the weights', async () => {
-    const f = await runWindow('model.compressor.attn.in_proj_weight', null, 6, 32, 0, { start: 8, count: 32 });
+    const f = await runWindow('model.compressor.attn.in_proj_weight', null, 6, 32, 0, { slice: { start: 8, count: 32 } });
     const r = rowsPerBlock(f.storage, f.cols);
     expect(f.blocks.length).toBe(Math.floor(39 / r) - Math.floor(8 / r) + 1);
     expect(f.blocks.length).toBeGreaterThan(1);
-    const q = await runWindow('model.layers.0.mlp.up_proj.weight', null, 5, 64, 0, { start: 16, count: 64 });
+    const q = await runWindow('model.layers.0.mlp.up_proj.weight', null, 5, 64, 0, { slice: { start: 16, count: 64 } });
     expect(q.blocks.map((b) => [b.rowStart, b.rows])).toEqual([[0, 16], [16, 32], [48, 16]]);
   });
 

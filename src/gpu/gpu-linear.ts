@@ -108,7 +108,8 @@ export class LinearKernels {
 
   /**
    * Records y = x W^T (+ b) for x [M, K] f32 and W = w [N, K]; y (f32) element (r, c) at
-   * yColOffset + r * yRowStride + c (defaults 0 and N); with `residual`, y += x W^T (+ b). bias: an f32 [1, N] tensor (see loadF32Tensor) or null.
+   * yColOffset + r * yRowStride + c (defaults 0 and N); with `residual`, y += x W^T (+ b). bias: an f32 [1, N]
+   * tensor (see loadF32Tensor) or null.
    */
   record(target: GpuTarget, x: GPUBuffer, w: GpuTensor, bias: GpuTensor | null, y: GPUBuffer, M: number, opts: LinearRunOptions = {}): void {
     const N = w.rows;
