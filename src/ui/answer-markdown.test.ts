@@ -21,4 +21,17 @@ describe('AnswerMarkdown', () => {
     expect(html).not.toMatch(/onclick=/i);
     expect(html).not.toMatch(/javascript:/i);
   });
+
+  it('never loads an image the answer names (its URL would carry what the model wrote to that host): alt text instead', () => {
+    const html = render('Here: ![the receipt](https://tracker.example/p.png?q=total%2042) and ![](http://x.example/a.gif)');
+    expect(html).not.toMatch(/<img/i);
+    expect(html).toContain('[image: the receipt]');
+    expect(html).toContain('[image]');
+    expect(html).toContain('title="Image not loaded: https://tracker.example/p.png?q=total%2042"');
+  });
+
+  it('opens links in a new tab, without a referrer', () => {
+    const html = render('See [the paper](https://arxiv.org/abs/2501.03895).');
+    expect(html).toContain('<a href="https://arxiv.org/abs/2501.03895" target="_blank" rel="noopener noreferrer">the paper</a>');
+  });
 });
