@@ -69,7 +69,8 @@ async function runWindow(
   const inWindow = (c: number) => c >= off && c < off + N;
   const y0 = (r: number, c: number) => (residual ? 0.25 * (((r * 7 + c) % 9) - 4) : 0);
   const yInit = new Float32Array(M * ldy).fill(sentinel);
-  for (let r = 0; r < M; r++) for (let c = off; c < off + N; c++) if (residual) yInit[r * ldy + c] = y0(r, c);
+  // Without `residual` the window keeps the sentinel too: a kernel that added instead of writing would fail.
+  if (residual) for (let r = 0; r < M; r++) for (let c = off; c < off + N; c++) yInit[r * ldy + c] = y0(r, c);
   const xb = storageBufferFrom(device, x, 'x');
   const yb = storageBufferFrom(device, yInit, 'y');
   try {

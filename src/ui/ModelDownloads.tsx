@@ -137,7 +137,7 @@ export function ModelDownloads() {
         <div data-testid="install-status" data-stage={store.install.progress.stage}>
           <ProgressLine
             label="Model download progress"
-            what={`${store.install.label}: ${STAGE[store.install.progress.stage]} ${store.install.progress.item ?? ''}`}
+            what={[`${store.install.label}:`, STAGE[store.install.progress.stage], store.install.progress.item].filter(Boolean).join(' ')}
             done={store.install.progress.bytesDone}
             total={store.install.progress.bytesTotal}
             startedAt={store.install.startedAt}

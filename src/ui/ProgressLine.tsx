@@ -32,7 +32,7 @@ export function ProgressLine({ label, what, done, total, startedAt, startBytes =
     <div role="status" data-testid={testId} data-done={done} data-total={total}>
       {/* No value while the size is unknown: an indeterminate bar, not an empty one. */}
       <progress max={total || 1} value={total > 0 ? done : undefined} aria-label={label} />
-      <p className="muted">{progressText(what.trim(), done, total, seconds, startBytes)}</p>
+      <p className="muted">{progressText(what, done, total, seconds, startBytes)}</p>
     </div>
   );
 }

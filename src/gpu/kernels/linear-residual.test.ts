@@ -6,16 +6,15 @@
 // |w| <= 1/8, plus one f32 add of |y0| <= 2); elements outside the window must keep y0 (within the same tolerance).
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createNodeGpu } from '../../node/gpu.ts';
-import { dequantizeQ4, quantizeQ4 } from '../../quant/q4.ts';
 import { linear } from '../../reference/linear.ts';
 import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
-import { createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
+import { readF32, storageBufferFrom } from '../buffers.ts';
 import type { GpuContext } from '../device.ts';
 import { expectCloseWith } from '../gpu.testing.ts';
-import type { Storage } from '../storage.ts';
+import { decodeRows, encodeRows, type Storage } from '../storage.ts';
 import { firstRows, type WeightRows } from '../tensor.ts';
-import { LinearQ4Kernel, q4ScaleData } from './linear-q4.ts';
-import { LinearKernel, roundToF16, toF16Weights, type LinearForm, type LinearOperands, type LinearRunOptions } from './linear.ts';
+import { LinearQ4Kernel } from './linear-q4.ts';
+import { LinearKernel, type LinearForm, type LinearOperands, type LinearRunOptions } from './linear.ts';
 import { MatvecKernel } from './matvec.ts';
 
 let ctx: GpuContext;
@@ -50,20 +49,11 @@ async function checkResidual(kernel: Runner, storage: Storage, M: number, label:
     owned.push(buf);
     return buf;
   };
-  let weights: WeightRows;
-  let effective = w;
-  if (storage === 'f32') weights = { name: 'w', buffer: upload(w, 'w'), rows: N, cols: K };
-  else if (storage === 'f16') {
-    weights = { name: 'w', buffer: upload(toF16Weights(w), 'w'), rows: N, cols: K };
-    effective = roundToF16(w);
-  } else {
-    const q = quantizeQ4(w, N, K, { scaleDType: storage === 'q4f16' ? 'f16' : 'f32' });
-    weights = { name: 'w', buffer: upload(q.qWeight, 'qw'), scales: upload(q4ScaleData(q.qScale, q.scaleDType), 'qs'), rows: N, cols: K };
-    effective = dequantizeQ4(q.qWeight, q.qScale, N, K);
-  }
-  const y = createStorageBuffer(device, size * 4, 'y');
-  owned.push(y);
-  device.queue.writeBuffer(y, 0, y0);
+  // W as the storage table encodes it, and the f32 values the GPU then holds (the reference's weights).
+  const enc = encodeRows(storage, w, N, K);
+  const weights: WeightRows = { name: 'w', buffer: upload(enc.data, 'w'), ...(enc.scales ? { scales: upload(enc.scales, 'w scales') } : {}), rows: N, cols: K };
+  const effective = decodeRows(storage, enc, N, K);
+  const y = upload(y0, 'y');
   try {
     kernel.run(device, { x: firstRows(upload(x, 'x'), M, K), w: weights, bias: upload(b, 'b'), y }, { yRowStride: LDY, yColOffset: Y_OFF, residual: true });
     const got = await readF32(device, y, size);
