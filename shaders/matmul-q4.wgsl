@@ -6,11 +6,13 @@
 //   deq = (q - 7) * scale.
 // The scales binding is always array<u32>: f32 scales are bitcast, f16 scales are read two per word with
 // unpack2x16float, so the q4f16_1 variant needs no `shader-f16` feature (same bytes, same bandwidth) and runs on
-// every WebGPU device. x, b, y are f32; accumulation is f32. K must be a multiple of 32 (the wrapper checks).
+// every WebGPU device. x, b, y are f32; the tile products are f32, or f16 in the f16-arithmetic variant
+// (matmul-tile.wgsl's `ST`: dequantized into f16, each group's 32 products summed in f16, the groups in f32; needs
+// `shader-f16`). K must be a multiple of 32 (the wrapper checks).
 //
 // Tiling (the shared tile loop of matmul-tile.wgsl, as in matmul.wgsl; K slice = one quantization group): one workgroup of 16x16 invocations computes a 64x64 block of y. Each
 // step stages a 64x32 slice of x and the matching 64x32 slice of W — exactly one quantization group per row —
-// dequantized into workgroup memory as f32 (16 KiB in all), stored K-major as vec4 (4 consecutive rows), then
+// dequantized into workgroup memory (f32, 16 KiB; or f16, double-buffered, 16 KiB), stored K-major as vec4 (4 consecutive rows), then
 // every invocation accumulates a 4x4 register block with 4 vec4 multiply-adds per k. Dequantizing once per slice
 // into shared memory amortizes the unpacking over the 64 rows of x of the tile. The W slice is 64 rows x 4 words;
 // each invocation takes one row quad (4 rows), one word j and one nibble pair h: it loads the 4 rows' word j
@@ -55,6 +57,7 @@ override SCALE_F16: bool = false;
   let wn0 = n0 + 4u * wq;
 
   for (var k0 = 0u; k0 < K; k0 += BK) {
+    let sb = slice_base(k0);
     // x slice: K is a multiple of 32, so k < K always.
     let k = k0 + lk;
     for (var h = 0u; h < 2u; h++) {
@@ -66,7 +69,7 @@ override SCALE_F16: bool = false;
           xv[i] = x[(r + i) * K + k];
         }
       }
-      xs[lk * TQ + q] = xv;
+      xs[sb + lk * TQ + q] = vec4<ST>(xv);
     }
 
     // W slice: word wj of 4 rows (one per component) and their scales; rows >= N stay 0.
@@ -82,8 +85,8 @@ override SCALE_F16: bool = false;
     }
     let sh = vec4<u32>(8u * wh);
     let kw = 8u * wj + 2u * wh;
-    ws[kw * TQ + wq] = (vec4<f32>((words >> sh) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc;
-    ws[(kw + 1u) * TQ + wq] = (vec4<f32>((words >> (sh + vec4<u32>(4u))) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc;
+    ws[sb + kw * TQ + wq] = vec4<ST>((vec4<f32>((words >> sh) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc);
+    ws[sb + (kw + 1u) * TQ + wq] = vec4<ST>((vec4<f32>((words >> (sh + vec4<u32>(4u))) & vec4<u32>(15u)) - vec4<f32>(7.0)) * sc);
 //#include tile-accumulate
   }
 

@@ -33,11 +33,26 @@ struct Dims {
 //#fragment tile-memory
 const BK: u32 = 32u;   // K depth of one staged slice
 const TQ: u32 = 16u;   // vec4 quads per tile edge: tile edge = 4 * TQ = 64
+const SLICE: u32 = BK * TQ; // vec4s of one staged slice of x (likewise of W)
 
-// [BK][TQ] vec4: xs[k * TQ + q] holds x rows 4q..4q+3 of the tile at depth k (likewise ws for W rows = y columns).
-// 2 x 512 x 16 B = 16 KiB.
-var<workgroup> xs: array<vec4<f32>, 512>;
-var<workgroup> ws: array<vec4<f32>, 512>;
+// The staged operands' type, and the tile products' arithmetic: f32, or f16 in the f16-arithmetic variant
+// (specializeWgsl switches the alias and STAGES; `shader-f16` only). In f16 a slice's 32 products are summed in
+// f16 (packed half math: twice the rate of f32 on most GPUs) and each slice's sum is added to the f32
+// accumulators, so f16 rounding never runs over more than 32 terms.
+alias ST = f32;
+// Slices in workgroup memory: 1 (f32: 16 KiB, the default limit) or 2 (f16: 2 x 8 KiB), a double buffer that
+// needs one barrier per slice instead of two: slice t + 1 is staged while slower invocations still read slice t.
+const STAGES: u32 = 1u;
+
+// [BK][TQ] vec4 per stage: xs[sb + k * TQ + q] holds x rows 4q..4q+3 of the tile at depth k of the slice staged at
+// sb (likewise ws for W rows = y columns).
+var<workgroup> xs: array<vec4<ST>, SLICE * STAGES>;
+var<workgroup> ws: array<vec4<ST>, SLICE * STAGES>;
+
+// Where the slice starting at depth k0 is staged.
+fn slice_base(k0: u32) -> u32 {
+  return ((k0 / BK) % STAGES) * SLICE;
+}
 
 //#fragment tile-start
 @compute @workgroup_size(16, TILE_M / 4u, 1)
@@ -68,15 +83,25 @@ fn main(
 //#fragment tile-accumulate
     workgroupBarrier();
 
+    var p0 = vec4<ST>(0.0);
+    var p1 = vec4<ST>(0.0);
+    var p2 = vec4<ST>(0.0);
+    var p3 = vec4<ST>(0.0);
     for (var kk = 0u; kk < BK; kk++) {
-      let a = xs[kk * TQ + ty];
-      let b = ws[kk * TQ + tx];
-      acc0 += a.x * b;
-      acc1 += a.y * b;
-      acc2 += a.z * b;
-      acc3 += a.w * b;
+      let a = xs[sb + kk * TQ + ty];
+      let b = ws[sb + kk * TQ + tx];
+      p0 += a.x * b;
+      p1 += a.y * b;
+      p2 += a.z * b;
+      p3 += a.w * b;
     }
-    workgroupBarrier();
+    acc0 += vec4<f32>(p0);
+    acc1 += vec4<f32>(p1);
+    acc2 += vec4<f32>(p2);
+    acc3 += vec4<f32>(p3);
+    if (STAGES == 1u) {
+      workgroupBarrier(); // one buffer: the next slice overwrites this one
+    }
 
 //#fragment tile-epilogue
   // y may be a column window of a wider matrix: element (r, c) goes to y[yOff + r * ldy + c].

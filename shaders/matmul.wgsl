@@ -3,7 +3,8 @@
 // Hugging Face layout: W is [out, in] row-major, so both x and W are contiguous along K ("NT" matmul).
 // x, b, y are f32; W is `WT`: f32 in this file as written. The f16-weight variant is this same text
 // specialized by src/gpu/kernels/linear.ts (`enable f16;` prepended, the `WT` alias switched to f16); it is
-// only built when the device has the `shader-f16` feature. Accumulation is always f32.
+// only built when the device has the `shader-f16` feature. The tile products are f32, or f16 in the
+// f16-arithmetic variant (matmul-tile.wgsl's `ST`; each 32-deep slice summed in f16, the slices in f32).
 //
 // Tiling (the shared tile loop of matmul-tile.wgsl, spliced in at the `//#include` lines): one workgroup of 16x16 invocations computes a 64x64 block of y. Each step stages a 64x32 slice
 // of x and a 64x32 slice of W in workgroup memory (16 KiB in all: the WebGPU default limit), stored K-major
@@ -36,6 +37,7 @@ alias WT = f32;
   let lq = lid / BK;
 
   for (var k0 = 0u; k0 < K; k0 += BK) {
+    let sb = slice_base(k0);
     let k = k0 + lk;
     for (var h = 0u; h < 2u; h++) {
       let q = lq + 8u * h;
@@ -53,8 +55,8 @@ alias WT = f32;
           }
         }
       }
-      xs[lk * TQ + q] = xv;
-      ws[lk * TQ + q] = wv;
+      xs[sb + lk * TQ + q] = vec4<ST>(xv);
+      ws[sb + lk * TQ + q] = vec4<ST>(wv);
     }
 //#include tile-accumulate
   }

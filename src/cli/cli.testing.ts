@@ -7,9 +7,9 @@ const run = promisify(execFile);
 const REGISTER = ['--import', './scripts/node-register.mjs'];
 
 /** Runs a CLI entry (default `npm run cli`'s src/cli/main.ts; `npm run convert`'s is src/cli/convert.ts). */
-export async function cli(args: string[], entry = 'src/cli/main.ts'): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function cli(args: string[], entry = 'src/cli/main.ts', env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [...REGISTER, entry, ...args], { cwd: process.cwd(), maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await run(process.execPath, [...REGISTER, entry, ...args], { cwd: process.cwd(), maxBuffer: 64 << 20, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };

@@ -2,7 +2,8 @@
 // generated tiny checkpoint (real Llama-3 tokenizer and vocabulary, 576 vision tokens, tiny widths):
 // - f32: every --dump tensor within 1e-4 of the CPU reference (max |gpu - ref| / max |ref|), the same 32 greedy
 //   tokens, and --check agrees;
-// - q4: the same greedy tokens as the CPU reference on the weights as the GPU holds them;
+// - q4: the same greedy tokens as the CPU reference on the weights as the GPU holds them; and, with the kernels'
+//   GPU shapes forced (LLAVA_KERNEL_SHAPES=gpu), --check passes (the path a GPU runs, f16 arithmetic on lavapipe);
 // - a 64x48 GIF video through --video --check --dump (compressor 2): pixel_values are torch's nearest resize of
 //   the first sampled frame, the index rule stated here independently;
 // - two --prompt (a follow-up turn): --dump writes the second turn's tensors (the whole conversation's prompt ids),
@@ -136,6 +137,15 @@ describe('cli generate', () => {
     const weights = dequantizedSource(loaded.checkpoint, 'q4', await cliDeviceHasF16());
     const ref = await generateReference({ weights, pixelValues, promptIds: out.promptIds, maxNewTokens: 32, stopIds: loaded.text.stopIds });
     expect(out.tokens).toEqual(ref.tokens);
+  });
+
+  it("q4 with the kernels' GPU shapes (LLAVA_KERNEL_SHAPES=gpu: tiled linears, f16 arithmetic where shader-f16, 64-lane matvec, tiled / splitk attention): --check passes", async () => {
+    const r = await cli(['generate', '--model', model, '--image', image, '--prompt', 'Describe it.', '--precision', 'q4', '--max-new-tokens', '8', '--check'], undefined, { LLAVA_KERNEL_SHAPES: 'gpu' });
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stderr.split('\n').filter((l) => /^\s+\w+\s+\[[\d, ]+\]\s+max err/.test(l));
+    expect(rows.length, r.stderr).toBeGreaterThanOrEqual(6);
+    for (const row of rows) expect(row, r.stderr).toMatch(/ ok$/);
+    expect(r.stderr).toMatch(/^check: OK$/m);
   });
 
   it("--video (a 64x48 GIF, compressor 2) with --check and --dump: pixel_values are torch's nearest resize of the first sampled frame", async () => {

@@ -1,7 +1,30 @@
 // Adapter/device setup and summaries (Node/Dawn; SwiftShader without a GPU).
 import { describe, expect, it, vi } from 'vitest';
-import { createNodeGpu, disabledFeatures } from '../node/gpu.ts';
-import { formatAdapterSummary, GpuUnavailableError, requestGpuDevice } from './device.ts';
+import { createNodeGpu, disabledFeatures, kernelShapesFromEnv } from '../node/gpu.ts';
+import { formatAdapterSummary, GpuUnavailableError, isCpuDevice, requestGpuDevice } from './device.ts';
+
+describe("the kernels' shapes (isCpuDevice)", () => {
+  it('LLAVA_KERNEL_SHAPES=gpu makes every device take the GPU shapes; unset, the adapter decides; anything else is refused', async () => {
+    expect(kernelShapesFromEnv({})).toBe('adapter');
+    expect(kernelShapesFromEnv({ LLAVA_KERNEL_SHAPES: 'gpu' })).toBe('gpu');
+    expect(() => kernelShapesFromEnv({ LLAVA_KERNEL_SHAPES: 'GPU' })).toThrow(/LLAVA_KERNEL_SHAPES=GPU: use gpu .* or adapter/);
+    const saved = process.env.LLAVA_KERNEL_SHAPES;
+    process.env.LLAVA_KERNEL_SHAPES = 'gpu';
+    const forced = await createNodeGpu().finally(() => {
+      if (saved === undefined) delete process.env.LLAVA_KERNEL_SHAPES;
+      else process.env.LLAVA_KERNEL_SHAPES = saved;
+    });
+    const own = await createNodeGpu();
+    try {
+      expect(isCpuDevice(forced.device)).toBe(false);
+      const info = `${own.summary.architecture} ${own.summary.description}`;
+      if (saved !== 'gpu') expect(isCpuDevice(own.device)).toBe(own.summary.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(info));
+    } finally {
+      forced.device.destroy();
+      own.device.destroy();
+    }
+  });
+});
 
 describe('requestGpuDevice', () => {
   it('creates a device with the adapter maxima and summarises the adapter', async () => {

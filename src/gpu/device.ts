@@ -88,12 +88,25 @@ export function browserGpu(): GPU | undefined {
   return nav?.gpu ?? undefined;
 }
 
+/** Devices on a CPU adapter told to take the kernels' GPU shapes anyway (useGpuKernelShapes). */
+const gpuShaped = new WeakSet<GPUDevice>();
+
+/**
+ * Makes isCpuDevice(device) false on a CPU adapter, so every kernel takes the shape it takes on a GPU (tiled linears
+ * with f16 arithmetic where shader-f16, 64-lane matvec, tiled / splitk attention): tests and the CLI check the path a
+ * GPU runs, end to end, on lavapipe (LLAVA_KERNEL_SHAPES=gpu in Node). Slower there, never wrong.
+ */
+export function useGpuKernelShapes(device: GPUDevice): void {
+  gpuShaped.add(device);
+}
+
 /**
  * Whether `device` runs on a CPU (SwiftShader, lavapipe: a fallback adapter), from its adapter info. Kernels pick
  * their shape by it where CPUs and GPUs want opposite things: a CPU runs a workgroup's invocations as a few SIMD
  * fibers, where cross-lane sums and barriers cost more than the parallelism they buy.
  */
 export function isCpuDevice(device: GPUDevice): boolean {
+  if (gpuShaped.has(device)) return false;
   const info = (device as { adapterInfo?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).adapterInfo;
   if (!info) return false;
   return Boolean(info.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.description}`);

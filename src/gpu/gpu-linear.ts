@@ -1,19 +1,20 @@
 // Kernels over GpuWeights tensors, whatever their storage (f32, f16, q4f32, q4f16) and row blocks:
 //   recordLinear  y = x W^T (+ b): MatvecKernel for M <= matvecMaxRows rows when W's rows are 16-byte aligned (one pass
 //                 over W, where a 64-row tile would idle), else LinearKernel (f32 / f16 tiles) or LinearQ4Kernel (int4).
-//                 A W split into row blocks runs one kernel per block into its column window of y.
+//                 A W split into row blocks runs one kernel per block into its column window of y. On a GPU with
+//                 shader-f16 the tiles over f16-stored weights (f16, q4f16) compute in f16 (tiledArithmetic).
 //   recordGated   y = silu(x G^T) * (x U^T), a gated MLP's gate and up in one matvec pass (decode rows).
 //   NormKernels   LayerNorm / RMSNorm with the NormKernel variant of the weight's storage.
 // Kernel variants are compiled by prepare() (at load), so recording stays synchronous.
 // Also: f32 copies of small tensors (every kernel reads biases as f32, whatever the policy stored) and row slices
 // of a tensor (the compressor's in_proj_weight holds Wq, Wk and Wv in one tensor).
-import { decodeRows, encodeRows, isQ4, rowBytes, type DenseStorage, type Storage } from './storage.ts';
+import { decodeRows, encodeRows, isQ4, rowBytes, STORAGE, type DenseStorage, type Storage } from './storage.ts';
 import type { GpuTensor, GpuTensorBlock, GpuWeights } from '../weights/gpu-weights.ts';
 import { storageBufferFrom } from './buffers.ts';
 import { isCpuDevice } from './device.ts';
 import type { GpuTarget } from './dispatch.ts';
 import { firstRows, type WeightRows } from './tensor.ts';
-import { LINEAR_TILE, LinearKernel, type LinearRunOptions } from './kernels/linear.ts';
+import { LINEAR_TILE, LinearKernel, type LinearArithmetic, type LinearRunOptions } from './kernels/linear.ts';
 import { LinearQ4Kernel } from './kernels/linear-q4.ts';
 import { MATVEC_MAX_M, MatvecKernel } from './kernels/matvec.ts';
 import { NormKernel, type NormKind, type NormRunOptions } from './kernels/norm.ts';
@@ -49,6 +50,22 @@ export function matvecTailRows(storage: Storage, M: number, K: number, offsetAli
   return ((M - tail) * K * 4) % offsetAlignment === 0 ? tail : 0;
 }
 
+/**
+ * The arithmetic of a tiled linear over weights stored as `storage`: f16 for the f16 formats (f16, q4f16: weights
+ * the precision policy stored in f16, whose products gain nothing from f32; MLC computes q4f16_1 in f16 as a whole)
+ * on a GPU with shader-f16, where f16 math runs at twice the f32 rate; else f32. The f32 formats (the parity
+ * precision, devices without shader-f16) stay f32, and so does a CPU adapter's direct form. The tile sums only
+ * 32 products in f16 (matmul-tile.wgsl), so the f16 error stays at slice depth, not K.
+ */
+export function tiledArithmetic(storage: Storage, device: GPUDevice): LinearArithmetic {
+  return STORAGE[storage].f16 && device.features.has('shader-f16') && !isCpuDevice(device) ? 'f16' : 'f32';
+}
+
+export interface LinearKernelsOptions {
+  /** 'by-storage' (default): tiledArithmetic; 'f32': every tile in f32 (benches measure the difference). */
+  arithmetic?: 'by-storage' | 'f32';
+}
+
 type AnyLinear = LinearKernel | LinearQ4Kernel | MatvecKernel;
 
 /** The linear kernels of one device, one per (path, storage), built on demand by prepare(). */
@@ -60,7 +77,10 @@ export class LinearKernels {
 
   private readonly cpu: boolean;
 
-  constructor(readonly device: GPUDevice) {
+  constructor(
+    readonly device: GPUDevice,
+    private readonly opts: LinearKernelsOptions = {},
+  ) {
     this.cpu = isCpuDevice(device);
   }
 
@@ -85,12 +105,13 @@ export class LinearKernels {
     const key = `${path}:${storage}`;
     let p = this.pending.get(key);
     if (!p) {
+      const arithmetic = this.opts.arithmetic === 'f32' ? 'f32' : tiledArithmetic(storage, this.device);
       const kernel: AnyLinear =
         path === 'matvec'
           ? new MatvecKernel(this.device, { weights: storage })
           : isQ4(storage)
-            ? new LinearQ4Kernel(this.device, { scales: storage === 'q4f16' ? 'f16' : 'f32' })
-            : new LinearKernel(this.device, { weights: storage });
+            ? new LinearQ4Kernel(this.device, { scales: storage === 'q4f16' ? 'f16' : 'f32', arithmetic })
+            : new LinearKernel(this.device, { weights: storage, arithmetic });
       p = kernel.init().then(
         (k: AnyLinear) => {
           this.kernels.set(key, k);

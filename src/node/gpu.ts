@@ -2,7 +2,7 @@
 // Vulkan backend runs on Chromium's SwiftShader (src/node/node-env.ts points VK_ICD_FILENAMES at it).
 import './node-env.ts';
 import { create, globals } from 'webgpu';
-import { GpuUnavailableError, requestGpuDevice, type GpuContext, type RequestDeviceOptions } from '../gpu/device.ts';
+import { GpuUnavailableError, requestGpuDevice, useGpuKernelShapes, type GpuContext, type RequestDeviceOptions } from '../gpu/device.ts';
 import { SWIFTSHADER_ICD } from './node-env.ts';
 
 const instances = new Map<string, GPU>();
@@ -40,12 +40,26 @@ export function disabledFeatures(env: NodeJS.ProcessEnv = process.env): string[]
 }
 
 /**
+ * LLAVA_KERNEL_SHAPES=gpu: kernels take their GPU shapes even on a CPU adapter (useGpuKernelShapes), so the path a
+ * GPU runs is checked on lavapipe / SwiftShader. Anything else (or unset): the adapter's own shapes.
+ */
+export function kernelShapesFromEnv(env: NodeJS.ProcessEnv = process.env): 'gpu' | 'adapter' {
+  const v = env.LLAVA_KERNEL_SHAPES;
+  if (v === undefined || v === '' || v === 'adapter') return 'adapter';
+  if (v === 'gpu') return 'gpu';
+  throw new Error(`LLAVA_KERNEL_SHAPES=${v}: use gpu (the kernels' GPU shapes on any adapter) or adapter (the default)`);
+}
+
+/**
  * Adapter + device in Node (same GpuContext as the browser). Throws GpuUnavailableError with setup hints when
  * Dawn finds no adapter. Call `ctx.device.destroy()` when done so the process can exit promptly.
  */
 export async function createNodeGpu(opts: RequestDeviceOptions = {}): Promise<GpuContext> {
   try {
-    return await requestGpuDevice(nodeGpu(), { withoutFeatures: disabledFeatures(), ...opts });
+    const shapes = kernelShapesFromEnv();
+    const ctx = await requestGpuDevice(nodeGpu(), { withoutFeatures: disabledFeatures(), ...opts });
+    if (shapes === 'gpu') useGpuKernelShapes(ctx.device);
+    return ctx;
   } catch (e) {
     if (e instanceof GpuUnavailableError && e.kind === 'no-adapter') {
       const icd = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;

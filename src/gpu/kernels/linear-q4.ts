@@ -2,7 +2,8 @@
 // W in the MLC q4f32_1 / q4f16_1 layout (src/quant/q4.ts): qWeight [N, K/8] u32, qScale [N, K/32] f32 or f16.
 // Two forms (LinearForm, as LinearKernel): 'tiled', shaders/matmul-q4.wgsl, dequantizes one 32-deep group per K
 // slice into workgroup memory (GPUs); 'direct', shaders/matmul-q4-direct.wgsl, unpacks each row's group from one
-// 16-byte load into registers (CPU adapters). f32 accumulation in both. The f16-scale variant reads the scales
+// 16-byte load into registers (CPU adapters). f32 accumulation in both; the tiled form can compute its tile in f16
+// (LinearArithmetic, shader-f16), each group of 32 products summed in f16. The f16-scale variant reads the scales
 // as u32 pairs (unpack2x16float), so it needs no `shader-f16` and is built on every device. For a few rows
 // (decode) use MatvecKernel (matvec.ts), which is bandwidth-bound where a tile would idle most of its rows.
 //
@@ -15,10 +16,10 @@ import matmulQ4DirectWgsl from '../../../shaders/matmul-q4-direct.wgsl?raw';
 import { q4Bytes, q4ScalesToF16Bits, Q4_GROUP_SIZE, type Q4ScaleDType, type Q4Weights } from '../../quant/q4.ts';
 import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } from '../buffers.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
-import { computeProgram, type BindingKind } from '../pipeline.ts';
+import { computeProgram, specializeWgsl, type BindingKind } from '../pipeline.ts';
 import { expandWgsl } from '../wgsl-include.ts';
 import { firstRows } from '../tensor.ts';
-import { defaultLinearForm, linearEpilogue, linearShape, type LinearForm, type LinearOperands, type LinearRunOptions } from './linear.ts';
+import { checkArithmetic, defaultLinearForm, linearEpilogue, linearShape, tileArithmetic, type LinearArithmetic, type LinearForm, type LinearOperands, type LinearRunOptions } from './linear.ts';
 
 /** Shared with the other kernel wrappers; re-exported here where they were first defined. */
 export { checkBindings, recordCompute } from '../dispatch.ts';
@@ -33,9 +34,13 @@ export const SMALL_TILE_M = 16;
 
 const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'storage'];
 
-/** The WGSL text of a form (one source for both scale dtypes: the SCALE_F16 override picks), its shared fragments spliced in. */
-export function linearQ4ShaderSource(form: LinearForm = 'tiled'): string {
-  return expandWgsl(form === 'tiled' ? matmulQ4Wgsl : matmulQ4DirectWgsl);
+/**
+ * The WGSL text of a form (one source for both scale dtypes: the SCALE_F16 override picks), its shared fragments
+ * spliced in; for f16 arithmetic (tiled), specialized by tileArithmetic.
+ */
+export function linearQ4ShaderSource(form: LinearForm = 'tiled', arithmetic: LinearArithmetic = 'f32'): string {
+  const code = expandWgsl(form === 'tiled' ? matmulQ4Wgsl : matmulQ4DirectWgsl);
+  return arithmetic === 'f16' ? specializeWgsl(code, { enable: ['f16'], ...tileArithmetic('f16') }) : code;
 }
 
 export interface LinearQ4KernelOptions {
@@ -45,6 +50,8 @@ export interface LinearQ4KernelOptions {
   maxWorkgroupsPerDimension?: number;
   /** Kernel form; default defaultLinearForm(device). Tests run both forms on one device. */
   form?: LinearForm;
+  /** The tiled form's tile arithmetic (default 'f32'; 'f16' needs shader-f16, whatever the scales). */
+  arithmetic?: LinearArithmetic;
   /** Replace the shader (tests, tuning): same bindings, Dims and overrides. */
   shader?: { name: string; code: string };
 }
@@ -52,12 +59,13 @@ export interface LinearQ4KernelOptions {
 export class LinearQ4Kernel {
   readonly scales: Q4ScaleDType;
   readonly form: LinearForm;
+  readonly arithmetic: LinearArithmetic;
   /** By rows per tile (bias on/off is a uniform flag); the tiled form has only 64-row tiles. */
   private readonly programs = new LazyPrograms(async () => {
     const build = (tileM: number) =>
       computeProgram(this.device, {
-        name: `${this.opts.shader?.name ?? `${this.form === 'tiled' ? 'matmul-q4.wgsl' : 'matmul-q4-direct.wgsl'} (${this.scales} scales)`}${tileM === LINEAR_Q4_TILE ? '' : `, ${tileM}-row tiles`}`,
-        code: this.opts.shader?.code ?? linearQ4ShaderSource(this.form),
+        name: `${this.opts.shader?.name ?? `${this.form === 'tiled' ? 'matmul-q4.wgsl' : 'matmul-q4-direct.wgsl'} (${this.scales} scales${this.arithmetic === 'f16' ? ', f16 arithmetic' : ''})`}${tileM === LINEAR_Q4_TILE ? '' : `, ${tileM}-row tiles`}`,
+        code: this.opts.shader?.code ?? linearQ4ShaderSource(this.form, this.arithmetic),
         bindings: BINDINGS,
         constants: { SCALE_F16: this.scales === 'f16', ...(tileM === LINEAR_Q4_TILE ? {} : { TILE_M: tileM }) },
       });
@@ -74,6 +82,8 @@ export class LinearQ4Kernel {
   ) {
     this.scales = opts.scales ?? 'f32';
     this.form = opts.form ?? defaultLinearForm(device);
+    this.arithmetic = opts.arithmetic ?? 'f32';
+    checkArithmetic(device, 'LinearQ4Kernel', this.form, this.arithmetic);
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.uniforms = new UniformCache(device, 'linear-q4 dims');
   }

@@ -2,8 +2,9 @@
 // (W rows are outputs). Two forms of the same 64x64-tile computation (LinearForm): 'tiled' stages x and W
 // slices in workgroup memory (shaders/matmul.wgsl, for GPUs); 'direct' reads them straight from the buffers
 // (shaders/matmul-direct.wgsl, for CPU adapters, where it runs 1.8-2.8x faster and builds in milliseconds
-// instead of seconds). An f16-weight variant (f32 accumulation) of each is specialized from the same source and
-// built only on devices with `shader-f16`.
+// instead of seconds). An f16-weight variant of each is specialized from the same source and built only on
+// devices with `shader-f16`; so is the tiled form's f16 arithmetic (LinearArithmetic), where the tile products are
+// f16 (twice the f32 rate on most GPUs) and only a 32-deep slice is summed in f16.
 //
 // Limits: each binding (x, W, y) must fit in maxStorageBufferBindingSize. A weight matrix larger than that
 // must be split by the caller into row blocks W[n0:n1, :] (separate buffers), each run with
@@ -37,6 +38,25 @@ export type LinearForm = 'tiled' | 'direct';
 /** The form a device runs best: 'direct' on a CPU adapter, else 'tiled'. */
 export const defaultLinearForm = (device: GPUDevice): LinearForm => (isCpuDevice(device) ? 'direct' : 'tiled');
 
+/**
+ * The tiled form's tile arithmetic: 'f32', or 'f16' (needs `shader-f16`): x and W slices staged as f16, each
+ * 32-deep slice's products summed in f16 and added to f32 accumulators (matmul-tile.wgsl); double-buffered, one
+ * barrier per slice. Which linears take it is a precision choice (precision/policy.ts: linearArithmetic).
+ */
+export type LinearArithmetic = 'f32' | 'f16';
+
+/** The specialization of a tiled kernel's text for its arithmetic (`ST`, `STAGES` of matmul-tile.wgsl). */
+export function tileArithmetic(arithmetic: LinearArithmetic): { aliases: Record<string, string>; u32Consts: Record<string, number> } {
+  return arithmetic === 'f16' ? { aliases: { ST: 'f16' }, u32Consts: { STAGES: 2 } } : { aliases: {}, u32Consts: {} };
+}
+
+/** Checks that a kernel's form and arithmetic go together and that the device can run them. */
+export function checkArithmetic(device: GPUDevice, who: string, form: LinearForm, arithmetic: LinearArithmetic): void {
+  if (arithmetic === 'f32') return;
+  if (form !== 'tiled') throw new Error(`${who}: f16 arithmetic is a form of the tiled kernel, not of the ${form} one`);
+  requireShaderF16(device, true, `${who}: f16 arithmetic needs`, 'f32 arithmetic');
+}
+
 /** How the direct form reads rows: whole vec4s when every row is (K % 4 == 0), else element by element. */
 export type DirectLoads = 'vec4' | 'scalar';
 export const directLoads = (K: number): DirectLoads => (K % 4 === 0 ? 'vec4' : 'scalar');
@@ -45,16 +65,19 @@ const DIRECT_LOADS = parseFragments([matmulDirectLoadsWgsl]);
 
 /**
  * The WGSL text of a form for a weight dtype: the kernel with its shared fragments spliced in (for 'direct',
- * the row loads `loads`); for f16, `enable f16;` + `alias WT = f16;`.
+ * the row loads `loads`); for f16 weights, `enable f16;` + `alias WT = f16;`; for f16 arithmetic (tiled), that of
+ * tileArithmetic.
  */
-export function linearShaderSource(weights: DenseStorage, form: LinearForm = 'tiled', loads: DirectLoads = 'vec4'): string {
+export function linearShaderSource(weights: DenseStorage, form: LinearForm = 'tiled', loads: DirectLoads = 'vec4', arithmetic: LinearArithmetic = 'f32'): string {
   let code: string;
   if (form === 'tiled') {
     code = expandWgsl(matmulWgsl);
   } else {
     code = expandWgsl(matmulDirectWgsl, new Map([['direct-loads', DIRECT_LOADS.get(`direct-loads-${loads}`)!]]));
   }
-  return weights === 'f16' ? specializeWgsl(code, { enable: ['f16'], aliases: { WT: 'f16' } }) : code;
+  if (weights === 'f32' && arithmetic === 'f32') return code;
+  const { aliases, u32Consts } = tileArithmetic(arithmetic);
+  return specializeWgsl(code, { enable: ['f16'], aliases: weights === 'f16' ? { ...aliases, WT: 'f16' } : aliases, u32Consts });
 }
 
 export interface LinearKernelOptions {
@@ -64,6 +87,8 @@ export interface LinearKernelOptions {
   maxWorkgroupsPerDimension?: number;
   /** Kernel form; default defaultLinearForm(device). Tests run both forms on one device. */
   form?: LinearForm;
+  /** The tiled form's tile arithmetic (default 'f32'). */
+  arithmetic?: LinearArithmetic;
   /**
    * Replace the shader (benchmarks: a naive baseline or a tuning candidate with the same bindings and Dims).
    * `workgroupsFor` defaults to the 64x64-tile grid. Default: matmul.wgsl.
@@ -116,6 +141,7 @@ export type { GpuTarget } from '../dispatch.ts';
 export class LinearKernel {
   readonly weights: DenseStorage;
   readonly form: LinearForm;
+  readonly arithmetic: LinearArithmetic;
   /** By row-load class (the tiled form and a custom shader: one program for every K). */
   private readonly programs = new LazyPrograms(() => this.build());
   private readonly uniforms: UniformCache;
@@ -128,7 +154,9 @@ export class LinearKernel {
   ) {
     this.weights = opts.weights ?? 'f32';
     this.form = opts.form ?? defaultLinearForm(device);
+    this.arithmetic = opts.arithmetic ?? 'f32';
     requireShaderF16(device, this.weights === 'f16', 'LinearKernel: f16 weights need', 'f32 weights');
+    checkArithmetic(device, 'LinearKernel', this.form, this.arithmetic);
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.uniforms = new UniformCache(device, 'linear dims');
   }
@@ -145,8 +173,8 @@ export class LinearKernel {
     const { shader } = this.opts;
     const suffix = this.weights === 'f16' ? ' (f16 weights)' : '';
     if (shader || this.form === 'tiled') {
-      const name = shader?.name ?? `matmul.wgsl${suffix}`;
-      const program = await computeProgram(this.device, { name, code: shader?.code ?? linearShaderSource(this.weights), bindings: BINDINGS });
+      const name = shader?.name ?? `matmul.wgsl${suffix}${this.arithmetic === 'f16' ? ' (f16 arithmetic)' : ''}`;
+      const program = await computeProgram(this.device, { name, code: shader?.code ?? linearShaderSource(this.weights, 'tiled', 'vec4', this.arithmetic), bindings: BINDINGS });
       return { vec4: program, scalar: program };
     }
     const [vec4, scalar] = await Promise.all(
