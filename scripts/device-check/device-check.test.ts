@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isCpuAdapter } from '../../src/gpu/device.ts';
 import type { CheckResults } from './results.ts';
 
 const run = promisify(execFile);
@@ -45,6 +46,12 @@ describe('device-check.sh --local', () => {
       expect(e.ratios!.ttftFlopsRatio).toBeLessThan(1);
     }
     expect(results.kernels).toMatch(/clip\.qkv/);
+    expect(results.kernels).toMatch(/device limits: copy [\d.]+ GB\/s, peak FMA f32 [\d.]+ GFLOP\/s/);
+    // With shader-f16: the tiled kernel's f32 and f16 arithmetic, timed against each other.
+    if (f16) expect(results.kernels).toMatch(/tiled kernel, f32 against f16 arithmetic[^\n]*\n[^\n]*\nclip\.qkv [^\n]* [\d.]+x +[\d.]+ +[\d.]+%/);
+    // The stages are measured against the f16 peak where the linears compute in f16: a GPU with shader-f16 (a CPU
+    // adapter's direct form computes in f32).
+    for (const e of results.e2e) expect(e.peakKind).toBe(f16 && !isCpuAdapter(results.adapter) ? 'f16' : 'f32');
     expect(results.decode).toMatch(/re-recorded \/ replayed: [\d.]+x/);
     expect(results.decode).toMatch(/separate \/ gated: [\d.]+x; max \|diff\|/);
     expect(results.decode).toMatch(/separate \/ epilogue: [\d.]+x; max \|diff\|/);

@@ -26,6 +26,8 @@ export interface E2eResult {
     llava15: { rows: number; ttftMs: number; ttftFlops: number } | null;
     limits: { copyGBps: number; peakF32Gflops: number; peakF16Gflops: number | null } | null;
   };
+  /** The FMA peak the non-decode stages are measured against (absent in results from before it was recorded: f32). */
+  peakKind?: 'f32' | 'f16';
   ours: { ttftFlops: number };
   ratios: { ttftSpeedup: number; ttftFlopsRatio: number; endToEndSpeedup: number; endToEndFlopsRatio: number } | null;
   wallMs: number;
@@ -67,7 +69,7 @@ export function formatE2eMarkdown(r: E2eResult): string {
     `GPU memory: ${Object.entries(r.memory.weights).map(([k, v]) => `${k} weights ${mib(v)}`).join(', ')}; image side ${mib(r.memory.imageSide)}, pre-fusion ${mib(r.memory.prefusion)}, LLM runtime (KV cache, scratch, input rows) ${mib(r.memory.llm)}, one image's state ${mib(r.memory.imageState)}; total ${mib(r.memory.total + r.memory.imageState)}.`,
   ];
   const l = r.baselines.limits;
-  if (l) lines.push('', `Device limits (b), measured in the same process: copy ${l.copyGBps.toFixed(1)} GB/s (read + write), peak FMA f32 ${l.peakF32Gflops.toFixed(0)} GFLOP/s${l.peakF16Gflops !== null ? `, f16 ${l.peakF16Gflops.toFixed(0)} GFLOP/s` : ''}. Decode is bytes per token over time against the copy bandwidth; the other stages FLOPs over time against the f32 peak.`);
+  if (l) lines.push('', `Device limits (b), measured in the same process: copy ${l.copyGBps.toFixed(1)} GB/s (read + write), peak FMA f32 ${l.peakF32Gflops.toFixed(0)} GFLOP/s${l.peakF16Gflops !== null ? `, f16 ${l.peakF16Gflops.toFixed(0)} GFLOP/s` : ''}. Decode is bytes per token over time against the copy bandwidth; the other stages FLOPs over time against the ${r.peakKind ?? 'f32'} peak (f16 where the linears compute in f16).`);
   const a = r.baselines.llava15;
   if (a && r.ratios) {
     lines.push(

@@ -1,7 +1,7 @@
 // Adapter/device setup and summaries (Node/Dawn; SwiftShader without a GPU).
 import { describe, expect, it, vi } from 'vitest';
 import { createNodeGpu, disabledFeatures, kernelShapesFromEnv } from '../node/gpu.ts';
-import { formatAdapterSummary, GpuUnavailableError, isCpuDevice, requestGpuDevice } from './device.ts';
+import { formatAdapterSummary, GpuUnavailableError, isCpuAdapter, isCpuDevice, requestGpuDevice } from './device.ts';
 
 describe("the kernels' shapes (isCpuDevice)", () => {
   it('LLAVA_KERNEL_SHAPES=gpu makes every device take the GPU shapes; unset, the adapter decides; anything else is refused', async () => {
@@ -17,8 +17,10 @@ describe("the kernels' shapes (isCpuDevice)", () => {
     const own = await createNodeGpu();
     try {
       expect(isCpuDevice(forced.device)).toBe(false);
-      const info = `${own.summary.architecture} ${own.summary.description}`;
-      if (saved !== 'gpu') expect(isCpuDevice(own.device)).toBe(own.summary.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(info));
+      if (saved !== 'gpu') expect(isCpuDevice(own.device)).toBe(isCpuAdapter(own.summary));
+      expect(isCpuAdapter({ architecture: 'swiftshader', description: '' })).toBe(true);
+      expect(isCpuAdapter({ architecture: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' })).toBe(true);
+      expect(isCpuAdapter({ architecture: 'hopper', description: 'NVIDIA H200' })).toBe(false);
     } finally {
       forced.device.destroy();
       own.device.destroy();

@@ -108,7 +108,11 @@ export function useGpuKernelShapes(device: GPUDevice): void {
 export function isCpuDevice(device: GPUDevice): boolean {
   if (gpuShaped.has(device)) return false;
   const info = (device as { adapterInfo?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).adapterInfo;
-  if (!info) return false;
+  return info ? isCpuAdapter(info) : false;
+}
+
+/** Whether an adapter (its info or summary) is a CPU one: a fallback adapter, SwiftShader or lavapipe. */
+export function isCpuAdapter(info: { architecture: string; description: string; isFallbackAdapter?: boolean }): boolean {
   return Boolean(info.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.description}`);
 }
 

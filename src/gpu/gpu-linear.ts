@@ -8,13 +8,13 @@
 // Kernel variants are compiled by prepare() (at load), so recording stays synchronous.
 // Also: f32 copies of small tensors (every kernel reads biases as f32, whatever the policy stored) and row slices
 // of a tensor (the compressor's in_proj_weight holds Wq, Wk and Wv in one tensor).
-import { decodeRows, encodeRows, isQ4, rowBytes, STORAGE, type DenseStorage, type Storage } from './storage.ts';
+import { decodeRows, encodeRows, isQ4, rowBytes, type DenseStorage, type Storage } from './storage.ts';
 import type { GpuTensor, GpuTensorBlock, GpuWeights } from '../weights/gpu-weights.ts';
 import { storageBufferFrom } from './buffers.ts';
 import { isCpuDevice } from './device.ts';
 import type { GpuTarget } from './dispatch.ts';
 import { firstRows, type WeightRows } from './tensor.ts';
-import { LINEAR_TILE, LinearKernel, type LinearArithmetic, type LinearRunOptions } from './kernels/linear.ts';
+import { LINEAR_TILE, LinearKernel, tiledArithmetic, type LinearRunOptions } from './kernels/linear.ts';
 import { LinearQ4Kernel } from './kernels/linear-q4.ts';
 import { MATVEC_MAX_M, MatvecKernel } from './kernels/matvec.ts';
 import { NormKernel, type NormKind, type NormRunOptions } from './kernels/norm.ts';
@@ -48,17 +48,6 @@ export function matvecTailRows(storage: Storage, M: number, K: number, offsetAli
   const tail = M % LINEAR_TILE;
   if (M < LINEAR_TILE || tail === 0 || tail > MATVEC_MAX_M || !matvecReads(storage, K)) return 0;
   return ((M - tail) * K * 4) % offsetAlignment === 0 ? tail : 0;
-}
-
-/**
- * The arithmetic of a tiled linear over weights stored as `storage`: f16 for the f16 formats (f16, q4f16: weights
- * the precision policy stored in f16, whose products gain nothing from f32; MLC computes q4f16_1 in f16 as a whole)
- * on a GPU with shader-f16, where f16 math runs at twice the f32 rate; else f32. The f32 formats (the parity
- * precision, devices without shader-f16) stay f32, and so does a CPU adapter's direct form. The tile sums only
- * 32 products in f16 (matmul-tile.wgsl), so the f16 error stays at slice depth, not K.
- */
-export function tiledArithmetic(storage: Storage, device: GPUDevice): LinearArithmetic {
-  return STORAGE[storage].f16 && device.features.has('shader-f16') && !isCpuDevice(device) ? 'f16' : 'f32';
 }
 
 export interface LinearKernelsOptions {

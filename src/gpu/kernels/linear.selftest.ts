@@ -1,5 +1,6 @@
-// In-app self-test cases for the dense linear layer in the form this device runs (tiled shaders/matmul.wgsl on a
-// GPU, direct matmul-direct.wgsl on a CPU adapter): random x [M, K], W [N, K] (f32 or f16
+// In-app self-test cases for the dense linear layer in the form and arithmetic this device runs (tiled
+// shaders/matmul.wgsl on a GPU, in f16 for f16 weights with shader-f16; direct matmul-direct.wgsl on a CPU adapter):
+// random x [M, K], W [N, K] (f32 or f16
 // storage), bias [N]; reference: linear() on the weights the GPU holds. Small sizes: the page may run on SwiftShader.
 // Also the harness the other weight-matrix cases (linear-q4, matvec) share: the random problem and its measurement.
 import { linear } from '../../reference/linear.ts';
@@ -7,7 +8,7 @@ import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.
 import { readF32 } from '../buffers.ts';
 import { compareArrays } from '../compare.ts';
 import { shaderF16If, timed, withGpuObjects, type SelfTestCase, type SelfTestMeasurement } from '../selftest-support.ts';
-import { LinearKernel, roundToF16, toF16Weights } from './linear.ts';
+import { LinearKernel, roundToF16, tiledArithmetic, toF16Weights, type LinearArithmetic } from './linear.ts';
 import type { DenseStorage } from '../storage.ts';
 import { firstRows } from '../tensor.ts';
 
@@ -41,10 +42,19 @@ export interface LinearCaseBuffers {
 }
 
 /**
+ * The tolerance of a case by the kernel's arithmetic. f32: atol = rtol = 1e-4 (the weights' values are exact in
+ * f32, so only the f32 accumulation differs from the f64 reference). f16 (tiled, 32 products per f16 sum): x and each
+ * product and slice sum round to f16 (u = 2^-11); with these problems (sum |x w| about 3 over K = 160) a correct
+ * kernel is off by about 1e-4 rms and 6e-4 at most, a dropped or misplaced term by up to |x w| ~ 0.08.
+ */
+export function arithmeticTolerance(arithmetic: LinearArithmetic): { atol: number; rtol: number } {
+  return arithmetic === 'f16' ? { atol: 4e-3, rtol: 4e-3 } : { atol: 1e-4, rtol: 1e-4 };
+}
+
+/**
  * Uploads x, the weights as stored (`w`: f32 values, f16 bits or int4 words; `scales` for int4) and b, records
- * `record` (which writes y [M, N]) on the kernel once it is built, and compares y with `expected`. atol = rtol =
- * 1e-4: the weights' values are exact in f32, so only the f32 accumulation differs from the f64 reference.
- * `y0`: what y holds before the run (a residual case adds into it), else zeros.
+ * `record` (which writes y [M, N]) on the kernel once it is built, and compares y with `expected` within `tol`
+ * (default: f32 arithmetic's). `y0`: what y holds before the run (a residual case adds into it), else zeros.
  */
 export async function measureLinearCase<Kernel extends { destroy(): void }>(
   device: GPUDevice,
@@ -53,6 +63,7 @@ export async function measureLinearCase<Kernel extends { destroy(): void }>(
   [M, K, N]: readonly [number, number, number],
   expected: Float32Array,
   record: (kernel: Kernel, bufs: LinearCaseBuffers) => void,
+  tol = arithmeticTolerance('f32'),
 ): Promise<SelfTestMeasurement> {
   return withGpuObjects(device, async (gpu) => {
     const k = gpu.own(await kernel);
@@ -69,23 +80,33 @@ export async function measureLinearCase<Kernel extends { destroy(): void }>(
       () => record(k, bufs),
       () => readF32(device, bufs.y, M * N),
     );
-    return { comparison: compareArrays(y, expected, { atol: 1e-4, rtol: 1e-4 }), shape: [M, N], gpuMs, flops: 2 * M * K * N };
+    return { comparison: compareArrays(y, expected, tol), shape: [M, N], gpuMs, flops: 2 * M * K * N };
   });
 }
+
+/** How the f16-stored cases compute: as the engine runs them (tiledArithmetic). */
+export const F16_MATH = 'f16 products in 32-deep slices summed in f32 on a GPU with shader-f16, else f32 accumulation';
 
 function linearCase(opts: { id: string; name: string; weights: DenseStorage; M: number; K: number; N: number; seed: number }): SelfTestCase {
   const { M, K, N, weights } = opts;
   return {
     id: opts.id,
     name: opts.name,
-    description: `y = x·Wᵀ + b, x [${M}×${K}], W [${N}×${K}] ${weights}, f32 accumulation`,
+    description: `y = x·Wᵀ + b, x [${M}×${K}], W [${N}×${K}] ${weights}, ${weights === 'f16' ? F16_MATH : 'f32 accumulation'}`,
     requires: shaderF16If(weights === 'f16'),
     async run({ device }) {
       const { x, w, b } = randomLinearProblem(M, K, N, opts.seed);
       const expected = linear(x, M, K, weights === 'f16' ? roundToF16(w) : w, N, b);
       const data = { x, w: weights === 'f16' ? toF16Weights(w) : w, b };
-      return measureLinearCase(device, LinearKernel.create(device, { weights }), data, [M, K, N], expected, (kernel, g) =>
-        kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, rows: N, cols: K }, bias: g.b, y: g.y }),
+      const arithmetic = tiledArithmetic(weights, device);
+      return measureLinearCase(
+        device,
+        LinearKernel.create(device, { weights, arithmetic }),
+        data,
+        [M, K, N],
+        expected,
+        (kernel, g) => kernel.run(device, { x: firstRows(g.x, M, K), w: { name: 'w', buffer: g.w, rows: N, cols: K }, bias: g.b, y: g.y }),
+        arithmeticTolerance(arithmetic),
       );
     },
   };

@@ -19,7 +19,7 @@ import { align4, bindBuffers, createStorageBuffer, readF32, storageBufferFrom } 
 import { isCpuDevice } from '../device.ts';
 import { checkBindings, foldGrid, LazyPrograms, positiveInt, recordDispatch, requireShaderF16, rowBlockOutput, UniformCache, workgroupLimit, type BindingSpec, type GpuTarget } from '../dispatch.ts';
 import { computeProgram, specializeWgsl, type BindingKind, type ComputeProgram } from '../pipeline.ts';
-import type { DenseStorage } from '../storage.ts';
+import { STORAGE, type DenseStorage, type Storage } from '../storage.ts';
 import { firstRows, type GpuRows, type WeightRows } from '../tensor.ts';
 import { expandWgsl, parseFragments } from '../wgsl-include.ts';
 
@@ -44,6 +44,17 @@ export const defaultLinearForm = (device: GPUDevice): LinearForm => (isCpuDevice
  * barrier per slice. Which linears take it is a precision choice (precision/policy.ts: linearArithmetic).
  */
 export type LinearArithmetic = 'f32' | 'f16';
+
+/**
+ * The arithmetic of a tiled linear over weights stored as `storage`: f16 for the f16 formats (f16, q4f16: weights
+ * the precision policy stored in f16, whose products gain nothing from f32; MLC computes q4f16_1 in f16 as a whole)
+ * on a GPU with shader-f16, where f16 math runs at up to twice the f32 rate and halves the staged bytes; else f32.
+ * The f32 formats (the parity precision, devices without shader-f16) stay f32, and so does a CPU adapter's direct
+ * form. The tile sums only 32 products in f16 (matmul-tile.wgsl), so the f16 error stays at slice depth, not K.
+ */
+export function tiledArithmetic(storage: Storage, device: GPUDevice): LinearArithmetic {
+  return STORAGE[storage].f16 && device.features.has('shader-f16') && !isCpuDevice(device) ? 'f16' : 'f32';
+}
 
 /** The specialization of a tiled kernel's text for its arithmetic (`ST`, `STAGES` of matmul-tile.wgsl). */
 export function tileArithmetic(arithmetic: LinearArithmetic): { aliases: Record<string, string>; u32Consts: Record<string, number> } {
