@@ -2,8 +2,9 @@
 // generated tiny checkpoint (real Llama-3 tokenizer and vocabulary, 576 vision tokens, tiny widths):
 // - f32: every --dump tensor within 1e-4 of the CPU reference (max |gpu - ref| / max |ref|), the same 32 greedy
 //   tokens, and --check agrees;
-// - q4: the same greedy tokens as the CPU reference on the weights as the GPU holds them; and, with the kernels'
-//   GPU shapes forced (LLAVA_KERNEL_SHAPES=gpu), --check passes (the path a GPU runs, f16 arithmetic on lavapipe);
+// - q4: the same greedy tokens as the CPU reference on the weights as the GPU holds them;
+// - f32, f16 and q4 with the kernels' GPU shapes forced (LLAVA_KERNEL_SHAPES=gpu): --check passes (the path a GPU
+//   runs, with f16 tile arithmetic on lavapipe);
 // - a 64x48 GIF video through --video --check --dump (compressor 2): pixel_values are torch's nearest resize of
 //   the first sampled frame, the index rule stated here independently;
 // - two --prompt (a follow-up turn): --dump writes the second turn's tensors (the whole conversation's prompt ids),
@@ -139,14 +140,17 @@ describe('cli generate', () => {
     expect(out.tokens).toEqual(ref.tokens);
   });
 
-  it("q4 with the kernels' GPU shapes (LLAVA_KERNEL_SHAPES=gpu: tiled linears, f16 arithmetic where shader-f16, 64-lane matvec, tiled / splitk attention): --check passes", async () => {
-    const r = await cli(['generate', '--model', model, '--image', image, '--prompt', 'Describe it.', '--precision', 'q4', '--max-new-tokens', '8', '--check'], undefined, { LLAVA_KERNEL_SHAPES: 'gpu' });
-    expect(r.code, r.stderr).toBe(0);
-    const rows = r.stderr.split('\n').filter((l) => /^\s+\w+\s+\[[\d, ]+\]\s+max err/.test(l));
-    expect(rows.length, r.stderr).toBeGreaterThanOrEqual(6);
-    for (const row of rows) expect(row, r.stderr).toMatch(/ ok$/);
-    expect(r.stderr).toMatch(/^check: OK$/m);
-  });
+  for (const precision of ['f32', 'f16', 'q4'] as const) {
+    it(`${precision} with the kernels' GPU shapes (LLAVA_KERNEL_SHAPES=gpu: tiled linears, in f16 for f16-stored weights where shader-f16, 64-lane matvec, tiled / splitk attention): --check passes`, async (t) => {
+      if (precision === 'f16' && !(await cliDeviceHasF16())) return t.skip();
+      const r = await cli(['generate', '--model', model, '--image', image, '--prompt', 'Describe it.', '--precision', precision, '--max-new-tokens', '8', '--check'], undefined, { LLAVA_KERNEL_SHAPES: 'gpu' });
+      expect(r.code, r.stderr).toBe(0);
+      const rows = r.stderr.split('\n').filter((l) => /^\s+\w+\s+\[[\d, ]+\]\s+max err/.test(l));
+      expect(rows.length, r.stderr).toBeGreaterThanOrEqual(6);
+      for (const row of rows) expect(row, r.stderr).toMatch(/ ok$/);
+      expect(r.stderr).toMatch(/^check: OK$/m);
+    });
+  }
 
   it("--video (a 64x48 GIF, compressor 2) with --check and --dump: pixel_values are torch's nearest resize of the first sampled frame", async () => {
     const gif = join(dir, 'clip.gif');
