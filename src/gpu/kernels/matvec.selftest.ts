@@ -2,25 +2,19 @@
 // and 12 rows: the batched M classes, and the gated form of the MLP input) times W stored as f32, f16, int4 with f32 scales (q4f32_1) and int4 with f16 scales (q4f16_1); reference:
 // linear() on the weights the GPU actually holds (f16-rounded / dequantized). Every case runs on every device
 // (f16 is read through unpack2x16float, no shader-f16). Small sizes: the page may run on SwiftShader.
-import { dequantizeQ4, quantizeQ4 } from '../../quant/q4.ts';
 import { linear } from '../../reference/linear.ts';
 import type { SelfTestCase } from '../selftest-support.ts';
-import { roundToF16 } from './linear.ts';
-import { q4ScaleData } from './linear-q4.ts';
 import { measureLinearCase, randomLinearProblem, residualStream } from './linear.selftest.ts';
-import { MatvecKernel, toF16Bits } from './matvec.ts';
-import type { Storage } from '../storage.ts';
+import { MatvecKernel } from './matvec.ts';
+import { decodeRows, encodeRows, type Storage } from '../storage.ts';
 import { firstRows } from '../tensor.ts';
 
 const LABEL: Record<Storage, string> = { f32: 'f32', f16: 'f16', q4f32: 'int4, f32 scales', q4f16: 'int4, f16 scales' };
 
-/** W as uploaded (f32 values, f16 bits, or int4 words + scales) and the f32 values it holds. */
+/** W as the storage table encodes it (f32 / f16 values, or int4 words + scales) and the f32 values it holds. */
 function stored(weights: Storage, w: Float32Array, N: number, K: number): { data: ArrayBufferView; scales: ArrayBufferView | null; effective: Float32Array } {
-  if (weights === 'f32') return { data: w, scales: null, effective: w };
-  if (weights === 'f16') return { data: toF16Bits(w), scales: null, effective: roundToF16(w) };
-  const scaleDType = weights === 'q4f16' ? 'f16' : 'f32';
-  const q = quantizeQ4(w, N, K, { scaleDType });
-  return { data: q.qWeight, scales: q4ScaleData(q.qScale, scaleDType), effective: dequantizeQ4(q.qWeight, q.qScale, N, K) };
+  const enc = encodeRows(weights, w, N, K);
+  return { data: enc.data, scales: enc.scales ?? null, effective: decodeRows(weights, enc, N, K) };
 }
 
 function matvecCase(opts: { id: string; weights: Storage; M: number; K: number; N: number; seed: number; residual?: boolean }): SelfTestCase {
