@@ -90,6 +90,11 @@ test('a corrupted download is refused and never used; the good copy then install
   await expect(stored(page)).toHaveAttribute('data-state', 'unfinished');
   await expect(stored(page).getByRole('button', { name: 'Load' })).toHaveCount(0);
   await stored(page).getByRole('button', { name: /^Delete/ }).click();
+  // Deleting asks first, saying what goes; the dialog's own Delete removes it.
+  const confirm = page.getByRole('alertdialog');
+  await expect(confirm).toContainText(/stored so far leave this browser's storage; the download would start over/);
+  await page.screenshot({ path: `${SHOTS}/delete-model-confirm.png` });
+  await confirm.getByRole('button', { name: 'Delete' }).click();
   await expect(stored(page)).toHaveCount(0);
 
   await panel.getByLabel('Converted model URL').fill(`${HUB}/converted/`);

@@ -135,7 +135,22 @@ test('two tabs: a conversation deleted in one is gone from the other and stays d
   const other = await context.newPage();
   await other.goto('/');
   for (const p of [page, other]) await expect(p.getByTestId('msg-user')).toHaveCount(1);
-  await other.getByRole('button', { name: /^Delete Question 1 about the picture/ }).click();
+  // Deleting asks first: Cancel (and Escape) keep the conversation; only Delete removes it.
+  const deleteButton = other.getByRole('button', { name: /^Delete Question 1 about the picture/ });
+  await deleteButton.click();
+  const confirm = other.getByRole('alertdialog');
+  await expect(confirm).toContainText('Its messages and images are removed from this browser, in every tab.');
+  await expect(confirm.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await other.screenshot({ path: `${SHOTS}/delete-conversation-confirm.png` });
+  await expectAccessible(other, 'delete confirmation');
+  await other.keyboard.press('Escape');
+  await expect(confirm).toHaveCount(0);
+  await deleteButton.click();
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  await expect(other.getByTestId('msg-user')).toHaveCount(1);
+  await expect(page.getByTestId('msg-user')).toHaveCount(1);
+  await deleteButton.click();
+  await confirm.getByRole('button', { name: 'Delete' }).click();
   // The first tab hears of it at once: the list loses it and the open thread closes, with a word on why.
   await expect(page.getByTestId('conversations')).toHaveCount(0);
   await expect(page.getByTestId('msg-user')).toHaveCount(0);

@@ -6,6 +6,8 @@ import { mlcQuantizationFor } from '../format/mlc.ts';
 import { formatBytes } from '../util/format-bytes.ts';
 import type { LlmChoice } from '../worker/engine-api.ts';
 import type { InstallRequest, StoredModel } from '../worker/model-store-api.ts';
+import { Trash2 } from 'lucide-react';
+import { ConfirmDelete } from './ConfirmDelete.tsx';
 import { storedModelSource, useDownloadsStore, type SourceKind } from './downloads-store.ts';
 import { useEngineStore } from './engine-store.ts';
 import { ProgressLine } from './ProgressLine.tsx';
@@ -25,32 +27,43 @@ function StoredRow({ m }: { m: StoredModel }) {
   const { load, status } = useEngineStore();
   const busy = install.kind === 'running' || status.kind === 'loading';
   return (
-    <li data-testid="stored-model" data-state={m.state} data-id={m.id} data-webllm={m.state === 'complete' ? String(m.webllm) : undefined}>
-      <strong>{m.name}</strong> <code>{m.format}</code> {formatBytes(m.bytes)} <span className="muted small">{m.source}</span>{' '}
-      {m.state === 'complete' && m.webllm && (
-        <span className="badge badge-pass" title="The LLM is in WebLLM's own cache: WebLLM loads it with no network">
-          WebLLM cache ready
-        </span>
-      )}{' '}
-      {m.state === 'complete' ? (
-        <button type="button" disabled={busy} onClick={() => void load(storedModelSource(m, llmChoice, webllmLib))}>
-          Load
-        </button>
-      ) : (
-        <>
-          <span className="badge badge-skipped">unfinished</span>{' '}
-          {m.resume ? (
-            <button type="button" disabled={busy} onClick={() => void start(m.resume!, m.format)}>
-              Resume
+    <li className="stored-model" data-testid="stored-model" data-state={m.state} data-id={m.id} data-webllm={m.state === 'complete' ? String(m.webllm) : undefined}>
+      <div className="stored-model-what">
+        <strong>{m.name}</strong> <code>{m.format}</code> {formatBytes(m.bytes)} <span className="muted small">{m.source}</span>{' '}
+        {m.state === 'complete' && m.webllm && (
+          <span className="badge badge-pass" title="The LLM is in WebLLM's own cache: WebLLM loads it with no network">
+            WebLLM cache ready
+          </span>
+        )}
+        {m.state !== 'complete' && <span className="badge badge-skipped">unfinished</span>}
+      </div>
+      <div className="stored-model-actions">
+        {m.state === 'complete' ? (
+          <button type="button" disabled={busy} onClick={() => void load(storedModelSource(m, llmChoice, webllmLib))}>
+            Load
+          </button>
+        ) : m.resume ? (
+          <button type="button" disabled={busy} onClick={() => void start(m.resume!, m.format)}>
+            Resume
+          </button>
+        ) : (
+          <span className="muted small">pick the folder again to resume</span>
+        )}
+        <ConfirmDelete
+          title={`Delete ${m.name}?`}
+          detail={
+            m.state === 'complete'
+              ? `Its ${formatBytes(m.bytes)} leave this browser's storage; using it again means downloading it again.`
+              : `The ${formatBytes(m.bytes)} stored so far leave this browser's storage; the download would start over.`
+          }
+          onConfirm={() => void remove(m.id)}
+          trigger={
+            <button type="button" className="button button-quiet button-danger-text" disabled={busy} aria-label={`Delete ${m.name}`}>
+              <Trash2 aria-hidden size={15} /> Delete
             </button>
-          ) : (
-            <span className="muted small">pick the folder again to resume</span>
-          )}
-        </>
-      )}{' '}
-      <button type="button" className="link" disabled={busy} aria-label={`Delete ${m.name}`} onClick={() => void remove(m.id)}>
-        Delete
-      </button>
+          }
+        />
+      </div>
     </li>
   );
 }

@@ -2,6 +2,7 @@
 // wide windows; on phones a drawer over the page (Radix Dialog: focus kept inside, Esc and a tap outside close it).
 import * as Dialog from '@radix-ui/react-dialog';
 import { Cpu, Download, MessageSquare, SquarePen, Stethoscope, Trash2, X } from 'lucide-react';
+import { ConfirmDelete } from './ConfirmDelete.tsx';
 import type { ReactNode } from 'react';
 import { useChatStore } from './chat-store.ts';
 import { ROUTE_HASH, useRoute, type Route } from './route.ts';
@@ -51,9 +52,16 @@ function SidebarContent({ onNavigate }: { onNavigate(): void }) {
                 >
                   {c.title}
                 </button>
-                <button type="button" className="icon-button" aria-label={`Delete ${c.title}`} disabled={busy && c.id === conversationId} onClick={() => void remove(c.id)}>
-                  <Trash2 aria-hidden size={15} />
-                </button>
+                <ConfirmDelete
+                  title={`Delete “${c.title}”?`}
+                  detail="Its messages and images are removed from this browser, in every tab. This cannot be undone."
+                  onConfirm={() => void remove(c.id)}
+                  trigger={
+                    <button type="button" className="icon-button" aria-label={`Delete ${c.title}`} disabled={busy && c.id === conversationId}>
+                      <Trash2 aria-hidden size={15} />
+                    </button>
+                  }
+                />
               </li>
             ))}
           </ul>
