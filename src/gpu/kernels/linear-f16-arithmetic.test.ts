@@ -15,11 +15,11 @@ import { createNodeGpu } from '../../node/gpu.ts';
 import { linear } from '../../reference/linear.ts';
 import { mulberry32, randomF32 } from '../../util/seeded-random.ts';
 import { readF32, storageBufferFrom } from '../buffers.ts';
-import type { GpuContext } from '../device.ts';
+import { isCpuDevice, useGpuKernelShapes, type GpuContext } from '../device.ts';
 import { decodeRows, encodeRows, type Storage } from '../storage.ts';
 import { firstRows } from '../tensor.ts';
 import { LinearQ4Kernel } from './linear-q4.ts';
-import { LinearKernel, type LinearRunOptions } from './linear.ts';
+import { LinearKernel, tiledArithmetic, type LinearRunOptions } from './linear.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -103,6 +103,20 @@ describe('tiled linear kernels, f16 arithmetic', () => {
     if (ctx.device.features.has('shader-f16')) return t.skip();
     expect(() => new LinearKernel(ctx.device, { form: 'tiled', arithmetic: 'f16' })).toThrow(/f16 arithmetic needs.*shader-f16/);
     expect(() => new LinearQ4Kernel(ctx.device, { form: 'tiled', arithmetic: 'f16' })).toThrow(/f16 arithmetic needs.*shader-f16/);
+  });
+
+  it('the engine takes it for f16-stored weights on a GPU with shader-f16 only (tiledArithmetic)', async () => {
+    const storages = ['f32', 'f16', 'q4f32', 'q4f16'] as const;
+    const expected = (gpuShapes: boolean) =>
+      storages.map((s) => (gpuShapes && ctx.device.features.has('shader-f16') && (s === 'f16' || s === 'q4f16') ? 'f16' : 'f32'));
+    expect(storages.map((s) => tiledArithmetic(s, ctx.device))).toEqual(expected(!isCpuDevice(ctx.device)));
+    const gpuShaped = await createNodeGpu();
+    try {
+      useGpuKernelShapes(gpuShaped.device);
+      expect(storages.map((s) => tiledArithmetic(s, gpuShaped.device))).toEqual(expected(true));
+    } finally {
+      gpuShaped.device.destroy();
+    }
   });
 
   it('is a form of the tiled kernel only', () => {

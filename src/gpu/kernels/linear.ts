@@ -41,7 +41,7 @@ export const defaultLinearForm = (device: GPUDevice): LinearForm => (isCpuDevice
 /**
  * The tiled form's tile arithmetic: 'f32', or 'f16' (needs `shader-f16`): x and W slices staged as f16, each
  * 32-deep slice's products summed in f16 and added to f32 accumulators (matmul-tile.wgsl); double-buffered, one
- * barrier per slice. Which linears take it is a precision choice (precision/policy.ts: linearArithmetic).
+ * barrier per slice. Which linears take it follows their weights' storage (tiledArithmetic).
  */
 export type LinearArithmetic = 'f32' | 'f16';
 
