@@ -15,7 +15,7 @@ import { formatAdapterSummary, isCpuDevice } from '../src/gpu/device.ts';
 import { linearPath } from '../src/gpu/gpu-linear.ts';
 import { decodeRows, encodeRows, isQ4, type DenseStorage, type Storage } from '../src/gpu/storage.ts';
 import { measureDeviceLimits } from './e2e/device-limits.ts';
-import { defaultLinearForm, LinearKernel, tiledArithmetic, type LinearArithmetic } from '../src/gpu/kernels/linear.ts';
+import { defaultLinearForm, LinearKernel, tiledArithmetic, type LinearArithmetic, type LinearForm } from '../src/gpu/kernels/linear.ts';
 import { LinearQ4Kernel } from '../src/gpu/kernels/linear-q4.ts';
 import { MatvecKernel } from '../src/gpu/kernels/matvec.ts';
 import { computeProgram, type ComputeProgram } from '../src/gpu/pipeline.ts';
@@ -75,15 +75,16 @@ async function times(run: () => void, n = reps): Promise<number[]> {
   run();
   await device.queue.onSubmittedWorkDone();
   const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    run();
-    await device.queue.onSubmittedWorkDone();
-    out.push(performance.now() - t0);
-  }
+  for (let i = 0; i < n; i++) out.push(await timeOnce(run));
   return out;
 }
 const best = async (run: () => void) => Math.min(...(await times(run)));
+async function timeOnce(run: () => void): Promise<number> {
+  const t0 = performance.now();
+  run();
+  await device.queue.onSubmittedWorkDone();
+  return performance.now() - t0;
+}
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 let naiveF32: ComputeProgram | null = null;
@@ -96,20 +97,15 @@ function naiveRun(program: ComputeProgram, dims: Uint32Array, buffers: GPUBuffer
 
 type Kernel = LinearKernel | LinearQ4Kernel | MatvecKernel;
 
-/** The tiled kernel over these weights in one arithmetic (the A/B below). */
-const tiledKernel = (storage: Storage, arithmetic: LinearArithmetic): Promise<Kernel> =>
+/** The tile kernel over these weights in a form (default: the device's) and arithmetic. */
+const tileKernel = (storage: Storage, arithmetic: LinearArithmetic, form?: LinearForm): Promise<Kernel> =>
   isQ4(storage)
-    ? LinearQ4Kernel.create(device, { form: 'tiled', scales: storage === 'q4f16' ? 'f16' : 'f32', arithmetic })
-    : LinearKernel.create(device, { form: 'tiled', weights: storage as DenseStorage, arithmetic });
+    ? LinearQ4Kernel.create(device, { form, scales: storage === 'q4f16' ? 'f16' : 'f32', arithmetic })
+    : LinearKernel.create(device, { form, weights: storage as DenseStorage, arithmetic });
 
 /** The kernel the engine runs for M rows over these weights (gpu-linear.ts: path, form, arithmetic). */
-function engineKernel(storage: Storage, M: number, K: number): Promise<Kernel> {
-  if (linearPath(storage, M, K, cpu) === 'matvec') return MatvecKernel.create(device, { weights: storage });
-  const arithmetic = tiledArithmetic(storage, device);
-  return isQ4(storage)
-    ? LinearQ4Kernel.create(device, { scales: storage === 'q4f16' ? 'f16' : 'f32', arithmetic })
-    : LinearKernel.create(device, { weights: storage as DenseStorage, arithmetic });
-}
+const engineKernel = (storage: Storage, M: number, K: number): Promise<Kernel> =>
+  linearPath(storage, M, K, cpu) === 'matvec' ? MatvecKernel.create(device, { weights: storage }) : tileKernel(storage, tiledArithmetic(storage, device));
 
 const pct = (gflops: number, peak: number | null) => (peak ? `${((100 * gflops) / peak).toFixed(1)}%`.padStart(7) : '      -');
 const fmt = (v: number, d = 2) => v.toFixed(d).padStart(8);
@@ -138,7 +134,9 @@ for (const c of CASES) {
     const w32 = storageBufferFrom(device, decodeRows(storage, enc, N, K), 'w f32');
     owned.push(w32);
     naiveF32 ??= await computeProgram(device, { name: 'matmul-naive.wgsl', code: naiveWgsl, bindings: ['uniform', 'read', 'read', 'read', 'storage'] });
-    baseline = naiveRun(naiveF32, new Uint32Array([M, K, N, 0, N, 0, 0, 0]), [xBuf, w32, createStorageBuffer(device, 16, 'no bias'), yNaive], M, N);
+    const noBias = createStorageBuffer(device, 16, 'no bias');
+    owned.push(noBias);
+    baseline = naiveRun(naiveF32, new Uint32Array([M, K, N, 0, N, 0, 0, 0]), [xBuf, w32, noBias, yNaive], M, N);
   } else {
     // The naive int4 shader reads f32 scales.
     const q = quantizeQ4(wF32, N, K);
@@ -160,12 +158,13 @@ for (const c of CASES) {
 
   // Where f16 math exists: the tiled kernel in f32 and in f16 arithmetic, alternated, median of the reps.
   if (hasF16 && M > 16) {
-    const [k32, k16] = await Promise.all([tiledKernel(storage, 'f32'), tiledKernel(storage, 'f16')]);
+    const [k32, k16] = await Promise.all([tileKernel(storage, 'f32', 'tiled'), tileKernel(storage, 'f16', 'tiled')]);
     const t32: number[] = [];
     const t16: number[] = [];
+    for (const k of [k32, k16]) await times(runner(k), 0); // warm-up only
     for (let i = 0; i < reps; i++) {
       const pair = i % 2 ? ([[k16, t16], [k32, t32]] as const) : ([[k32, t32], [k16, t16]] as const);
-      for (const [k, t] of pair) t.push(...(await times(runner(k), 1)));
+      for (const [k, t] of pair) t.push(await timeOnce(runner(k)));
     }
     const [m32, m16] = [median(t32), median(t16)];
     const g16 = (2 * M * K * N) / m16 / 1e6;

@@ -135,6 +135,26 @@ test('two tabs: a conversation deleted in one is gone from the other and stays d
   const other = await context.newPage();
   await other.goto('/');
   for (const p of [page, other]) await expect(p.getByTestId('msg-user')).toHaveCount(1);
+  // On a 390 px phone in dark mode the delete asks from inside the drawer; Escape closes only the question.
+  const desktop = other.viewportSize()!;
+  await other.setViewportSize({ width: 390, height: 844 });
+  await other.emulateMedia({ colorScheme: 'dark' });
+  await other.reload();
+  await other.getByRole('button', { name: 'Show the sidebar' }).click();
+  await other.getByRole('button', { name: /^Delete Question 1 about the picture/ }).click();
+  await expect(other.getByRole('alertdialog')).toBeVisible();
+  await other.screenshot({ path: `${SHOTS}/phone-dark-delete-confirm.png` });
+  await expectAccessible(other, 'delete confirmation (phone, dark)');
+  await other.keyboard.press('Escape');
+  await expect(other.getByRole('alertdialog')).toHaveCount(0);
+  await expect(other.getByRole('dialog')).toBeVisible();
+  await other.keyboard.press('Escape');
+  await expect(other.getByRole('dialog')).toHaveCount(0);
+  await other.setViewportSize(desktop);
+  await other.emulateMedia({ colorScheme: 'light' });
+  await other.reload();
+  await expect(other.getByTestId('msg-user')).toHaveCount(1);
+
   // Deleting asks first: Cancel (and Escape) keep the conversation; only Delete removes it.
   const deleteButton = other.getByRole('button', { name: /^Delete Question 1 about the picture/ });
   await deleteButton.click();

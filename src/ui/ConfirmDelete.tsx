@@ -9,7 +9,7 @@ export function ConfirmDelete({ trigger, title, detail, onConfirm }: { trigger: 
     <AlertDialog.Root>
       <AlertDialog.Trigger asChild>{trigger}</AlertDialog.Trigger>
       <AlertDialog.Portal>
-        <AlertDialog.Overlay className="lightbox-overlay" />
+        <AlertDialog.Overlay className="confirm-overlay" />
         <AlertDialog.Content className="confirm" data-testid="confirm-delete">
           <AlertDialog.Title className="confirm-title">{title}</AlertDialog.Title>
           <AlertDialog.Description className="muted">{detail}</AlertDialog.Description>
