@@ -3,12 +3,13 @@
 // Each path of AttentionKernel (tiled and splitk, the GPU paths; direct, the CPU-adapter path) is built (its
 // pipeline build time is printed) and run on identical q, K, V; the table gives the median (min-max) of --reps
 // runs per path in rotating order (submit to onSubmittedWorkDone) and the ratio of each path to the one this
-// adapter takes ("auto"), with the largest difference between paths' outputs.
+// adapter takes ("auto"), with the largest difference between paths' outputs. Where the device has subgroups,
+// tiled runs in both its forms: a slot on several lanes (the engine's) and on one invocation ("tiled 1 lane").
 import { parseArgs } from 'node:util';
 import { positiveArg } from './args.ts';
 import { createStorageBuffer, readF32, storageBufferFrom } from '../src/gpu/buffers.ts';
 import { formatAdapterSummary, isCpuDevice } from '../src/gpu/device.ts';
-import { AttentionKernel, attentionPath, type AttentionPath, type AttentionShape } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPath, tiledLanes, type AttentionPath, type AttentionShape } from '../src/gpu/kernels/attention.ts';
 import { createNodeGpu } from '../src/node/gpu.ts';
 import { mulberry32, randomF32 } from '../src/util/seeded-random.ts';
 import { formatSpread, rotation, spread } from './peer/stats.ts';
@@ -35,16 +36,31 @@ const PATHS: readonly AttentionPath[] = ['tiled', 'splitk', 'direct'];
 const ctx = await createNodeGpu();
 const { device } = ctx;
 const cpu = isCpuDevice(device);
+const subgroups = device.features.has('subgroups');
 console.log(formatAdapterSummary(ctx.summary));
 console.log(`this adapter's paths: ${cpu ? 'direct (CPU adapter)' : 'tiled, splitk (GPU)'}; median (min-max) of ${reps}\n`);
 
-// Build each path's pipelines once per head dim, timed.
+/** A column of the table: a path, and for tiled its form (one lane a slot, where the engine would split). */
+interface Variant {
+  name: string;
+  path: AttentionPath;
+  oneLane?: boolean;
+}
+const variantsFor = (hd: number): Variant[] => [
+  ...PATHS.map((path) => ({ name: path, path })),
+  ...(tiledLanes(hd, subgroups) > 1 ? [{ name: 'tiled 1 lane', path: 'tiled' as const, oneLane: true }] : []),
+];
+const variantNames = [...new Set(CASES.flatMap((c) => variantsFor(c.headDim).map((v) => v.name)))];
+
+// Build each variant's pipelines once per head dim, timed.
 const kernels = new Map<string, AttentionKernel>();
 for (const hd of [...new Set(CASES.map((c) => c.headDim))]) {
-  for (const path of PATHS) {
+  for (const v of variantsFor(hd)) {
     const t0 = performance.now();
-    kernels.set(`${hd}:${path}`, await AttentionKernel.create(device, { headDim: hd, paths: [path] }));
-    console.log(`build: ${path} path, head dim ${hd}: ${(performance.now() - t0).toFixed(0)} ms (with combine, if not built yet)`);
+    const kernel = await AttentionKernel.create(device, { headDim: hd, paths: [v.path], splitHeadDim: v.oneLane ? false : undefined });
+    kernels.set(`${hd}:${v.name}`, kernel);
+    const lanes = v.path === 'tiled' ? `, ${kernel.lanes} lane${kernel.lanes > 1 ? 's' : ''} a slot` : '';
+    console.log(`build: ${v.path} path${lanes}, head dim ${hd}: ${(performance.now() - t0).toFixed(0)} ms (with combine, if not built yet)`);
   }
 }
 
@@ -57,29 +73,31 @@ for (const c of CASES) {
   const q = storageBufferFrom(device, randomF32(nq * numHeads * c.headDim, rng, 1), 'q');
   const k = storageBufferFrom(device, randomF32(nk * nKV * c.headDim, rng, 1), 'k');
   const v = storageBufferFrom(device, randomF32(nk * nKV * c.headDim, rng, 1), 'v');
-  const outs = new Map(PATHS.map((p) => [p, createStorageBuffer(device, nq * numHeads * c.headDim * 4, `out ${p}`)] as const));
-  const run = async (p: AttentionPath) => {
+  const variants = variantsFor(c.headDim);
+  const names = variants.map((x) => x.name);
+  const outs = new Map(names.map((n) => [n, createStorageBuffer(device, nq * numHeads * c.headDim * 4, `out ${n}`)] as const));
+  const run = async (n: string) => {
     const t0 = performance.now();
-    kernels.get(`${c.headDim}:${p}`)!.run(device, q, k, v, outs.get(p)!, c.shape);
+    kernels.get(`${c.headDim}:${n}`)!.run(device, q, k, v, outs.get(n)!, c.shape);
     await device.queue.onSubmittedWorkDone();
     return performance.now() - t0;
   };
-  for (const p of PATHS) await run(p); // first runs
-  const samples = new Map(PATHS.map((p) => [p, [] as number[]] as const));
-  for (let r = 0; r < reps; r++) for (const p of rotation(PATHS, r)) samples.get(p)!.push(await run(p));
+  for (const n of names) await run(n); // first runs
+  const samples = new Map(names.map((n) => [n, [] as number[]] as const));
+  for (let r = 0; r < reps; r++) for (const n of rotation(names, r)) samples.get(n)!.push(await run(n));
   const auto = attentionPath(c.shape, cpu);
-  const t = new Map(PATHS.map((p) => [p, spread(samples.get(p)!)] as const));
-  const ys = await Promise.all(PATHS.map((p) => readF32(device, outs.get(p)!)));
+  const t = new Map(names.map((n) => [n, spread(samples.get(n)!)] as const));
+  const ys = await Promise.all(names.map((n) => readF32(device, outs.get(n)!)));
   let diff = 0;
   for (const y of ys.slice(1)) for (let i = 0; i < y.length; i++) diff = Math.max(diff, Math.abs(y[i]! - ys[0]![i]!));
-  const cells = PATHS.map((p) => `${formatSpread(t.get(p)!)}${p === auto ? ' (auto)' : ''}`);
-  const ratios = PATHS.filter((p) => p !== auto).map((p) => `${p} / ${auto} ${(t.get(p)!.median / t.get(auto)!.median).toFixed(2)}`);
+  const cells = variantNames.map((n) => (t.has(n) ? `${formatSpread(t.get(n)!)}${n === auto ? ' (auto)' : ''}` : '-'));
+  const ratios = names.filter((n) => n !== auto).map((n) => `${n} / ${auto} ${(t.get(n)!.median / t.get(auto)!.median).toFixed(2)}`);
   rows.push(`| ${c.name} | ${nq} x ${nk}, ${numHeads}${nKV !== numHeads ? `:${nKV}` : ''} x ${c.headDim} | ${cells.join(' | ')} | ${ratios.join(', ')} | ${diff.toExponential(1)} |`);
   console.log(rows.at(-1));
   for (const b of [q, k, v, ...outs.values()]) b.destroy();
 }
-console.log(`\n| shape | nq x nk, heads x hd | tiled ms | splitk ms | direct ms | ratio to this adapter's path | max abs diff |`);
-console.log('|---|---|---|---|---|---|---|');
+console.log(`\n| shape | nq x nk, heads x hd | ${variantNames.map((n) => `${n} ms`).join(' | ')} | ratio to this adapter's path | max abs diff |`);
+console.log(`|---|---|${variantNames.map(() => '---|').join('')}---|---|`);
 for (const r of rows) console.log(r);
 for (const kernel of kernels.values()) kernel.destroy();
 device.destroy();

@@ -17,6 +17,7 @@ fn val_vec(e: u32) -> vec4<f32> {
   return vec4<f32>(v[e]);
 }
 
+//#include lane-sum
 //#include attention-update4
 
 @compute @workgroup_size(64, 1, 1)
@@ -47,9 +48,9 @@ fn direct(
     k1 = min(k1, lim + 1u);
   }
 
-  var qr: array<vec4<f32>, MAXC>;
-  var acc: array<vec4<f32>, MAXC>;
-  load_slot(&qr, &acc, i, h);
+  var qr: array<vec4<f32>, RC>;
+  var acc: array<vec4<f32>, RC>;
+  load_slot(&qr, &acc, i, h, 0u);
   var ml = vec2<f32>(NEG, 0.0); // running max and sum
 
   let kvHead = g * HD4;
@@ -62,10 +63,10 @@ fn direct(
       base[t] = min(key, k1 - 1u) * dims.kvStride4 + kvHead;
       masked[t] = key >= k1 || !visible(key, lim);
     }
-    update4(&qr, &acc, &ml, base, masked);
+    update4(&qr, &acc, &ml, base, masked, 0u);
   }
 
-  store_slot(&acc, ml, i, h, split);
+  store_slot(&acc, ml, i, h, split, 0u);
 }
 
 //#include attention-combine

@@ -26,9 +26,14 @@ struct Dims {
 }
 
 override HD4: u32 = 16u; // head dim / 4, 1..32
+// Invocations per slot in `tiled`'s lane form (1, 2 or 4): lane ln owns the head-dim vec4s c = ln, ln + LANES, ...
+// of its slot's q and output, and the lanes' partial scores are summed with subgroup shuffles. 1 elsewhere.
+override LANES: u32 = 1u;
+override LANE4: u32 = (HD4 + LANES - 1u) / LANES; // head-dim vec4s per lane
 
 const WG: u32 = 64u;
 const MAXC: u32 = 32u;    // max HD4
+const RC: u32 = 32u;      // register vec4s per lane for q and the output (MAXC; 8 in the lane form)
 const NEG: f32 = -1e30;   // "no key yet" max; masked score marker
 const CAUSAL: u32 = 1u;
 const KEEP: u32 = 2u;
@@ -77,50 +82,80 @@ fn workgroup_task(wg: u32) -> vec3<u32> {
   return vec3<u32>(wg % dims.splits, rest % dims.numKvHeads, rest / dims.numKvHeads);
 }
 
-// The scaled q of query row i, head h, into qr, and a zero accumulator (the slot-per-invocation paths).
-fn load_slot(qr: ptr<function, array<vec4<f32>, MAXC>>, acc: ptr<function, array<vec4<f32>, MAXC>>, i: u32, h: u32) {
+// Lane ln's share of the scaled q of query row i, head h, into qr (0 past the head dim, so that a lane's surplus
+// vec4 adds nothing to a score), and a zero accumulator (the slot-per-invocation paths; ln = 0, LANES = 1 but in
+// `tiled`'s lane form).
+fn load_slot(qr: ptr<function, array<vec4<f32>, RC>>, acc: ptr<function, array<vec4<f32>, RC>>, i: u32, h: u32, ln: u32) {
   let qBase = i * dims.qStride4 + h * HD4;
-  for (var c = 0u; c < HD4; c++) {
-    (*qr)[c] = q[qBase + c] * dims.scale;
-    (*acc)[c] = vec4<f32>(0.0);
+  for (var cc = 0u; cc < LANE4; cc++) {
+    let c = cc * LANES + ln;
+    (*qr)[cc] = select(vec4<f32>(0.0), q[qBase + min(c, HD4 - 1u)] * dims.scale, c < HD4);
+    (*acc)[cc] = vec4<f32>(0.0);
   }
 }
 
-// A slot's result (ml: running max, sum): normalized into `out`, or its partial and (m, l) into `part`.
-fn store_slot(acc: ptr<function, array<vec4<f32>, MAXC>>, ml: vec2<f32>, i: u32, h: u32, split: u32) {
-  for (var c = 0u; c < HD4; c++) {
-    store_head_vec(i, h, split, c, (*acc)[c], ml.y);
+// A slot's result (ml: running max, sum), lane ln's share: normalized into `out`, or its partial and (m, l) into
+// `part` (lane 0 writes (m, l)).
+fn store_slot(acc: ptr<function, array<vec4<f32>, RC>>, ml: vec2<f32>, i: u32, h: u32, split: u32, ln: u32) {
+  for (var cc = 0u; cc < LANE4; cc++) {
+    let c = cc * LANES + ln;
+    if (c < HD4) {
+      store_head_vec(i, h, split, c, (*acc)[cc], ml.y);
+    }
   }
-  store_ml(i, h, split, ml.x, ml.y);
+  if (ln == 0u) {
+    store_ml(i, h, split, ml.x, ml.y);
+  }
 }
 
 //#fragment attention-update4
-// One online-softmax step of a slot over 4 keys: scores q·k (q already scaled, in qr), NEG where `masked`, the
-// running max and sum in ml (x: m, y: l) updated, acc rescaled and p·V added. Key t's K and V vec4 c are
-// key_vec(base[t] + c) and val_vec(base[t] + c), which the including shader defines (a staged block in
-// workgroup memory, or the K/V buffers themselves).
-fn update4(qr: ptr<function, array<vec4<f32>, MAXC>>, acc: ptr<function, array<vec4<f32>, MAXC>>, ml: ptr<function, vec2<f32>>, base: vec4<u32>, masked: vec4<bool>) {
+// One online-softmax step of a slot over 4 keys, lane ln's share: scores q·k (q already scaled, in qr; the lanes'
+// partial dots summed by lane_sum), NEG where `masked`, the running max and sum in ml (x: m, y: l) updated, acc
+// rescaled and p·V added. Key t's K and V vec4 c are key_vec(base[t] + c) and val_vec(base[t] + c), which the
+// including shader defines (a staged block in workgroup memory, or the K/V buffers themselves). A lane's vec4s
+// past the head dim (LANE4 * LANES > HD4) read the next key's (q is 0 there; their output is never stored).
+fn update4(qr: ptr<function, array<vec4<f32>, RC>>, acc: ptr<function, array<vec4<f32>, RC>>, ml: ptr<function, vec2<f32>>, base: vec4<u32>, masked: vec4<bool>, ln: u32) {
   var d0 = vec4<f32>(0.0);
   var d1 = vec4<f32>(0.0);
   var d2 = vec4<f32>(0.0);
   var d3 = vec4<f32>(0.0);
-  for (var c = 0u; c < HD4; c++) {
-    let qc = (*qr)[c];
+  for (var cc = 0u; cc < LANE4; cc++) {
+    let c = cc * LANES + ln;
+    let qc = (*qr)[cc];
     d0 += qc * key_vec(base.x + c);
     d1 += qc * key_vec(base.y + c);
     d2 += qc * key_vec(base.z + c);
     d3 += qc * key_vec(base.w + c);
   }
   let one = vec4<f32>(1.0);
-  let sc = select(vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one)), vec4<f32>(NEG), masked);
+  let sc = select(lane_sum(vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one))), vec4<f32>(NEG), masked);
   let m = (*ml).x;
   let mNew = max(m, max(max(sc.x, sc.y), max(sc.z, sc.w)));
   let corr = exp(m - mNew);
   let p = select(exp(sc - mNew), vec4<f32>(0.0), sc == vec4<f32>(NEG));
   *ml = vec2<f32>(mNew, (*ml).y * corr + ((p.x + p.y) + (p.z + p.w)));
-  for (var c = 0u; c < HD4; c++) {
-    (*acc)[c] = (*acc)[c] * corr + p.x * val_vec(base.x + c) + p.y * val_vec(base.y + c) + p.z * val_vec(base.z + c) + p.w * val_vec(base.w + c);
+  for (var cc = 0u; cc < LANE4; cc++) {
+    let c = cc * LANES + ln;
+    (*acc)[cc] = (*acc)[cc] * corr + p.x * val_vec(base.x + c) + p.y * val_vec(base.y + c) + p.z * val_vec(base.z + c) + p.w * val_vec(base.w + c);
   }
+}
+
+//#fragment lane-sum-one
+// One lane per slot: its dot products are whole.
+fn lane_sum(d: vec4<f32>) -> vec4<f32> {
+  return d;
+}
+
+//#fragment lane-sum-subgroup
+// LANES lanes per slot, consecutive invocations inside one subgroup (subgroups are at least 4 wide and runs of
+// consecutive invocations of a 1D workgroup, as in shaders/matvec-reduce.wgsl): an xor butterfly sums their
+// partial dots. Called in uniform control flow.
+fn lane_sum(d: vec4<f32>) -> vec4<f32> {
+  var s = d;
+  for (var o = 1u; o < LANES; o <<= 1u) {
+    s += subgroupShuffleXor(s, o);
+  }
+  return s;
 }
 
 //#fragment attention-combine

@@ -16,10 +16,13 @@
 // The parts shared with the CPU-adapter form (shaders/attention-direct.wgsl: no workgroup memory) are fragments
 // of shaders/attention-parts.wgsl: declarations and bindings, the 4-key online-softmax step, `combine`.
 // Three entry points here, one bind group layout:
-// - `tiled` (many slots: prefill, CLIP, pre-fusion): a workgroup of 64 invocations owns 64 slots of one KV head,
-//   one slot per invocation (its scaled q and its output accumulator in registers). The workgroup walks its key
-//   range in blocks of 1024/hd keys; each block of K and V is staged in workgroup memory (2 x 4 KiB) and read
-//   by all 64 invocations (broadcast reads). Under CAUSAL the walk stops at the block's last visible key.
+// - `tiled` (many slots: prefill, CLIP, pre-fusion): a workgroup owns 64 slots of one KV head, each slot held by
+//   LANES consecutive invocations (64 x LANES in all), each lane holding its share of the slot's scaled q and
+//   output accumulator in registers. LANES is 1 without subgroups (a slot's whole q and output: 2 x hd floats,
+//   which spill at hd 128 on GPUs), 2 or 4 with them (at most 2 x 32 floats a lane; the lanes' partial scores
+//   are summed by subgroup shuffles, `lane_sum`). The workgroup walks its key range in blocks of 1024/hd keys;
+//   each block of K and V is staged in workgroup memory (2 x 4 KiB) and read by every lane (broadcast reads).
+//   Under CAUSAL the walk stops at the block's last visible key.
 // - `splitk` (few slots: decode nq = 1 with GQA 4, the compressor's 1 or 4 queries): a workgroup owns up to 4
 //   slots (one vec4 lane each) and one chunk of at most 256 keys, and parallelizes over keys: each invocation
 //   scores its own keys for all slots (K read once), a workgroup reduction gives the chunk's max and sum, then 64/HD4 lanes of HD4
@@ -55,9 +58,10 @@ fn val_vec(e: u32) -> vec4<f32> {
   return vs[e];
 }
 
+//#include lane-sum
 //#include attention-update4
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(64u * LANES, 1, 1)
 fn tiled(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -73,9 +77,10 @@ fn tiled(
   let G = dims.group;
   let nslots = dims.nq * G;
   let slot0 = task.z * WG;
-  let slot = slot0 + lid;
+  let slot = slot0 + lid / LANES;
+  let ln = lid % LANES;
   let live = slot < nslots;
-  let sl = min(slot, nslots - 1u);
+  let sl = min(slot, nslots - 1u); // a dead slot computes its block's last live one (no store): lane_sum is uniform
   let i = sl / G;
   let h = g * G + sl % G;
   let lim = dims.past + i;
@@ -87,38 +92,36 @@ fn tiled(
     k1 = min(k1, dims.past + iLast + 1u);
   }
 
-  var qr: array<vec4<f32>, MAXC>;
-  var acc: array<vec4<f32>, MAXC>;
-  load_slot(&qr, &acc, i, h);
+  var qr: array<vec4<f32>, RC>;
+  var acc: array<vec4<f32>, RC>;
+  load_slot(&qr, &acc, i, h, ln);
   var ml = vec2<f32>(NEG, 0.0); // running max and sum
 
   let TK = (TILE4 / HD4) & ~3u; // keys per staged block, a multiple of 4 (>= 8)
   let kvHead = g * HD4;
   for (var t0 = k0; t0 < k1; t0 += TK) {
     let nt = min(TK, k1 - t0);
-    for (var e = lid; e < nt * HD4; e += WG) {
+    for (var e = lid; e < nt * HD4; e += WG * LANES) {
       let src = (t0 + e / HD4) * dims.kvStride4 + kvHead + e % HD4;
       ks[e] = vec4<f32>(k[src]);
       vs[e] = vec4<f32>(v[src]);
     }
     workgroupBarrier();
-    if (live) {
-      // Four keys at a time: one vec4 of scores, one running-max update and one rescale per 4 keys.
-      // Keys past nt (stale block entries) and invisible keys are masked (weight 0).
-      for (var j = 0u; j < nt; j += 4u) {
-        var masked: vec4<bool>;
-        for (var t = 0u; t < 4u; t++) {
-          masked[t] = j + t >= nt || !visible(t0 + j + t, lim);
-        }
-        let kb = j * HD4;
-        update4(&qr, &acc, &ml, vec4<u32>(kb, kb + HD4, kb + 2u * HD4, kb + 3u * HD4), masked);
+    // Four keys at a time: one vec4 of scores, one running-max update and one rescale per 4 keys.
+    // Keys past nt (stale block entries) and invisible keys are masked (weight 0).
+    for (var j = 0u; j < nt; j += 4u) {
+      var masked: vec4<bool>;
+      for (var t = 0u; t < 4u; t++) {
+        masked[t] = j + t >= nt || !visible(t0 + j + t, lim);
       }
+      let kb = j * HD4;
+      update4(&qr, &acc, &ml, vec4<u32>(kb, kb + HD4, kb + 2u * HD4, kb + 3u * HD4), masked, ln);
     }
     workgroupBarrier();
   }
 
   if (live) {
-    store_slot(&acc, ml, i, h, split);
+    store_slot(&acc, ml, i, h, split, ln);
   }
 }
 

@@ -15,7 +15,7 @@ import type { GpuContext } from '../device.ts';
 import { RecordedPass } from '../dispatch.ts';
 import { computeProgram, ShaderError } from '../pipeline.ts';
 import { mulberry32 as seededRandom, randomF32 } from '../../util/seeded-random.ts';
-import { AttentionKernel, attentionOnGpu, attentionPath, attentionShaderSource, roundToF16, type AttentionOnGpuArgs } from './attention.ts';
+import { AttentionKernel, attentionOnGpu, attentionPath, attentionShaderSource, roundToF16, tiledLanes, type AttentionOnGpuArgs } from './attention.ts';
 import { ATTENTION_SELF_TEST_CASES } from './attention.selftest.ts';
 import { runSelfTest } from '../selftest-support.ts';
 
@@ -189,6 +189,46 @@ describe('attention, causal + key-keep mask (pre-fusion)', () => {
     const exp = expected(c, d, layout.allowed);
     const out = await attentionOnGpu(ctx.device, { ...d, nq: n, nk: n, numHeads: 2, headDim: 8, causal: true });
     expect(compareArrays(out, exp, TOL).ok).toBe(false);
+  });
+});
+
+describe('tiled with a slot split over lanes (head-dim shares, subgroup sums)', () => {
+  it('takes the fewest lanes (1, 2, 4) that leave a lane at most 8 vec4s of q and of output, and 1 without subgroups', () => {
+    expect([8, 32, 36, 64, 68, 100, 128].map((hd) => tiledLanes(hd, true))).toEqual([1, 1, 2, 2, 4, 4, 4]);
+    expect([8, 64, 128].map((hd) => tiledLanes(hd, false))).toEqual([1, 1, 1]);
+    // The lane form enables subgroups and sums the lanes' partial scores; the one-lane form has no subgroup op.
+    const lanes = attentionShaderSource('f32', 'gpu', true);
+    expect(lanes.startsWith('enable subgroups;\n')).toBe(true);
+    expect(lanes).toMatch(/^const RC: u32 = 8u;/m);
+    expect(lanes).toMatch(/subgroupShuffleXor/);
+    for (const form of ['gpu', 'direct'] as const) expect(attentionShaderSource('f32', form).replace(/\/\/.*$/gm, '')).not.toMatch(/subgroup/);
+    expect(() => attentionShaderSource('f32', 'direct', true)).toThrow(/only the gpu form/);
+  });
+
+  it('is refused with a clear error when the device lacks subgroups', ({ skip }) => {
+    if (ctx.device.features.has('subgroups')) skip('this device has subgroups');
+    expect(() => new AttentionKernel(ctx.device, { headDim: 128, splitHeadDim: true })).toThrow(/subgroups/);
+  });
+
+  // Head dims of 2 and 4 lanes, including ones that no lane count divides (36: 9 vec4s on 2 lanes, 100: 25 on 4),
+  // with GQA, a causal KV-cache offset, the keep mask, key splits and a dead-slot tail (nq * G not a multiple of 64).
+  it('matches the reference at head dims 36, 64, 100 and 128, one lane and split, every mask (needs subgroups)', async ({ skip }) => {
+    if (!ctx.device.features.has('subgroups')) skip('the adapter has no subgroups');
+    for (const hd of [36, 64, 100, 128]) {
+      for (const splitHeadDim of [true, false]) {
+        const kernel = await AttentionKernel.create(ctx.device, { headDim: hd, paths: ['tiled'], splitHeadDim });
+        expect(kernel.lanes).toBe(splitHeadDim ? tiledLanes(hd, true) : 1);
+        kernel.destroy();
+        const tag = `hd=${hd} lanes=${splitHeadDim ? tiledLanes(hd, true) : 1}`;
+        await check({ nq: 70, nk: 70, nH: 4, nKV: 2, hd, seed: hd }, { path: 'tiled', splitHeadDim }, `tiled ${tag}`);
+        await check({ nq: 37, nk: 301, nH: 4, nKV: 1, hd, causal: true, qScale: 4 }, { path: 'tiled', splitHeadDim, splits: 3 }, `tiled ${tag} causal GQA 4:1 splits=3`);
+        const layout = prefusionMaskAndPositions([128000, 882, IMAGE_TOKEN_INDEX, 198, 3923, 374, 30], 9);
+        const c: Case = { nq: layout.rows, nk: layout.rows, nH: 2, hd, seed: 3 };
+        const d = data(c);
+        const out = await attentionOnGpu(ctx.device, { ...d, nq: c.nq, nk: c.nk, numHeads: 2, headDim: hd, causal: true, keep: layout.keep, path: 'tiled', splitHeadDim });
+        expectClose(out, expected(c, d, layout.allowed), `tiled ${tag} keep`, [c.nq, 2 * hd]);
+      }
+    }
   });
 });
 
@@ -395,10 +435,12 @@ describe('f16 KV variant on a validating (Null) device', () => {
   });
   afterAll(() => vctx?.device.destroy());
 
-  it('builds for head dims 8 and 128, and every path (tiled, splitk, direct, combine) records without validation errors', async () => {
+  it('builds for head dims 8 and 128, and every path (tiled in both forms, splitk, direct, combine) records without validation errors', async () => {
     expect(vctx.device.features.has('shader-f16')).toBe(true);
-    for (const hd of [8, 128]) {
-      const kernel = await AttentionKernel.create(vctx.device, { headDim: hd, kv: 'f16', paths: ALL_PATHS });
+    // Both tiled forms where the Null device has subgroups (head dim 128: 4 lanes a slot).
+    const forms = vctx.device.features.has('subgroups') ? [false, true] : [false];
+    for (const [hd, splitHeadDim] of [8, 128].flatMap((hd) => forms.map((f) => [hd, f] as const))) {
+      const kernel = await AttentionKernel.create(vctx.device, { headDim: hd, kv: 'f16', paths: ALL_PATHS, splitHeadDim });
       const [nq, nk, nH, nKV] = [5, 301, 4, 2];
       const q = createStorageBuffer(vctx.device, nq * nH * hd * 4);
       const k = createStorageBuffer(vctx.device, nk * nKV * hd * 2);

@@ -4,8 +4,9 @@
 // K/V are a KV cache: rows 0..nk-1 are read, the buffers may be larger. kv 'f16' (needs shader-f16) reads an
 // f16 K/V cache; q and out stay f32 and all math is f32.
 //
-// Paths (see the WGSL headers): on a GPU 'tiled' (one slot = query row x head per invocation, K/V blocks staged
-// in workgroup memory) for many query rows, 'splitk' (up to 4 slots per workgroup, parallel over keys) for
+// Paths (see the WGSL headers): on a GPU 'tiled' (one slot = query row x head per invocation, or per 2-4
+// invocations sharing its head dim where the device has subgroups; K/V blocks staged in workgroup memory) for
+// many query rows, 'splitk' (up to 4 slots per workgroup, parallel over keys) for
 // decode and the compressor; on a CPU adapter 'direct' (shaders/attention-direct.wgsl: tiled's slot per
 // invocation with K/V read from their buffers, no workgroup memory or barrier) for every shape. Each may split
 // the key range over several workgroups and merge the partial softmax results in a `combine` pass (a scratch
@@ -32,14 +33,35 @@ const CAUSAL = 1;
 const KEEP = 2;
 
 const PARTS = parseFragments([attentionPartsWgsl]);
+/** Register vec4s per lane for q and the output in the lane form (one slot on LANES invocations). */
+const LANE_REGISTERS = 8;
 
 /**
  * The attention WGSL of a form ('gpu': attention.wgsl, the tiled and splitk paths; 'direct': attention-direct.wgsl,
  * CPU adapters) for a KV storage type: as is for f32; for f16, `enable f16;` + `alias KV4 = vec4<f16>;`.
+ * `lanes` (the 'gpu' form): tiled's slots are held by several invocations summed with subgroup shuffles
+ * (`enable subgroups;`, LANE_REGISTERS registers a lane; the pipeline sets LANES, tiledLanes).
  */
-export function attentionShaderSource(kv: KvStorage, form: 'gpu' | 'direct' = 'gpu'): string {
-  const code = expandWgsl(form === 'gpu' ? attentionWgsl : attentionDirectWgsl, PARTS);
-  return kv === 'f16' ? specializeWgsl(code, { enable: ['f16'], aliases: { KV4: 'vec4<f16>' } }) : code;
+export function attentionShaderSource(kv: KvStorage, form: 'gpu' | 'direct' = 'gpu', lanes = false): string {
+  if (lanes && form !== 'gpu') throw new Error('attentionShaderSource: only the gpu form has a lane form');
+  const parts = new Map(PARTS).set('lane-sum', PARTS.get(lanes ? 'lane-sum-subgroup' : 'lane-sum-one')!);
+  const code = expandWgsl(form === 'gpu' ? attentionWgsl : attentionDirectWgsl, parts);
+  return specializeWgsl(code, {
+    enable: [...(kv === 'f16' ? ['f16'] : []), ...(lanes ? ['subgroups'] : [])],
+    aliases: kv === 'f16' ? { KV4: 'vec4<f16>' } : {},
+    u32Consts: lanes ? { RC: LANE_REGISTERS } : {},
+  });
+}
+
+/**
+ * Invocations per slot of the tiled path: 1 without subgroups; with them the fewest (1, 2 or 4) that leave a lane
+ * at most LANE_REGISTERS vec4s of q and of output (a head dim of 128 would otherwise hold 256 floats an
+ * invocation, more than a GPU's registers).
+ */
+export function tiledLanes(headDim: number, subgroups: boolean): 1 | 2 | 4 {
+  if (!subgroups) return 1;
+  const hd4 = headDim / 4;
+  return hd4 <= LANE_REGISTERS ? 1 : hd4 <= 2 * LANE_REGISTERS ? 2 : 4;
 }
 
 export interface AttentionKernelOptions {
@@ -61,6 +83,11 @@ export interface AttentionKernelOptions {
   onlyFor?: Pick<AttentionShape, 'nq' | 'numHeads' | 'numKvHeads'>;
   /** Shape the paths for a CPU adapter (default: isCpuDevice(device)). */
   cpu?: boolean;
+  /**
+   * Let tiled hold a slot on 2 or 4 invocations, each with a share of the head dim (tiledLanes; needs `subgroups`).
+   * Default: where the device has `subgroups`. Tests run both forms on one device.
+   */
+  splitHeadDim?: boolean;
 }
 
 /**
@@ -122,17 +149,20 @@ export class AttentionKernel {
   readonly headDim: number;
   /** The paths this kernel built. */
   readonly paths: ReadonlySet<AttentionPath>;
+  /** Invocations per slot of the tiled path (tiledLanes). */
+  readonly lanes: 1 | 2 | 4;
   /** 'auto' picks paths for a CPU adapter. */
   private readonly cpu: boolean;
   private readonly programs = new LazyPrograms(async () => {
     const f16 = this.kv === 'f16' ? ' (f16 KV)' : '';
+    const lanes = this.lanes > 1 ? `, ${this.lanes} lanes a slot` : '';
     const build = (form: 'gpu' | 'direct', entryPoint: string) =>
       computeProgram(this.device, {
-        name: `${form === 'gpu' ? 'attention.wgsl' : 'attention-direct.wgsl'}${f16}`,
-        code: attentionShaderSource(this.kv, form),
+        name: form === 'gpu' ? `attention.wgsl${f16}${lanes}` : `attention-direct.wgsl${f16}`,
+        code: attentionShaderSource(this.kv, form, form === 'gpu' && this.lanes > 1),
         entryPoint,
         bindings: BINDINGS,
-        constants: { HD4: this.headDim / 4 },
+        constants: { HD4: this.headDim / 4, ...(entryPoint === 'tiled' ? { LANES: this.lanes } : {}) },
       });
     const main = await Promise.all(PATHS.map((p) => (this.paths.has(p) ? build(p === 'direct' ? 'direct' : 'gpu', p) : null)));
     // combine from the direct module: it has no workgroup memory, whichever paths are built.
@@ -162,6 +192,9 @@ export class AttentionKernel {
       throw new Error(`AttentionKernel: headDim must be a multiple of 4 in [4, 128], got ${opts.headDim}`);
     }
     requireShaderF16(device, this.kv === 'f16', 'AttentionKernel: an f16 KV cache needs', 'kv "f32"');
+    const subgroups = device.features.has('subgroups');
+    if (opts.splitHeadDim && !subgroups) throw new Error('AttentionKernel: splitting the head dim over lanes (splitHeadDim) needs a device with the `subgroups` feature');
+    this.lanes = tiledLanes(this.headDim, opts.splitHeadDim ?? subgroups);
     this.maxWg = workgroupLimit(device, opts.maxWorkgroupsPerDimension);
     this.target = opts.targetWorkgroups ?? 128;
     this.uniforms = new UniformCache(device, 'attention dims');
@@ -328,6 +361,7 @@ export interface AttentionOnGpuArgs {
   paths?: readonly AttentionPath[];
   /** Extra K/V rows allocated past nk (a larger cache), filled with garbage that must not be read. */
   extraKvRows?: number;
+  splitHeadDim?: boolean;
 }
 
 /** One-shot convenience for tests and self-tests: uploads, runs, reads back out [nq, numHeads*headDim]. */
@@ -337,7 +371,7 @@ export async function attentionOnGpu(device: GPUDevice, a: AttentionOnGpuArgs): 
   const kvw = nKV * a.headDim;
   // A forced path is built even where it is not this adapter's (tests run every path on every adapter).
   const forced = a.path && a.path !== 'auto' ? [a.path] : undefined;
-  const kernel = await AttentionKernel.create(device, { headDim: a.headDim, kv, paths: a.paths ?? forced });
+  const kernel = await AttentionKernel.create(device, { headDim: a.headDim, kv, paths: a.paths ?? forced, splitHeadDim: a.splitHeadDim });
   const extra = a.extraKvRows ?? 0;
   const pad = (x: Float32Array) => {
     if (!extra) return x;
