@@ -184,6 +184,67 @@ test('two tabs: a conversation deleted in one is gone from the other and stays d
   await other.close();
 });
 
+test('two tabs: a conversation renamed in one is renamed in the other; Escape drops an edit; an empty name gives back the automatic title', async ({ page, context }) => {
+  await page.goto('/');
+  await seedConversation(page, 'trip', 1);
+  await page.reload();
+  const other = await context.newPage();
+  await other.goto('/');
+  for (const p of [page, other]) await expect(p.getByTestId('msg-user')).toHaveCount(1);
+  const titles = (p: Page) => p.getByTestId('conversations').locator('li');
+
+  // The pencil turns the title into a field holding the whole title, selected: typing replaces it.
+  await page.getByRole('button', { name: 'Rename Question 1 about the picture (trip)' }).click();
+  const field = page.getByRole('textbox', { name: 'Conversation name' });
+  await expect(field).toBeFocused();
+  await expect(field).toHaveValue('Question 1 about the picture (trip)');
+  await page.keyboard.type('Holiday photos');
+  await page.screenshot({ path: `${SHOTS}/rename-conversation.png` });
+  await expectAccessible(page, 'renaming a conversation');
+  await page.keyboard.press('Enter');
+  await expect(titles(page)).toHaveText(['Holiday photos']);
+  await expect(page.getByRole('button', { name: 'Holiday photos', exact: true })).toBeFocused();
+  // The other tab shows the name at once, and keeps its open thread as it was.
+  await expect(titles(other)).toHaveText(['Holiday photos']);
+  await expect(other.getByTestId('msg-user')).toHaveCount(1);
+  await expect(other.getByTestId('chat-notice')).toHaveCount(0);
+
+  // Escape drops an edit; leaving the field keeps one.
+  await page.getByRole('button', { name: 'Rename Holiday photos' }).click();
+  await page.keyboard.type('Something else');
+  await page.keyboard.press('Escape');
+  await expect(titles(page)).toHaveText(['Holiday photos']);
+  await page.getByRole('button', { name: 'Rename Holiday photos' }).click();
+  await page.keyboard.type('  Beach, day 2  ');
+  await page.getByRole('textbox', { name: 'Message' }).click();
+  await expect(titles(page)).toHaveText(['Beach, day 2']);
+  for (const p of [page, other]) {
+    await p.reload();
+    await expect(titles(p)).toHaveText(['Beach, day 2']);
+  }
+
+  // On a 390 px phone in dark mode the field is in the drawer; Escape drops the edit, not the drawer.
+  await other.setViewportSize({ width: 390, height: 844 });
+  await other.emulateMedia({ colorScheme: 'dark' });
+  await other.reload();
+  await other.getByRole('button', { name: 'Show the sidebar' }).click();
+  await other.getByRole('button', { name: 'Rename Beach, day 2' }).click();
+  await expect(other.getByRole('textbox', { name: 'Conversation name' })).toBeFocused();
+  await other.screenshot({ path: `${SHOTS}/phone-dark-rename.png` });
+  await expectAccessible(other, 'renaming a conversation (phone, dark)');
+  await other.keyboard.press('Escape');
+  await expect(other.getByRole('textbox', { name: 'Conversation name' })).toHaveCount(0);
+  await expect(other.getByRole('dialog')).toBeVisible();
+  await expect(titles(other)).toHaveText(['Beach, day 2']);
+
+  // An empty name gives back the automatic title, the first question's start, in both tabs.
+  await page.getByRole('button', { name: 'Rename Beach, day 2' }).click();
+  await page.keyboard.press('Delete');
+  await page.keyboard.press('Enter');
+  for (const p of [page, other]) await expect(titles(p)).toHaveText(['Question 1 about the picture']);
+  await other.close();
+});
+
 test("start.sh's production server registers a service worker and the page reopens offline", async ({ page }) => {
   await page.goto('/');
   expect(await page.evaluate(async () => (await navigator.serviceWorker.ready).active?.scriptURL)).toMatch(/\/sw\.js$/);
@@ -245,6 +306,10 @@ test('with the demo model: honest progress, stats, a lost GPU device recovered, 
   await box.press('Enter');
   const first = page.getByTestId('msg-assistant').first();
   await expect(first).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
+  // A name given to the conversation stays over the answers saved after it (checked at the end).
+  await page.getByRole('button', { name: 'Rename What is in this image?' }).click();
+  await page.keyboard.type('Test photo');
+  await page.keyboard.press('Enter');
   const stats = first.getByTestId('answer-stats');
   await expect(stats.locator('summary')).toContainText(/TTFT \d+ ms.*tok\/s.*images 1 tok.*text \d+ tok/);
   await stats.locator('summary').click();
@@ -296,7 +361,7 @@ test('with the demo model: honest progress, stats, a lost GPU device recovered, 
   const after = page.getByTestId('msg-assistant').nth(answersBefore);
   await expect(after).toHaveAttribute('data-status', 'done', { timeout: 300_000 });
   await expect(page.getByTestId('msg-user')).toHaveCount(turnsBefore + 1);
-  await expect(page.getByTestId('conversations').locator('li')).toHaveCount(1);
+  await expect(page.getByTestId('conversations').locator('li')).toHaveText(['Test photo']);
   // The whole history went into the resumed conversation: the prompt holds every earlier turn and the image.
   expect(Number(await after.getAttribute('data-llm-rows'))).toBeGreaterThan(Number(await first.getAttribute('data-llm-rows')) + 10);
 

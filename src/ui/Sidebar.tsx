@@ -1,9 +1,9 @@
-// The conversation sidebar: new chat, the saved conversations (open, delete), and the app's views. Collapsible on
+// The conversation sidebar: new chat, the saved conversations (open, rename, delete), and the app's views. Collapsible on
 // wide windows; on phones a drawer over the page (Radix Dialog: focus kept inside, Esc and a tap outside close it).
 import * as Dialog from '@radix-ui/react-dialog';
-import { Cpu, Download, MessageSquare, SquarePen, Stethoscope, Trash2, X } from 'lucide-react';
-import { ConfirmDelete } from './ConfirmDelete.tsx';
+import { Cpu, Download, MessageSquare, SquarePen, Stethoscope, X } from 'lucide-react';
 import type { ReactNode } from 'react';
+import { ConversationRow } from './ConversationRow.tsx';
 import { useChatStore } from './chat-store.ts';
 import { ROUTE_HASH, useRoute, type Route } from './route.ts';
 import { useMediaQuery } from './use-media-query.ts';
@@ -16,7 +16,7 @@ const VIEWS: [Route, string, ReactNode][] = [
 ];
 
 function SidebarContent({ onNavigate }: { onNavigate(): void }) {
-  const { conversations, conversationId, busy, open, remove, newChat } = useChatStore();
+  const { conversations, conversationId, busy, open, rename, remove, newChat } = useChatStore();
   const route = useRoute();
   return (
     <>
@@ -39,30 +39,19 @@ function SidebarContent({ onNavigate }: { onNavigate(): void }) {
         ) : (
           <ul className="conversations" data-testid="conversations">
             {conversations.map((c) => (
-              <li key={c.id} className="conv" aria-current={c.id === conversationId ? 'true' : undefined}>
-                <button
-                  type="button"
-                  className="conv-open"
-                  disabled={busy}
-                  onClick={() => {
-                    void open(c.id);
-                    window.location.hash = ROUTE_HASH.chat;
-                    onNavigate();
-                  }}
-                >
-                  {c.title}
-                </button>
-                <ConfirmDelete
-                  title={`Delete “${c.title}”?`}
-                  detail="Its messages and images are removed from this browser, in every tab. This cannot be undone."
-                  onConfirm={() => void remove(c.id)}
-                  trigger={
-                    <button type="button" className="icon-button" aria-label={`Delete ${c.title}`} disabled={busy && c.id === conversationId}>
-                      <Trash2 aria-hidden size={15} />
-                    </button>
-                  }
-                />
-              </li>
+              <ConversationRow
+                key={c.id}
+                conversation={c}
+                current={c.id === conversationId}
+                busy={busy}
+                onOpen={() => {
+                  void open(c.id);
+                  window.location.hash = ROUTE_HASH.chat;
+                  onNavigate();
+                }}
+                onRename={(name) => void rename(c.id, name)}
+                onDelete={() => void remove(c.id)}
+              />
             ))}
           </ul>
         )}
@@ -88,7 +77,14 @@ export function Sidebar({ open, onOpenChange }: { open: boolean; onOpenChange(op
       <Dialog.Root open={open} onOpenChange={onOpenChange}>
         <Dialog.Portal>
           <Dialog.Overlay className="drawer-overlay" />
-          <Dialog.Content className="sidebar drawer" aria-describedby={undefined}>
+          <Dialog.Content
+            className="sidebar drawer"
+            aria-describedby={undefined}
+            // Escape in a conversation's name field drops the edit, not the drawer.
+            onEscapeKeyDown={(e) => {
+              if (e.target instanceof HTMLInputElement && e.target.classList.contains('conv-name-input')) e.preventDefault();
+            }}
+          >
             <div className="drawer-head">
               <Dialog.Title className="sidebar-title">LLaVA-Mini</Dialog.Title>
               <Dialog.Close className="icon-button" aria-label="Close menu">

@@ -19,10 +19,15 @@ export interface ConversationEntry {
   id: string;
   title: string;
   updatedAt: number;
+  /** The title is a name the user gave (saves keep it), not the first question's start. */
+  named?: boolean;
 }
 
-/** What one tab tells the others. */
-export type ChatChange = { kind: 'saved' | 'deleted'; id: string };
+/** What one tab tells the others ('renamed' changes only the index, not the messages). */
+export type ChatChange = { kind: 'saved' | 'deleted' | 'renamed'; id: string };
+
+/** The longest conversation name kept. */
+export const NAME_MAX = 80;
 
 const store = createStore('llava-mini', 'chats');
 const INDEX = 'index';
@@ -51,11 +56,40 @@ export async function isDeleted(id: string): Promise<boolean> {
 export async function saveConversation(id: string, messages: StoredMessage[]): Promise<ConversationEntry[]> {
   if (await isDeleted(id)) return listConversations();
   await set(`chat:${id}`, messages, store);
-  const title = messages.find((m) => m.role === 'user')?.text.slice(0, 60) || 'Image chat';
   let next: ConversationEntry[] = [];
-  await update<ConversationEntry[]>(INDEX, (index = []) => (next = [{ id, title, updatedAt: Date.now() }, ...index.filter((c) => c.id !== id)]), store);
+  await update<ConversationEntry[]>(
+    INDEX,
+    (index = []) => {
+      const named = index.find((c) => c.id === id && c.named);
+      const entry = named ? { ...named, updatedAt: Date.now() } : { id, title: automaticTitle(messages), updatedAt: Date.now() };
+      return (next = [entry, ...index.filter((c) => c.id !== id)]);
+    },
+    store,
+  );
   await set(CURRENT, id, store);
   channel?.postMessage({ kind: 'saved', id } satisfies ChatChange);
+  return next;
+}
+
+/** The title of a conversation the user has not named: the start of its first question. */
+function automaticTitle(messages: readonly StoredMessage[]): string {
+  return messages.find((m) => m.role === 'user')?.text.slice(0, 60) || 'Image chat';
+}
+
+/**
+ * Names a saved conversation (trimmed, at most NAME_MAX characters), keeping its place in the list; an empty name
+ * gives it back its automatic title. Returns the index.
+ */
+export async function renameConversation(id: string, name: string): Promise<ConversationEntry[]> {
+  const title = name.trim().slice(0, NAME_MAX);
+  const automatic = title ? null : automaticTitle(await loadConversation(id));
+  let next: ConversationEntry[] = [];
+  await update<ConversationEntry[]>(
+    INDEX,
+    (index = []) => (next = index.map((c) => (c.id !== id ? c : automatic === null ? { ...c, title, named: true } : { id, title: automatic, updatedAt: c.updatedAt }))),
+    store,
+  );
+  channel?.postMessage({ kind: 'renamed', id } satisfies ChatChange);
   return next;
 }
 

@@ -6,7 +6,7 @@
 // does not hold it (its images encoded again from their saved Blobs). A message sent during an answer waits, visibly, for it to finish.
 import { create } from 'zustand';
 import type { AnswerStats, ContextRequest, EncodeStage, SavedTurn } from '../worker/engine-api.ts';
-import { deleteConversation, listConversations, loadConversation, onOtherTabChange, saveConversation, setCurrentConversation, currentConversation, type ConversationEntry, type StoredMessage } from './chat-db.ts';
+import { deleteConversation, listConversations, loadConversation, onOtherTabChange, renameConversation, saveConversation, setCurrentConversation, currentConversation, type ConversationEntry, type StoredMessage } from './chat-db.ts';
 import { decodeImageForEngine } from '../image/image-bitmap.ts';
 import { Comlink, engineWorker, withReports } from './engine-client.ts';
 import { useEngineStore } from './engine-store.ts';
@@ -78,6 +78,8 @@ interface ChatStore {
   /** Loads the saved conversations, opens the last one, and follows the other tabs' changes. */
   restore(): Promise<void>;
   open(id: string): Promise<void>;
+  /** Names a saved conversation; an empty name gives back its automatic title (the first question's start). */
+  rename(id: string, name: string): Promise<void>;
   remove(id: string): Promise<void>;
   /** The context the conversation would use with `draft` and the attachments (null when no model is loaded). */
   contextUsage(draft: string): Promise<{ rows: number; limit: number; refusal?: string } | null>;
@@ -376,7 +378,7 @@ export const useChatStore = create<ChatStore>()((set, get) => {
         following = true;
         onOtherTabChange(async ({ kind, id }) => {
           set({ conversations: await listConversations() });
-          if (id !== get().conversationId) return;
+          if (id !== get().conversationId || kind === 'renamed') return;
           if (kind === 'deleted') {
             if (get().busy) get().stop();
             set({ conversationId: newId('conv'), messages: [], attachments: [], queued: null });
@@ -400,6 +402,10 @@ export const useChatStore = create<ChatStore>()((set, get) => {
       const messages = (await loadConversation(id)).map(fromStored);
       await setCurrentConversation(id);
       set({ conversationId: id, messages, attachments: [], queued: null });
+    },
+
+    async rename(id, name) {
+      set({ conversations: await renameConversation(id, name) });
     },
 
     async remove(id) {
