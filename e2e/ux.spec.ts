@@ -2,7 +2,7 @@
 // e2e/screenshots/ and an axe scan of each view), messages that stay in view, nothing lost (a reload mid-answer,
 // two tabs, a lost GPU device), controls that say what they do, and the production server opening offline.
 import AxeBuilder from '@axe-core/playwright';
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
 import { expectModelLoaded } from './model-loaded.ts';
 import { pickerRoom } from './picker-room.ts';
@@ -62,6 +62,25 @@ async function seedConversation(page: Page, id: string, turns: number): Promise<
       }),
     { id, turns },
   );
+}
+
+/** A second tab beside `page`, both showing a seeded one-turn conversation `id`. */
+async function twoTabsOn(page: Page, context: BrowserContext, id: string): Promise<Page> {
+  await page.goto('/');
+  await seedConversation(page, id, 1);
+  await page.reload();
+  const other = await context.newPage();
+  await other.goto('/');
+  for (const p of [page, other]) await expect(p.getByTestId('msg-user')).toHaveCount(1);
+  return other;
+}
+
+/** The page as a 390 px phone in dark mode, its sidebar drawer open. */
+async function phoneDarkDrawer(page: Page): Promise<void> {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.reload();
+  await page.getByRole('button', { name: 'Show the sidebar' }).click();
 }
 
 test('first run, the views, phone and dark: screenshots, and axe finds no serious or critical problem', async ({ page }) => {
@@ -129,18 +148,10 @@ test('a notice is in view, next to the composer, after a 30-message thread', asy
 });
 
 test('two tabs: a conversation deleted in one is gone from the other and stays deleted', async ({ page, context }) => {
-  await page.goto('/');
-  await seedConversation(page, 'shared', 1);
-  await page.reload();
-  const other = await context.newPage();
-  await other.goto('/');
-  for (const p of [page, other]) await expect(p.getByTestId('msg-user')).toHaveCount(1);
+  const other = await twoTabsOn(page, context, 'shared');
   // On a 390 px phone in dark mode the delete asks from inside the drawer; Escape closes only the question.
   const desktop = other.viewportSize()!;
-  await other.setViewportSize({ width: 390, height: 844 });
-  await other.emulateMedia({ colorScheme: 'dark' });
-  await other.reload();
-  await other.getByRole('button', { name: 'Show the sidebar' }).click();
+  await phoneDarkDrawer(other);
   await other.getByRole('button', { name: /^Delete Question 1 about the picture/ }).click();
   await expect(other.getByRole('alertdialog')).toBeVisible();
   await other.screenshot({ path: `${SHOTS}/phone-dark-delete-confirm.png` });
@@ -185,12 +196,7 @@ test('two tabs: a conversation deleted in one is gone from the other and stays d
 });
 
 test('two tabs: a conversation renamed in one is renamed in the other; Escape drops an edit; an empty name gives back the automatic title', async ({ page, context }) => {
-  await page.goto('/');
-  await seedConversation(page, 'trip', 1);
-  await page.reload();
-  const other = await context.newPage();
-  await other.goto('/');
-  for (const p of [page, other]) await expect(p.getByTestId('msg-user')).toHaveCount(1);
+  const other = await twoTabsOn(page, context, 'trip');
   const titles = (p: Page) => p.getByTestId('conversations').locator('li');
 
   // The pencil turns the title into a field holding the whole title, selected: typing replaces it.
@@ -224,10 +230,7 @@ test('two tabs: a conversation renamed in one is renamed in the other; Escape dr
   }
 
   // On a 390 px phone in dark mode the field is in the drawer; Escape drops the edit, not the drawer.
-  await other.setViewportSize({ width: 390, height: 844 });
-  await other.emulateMedia({ colorScheme: 'dark' });
-  await other.reload();
-  await other.getByRole('button', { name: 'Show the sidebar' }).click();
+  await phoneDarkDrawer(other);
   await other.getByRole('button', { name: 'Rename Beach, day 2' }).click();
   await expect(other.getByRole('textbox', { name: 'Conversation name' })).toBeFocused();
   await other.screenshot({ path: `${SHOTS}/phone-dark-rename.png` });
