@@ -37,10 +37,13 @@ async function dropFile(page: Page, name: string, bytes: Buffer, type: string): 
   await page.dispatchEvent('main', 'drop', { dataTransfer: dt });
 }
 
-/** Writes a saved conversation of `turns` questions and answers straight into the app's IndexedDB (idb-keyval layout). */
-async function seedConversation(page: Page, id: string, turns: number): Promise<void> {
+/**
+ * Writes a saved conversation of `turns` questions and answers straight into the app's IndexedDB (idb-keyval
+ * layout), last written `updatedAt` (default now), at the end of the list, and opened.
+ */
+async function seedConversation(page: Page, id: string, turns: number, updatedAt = Date.now()): Promise<void> {
   await page.evaluate(
-    ({ id, turns }) =>
+    ({ id, turns, updatedAt }) =>
       new Promise<void>((resolve, reject) => {
         const open = indexedDB.open('llava-mini');
         open.onupgradeneeded = () => open.result.createObjectStore('chats');
@@ -54,13 +57,13 @@ async function seedConversation(page: Page, id: string, turns: number): Promise<
           ]).flat();
           chats.put(messages, `chat:${id}`);
           const index = chats.get('index');
-          index.onsuccess = () => chats.put([{ id, title: `Question 1 about the picture (${id})`, updatedAt: Date.now() }, ...((index.result as object[] | undefined) ?? [])], 'index');
+          index.onsuccess = () => chats.put([...((index.result as object[] | undefined) ?? []), { id, title: `Question 1 about the picture (${id})`, updatedAt }], 'index');
           chats.put(id, 'current');
           tx.oncomplete = () => resolve();
           tx.onerror = () => reject(tx.error);
         };
       }),
-    { id, turns },
+    { id, turns, updatedAt },
   );
 }
 
@@ -145,6 +148,35 @@ test('a notice is in view, next to the composer, after a 30-message thread', asy
   await expect(page.getByRole('textbox', { name: 'Message' })).toBeInViewport();
   await page.screenshot({ path: `${SHOTS}/error-notice.png` });
   await expectAccessible(page, 'long thread with a notice');
+});
+
+test('the sidebar groups conversations by age; a long list scrolls inside it, the views stay in place', async ({ page }) => {
+  await page.goto('/');
+  const day = 24 * 60 * 60 * 1000;
+  const ages = [0, 0, 1, 3, 5, 12, 20, 45, 80, 120, 200, 300, 400];
+  for (const [i, age] of ages.entries()) await seedConversation(page, `c${i}`, 1, Date.now() - age * day);
+  await page.reload();
+  const groups = page.getByTestId('conversations').locator('section');
+  await expect(groups.first()).toHaveAccessibleName('Today');
+  const labels = await groups.locator('h3').allTextContents();
+  expect(labels.slice(0, 4)).toEqual(['Today', 'Yesterday', 'Previous 7 days', 'Previous 30 days']);
+  expect(labels.slice(4).every((l) => /^[A-Z][a-z]+ \d{4}$/.test(l))).toBe(true);
+  await expect(page.getByTestId('conversations').locator('li')).toHaveCount(ages.length);
+  await expect(groups.first().locator('li')).toHaveCount(2);
+  // 13 conversations overflow the 900 px sidebar: the list scrolls, the views stay in view.
+  await expect(page.getByRole('link', { name: 'GPU diagnostics' })).toBeInViewport();
+  await page.getByTestId('conversations').locator('li').last().scrollIntoViewIfNeeded();
+  await expect(page.getByRole('link', { name: 'GPU diagnostics' })).toBeInViewport();
+  await expect(page.getByRole('button', { name: 'New chat' })).toBeInViewport();
+  await page.screenshot({ path: `${SHOTS}/conversation-groups.png` });
+  await expectAccessible(page, 'conversation groups');
+  // A row's rename button shows on hover or focus only (the open conversation's always): a Tab from the title
+  // reaches it.
+  const rename = page.getByRole('button', { name: 'Rename Question 1 about the picture (c0)' });
+  await expect(rename).toBeHidden();
+  await page.getByRole('button', { name: 'Question 1 about the picture (c0)', exact: true }).focus();
+  await page.keyboard.press('Tab');
+  await expect(rename).toBeFocused();
 });
 
 test('two tabs: a conversation deleted in one is gone from the other and stays deleted', async ({ page, context }) => {

@@ -4,6 +4,7 @@ import * as Dialog from '@radix-ui/react-dialog';
 import { Cpu, Download, MessageSquare, SquarePen, Stethoscope, X } from 'lucide-react';
 import type { ReactNode } from 'react';
 import { ConversationRow } from './ConversationRow.tsx';
+import { groupByAge } from './conversation-groups.ts';
 import { useChatStore } from './chat-store.ts';
 import { ROUTE_HASH, useRoute, type Route } from './route.ts';
 import { useMediaQuery } from './use-media-query.ts';
@@ -37,23 +38,30 @@ function SidebarContent({ onNavigate }: { onNavigate(): void }) {
         {conversations.length === 0 ? (
           <p className="muted small">None yet: your chats are kept in this browser.</p>
         ) : (
-          <ul className="conversations" data-testid="conversations">
-            {conversations.map((c) => (
-              <ConversationRow
-                key={c.id}
-                conversation={c}
-                current={c.id === conversationId}
-                busy={busy}
-                onOpen={() => {
-                  void open(c.id);
-                  window.location.hash = ROUTE_HASH.chat;
-                  onNavigate();
-                }}
-                onRename={(name) => void rename(c.id, name)}
-                onDelete={() => void remove(c.id)}
-              />
+          <div data-testid="conversations">
+            {groupByAge(conversations, new Date()).map((group) => (
+              <section key={group.label} className="conv-group" aria-label={group.label}>
+                <h3 className="conv-group-label">{group.label}</h3>
+                <ul className="conversations">
+                  {group.conversations.map((c) => (
+                    <ConversationRow
+                      key={c.id}
+                      conversation={c}
+                      current={c.id === conversationId}
+                      busy={busy}
+                      onOpen={() => {
+                        void open(c.id);
+                        window.location.hash = ROUTE_HASH.chat;
+                        onNavigate();
+                      }}
+                      onRename={(name) => void rename(c.id, name)}
+                      onDelete={() => void remove(c.id)}
+                    />
+                  ))}
+                </ul>
+              </section>
             ))}
-          </ul>
+          </div>
         )}
       </nav>
       <nav aria-label="Views" className="views-nav">
