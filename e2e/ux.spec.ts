@@ -179,6 +179,46 @@ test('the sidebar groups conversations by age; a long list scrolls inside it, th
   await expect(rename).toBeFocused();
 });
 
+test('files dragged over any view: the page says what a drop does; a drop on another view opens the chat', async ({ page }) => {
+  await page.goto('/#/model');
+  await expect(page.getByTestId('model-page')).toBeVisible();
+  const drag = (what: 'file' | 'text') =>
+    page.evaluateHandle((what) => {
+      const t = new DataTransfer();
+      if (what === 'file') t.items.add(new File(['x'], 'photo.png', { type: 'image/png' }));
+      else t.setData('text/plain', 'some words');
+      return t;
+    }, what);
+  const overlay = page.getByTestId('drop-overlay');
+  await page.dispatchEvent('main', 'dragenter', { dataTransfer: await drag('file') });
+  await expect(overlay).toBeVisible();
+  await expect(overlay).toContainText('Drop to add to your question');
+  await page.screenshot({ path: `${SHOTS}/drop-overlay.png` });
+  // Leaving the window (no relatedTarget) or Escape hides it; dragged text never shows it.
+  await page.dispatchEvent('main', 'dragleave', { dataTransfer: await drag('file') });
+  await expect(overlay).toHaveCount(0);
+  await page.dispatchEvent('main', 'dragenter', { dataTransfer: await drag('file') });
+  await page.keyboard.press('Escape');
+  await expect(overlay).toHaveCount(0);
+  await page.dispatchEvent('main', 'dragenter', { dataTransfer: await drag('text') });
+  await expect(overlay).toHaveCount(0);
+  // A 390 px phone in dark mode. The window narrowed past the phone width (a tablet turned to portrait) closes the
+  // sidebar instead of opening it as a drawer over the page.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await expect(page.getByRole('button', { name: 'Show the sidebar' })).toBeVisible();
+  await expect(page.getByRole('dialog')).toHaveCount(0);
+  await page.dispatchEvent('main', 'dragenter', { dataTransfer: await drag('file') });
+  await expect(overlay).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/phone-dark-drop-overlay.png` });
+  // The drop: the overlay goes, and the chat opens with the file's fate (here: not an image) by the composer.
+  await dropFile(page, 'notes.png', Buffer.from('just text, not pixels\n'), 'image/png');
+  await expect(overlay).toHaveCount(0);
+  await expect(page.getByTestId('chat')).toBeVisible();
+  expect(new URL(page.url()).hash).toBe('#/');
+  await expect(page.getByTestId('chat-notice')).toContainText('notes.png is not an image this browser can read');
+});
+
 test('two tabs: a conversation deleted in one is gone from the other and stays deleted', async ({ page, context }) => {
   const other = await twoTabsOn(page, context, 'shared');
   // On a 390 px phone in dark mode the delete asks from inside the drawer; Escape closes only the question.

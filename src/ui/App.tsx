@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'react';
 import { Chat } from './Chat.tsx';
 import { Diagnostics } from './Diagnostics.tsx';
+import { DropOverlay } from './DropOverlay.tsx';
 import { GpuPanel, GpuProblem } from './GpuPanel.tsx';
 import { ModelDownloads } from './ModelDownloads.tsx';
 import { ModelPanel } from './ModelPanel.tsx';
@@ -13,11 +14,16 @@ import { useRoute } from './route.ts';
 import { Sidebar } from './Sidebar.tsx';
 import { TopBar } from './TopBar.tsx';
 import { useAppStore } from './store.ts';
+import { useMediaQuery } from './use-media-query.ts';
 
 export function App() {
   const initGpu = useAppStore((s) => s.initGpu);
   const route = useRoute();
-  const [sidebarOpen, setSidebarOpen] = useState(() => window.matchMedia('(min-width: 900px)').matches);
+  const wide = useMediaQuery('(min-width: 900px)');
+  const [sidebarOpen, setSidebarOpen] = useState(wide);
+  // The sidebar is open on wide windows and closed on phones; a window crossing the width (a tablet turned to
+  // portrait) takes that state instead of popping the phone drawer open over the page.
+  useEffect(() => setSidebarOpen(wide), [wide]);
   useEffect(() => {
     void initGpu();
   }, [initGpu]);
@@ -49,6 +55,7 @@ export function App() {
           {route !== 'chat' && <NoticeBar floating />}
         </main>
       </div>
+      <DropOverlay />
     </div>
   );
 }

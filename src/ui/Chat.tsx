@@ -14,10 +14,15 @@ import { useEngineStore } from './engine-store.ts';
 import { NoticeBar } from './NoticeBar.tsx';
 import { showNotice } from './notice-store.ts';
 import { Webcam } from './Webcam.tsx';
+import { currentRoute, ROUTE_HASH } from './route.ts';
 
 /** Files go to the composer; a checkpoint folder loads as the model (when none is loaded: unload first). */
 function onDropped(drop: Drop): void {
-  if (drop.kind === 'files') return void useChatStore.getState().attach(drop.files);
+  if (drop.kind === 'files') {
+    // Attachments live in the chat's composer: show it, whatever view the files were dropped on.
+    if (currentRoute() !== 'chat') window.location.hash = ROUTE_HASH.chat;
+    return void useChatStore.getState().attach(drop.files);
+  }
   const engine = useEngineStore.getState();
   if (engine.status.kind === 'loading' || engine.status.kind === 'ready') {
     showNotice(`${drop.folder.name} looks like a checkpoint folder: unload the current model first, then drop it again.`);

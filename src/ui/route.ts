@@ -6,7 +6,7 @@ export type Route = 'chat' | 'model' | 'downloads' | 'diagnostics';
 
 export const ROUTE_HASH: Record<Route, string> = { chat: '#/', model: '#/model', downloads: '#/downloads', diagnostics: '#/diagnostics' };
 
-function currentRoute(): Route {
+export function currentRoute(): Route {
   const hash = window.location.hash;
   return (Object.keys(ROUTE_HASH) as Route[]).find((r) => r !== 'chat' && ROUTE_HASH[r] === hash) ?? 'chat';
 }
