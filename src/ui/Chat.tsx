@@ -15,6 +15,7 @@ import { NoticeBar } from './NoticeBar.tsx';
 import { showNotice } from './notice-store.ts';
 import { Webcam } from './Webcam.tsx';
 import { currentRoute, ROUTE_HASH } from './route.ts';
+import { useWindowEvents } from './use-window-events.ts';
 
 /** Files go to the composer; a checkpoint folder loads as the model (when none is loaded: unload first). */
 function onDropped(drop: Drop): void {
@@ -365,28 +366,23 @@ export function Chat({ visible }: { visible: boolean }) {
   }, [restore]);
 
   // Drop anywhere on the window (images, videos, or a checkpoint folder), paste anywhere on the page.
-  useEffect(() => {
-    const onDragOver = (e: DragEvent) => e.preventDefault();
-    const onDrop = (e: DragEvent) => {
-      e.preventDefault();
-      if (e.dataTransfer?.files.length) void readDrop(e.dataTransfer).then(onDropped);
-    };
-    const onPaste = (e: ClipboardEvent) => {
-      const files = [...(e.clipboardData?.files ?? [])];
-      if (files.length) {
+  useWindowEvents(
+    {
+      dragover: (e) => e.preventDefault(),
+      drop: (e) => {
         e.preventDefault();
-        void attach(files);
-      }
-    };
-    window.addEventListener('dragover', onDragOver);
-    window.addEventListener('drop', onDrop);
-    window.addEventListener('paste', onPaste);
-    return () => {
-      window.removeEventListener('dragover', onDragOver);
-      window.removeEventListener('drop', onDrop);
-      window.removeEventListener('paste', onPaste);
-    };
-  }, [attach]);
+        if (e.dataTransfer?.files.length) void readDrop(e.dataTransfer).then(onDropped);
+      },
+      paste: (e) => {
+        const files = [...(e.clipboardData?.files ?? [])];
+        if (files.length) {
+          e.preventDefault();
+          void attach(files);
+        }
+      },
+    },
+    [attach],
+  );
 
   // A conversation opened (picked, or restored after a reload) shows its latest messages.
   const hasMessages = messages.length > 0;

@@ -2,35 +2,30 @@
 // handled by the chat: `Chat.tsx`). Shown from the first dragenter that carries files; gone on the drop, when the
 // drag leaves the window, or on Escape.
 import { ImagePlus } from 'lucide-react';
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
+import { useWindowEvents } from './use-window-events.ts';
 
 const carriesFiles = (e: DragEvent) => Boolean(e.dataTransfer?.types.includes('Files'));
 
 export function DropOverlay() {
   const [shown, setShown] = useState(false);
-  useEffect(() => {
-    const onEnter = (e: DragEvent) => {
-      if (carriesFiles(e)) setShown(true);
-    };
-    // Leaving one element for another inside the page has a relatedTarget; leaving the window has none.
-    const onLeave = (e: DragEvent) => {
-      if (e.relatedTarget === null) setShown(false);
-    };
-    const hide = () => setShown(false);
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape') hide();
-    };
-    window.addEventListener('dragenter', onEnter);
-    window.addEventListener('dragleave', onLeave);
-    window.addEventListener('drop', hide);
-    window.addEventListener('keydown', onKey);
-    return () => {
-      window.removeEventListener('dragenter', onEnter);
-      window.removeEventListener('dragleave', onLeave);
-      window.removeEventListener('drop', hide);
-      window.removeEventListener('keydown', onKey);
-    };
-  }, []);
+  const hide = () => setShown(false);
+  useWindowEvents(
+    {
+      dragenter: (e) => {
+        if (carriesFiles(e)) setShown(true);
+      },
+      // Leaving one element for another inside the page has a relatedTarget; leaving the window has none.
+      dragleave: (e) => {
+        if (e.relatedTarget === null) hide();
+      },
+      drop: hide,
+      keydown: (e) => {
+        if (e.key === 'Escape') hide();
+      },
+    },
+    [],
+  );
   if (!shown) return null;
   return (
     <div className="drop-overlay" data-testid="drop-overlay" aria-hidden>
