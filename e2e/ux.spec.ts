@@ -39,11 +39,13 @@ async function dropFile(page: Page, name: string, bytes: Buffer, type: string): 
 
 /**
  * Writes a saved conversation of `turns` questions and answers straight into the app's IndexedDB (idb-keyval
- * layout), last written `updatedAt` (default now), at the end of the list, and opened.
+ * layout), last written `updatedAt` (default now), at the end of the list, and opened; each answer starts with
+ * `answer` when given.
  */
-async function seedConversation(page: Page, id: string, turns: number, updatedAt = Date.now()): Promise<void> {
+async function seedConversation(page: Page, id: string, turns: number, opts: { updatedAt?: number; answer?: string } = {}): Promise<void> {
+  const { updatedAt = Date.now(), answer = 'Answer' } = opts;
   await page.evaluate(
-    ({ id, turns, updatedAt }) =>
+    ({ id, turns, updatedAt, answer }) =>
       new Promise<void>((resolve, reject) => {
         const open = indexedDB.open('llava-mini');
         open.onupgradeneeded = () => open.result.createObjectStore('chats');
@@ -53,7 +55,7 @@ async function seedConversation(page: Page, id: string, turns: number, updatedAt
           const chats = tx.objectStore('chats');
           const messages = Array.from({ length: turns }, (_, i) => [
             { id: `${id}-q${i}`, role: 'user', text: `Question ${i + 1} about the picture`, images: [], status: 'done' },
-            { id: `${id}-a${i}`, role: 'assistant', text: `Answer ${i + 1}: ${'a long line of words '.repeat(8)}`, images: [], status: 'done' },
+            { id: `${id}-a${i}`, role: 'assistant', text: `${answer} ${i + 1}: ${'a long line of words '.repeat(8)}`, images: [], status: 'done' },
           ]).flat();
           chats.put(messages, `chat:${id}`);
           const index = chats.get('index');
@@ -63,7 +65,7 @@ async function seedConversation(page: Page, id: string, turns: number, updatedAt
           tx.onerror = () => reject(tx.error);
         };
       }),
-    { id, turns, updatedAt },
+    { id, turns, updatedAt, answer },
   );
 }
 
@@ -154,7 +156,7 @@ test('the sidebar groups conversations by age; a long list scrolls inside it, th
   await page.goto('/');
   const day = 24 * 60 * 60 * 1000;
   const ages = [0, 0, 1, 3, 5, 12, 20, 45, 80, 120, 200, 300, 400];
-  for (const [i, age] of ages.entries()) await seedConversation(page, `c${i}`, 1, Date.now() - age * day);
+  for (const [i, age] of ages.entries()) await seedConversation(page, `c${i}`, 1, { updatedAt: Date.now() - age * day, answer: i % 4 === 0 ? 'A red bicycle' : 'Answer' });
   await page.reload();
   const groups = page.getByTestId('conversations').locator('section');
   await expect(groups.first()).toHaveAccessibleName('Today');
@@ -177,6 +179,23 @@ test('the sidebar groups conversations by age; a long list scrolls inside it, th
   await page.getByRole('button', { name: 'Question 1 about the picture (c0)', exact: true }).focus();
   await page.keyboard.press('Tab');
   await expect(rename).toBeFocused();
+
+  // Search: titles and messages, case-insensitive, the groups kept; Escape clears it, then the whole list is back.
+  const search = page.getByRole('searchbox', { name: 'Search conversations' });
+  await search.fill('RED BICYCLE');
+  const titles = page.getByTestId('conversations').locator('li');
+  await expect(titles).toHaveText(['c0', 'c4', 'c8', 'c12'].map((id) => `Question 1 about the picture (${id})`));
+  await expect(groups.locator('h3')).toHaveText(['Today', 'Previous 7 days', /^\w+ \d{4}$/, /^\w+ \d{4}$/]);
+  await search.fill('(c11)');
+  await expect(titles).toHaveText(['Question 1 about the picture (c11)']);
+  await page.screenshot({ path: `${SHOTS}/conversation-search.png` });
+  await search.fill('giraffe');
+  await expect(page.getByText('No conversation mentions “giraffe”.')).toBeVisible();
+  await expect(page.getByTestId('conversations')).toHaveCount(0);
+  await expectAccessible(page, 'conversation search, nothing found');
+  await search.press('Escape');
+  await expect(search).toHaveValue('');
+  await expect(titles).toHaveCount(ages.length);
 });
 
 test('files dragged over any view: the page says what a drop does; a drop on another view opens the chat', async ({ page }) => {

@@ -1,10 +1,10 @@
-// The conversation sidebar: new chat, the saved conversations (open, rename, delete), and the app's views. Collapsible on
-// wide windows; on phones a drawer over the page (Radix Dialog: focus kept inside, Esc and a tap outside close it).
+// The conversation sidebar: new chat, the saved conversations (ConversationList.tsx), and the app's views.
+// Collapsible on wide windows; on phones a drawer over the page (Radix Dialog: focus kept inside, Esc and a tap
+// outside close it).
 import * as Dialog from '@radix-ui/react-dialog';
 import { Cpu, Download, MessageSquare, SquarePen, Stethoscope, X } from 'lucide-react';
 import type { ReactNode } from 'react';
-import { ConversationRow } from './ConversationRow.tsx';
-import { groupByAge } from './conversation-groups.ts';
+import { ConversationList } from './ConversationList.tsx';
 import { useChatStore } from './chat-store.ts';
 import { ROUTE_HASH, useRoute, type Route } from './route.ts';
 import { useMediaQuery } from './use-media-query.ts';
@@ -17,7 +17,7 @@ const VIEWS: [Route, string, ReactNode][] = [
 ];
 
 function SidebarContent({ onNavigate }: { onNavigate(): void }) {
-  const { conversations, conversationId, busy, open, rename, remove, newChat } = useChatStore();
+  const { busy, newChat } = useChatStore();
   const route = useRoute();
   return (
     <>
@@ -35,34 +35,12 @@ function SidebarContent({ onNavigate }: { onNavigate(): void }) {
       </button>
       <nav aria-label="Conversations" className="conv-nav">
         <h2 className="sidebar-heading">Conversations</h2>
-        {conversations.length === 0 ? (
-          <p className="muted small">None yet: your chats are kept in this browser.</p>
-        ) : (
-          <div data-testid="conversations">
-            {groupByAge(conversations, new Date()).map((group) => (
-              <section key={group.label} className="conv-group" aria-label={group.label}>
-                <h3 className="conv-group-label">{group.label}</h3>
-                <ul className="conversations">
-                  {group.conversations.map((c) => (
-                    <ConversationRow
-                      key={c.id}
-                      conversation={c}
-                      current={c.id === conversationId}
-                      busy={busy}
-                      onOpen={() => {
-                        void open(c.id);
-                        window.location.hash = ROUTE_HASH.chat;
-                        onNavigate();
-                      }}
-                      onRename={(name) => void rename(c.id, name)}
-                      onDelete={() => void remove(c.id)}
-                    />
-                  ))}
-                </ul>
-              </section>
-            ))}
-          </div>
-        )}
+        <ConversationList
+          onOpened={() => {
+            window.location.hash = ROUTE_HASH.chat;
+            onNavigate();
+          }}
+        />
       </nav>
       <nav aria-label="Views" className="views-nav">
         {VIEWS.map(([r, label, icon]) => (
@@ -88,9 +66,10 @@ export function Sidebar({ open, onOpenChange }: { open: boolean; onOpenChange(op
           <Dialog.Content
             className="sidebar drawer"
             aria-describedby={undefined}
-            // Escape in a conversation's name field drops the edit, not the drawer.
+            // Escape in a conversation's name field drops the edit, in the search field clears it: not the drawer.
             onEscapeKeyDown={(e) => {
-              if (e.target instanceof HTMLInputElement && e.target.classList.contains('conv-name-input')) e.preventDefault();
+              const field = e.target instanceof HTMLInputElement ? e.target : null;
+              if (field?.classList.contains('conv-name-input') || (field?.classList.contains('conv-search-input') && field.value)) e.preventDefault();
             }}
           >
             <div className="drawer-head">

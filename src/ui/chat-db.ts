@@ -2,7 +2,7 @@
 // with its messages and image Blobs, so history (images included) survives a reload. Tabs of the app share the
 // database and hear each other's changes on a BroadcastChannel; a deleted conversation is remembered as deleted,
 // so a tab that still had it open cannot write it back.
-import { createStore, del, get, set, update } from 'idb-keyval';
+import { createStore, del, get, getMany, set, update } from 'idb-keyval';
 import type { AnswerStats } from '../worker/engine-api.ts';
 
 export interface StoredMessage {
@@ -46,6 +46,15 @@ export async function listConversations(): Promise<ConversationEntry[]> {
 
 export async function loadConversation(id: string): Promise<StoredMessage[]> {
   return (await get<StoredMessage[]>(`chat:${id}`, store)) ?? [];
+}
+
+/** The ids of the saved conversations whose title or any message holds `query` (case-insensitive). */
+export async function conversationsMentioning(query: string): Promise<Set<string>> {
+  const q = query.trim().toLowerCase();
+  const index = await listConversations();
+  const messages = await getMany<StoredMessage[] | undefined>(index.map((c) => `chat:${c.id}`), store);
+  const holds = (text: string) => text.toLowerCase().includes(q);
+  return new Set(index.filter((c, i) => holds(c.title) || (messages[i] ?? []).some((m) => holds(m.text))).map((c) => c.id));
 }
 
 export async function isDeleted(id: string): Promise<boolean> {
