@@ -85,10 +85,15 @@ async function ask(page: Page, question: string): Promise<{ tokens: number[]; re
   };
 }
 
-async function loadModel(page: Page): Promise<void> {
+/** Opens the app with greedy 6-token settings, not yet loaded. */
+async function openApp(page: Page): Promise<void> {
   await page.goto('/');
   await page.evaluate(() => localStorage.setItem('llava-mini-engine', JSON.stringify({ state: { precision: 'q4', settings: { systemPrompt: '', temperature: 0, topP: 1, maxNewTokens: 6 } }, version: 0 })));
   await page.reload();
+}
+
+async function loadModel(page: Page, opened = false): Promise<void> {
+  if (!opened) await openApp(page);
   await page.getByTestId('load-model').click();
   await expectModelLoaded(page);
 }
@@ -274,7 +279,7 @@ function gradientGif(): Buffer {
   return Buffer.from(buf.slice(0, gw.end()));
 }
 
-test('a video (animated GIF): frames sampled at 1 fps, a frame strip, and the Node CLI --video answer', async ({ page }) => {
+test('a video (animated GIF), picked before the model is loaded: frames sampled at 1 fps, a frame strip, and the Node CLI --video answer', async ({ page }) => {
   test.setTimeout(600_000);
   await mkdir(FIXTURES, { recursive: true });
   await writeFile(`${FIXTURES}/clip.gif`, gradientGif());
@@ -282,9 +287,13 @@ test('a video (animated GIF): frames sampled at 1 fps, a frame strip, and the No
   // --check: Node's frames (torch's nearest resize of the 64x48 frames) and tokens agree with the CPU reference,
   // so the page's tokens equal to Node's say its WebCodecs frames went through the same resize.
   const node = nodeCli(['--video', `${FIXTURES}/clip.gif`, '--prompt', question, '--check']);
-  await loadModel(page);
+  // Picked before the model is loaded: the frames are sampled at once and wait for a model, then are encoded.
+  await openApp(page);
   await page.getByTestId('video-input').setInputFiles(`${FIXTURES}/clip.gif`);
   const attachment = page.getByTestId('attachments').locator('li');
+  await expect(attachment).toHaveAttribute('data-status', 'waiting', { timeout: 60_000 });
+  await expect(attachment.locator('img.frame')).toHaveCount(3);
+  await loadModel(page, true);
   await expect(attachment).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
   await expect(attachment).toHaveAttribute('data-frames', '3');
   await expect(attachment.locator('img.frame')).toHaveCount(3);

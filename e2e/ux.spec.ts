@@ -198,7 +198,7 @@ test('the sidebar groups conversations by age; a long list scrolls inside it, th
   await expect(titles).toHaveCount(ages.length);
 });
 
-test('files dragged over any view: the page says what a drop does; a drop on another view opens the chat', async ({ page }) => {
+test('files dragged over any view: the page says what a drop does; a drop on another view opens the chat; an image dropped before a model waits for one', async ({ page }) => {
   await page.goto('/#/model');
   await expect(page.getByTestId('model-page')).toBeVisible();
   const drag = (what: 'file' | 'text') =>
@@ -236,6 +236,18 @@ test('files dragged over any view: the page says what a drop does; a drop on ano
   await expect(page.getByTestId('chat')).toBeVisible();
   expect(new URL(page.url()).hash).toBe('#/');
   await expect(page.getByTestId('chat-notice')).toContainText('notes.png is not an image this browser can read');
+
+  // An image dropped before any model is loaded waits for one (it used to be dropped with "no model is loaded"),
+  // and is encoded as soon as a model is.
+  test.setTimeout(600_000);
+  await dropFile(page, 'photo.png', photoPng(320, 240), 'image/png');
+  const attachment = page.getByTestId('attachments').locator('li');
+  await expect(attachment).toHaveAttribute('data-status', 'waiting');
+  await expect(attachment).toContainText('waits for a model: load one (top bar)');
+  await page.screenshot({ path: `${SHOTS}/phone-dark-image-waiting.png` });
+  await page.getByTestId('load-model').click();
+  await expectModelLoaded(page, 600_000);
+  await expect(attachment).toHaveAttribute('data-status', 'ready', { timeout: 240_000 });
 });
 
 test('two tabs: a conversation deleted in one is gone from the other and stays deleted', async ({ page, context }) => {

@@ -197,9 +197,11 @@ function AttachmentChip({ a }: { a: Attachment }) {
   const status =
     a.status === 'ready'
       ? 'ready'
-      : video && a.progress && a.progress.total > 0
-        ? `frame ${Math.min(a.progress.done + 1, a.progress.total)} of ${a.progress.total}: ${STAGE_TEXT[a.stage ?? 'image side']}`
-        : `${STAGE_TEXT[a.stage ?? 'decoding']}…`;
+      : a.status === 'waiting'
+        ? 'waits for a model: load one (top bar)'
+        : video && a.progress && a.progress.total > 0
+          ? `frame ${Math.min(a.progress.done + 1, a.progress.total)} of ${a.progress.total}: ${STAGE_TEXT[a.stage ?? 'image side']}`
+          : `${STAGE_TEXT[a.stage ?? 'decoding']}…`;
   return (
     <li className="attachment" data-status={a.status} data-stage={a.stage} data-frames={a.frames?.length}>
       <div className="attachment-media">

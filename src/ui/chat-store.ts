@@ -24,7 +24,8 @@ export interface Attachment {
   frameUrls?: string[];
   /** A video: how its frames were sampled (shown under the strip). */
   sampling?: { totalFrames: number; fps: number };
-  status: 'encoding' | 'ready';
+  /** 'waiting': attached before a model was loaded; encoded once one is. */
+  status: 'waiting' | 'encoding' | 'ready';
   /** What the encoding is doing now (an image: its stage; a video: sampling, then frames). */
   stage?: 'decoding' | 'sampling frames' | EncodeStage;
   /** Video: frames encoded so far / sampled. */
@@ -98,6 +99,9 @@ const toStored = (m: ChatMessage): StoredMessage => ({
 const fromStored = (m: StoredMessage): ChatMessage => ({ ...m, images: m.images.map((im) => ({ ...im, thumbUrl: URL.createObjectURL(im.blob) })) });
 
 const generation = () => useEngineStore.getState().generation;
+const modelReady = () => useEngineStore.getState().status.kind === 'ready';
+/** An attachment given before a model is loaded: no ids yet, and a generation no load has (encoded when one is). */
+const WAITING = { status: 'waiting', encoded: Promise.resolve([]), generation: -1 } as const;
 
 async function encodeBlob(blob: Blob, name: string, mode: 'image' | 'video'): Promise<string> {
   const bitmap = await decodeImageForEngine(new File([blob], name));
@@ -171,6 +175,25 @@ export const useChatStore = create<ChatStore>()((set, get) => {
     if (id === conversationId) set({ conversations: await saveConversation(id, messages.map(toStored)) });
   };
   const patchAttachment = (key: string, f: (a: Attachment) => Attachment) => set((s) => ({ attachments: s.attachments.map((a) => (a.key === key ? f(a) : a)) }));
+  /** Marks an attachment ready when its encoding ends, or drops it with a notice when that fails. */
+  const settleAttachment = (key: string, name: string, encoded: Promise<unknown>) =>
+    encoded.then(
+      () => patchAttachment(key, (a) => ({ ...a, status: 'ready', stage: undefined, progress: undefined })),
+      (e: Error) => {
+        set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key) }));
+        showNotice(`${name}: ${e.message}`);
+      },
+    );
+  // A model just loaded: the attachments that waited for one are encoded now, not when the question is sent.
+  useEngineStore.subscribe((s, prev) => {
+    if (s.status.kind !== 'ready' || prev.status.kind === 'ready') return;
+    for (const a of get().attachments) {
+      if (a.status !== 'waiting') continue;
+      const encoded = encodeAgain([a]).then((ids) => ids[0]!);
+      patchAttachment(a.key, (x) => ({ ...x, status: 'encoding', stage: 'image side', encoded, generation: generation() }));
+      void settleAttachment(a.key, a.name, encoded);
+    }
+  });
   /** The attachments' worker ids, encoded again when the model was reloaded since. */
   const idsOf = async (attachments: readonly Attachment[]) =>
     Promise.all(attachments.map(async (a) => (a.generation === generation() ? a.encoded : (await encodeAgain([a]))[0]!)));
@@ -213,6 +236,11 @@ export const useChatStore = create<ChatStore>()((set, get) => {
           const frameUrls = frames.map((f) => URL.createObjectURL(f));
           const sampling = { totalFrames: video.totalFrames, fps: video.fps };
           patch((a) => ({ ...a, blob: frames[0]!, thumbUrl: frameUrls[0]!, frames, frameUrls, sampling, progress: { done: 0, total: frames.length } }));
+          if (!modelReady()) {
+            for (const bitmap of video.frames) bitmap.close();
+            settle.resolve([]);
+            return patch((a) => ({ ...a, ...WAITING, stage: undefined, progress: undefined }));
+          }
           const ids: string[] = [];
           for (const bitmap of video.frames) {
             const info = await withReports((report) =>
@@ -247,18 +275,17 @@ export const useChatStore = create<ChatStore>()((set, get) => {
             continue;
           }
           const key = newId('att');
+          const shown = { key, name: file.name, blob: file, thumbUrl: URL.createObjectURL(file) };
+          if (!modelReady()) {
+            bitmap.close();
+            set((s) => ({ attachments: [...s.attachments, { ...shown, ...WAITING }] }));
+            continue;
+          }
           const encoded = withReports((report) =>
             engineWorker().encodeImage(Comlink.transfer(bitmap, [bitmap]), 'image', report((stage: EncodeStage) => patchAttachment(key, (a) => ({ ...a, stage })))),
           ).then((info) => info.id);
-          const attachment: Attachment = { key, name: file.name, blob: file, thumbUrl: URL.createObjectURL(file), status: 'encoding', stage: 'decoding', encoded, generation: generation() };
-          set((s) => ({ attachments: [...s.attachments, attachment] }));
-          encoded.then(
-            () => patchAttachment(key, (a) => ({ ...a, status: 'ready', stage: undefined })),
-            (e: Error) => {
-              set((s) => ({ attachments: s.attachments.filter((a) => a.key !== key) }));
-              showNotice(`${file.name}: ${e.message}`);
-            },
-          );
+          set((s) => ({ attachments: [...s.attachments, { ...shown, status: 'encoding', stage: 'decoding', encoded, generation: generation() }] }));
+          void settleAttachment(key, file.name, encoded);
         }
       });
       return attachQueue;
