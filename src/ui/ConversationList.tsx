@@ -16,6 +16,11 @@ export function ConversationList({ onOpened }: { onOpened(): void }) {
   /** The ids matching `query` (null until the search has run). */
   const [matches, setMatches] = useState<{ query: string; ids: Set<string> } | null>(null);
   const searching = query.trim() !== '';
+  /** A cleared search forgets its results, so that the next one never shows them. */
+  const changeQuery = (q: string) => {
+    setQuery(q);
+    if (!q.trim()) setMatches(null);
+  };
   useEffect(() => {
     if (!searching) return;
     let current = true;
@@ -31,7 +36,7 @@ export function ConversationList({ onOpened }: { onOpened(): void }) {
   }, [query, searching, conversations]);
 
   if (conversations.length === 0) return <p className="muted small">None yet: your chats are kept in this browser.</p>;
-  // While a new search runs, the last results stay (no flicker); before the first, the whole list.
+  // While a changed search runs, its previous results stay (no flicker); before the first, the whole list.
   const shown = searching && matches ? conversations.filter((c) => matches.ids.has(c.id)) : conversations;
   return (
     <>
@@ -43,13 +48,13 @@ export function ConversationList({ onOpened }: { onOpened(): void }) {
           aria-label="Search conversations"
           placeholder="Search"
           value={query}
-          onChange={(e) => setQuery(e.target.value)}
+          onChange={(e) => changeQuery(e.target.value)}
           onKeyDown={(e) => {
-            if (e.key === 'Escape' && query) setQuery('');
+            if (e.key === 'Escape' && query) changeQuery('');
           }}
         />
         {query && (
-          <button type="button" className="icon-button conv-search-clear" aria-label="Clear the search" onClick={() => setQuery('')}>
+          <button type="button" className="icon-button conv-search-clear" aria-label="Clear the search" onClick={() => changeQuery('')}>
             <X aria-hidden size={14} />
           </button>
         )}
